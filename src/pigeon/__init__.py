@@ -1,0 +1,5 @@
+"""Pigeon: an instant-messaging server."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

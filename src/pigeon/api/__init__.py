@@ -1,0 +1,3 @@
+"""REST API (FastAPI): routers, auth dependency, the response envelope, OpenAPI."""
+
+from __future__ import annotations

@@ -1,0 +1,33 @@
+"""Builds the FastAPI application for one set of wired services."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import ORJSONResponse
+
+from pigeon import __version__
+from pigeon.api import errors
+from pigeon.api.routes import auth, conversations, meta, users
+from pigeon.services import Services
+
+API_PREFIX = "/api/v1"
+
+
+def create_api(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="Pigeon",
+        version=__version__,
+        description="Instant messaging: REST API. Live traffic uses the WebSocket at /ws "
+        "(see docs/protocol.md).",
+        default_response_class=ORJSONResponse,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    errors.install(app)
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (auth, users, conversations, meta):
+        api.include_router(module.router)
+    app.include_router(api)
+    return app

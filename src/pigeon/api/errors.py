@@ -1,0 +1,75 @@
+"""Every error leaves as the envelope with a stable code — never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pigeon.api.envelope import error_response
+from pigeon.protocol.errors import ErrorCode, PigeonError
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.NOT_AUTHENTICATED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.BAD_REQUEST,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.TOO_LARGE,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+class RateLimited(PigeonError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(ErrorCode.RATE_LIMITED)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    return {
+        "errors": [
+            {
+                "loc": list(err.get("loc", ())),
+                "msg": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
+            for err in exc.errors()[:20]
+        ]
+    }
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(PigeonError)
+    async def _pigeon(request: Request, exc: PigeonError) -> ORJSONResponse:
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(exc, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid')}" if where else "request is invalid"
+        return error_response(PigeonError(ErrorCode.BAD_REQUEST, message, _validation_details(exc)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
+        response = error_response(PigeonError(code, str(exc.detail) if exc.detail else None))
+        response.status_code = exc.status_code
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        return error_response(PigeonError(ErrorCode.INTERNAL))

@@ -1,0 +1,67 @@
+"""Sign-up, sign-in, token rotation and sign-out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from pigeon.api.deps import ClientIpDep, PrincipalDep, ServicesDep
+from pigeon.api.envelope import ERROR_RESPONSES, Envelope, ok
+from pigeon.api.errors import RateLimited
+from pigeon.api.schemas import GrantOut, LoginIn, RefreshIn, RegisterIn
+from pigeon.core.accounts import Grant
+from pigeon.services import Services
+
+router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
+
+
+def _limit(services: Services, ip: str, username: str) -> None:
+    """Per-IP and per-username budgets, so neither a botnet nor one host can guess freely."""
+    for limiter, key in (
+        (services.auth_by_ip, ip),
+        (services.auth_by_username, username.strip().lower()),
+    ):
+        wait = limiter.take(key)
+        if wait is not None:
+            raise RateLimited(wait)
+
+
+def _grant(grant: Grant) -> dict[str, Any]:
+    return ok(
+        {
+            "user": grant.user.public(),
+            "access_token": grant.access_token,
+            "refresh_token": grant.refresh_token,
+            "expires_in": grant.expires_in,
+            "token_type": "Bearer",
+            "session": grant.login_id,
+            "device": grant.device,
+        }
+    )
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=Envelope[GrantOut])
+async def register(body: RegisterIn, services: ServicesDep, ip: ClientIpDep) -> dict[str, Any]:
+    _limit(services, ip, body.username)
+    grant = await services.accounts.register(
+        body.username, body.password, body.display_name, body.device
+    )
+    return _grant(grant)
+
+
+@router.post("/login", response_model=Envelope[GrantOut])
+async def login(body: LoginIn, services: ServicesDep, ip: ClientIpDep) -> dict[str, Any]:
+    _limit(services, ip, body.username)
+    return _grant(await services.accounts.login(body.username, body.password, body.device))
+
+
+@router.post("/refresh", response_model=Envelope[GrantOut])
+async def refresh(body: RefreshIn, services: ServicesDep) -> dict[str, Any]:
+    return _grant(await services.accounts.refresh(body.refresh_token))
+
+
+@router.post("/logout", response_model=Envelope[None])
+async def logout(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    await services.accounts.logout(principal)
+    return ok()

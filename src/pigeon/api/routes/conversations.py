@@ -1,0 +1,105 @@
+"""The conversation list, direct conversations, history, sending and read marks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from pigeon.api.deps import PrincipalDep, ServicesDep
+from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
+from pigeon.api.schemas import (
+    AckOut,
+    ConversationOut,
+    DirectIn,
+    MessageOut,
+    ReadIn,
+    SendIn,
+    SettingsIn,
+    WatermarksOut,
+)
+from pigeon.core.messaging import SendRequest
+
+router = APIRouter(prefix="/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
+
+SeqQuery = Annotated[int | None, Query(ge=0, le=2**53)]
+
+
+@router.get("", response_model=Envelope[Page[ConversationOut]])
+async def list_conversations(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    items, next_cursor, more = await services.messaging.conversation_page(
+        principal.user_id, cursor, limit
+    )
+    return ok({"items": items, "cursor": next_cursor, "more": more})
+
+
+@router.post("/direct", response_model=Envelope[ConversationOut])
+async def open_direct(
+    body: DirectIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    conversation = await services.messaging.open_direct(principal.user_id, body.user_id)
+    return ok(await services.messaging.conversation_item(principal.user_id, conversation.id))
+
+
+@router.patch("/{conv_id}", response_model=Envelope[ConversationOut])
+async def update_settings(
+    conv_id: str, body: SettingsIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    settings = body.model_dump(exclude_none=True)
+    return ok(await services.messaging.update_settings(principal.user_id, conv_id, settings))
+
+
+@router.get(
+    "/{conv_id}/messages",
+    response_model=Envelope[Page[MessageOut]],
+    response_model_exclude_none=True,
+)
+async def history(
+    conv_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    before: SeqQuery = None,
+    after: SeqQuery = None,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    items, more = await services.messaging.history(
+        principal.user_id, conv_id, before=before, after=after, limit=limit
+    )
+    return ok({"items": [m.public() for m in items], "more": more})
+
+
+@router.post("/{conv_id}/messages", response_model=Envelope[AckOut])
+async def send(
+    conv_id: str, body: SendIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    request = SendRequest(
+        cid=body.cid,
+        conv=conv_id,
+        kind=body.kind,
+        body=body.body,
+        reply_to=body.reply_to,
+        mentions=tuple(dict.fromkeys(body.mentions)) if body.mentions else None,
+    )
+    message = await services.messaging.send(principal.user_id, request)
+    return ok(
+        {
+            "conv": message.conv_id,
+            "seq": message.seq,
+            "id": message.id,
+            "ts": message.ts,
+            "cid": message.cid,
+        }
+    )
+
+
+@router.put("/{conv_id}/read", response_model=Envelope[WatermarksOut])
+async def mark_read(
+    conv_id: str, body: ReadIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    marks = await services.messaging.mark(principal.user_id, conv_id, read=body.seq)
+    return ok({"conv": conv_id, "read_seq": marks.read_seq, "recv_seq": marks.recv_seq})

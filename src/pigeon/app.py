@@ -1,0 +1,178 @@
+"""Composition root: builds every backend and service from one ``Settings``.
+
+Nothing else in the package constructs a backend or reads configuration; the
+objects built here are handed down explicitly (no module-level singletons).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+from pathlib import Path
+
+from aiohttp import web
+
+from pigeon.api.app import create_api
+from pigeon.broker.memory import MemoryBroker
+from pigeon.config import Settings
+from pigeon.core.accounts import AccountService
+from pigeon.core.bodies import BodyLimits
+from pigeon.core.committer import GroupCommitter
+from pigeon.core.messaging import MessagingService, Paging
+from pigeon.core.passwords import Passwords
+from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.core.tokens import TokenService
+from pigeon.gateway.hub import Hub
+from pigeon.gateway.session import SessionLimits
+from pigeon.gateway.websocket import Gateway
+from pigeon.metrics import Metrics
+from pigeon.protocol.closecodes import CloseCode
+from pigeon.server import build_http_app
+from pigeon.services import Services
+from pigeon.store.facade import Store
+
+log = logging.getLogger("pigeon")
+
+
+def resolve_jwt_secret(settings: Settings) -> str:
+    """The configured secret, else one generated once and kept in the data dir."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.jwt_secret_file or settings.data_dir / "jwt-secret"
+    if settings.jwt_secret_file is None and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return Path(path).read_text().strip()
+
+
+def default_node_id() -> str:
+    return f"{socket.gethostname()[:20]}-{secrets.token_hex(2)}"
+
+
+class PigeonApp:
+    """One node: store, broker, services, gateway and HTTP server, with their lifecycle."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.node_id = settings.node_id or default_node_id()
+        self.metrics = Metrics()
+        self.store = Store.open(settings.effective_database_url)
+        self.broker = MemoryBroker()
+        self.hub = Hub(self.metrics, settings.heartbeat_s)
+        self.committer = GroupCommitter(
+            self.store.messages.append, settings.commit_batch, self._observe_commit
+        )
+        tokens = TokenService(resolve_jwt_secret(settings), settings.access_token_ttl_s)
+        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
+        accounts = AccountService(
+            self.store, tokens, passwords, self.broker, settings.refresh_token_ttl_s
+        )
+        messaging = MessagingService(
+            self.store,
+            self.broker,
+            self.committer,
+            BodyLimits(settings.max_text_chars, settings.max_body_bytes),
+            Paging(settings.default_page, settings.max_page),
+        )
+        self.services = Services(
+            settings=settings,
+            store=self.store,
+            broker=self.broker,
+            metrics=self.metrics,
+            accounts=accounts,
+            messaging=messaging,
+            online=self.hub,
+            auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
+            auth_by_username=KeyedLimiter(settings.auth_rate_per_min),
+        )
+        self.gateway = Gateway(
+            node_id=self.node_id,
+            accounts=accounts,
+            messaging=messaging,
+            hub=self.hub,
+            metrics=self.metrics,
+            limits=SessionLimits(
+                send_rate_per_s=settings.send_rate_per_s,
+                send_burst=settings.send_burst,
+                frame_rate_per_s=max(50.0, settings.send_rate_per_s * 5),
+                frame_burst=max(100, settings.send_burst * 5),
+                violations_before_close=settings.rate_violations_before_close,
+            ),
+            max_frame_bytes=settings.max_frame_bytes,
+            send_queue_frames=settings.send_queue_frames,
+            auth_timeout_s=settings.auth_timeout_s,
+            heartbeat_s=settings.heartbeat_s,
+        )
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.port: int | None = None
+
+    def _observe_commit(self, batch: int, seconds: float) -> None:
+        self.metrics.observe_commit(batch, seconds)
+        self.metrics.messages_stored.inc(batch)
+
+    async def start(self) -> int:
+        """Migrate, start background work, listen. Returns the bound port."""
+        await self.store.upgrade()
+        await self.broker.start()
+        self.broker.subscribe(self.hub.on_event)
+        self.committer.start()
+        self.hub.start()
+        http_app = build_http_app(
+            api=create_api(self.services),
+            websocket=self.gateway.handle,
+            database=self.store.db,
+            metrics=self.metrics,
+            max_request_bytes=self.settings.max_request_bytes,
+        )
+        self._runner = web.AppRunner(
+            http_app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=self.settings.shutdown_grace_s,
+        )
+        await self._runner.setup()
+        self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        await self._site.start()
+        self.port = int(self._runner.addresses[0][1])
+        log.info(
+            "listening",
+            extra={"host": self.settings.host, "port": self.port, "node_id": self.node_id},
+        )
+        return self.port
+
+    async def stop(self) -> None:
+        """Graceful shutdown: stop accepting, commit what is queued, close sockets with 1012."""
+        log.info("shutting down")
+        self.gateway.accepting = False
+        if self._site is not None:
+            await self._site.stop()
+        await self.committer.close()
+        for conn in list(self.hub.connections()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.flush(), timeout=1.0)
+        await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting")
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.broker.close()
+        await self.store.close()
+        log.info("stopped")
+
+    async def serve_forever(self) -> None:
+        """Run until SIGTERM or SIGINT, then shut down gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,200 @@
+"""The ``pigeon`` command: serve, db, user (chat and bench come with their features)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pigeon import __version__, logs
+from pigeon.config import Settings
+
+T = TypeVar("T")
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is absent only on Windows
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def _settings(**flags: Any) -> Settings:
+    """Defaults → env PIGEON_* → the flags actually given on the command line."""
+    return Settings(**{k: v for k, v in flags.items() if v is not None})
+
+
+_common = [
+    click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        help="Where SQLite, blobs and the generated JWT secret live [env PIGEON_DATA_DIR; default ./pigeon-data].",
+    ),
+    click.option(
+        "--database-url",
+        help="postgresql://… or sqlite:///… [env PIGEON_DATABASE_URL; default SQLite in the data dir].",
+    ),
+]
+
+
+def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(_common):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pigeon")
+def main() -> None:
+    """Pigeon instant-messaging server."""
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on [env PIGEON_HOST; default 127.0.0.1].")
+@click.option(
+    "--port",
+    type=int,
+    help="TCP port for HTTP, REST and WebSocket; 0 picks a free one [env PIGEON_PORT; default 8080].",
+)
+@common_options
+@click.option(
+    "--redis-url", help="redis://… for a cluster broker [env PIGEON_REDIS_URL; default: in-memory]."
+)
+@click.option(
+    "--node-id",
+    help="This node's name in logs and connection ids [env PIGEON_NODE_ID; default host-random].",
+)
+@click.option(
+    "--jwt-secret-file",
+    type=click.Path(path_type=Path),
+    help="File holding the JWT secret shared by all nodes [env PIGEON_JWT_SECRET_FILE; or the secret itself in PIGEON_JWT_SECRET].",
+)
+@click.option(
+    "--trusted-proxies",
+    help="Comma-separated IPs/CIDRs whose X-Forwarded-For is believed [env PIGEON_TRUSTED_PROXIES].",
+)
+@click.option(
+    "--public-url",
+    help="Base URL clients use, when behind a proxy; /api/v1/config derives ws_url from it [env PIGEON_PUBLIC_URL].",
+)
+@click.option(
+    "--log-level", help="DEBUG, INFO, WARNING or ERROR [env PIGEON_LOG_LEVEL; default INFO]."
+)
+def serve(**flags: Any) -> None:
+    """Serve REST (/api/v1), the WebSocket (/ws), the web client (/), /healthz, /readyz, /metrics.
+
+    Every other setting is read from the environment as PIGEON_<NAME>; see docs/operations.md.
+    """
+    settings = _settings(**flags)
+    from pigeon.app import PigeonApp
+
+    app = PigeonApp(settings)
+    logs.configure(settings.log_level, app.node_id)
+    _run(app.serve_forever())
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command()
+@common_options
+def upgrade(**flags: Any) -> None:
+    """Apply every pending schema migration."""
+    from pigeon.store.facade import Store
+
+    settings = _settings(**flags)
+
+    async def _upgrade() -> None:
+        store = Store.open(settings.effective_database_url)
+        try:
+            await store.upgrade()
+        finally:
+            await store.close()
+
+    _run(_upgrade())
+    click.echo("schema is up to date")
+
+
+@main.group()
+def user() -> None:
+    """Manage user accounts."""
+
+
+def _with_accounts(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+    from pigeon.app import PigeonApp
+
+    async def _go() -> T:
+        app = PigeonApp(settings)
+        await app.store.upgrade()
+        try:
+            return await action(app.services.accounts)
+        finally:
+            await app.store.close()
+
+    return _run(_go())
+
+
+@user.command("create")
+@click.argument("username")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when not given.",
+)
+@click.option("--display-name", help="Shown to other users; defaults to the username.")
+@common_options
+def user_create(username: str, password: str, display_name: str | None, **flags: Any) -> None:
+    """Create a user account."""
+    from pigeon.core.errors import CoreError
+
+    try:
+        created = _with_accounts(
+            _settings(**flags),
+            lambda accounts: accounts.create_user(username, password, display_name),
+        )
+    except CoreError as exc:
+        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    click.echo(f"created {created.username} ({created.id})")
+
+
+@user.command("list")
+@click.option("--limit", type=int, default=100, show_default=True)
+@common_options
+def user_list(limit: int, **flags: Any) -> None:
+    """List user accounts, oldest first."""
+    users = _with_accounts(
+        _settings(**flags), lambda accounts: accounts.store.accounts.list_users(limit)
+    )
+    for record in users:
+        state = "disabled" if record.disabled else "active"
+        click.echo(f"{record.id}\t{record.username}\t{record.display_name}\t{state}")
+
+
+@user.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Re-enable instead.")
+@common_options
+def user_disable(username: str, enable: bool, **flags: Any) -> None:
+    """Disable a user: sign-in refused, every login revoked, live sockets closed."""
+    from pigeon.core.errors import CoreError
+
+    try:
+        _with_accounts(
+            _settings(**flags), lambda accounts: accounts.set_disabled(username, not enable)
+        )
+    except CoreError as exc:
+        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    click.echo(f"{username} {'enabled' if enable else 'disabled'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

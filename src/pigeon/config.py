@@ -1,0 +1,105 @@
+"""One typed settings object: defaults → environment ``PIGEON_*`` → CLI flags.
+
+CLI flags are passed to ``Settings(**overrides)``; pydantic-settings gives init
+arguments precedence over the environment, which gives that order.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PIGEON_", extra="ignore", frozen=True)
+
+    # --- serving
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        None, description="externally visible base URL (e.g. behind a proxy); derives ws_url"
+    )
+    data_dir: Path = Path("./pigeon-data")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file in data_dir"
+    )
+    redis_url: str | None = None
+    node_id: str | None = None
+    log_level: str = "INFO"
+    trusted_proxies: str = Field(
+        "", description="comma-separated IPs/CIDRs allowed to set X-Forwarded-For"
+    )
+    shutdown_grace_s: float = Field(10.0, gt=0)
+
+    # --- auth
+    jwt_secret: str | None = None
+    jwt_secret_file: Path | None = None
+    access_token_ttl_s: int = Field(900, ge=10)
+    refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=60)
+    argon2_time_cost: int = Field(2, ge=1)
+    argon2_memory_kib: int = Field(19 * 1024, ge=8)
+    auth_rate_per_min: int = Field(
+        30, ge=1, description="login/register attempts per IP and per username"
+    )
+
+    # --- gateway
+    heartbeat_s: int = Field(25, ge=1)
+    auth_timeout_s: float = Field(10.0, gt=0)
+    max_frame_bytes: int = Field(64 * 1024, ge=256)
+    send_queue_frames: int = Field(
+        1024, ge=1, description="outgoing frames buffered per connection"
+    )
+    send_rate_per_s: float = Field(20.0, gt=0)
+    send_burst: int = Field(40, ge=1)
+    rate_violations_before_close: int = Field(20, ge=1)
+
+    # --- messages
+    max_text_chars: int = Field(4000, ge=1)
+    max_body_bytes: int = Field(16 * 1024, ge=64)
+    max_page: int = Field(200, ge=1, description="largest page a list/pull returns")
+    default_page: int = Field(50, ge=1)
+    commit_batch: int = Field(512, ge=1, description="most messages committed in one transaction")
+    recall_window_s: int = Field(120, ge=0)
+
+    # --- limits of later features, published in /api/v1/config
+    max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1)
+    max_group_members: int = Field(5000, ge=2)
+    max_request_bytes: int = Field(1024 * 1024, ge=1024, description="largest REST JSON body")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            ipaddress.ip_network(part, strict=False)
+        return value
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        parts = filter(None, (p.strip() for p in self.trusted_proxies.split(",")))
+        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'pigeon.db').resolve()}"
+
+    def public_limits(self) -> dict[str, Any]:
+        return {
+            "max_frame_bytes": self.max_frame_bytes,
+            "max_text_chars": self.max_text_chars,
+            "max_body_bytes": self.max_body_bytes,
+            "max_upload_bytes": self.max_upload_bytes,
+            "max_group_members": self.max_group_members,
+            "recall_window_s": self.recall_window_s,
+            "send_rate_per_s": self.send_rate_per_s,
+            "send_burst": self.send_burst,
+            "max_page": self.max_page,
+            "heartbeat_s": self.heartbeat_s,
+        }

@@ -1,0 +1,242 @@
+"""Accounts: registration, login, token rotation, logout, profiles and devices."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pigeon.broker.base import Broker, Kick
+from pigeon.core.errors import CoreError
+from pigeon.core.ids import new_id, now_ms
+from pigeon.core.passwords import Passwords
+from pigeon.core.tokens import TokenService, hash_refresh_token, new_refresh_token
+from pigeon.protocol.closecodes import CloseCode
+from pigeon.protocol.errors import ErrorCode
+from pigeon.store.facade import Store
+from pigeon.store.records import LoginRecord, UserRecord
+
+USERNAME_RE = re.compile(r"^[a-z0-9_.\-]{3,32}$")
+MIN_PASSWORD, MAX_PASSWORD = 8, 128
+MAX_DISPLAY_NAME = 64
+MAX_AVATAR = 2048
+DM_POLICIES = ("anyone", "friends")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user, through one login (session) on one device."""
+
+    user_id: str
+    login_id: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    user: UserRecord
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    login_id: str
+    device: str
+
+
+class OnlineDirectory(Protocol):
+    def online_logins(self, user_id: str) -> set[str]:
+        """Ids of this user's logins that hold at least one live connection."""
+
+
+def normalize_username(username: str) -> str:
+    name = username.strip().lower()
+    if not USERNAME_RE.match(name):
+        raise CoreError(ErrorCode.INVALID_USERNAME)
+    return name
+
+
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise CoreError(ErrorCode.WEAK_PASSWORD)
+
+
+def check_display_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= MAX_DISPLAY_NAME:
+        raise CoreError(
+            ErrorCode.BAD_REQUEST, f"display_name must be 1-{MAX_DISPLAY_NAME} characters"
+        )
+    return name
+
+
+class AccountService:
+    def __init__(
+        self,
+        store: Store,
+        tokens: TokenService,
+        passwords: Passwords,
+        broker: Broker,
+        refresh_ttl_s: int,
+    ) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.passwords = passwords
+        self.broker = broker
+        self.refresh_ttl_s = refresh_ttl_s
+
+    # --- sign-up and sign-in
+
+    async def create_user(
+        self, username: str, password: str, display_name: str | None = None
+    ) -> UserRecord:
+        name = normalize_username(username)
+        check_password(password)
+        user = UserRecord(
+            id=new_id("u_"),
+            username=name,
+            display_name=check_display_name(display_name) if display_name else name,
+            avatar=None,
+            dm_policy="anyone",
+            disabled=False,
+            created_at=now_ms(),
+            password_hash=await self.passwords.hash(password),
+        )
+        if not await self.store.accounts.create_user(user):
+            raise CoreError(ErrorCode.USERNAME_TAKEN)
+        return user
+
+    async def register(
+        self, username: str, password: str, display_name: str | None, device: str | None
+    ) -> Grant:
+        user = await self.create_user(username, password, display_name)
+        return await self._grant(user, device)
+
+    async def login(self, username: str, password: str, device: str | None) -> Grant:
+        name = username.strip().lower()
+        user = await self.store.accounts.user_by_username(name) if USERNAME_RE.match(name) else None
+        if not await self.passwords.verify(user.password_hash if user else None, password):
+            raise CoreError(ErrorCode.BAD_CREDENTIALS)
+        assert user is not None
+        if user.disabled:
+            raise CoreError(ErrorCode.ACCOUNT_DISABLED)
+        return await self._grant(user, device)
+
+    async def _grant(self, user: UserRecord, device: str | None) -> Grant:
+        now = now_ms()
+        login = LoginRecord(
+            id=new_id("s_"),
+            user_id=user.id,
+            device=device or new_id("d_"),
+            created_at=now,
+            last_seen=now,
+            expires_at=now + self.refresh_ttl_s * 1000,
+            revoked_at=None,
+        )
+        refresh = new_refresh_token()
+        await self.store.accounts.create_login(login, hash_refresh_token(refresh))
+        return self._tokens_for(user, login.id, login.device, refresh, now)
+
+    def _tokens_for(
+        self, user: UserRecord, login_id: str, device: str, refresh: str, now: int
+    ) -> Grant:
+        access = self.tokens.issue_access(user.id, login_id, device, now // 1000)
+        return Grant(user, access, refresh, self.tokens.access_ttl_s, login_id, device)
+
+    async def refresh(self, refresh_token: str) -> Grant:
+        now = now_ms()
+        new_token = new_refresh_token()
+        outcome = await self.store.accounts.rotate_refresh(
+            hash_refresh_token(refresh_token),
+            hash_refresh_token(new_token),
+            now,
+            now + self.refresh_ttl_s * 1000,
+        )
+        if outcome.replayed and outcome.login:
+            await self.broker.publish(Kick(CloseCode.REVOKED, login_ids=(outcome.login.id,)))
+        if outcome.login is None or outcome.replayed:
+            raise CoreError(ErrorCode.REFRESH_INVALID)
+        user = await self.store.accounts.user_by_id(outcome.login.user_id)
+        if user is None or user.disabled:
+            raise CoreError(ErrorCode.ACCOUNT_DISABLED)
+        return self._tokens_for(user, outcome.login.id, outcome.login.device, new_token, now)
+
+    async def authenticate(self, token: str) -> Principal:
+        """Check an access token and that its login and user are still good."""
+        claims = self.tokens.verify_access(token)
+        login = await self.store.accounts.login_by_id(claims.login_id)
+        if login is None or login.user_id != claims.user_id:
+            raise CoreError(ErrorCode.TOKEN_INVALID)
+        if not login.active:
+            raise CoreError(ErrorCode.TOKEN_REVOKED)
+        user = await self.store.accounts.user_by_id(claims.user_id)
+        if user is None or user.disabled:
+            raise CoreError(ErrorCode.ACCOUNT_DISABLED)
+        return Principal(user_id=user.id, login_id=login.id, device=login.device)
+
+    async def logout(self, principal: Principal) -> None:
+        await self.revoke_login(principal.login_id)
+
+    async def revoke_login(self, login_id: str) -> None:
+        await self.store.accounts.revoke_login(login_id, now_ms())
+        await self.broker.publish(Kick(CloseCode.REVOKED, login_ids=(login_id,)))
+
+    async def set_disabled(self, username: str, disabled: bool) -> UserRecord:
+        user = await self.store.accounts.user_by_username(normalize_username(username))
+        if user is None:
+            raise CoreError(ErrorCode.USER_NOT_FOUND)
+        await self.store.accounts.update_user(user.id, disabled=disabled)
+        if disabled:
+            revoked = await self.store.accounts.revoke_user_logins(user.id, now_ms())
+            await self.broker.publish(Kick(CloseCode.REVOKED, login_ids=tuple(revoked)))
+        return user
+
+    # --- profiles
+
+    async def user(self, user_id: str) -> UserRecord:
+        user = await self.store.accounts.user_by_id(user_id)
+        if user is None:
+            raise CoreError(ErrorCode.USER_NOT_FOUND)
+        return user
+
+    async def search(self, query: str, limit: int) -> list[UserRecord]:
+        return await self.store.accounts.search_users(query.strip().lower(), limit)
+
+    async def update_profile(self, user_id: str, changes: dict[str, Any]) -> UserRecord:
+        fields: dict[str, Any] = {}
+        if changes.get("display_name") is not None:
+            fields["display_name"] = check_display_name(changes["display_name"])
+        if "avatar" in changes:
+            avatar = changes["avatar"]
+            if avatar is not None and len(avatar) > MAX_AVATAR:
+                raise CoreError(ErrorCode.BAD_REQUEST, f"avatar must be at most {MAX_AVATAR} chars")
+            fields["avatar"] = avatar
+        if changes.get("dm_policy") is not None:
+            if changes["dm_policy"] not in DM_POLICIES:
+                raise CoreError(ErrorCode.BAD_REQUEST, "dm_policy must be 'anyone' or 'friends'")
+            fields["dm_policy"] = changes["dm_policy"]
+        await self.store.accounts.update_user(user_id, **fields)
+        return await self.user(user_id)
+
+    # --- devices
+
+    async def devices(self, user_id: str, online: OnlineDirectory) -> list[dict[str, Any]]:
+        live = online.online_logins(user_id)
+        return [
+            {
+                "device": login.device,
+                "session": login.id,
+                "last_seen": login.last_seen,
+                "online": login.id in live,
+            }
+            for login in await self.store.accounts.logins_of_user(user_id)
+        ]
+
+    async def revoke_device(self, user_id: str, device: str) -> None:
+        logins = [
+            login
+            for login in await self.store.accounts.logins_of_user(user_id)
+            if login.device == device
+        ]
+        if not logins:
+            raise CoreError(ErrorCode.NOT_FOUND, "no such device")
+        for login in logins:
+            await self.revoke_login(login.id)

@@ -1,0 +1,62 @@
+"""Validation of message bodies by kind (CONTRACT §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from pigeon.core.errors import CoreError
+from pigeon.protocol.errors import ErrorCode
+
+CLIENT_KINDS = ("text", "image", "file", "custom")
+MAX_FIELD_CHARS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    max_text_chars: int
+    max_body_bytes: int
+
+
+def _invalid(message: str) -> CoreError:
+    return CoreError(ErrorCode.INVALID_BODY, message)
+
+
+def _text(body: dict[str, Any], field: str, max_chars: int, *, required: bool = True) -> None:
+    value = body.get(field)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(f"body.{field} must be a non-empty string")
+    if len(value) > max_chars:
+        raise CoreError(
+            ErrorCode.MESSAGE_TOO_LARGE, f"body.{field} is longer than {max_chars} characters"
+        )
+
+
+def _dimension(body: dict[str, Any], field: str) -> None:
+    value = body.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100_000:
+        raise _invalid(f"body.{field} must be a positive integer")
+
+
+def validate_body(kind: str, body: dict[str, Any], limits: BodyLimits) -> None:
+    """Raise ``CoreError`` unless ``body`` fits ``kind`` and the size limits."""
+    if kind not in CLIENT_KINDS:
+        raise _invalid(f"kind must be one of {', '.join(CLIENT_KINDS)}")
+    if len(orjson.dumps(body)) > limits.max_body_bytes:
+        raise CoreError(
+            ErrorCode.MESSAGE_TOO_LARGE, f"body is larger than {limits.max_body_bytes} bytes"
+        )
+    if kind == "text":
+        _text(body, "text", limits.max_text_chars)
+    elif kind == "image":
+        _text(body, "file_id", MAX_FIELD_CHARS)
+        _dimension(body, "width")
+        _dimension(body, "height")
+        _text(body, "caption", limits.max_text_chars, required=False)
+    elif kind == "file":
+        _text(body, "file_id", MAX_FIELD_CHARS)
+        _text(body, "name", MAX_FIELD_CHARS)

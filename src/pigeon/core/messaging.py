@@ -1,0 +1,287 @@
+"""Messaging: direct conversations, send, history, sync, watermarks, typing, the list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pigeon.broker.base import Broker, Push
+from pigeon.core.bodies import BodyLimits, validate_body
+from pigeon.core.committer import GroupCommitter
+from pigeon.core.errors import CoreError
+from pigeon.core.ids import new_id, now_ms
+from pigeon.protocol import frames
+from pigeon.protocol.errors import ErrorCode
+from pigeon.store.conversations import Watermarks
+from pigeon.store.facade import Store
+from pigeon.store.records import (
+    Appended,
+    ConversationRecord,
+    ConversationView,
+    MemberRecord,
+    MessageRecord,
+    NewMessage,
+    UserRecord,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    cid: str
+    conv: str
+    kind: str
+    body: dict[str, Any]
+    reply_to: int | None = None
+    mentions: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    cursor: str
+    convs: list[dict[str, Any]]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    default: int
+    maximum: int
+
+    def clamp(self, limit: int | None) -> int:
+        return self.default if limit is None else max(1, min(limit, self.maximum))
+
+
+def _parse_int_cursor(cursor: str) -> int:
+    if not cursor.isdigit() or len(cursor) > 19:
+        raise CoreError(ErrorCode.BAD_REQUEST, "cursor is not one this server issued")
+    return int(cursor)
+
+
+def _parse_list_cursor(cursor: str) -> tuple[bool, int, str]:
+    parts = cursor.split(".", 2)
+    if len(parts) != 3 or parts[0] not in ("0", "1") or not parts[1].isdigit():
+        raise CoreError(ErrorCode.BAD_REQUEST, "cursor is not one this server issued")
+    return parts[0] == "1", int(parts[1]), parts[2]
+
+
+class MessagingService:
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        committer: GroupCommitter,
+        limits: BodyLimits,
+        paging: Paging,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.committer = committer
+        self.limits = limits
+        self.paging = paging
+
+    async def member(self, conv_id: str, user_id: str) -> MemberRecord:
+        """The caller's active membership; a stranger gets the same error as for no such
+        conversation (DESIGN invariant 8)."""
+        member = await self.store.conversations.membership(conv_id, user_id)
+        if member is None or not member.active:
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        return member
+
+    # --- conversations
+
+    async def open_direct(self, user_id: str, peer_id: str) -> ConversationRecord:
+        peer = await self.store.accounts.user_by_id(peer_id)
+        if peer is None or peer.disabled:
+            raise CoreError(ErrorCode.USER_NOT_FOUND)
+        return await self.store.conversations.direct(new_id("c_"), user_id, peer_id, now_ms())
+
+    async def conversation_page(
+        self, user_id: str, cursor: str | None, limit: int | None
+    ) -> tuple[list[dict[str, Any]], str | None, bool]:
+        after = _parse_list_cursor(cursor) if cursor else None
+        views, more = await self.store.conversations.list_for_user(
+            user_id, self.paging.clamp(limit), after
+        )
+        items = await self._describe(user_id, views)
+        next_cursor = None
+        if more and views:
+            last = views[-1]
+            next_cursor = (
+                f"{int(last.member.pinned)}.{last.conversation.last_ts}.{last.conversation.id}"
+            )
+        return items, next_cursor, more
+
+    async def conversation_item(self, user_id: str, conv_id: str) -> dict[str, Any]:
+        await self.member(conv_id, user_id)
+        for view in await self.store.conversations.list_views(user_id, [conv_id]):
+            return (await self._describe(user_id, [view]))[0]
+        raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+
+    async def update_settings(
+        self, user_id: str, conv_id: str, settings: dict[str, Any]
+    ) -> dict[str, Any]:
+        await self.member(conv_id, user_id)
+        changes = {
+            k: bool(v) for k, v in settings.items() if k in ("muted", "pinned") and v is not None
+        }
+        if changes:
+            await self.store.conversations.update_settings(conv_id, user_id, **changes)
+        return await self.conversation_item(user_id, conv_id)
+
+    async def _describe(
+        self, user_id: str, views: Sequence[ConversationView]
+    ) -> list[dict[str, Any]]:
+        conv_ids = [v.conversation.id for v in views]
+        last = await self.store.messages.last_messages(
+            [(v.conversation.id, v.conversation.last_seq) for v in views]
+        )
+        counts = await self.store.conversations.member_counts(conv_ids)
+        direct_ids = [v.conversation.id for v in views if v.conversation.kind == "direct"]
+        peers = await self.store.conversations.peers(direct_ids, user_id)
+        users = await self.store.accounts.users_by_ids([*peers.values(), user_id])
+        return [self._item(v, last.get(v.conversation.id), counts, peers, users) for v in views]
+
+    @staticmethod
+    def _item(
+        view: ConversationView,
+        last: MessageRecord | None,
+        counts: dict[str, int],
+        peers: dict[str, str],
+        users: dict[str, UserRecord],
+    ) -> dict[str, Any]:
+        conv, member = view.conversation, view.member
+        item: dict[str, Any] = {
+            "id": conv.id,
+            "kind": conv.kind,
+            "title": conv.title,
+            "avatar": conv.avatar,
+            "last_message": last.public() if last else None,
+            "last_seq": conv.last_seq,
+            "read_seq": member.read_seq,
+            "unread": view.unread,
+            "mentioned": False,
+            "muted": member.muted,
+            "pinned": member.pinned,
+            "member_count": counts.get(conv.id, 0),
+            "last_ts": conv.last_ts,
+        }
+        if conv.kind == "direct":
+            peer = users.get(peers.get(conv.id, member.user_id))
+            if peer is not None:
+                item["peer"] = peer.public()
+                item["title"] = peer.display_name
+                item["avatar"] = peer.avatar
+        return item
+
+    # --- messages
+
+    async def send(
+        self, user_id: str, request: SendRequest, connection_id: str | None = None
+    ) -> MessageRecord:
+        """Validate, commit durably (deduplicated by cid), then publish to the members."""
+        validate_body(request.kind, request.body, self.limits)
+        if request.reply_to is not None:
+            await self._check_reply(request.conv, user_id, request.reply_to)
+        item = NewMessage(
+            id=new_id("m_"),
+            conv_id=request.conv,
+            sender_id=user_id,
+            cid=request.cid,
+            kind=request.kind,
+            body=request.body,
+            ts=now_ms(),
+            reply_to=request.reply_to,
+            mentions=request.mentions,
+        )
+        outcome = await self.committer.submit(item)
+        if not isinstance(outcome, Appended):
+            raise CoreError(ErrorCode(outcome.code))
+        if not outcome.duplicate:
+            frame = frames.msg_frame(outcome.message.public())
+            await self.broker.publish(Push(outcome.recipients, frame, connection_id))
+        return outcome.message
+
+    async def _check_reply(self, conv_id: str, user_id: str, reply_to: int) -> None:
+        member = await self.member(conv_id, user_id)
+        conversation = await self.store.conversations.conversation(conv_id)
+        if conversation is None or not member.join_seq < reply_to <= conversation.last_seq:
+            raise CoreError(
+                ErrorCode.MESSAGE_NOT_FOUND, "reply_to is not a message of this conversation"
+            )
+
+    async def history(
+        self,
+        user_id: str,
+        conv_id: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[MessageRecord], bool]:
+        member = await self.member(conv_id, user_id)
+        return await self.store.messages.history(
+            conv_id,
+            floor_seq=member.join_seq,
+            before=before,
+            after=after,
+            limit=self.paging.clamp(limit),
+        )
+
+    async def sync(self, user_id: str, cursor: str | None, limit: int | None = None) -> SyncPage:
+        since = _parse_int_cursor(cursor) if cursor else None
+        views, next_cursor, more = await self.store.conversations.changed_since(
+            user_id, since, self.paging.clamp(limit or self.paging.maximum)
+        )
+        convs = []
+        for view in views:
+            entry: dict[str, Any] = {
+                "conv": view.conversation.id,
+                "kind": view.conversation.kind,
+                "last_seq": view.conversation.last_seq,
+                "read_seq": view.member.read_seq,
+                "unread": view.unread,
+            }
+            if not view.member.active:
+                entry["removed"] = True
+            convs.append(entry)
+        return SyncPage(str(next_cursor), convs, more)
+
+    # --- watermarks and typing
+
+    async def mark(
+        self,
+        user_id: str,
+        conv_id: str,
+        *,
+        read: int | None = None,
+        recv: int | None = None,
+        connection_id: str | None = None,
+    ) -> Watermarks:
+        """Advance watermarks; tell the other members and the user's other devices."""
+        marks = await self.store.conversations.advance_watermarks(
+            conv_id, user_id, read=read, recv=recv
+        )
+        if marks is None:
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        if not (marks.read_moved or marks.recv_moved):
+            return marks
+        frame = frames.receipt_frame(
+            conv_id,
+            user_id,
+            marks.read_seq if marks.read_moved else None,
+            marks.recv_seq if marks.recv_moved else None,
+        )
+        members = await self.store.conversations.active_member_ids(conv_id)
+        await self.broker.publish(Push(tuple(members), frame, connection_id))
+        return marks
+
+    async def typing(self, user_id: str, conv_id: str, on: bool) -> None:
+        await self.member(conv_id, user_id)
+        others = [
+            m for m in await self.store.conversations.active_member_ids(conv_id) if m != user_id
+        ]
+        if others:
+            await self.broker.publish(
+                Push(tuple(others), frames.typing_frame(conv_id, user_id, on))
+            )

@@ -1,0 +1,112 @@
+"""The connections of this node, indexed by user and login, and broker-driven fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+
+from pigeon.broker.base import Event, Kick, Push
+from pigeon.gateway.connection import Connection
+from pigeon.metrics import Metrics
+from pigeon.protocol.closecodes import CloseCode
+from pigeon.protocol.codec import encode_frame
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, metrics: Metrics, heartbeat_s: int) -> None:
+        self.metrics = metrics
+        self.heartbeat_s = heartbeat_s
+        self._by_user: dict[str, set[Connection]] = {}
+        self._by_login: dict[str, set[Connection]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # --- registry
+
+    def add(self, conn: Connection) -> None:
+        self._by_user.setdefault(conn.user_id, set()).add(conn)
+        self._by_login.setdefault(conn.login_id, set()).add(conn)
+        self.metrics.connections.inc()
+
+    def remove(self, conn: Connection) -> None:
+        for index, key in ((self._by_user, conn.user_id), (self._by_login, conn.login_id)):
+            conns = index.get(key)
+            if conns is not None and conn in conns:
+                conns.discard(conn)
+                if not conns:
+                    del index[key]
+        self.metrics.connections.dec()
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._by_user.values())
+
+    def connections(self) -> Iterator[Connection]:
+        for conns in self._by_user.values():
+            yield from conns
+
+    def online_logins(self, user_id: str) -> set[str]:
+        return {conn.login_id for conn in self._by_user.get(user_id, ())}
+
+    # --- delivery
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, Push):
+            self._push(event)
+        else:
+            self._kick(event)
+
+    def _push(self, event: Push) -> None:
+        data: str | None = None  # encoded once, only if someone here receives it
+        delivered = dropped = 0
+        for user in event.users:
+            for conn in self._by_user.get(user, ()):
+                if conn.id == event.skip_connection:
+                    continue
+                if data is None:
+                    data = encode_frame(event.frame)
+                if conn.push(data):
+                    delivered += 1
+                else:
+                    dropped += 1
+        if delivered:
+            self.metrics.pushes_delivered.inc(delivered)
+            self.metrics.frames_out.labels(event.frame["t"]).inc(delivered)
+        if dropped:
+            self.metrics.pushes_dropped.inc(dropped)
+
+    def _kick(self, event: Kick) -> None:
+        targets: set[Connection] = set()
+        for login_id in event.login_ids:
+            targets.update(self._by_login.get(login_id, ()))
+        if event.user_id is not None:
+            targets.update(self._by_user.get(event.user_id, ()))
+        for conn in targets:
+            conn.close(event.code)
+
+    # --- heartbeat and shutdown
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep(), name="heartbeat-sweeper")
+
+    async def _sweep(self) -> None:
+        """Close connections silent for two heartbeats (one task for all of them)."""
+        limit = 2 * self.heartbeat_s
+        while True:
+            await asyncio.sleep(max(0.5, self.heartbeat_s / 4))
+            deadline = time.monotonic() - limit
+            for conn in [c for c in self.connections() if c.last_seen < deadline]:
+                conn.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+
+    async def close_all(self, code: int, reason: str = "") -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        conns = list(self.connections())
+        for conn in conns:
+            conn.close(code, reason)
+        await asyncio.gather(*(conn.wait_closed() for conn in conns), return_exceptions=True)

@@ -1,0 +1,178 @@
+"""The WebSocket transport (aiohttp): first-frame auth, then a read loop feeding the session."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+
+from pigeon.core.accounts import AccountService, Principal
+from pigeon.core.errors import CoreError
+from pigeon.core.ids import now_ms
+from pigeon.core.messaging import MessagingService
+from pigeon.gateway.connection import Connection
+from pigeon.gateway.hub import Hub
+from pigeon.gateway.session import PolicyViolation, Session, SessionLimits
+from pigeon.metrics import Metrics
+from pigeon.protocol import frames
+from pigeon.protocol.closecodes import CloseCode
+from pigeon.protocol.codec import ProtocolError, decode_command, encode_frame
+from pigeon.protocol.errors import ErrorCode
+
+log = logging.getLogger(__name__)
+
+_TOKEN_CLOSE_CODES = {
+    ErrorCode.TOKEN_EXPIRED: CloseCode.REVOKED,
+    ErrorCode.TOKEN_REVOKED: CloseCode.REVOKED,
+    ErrorCode.ACCOUNT_DISABLED: CloseCode.REVOKED,
+}
+
+
+class Gateway:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        accounts: AccountService,
+        messaging: MessagingService,
+        hub: Hub,
+        metrics: Metrics,
+        limits: SessionLimits,
+        max_frame_bytes: int,
+        send_queue_frames: int,
+        auth_timeout_s: float,
+        heartbeat_s: int,
+    ) -> None:
+        self.node_id = node_id
+        self.accounts = accounts
+        self.messaging = messaging
+        self.hub = hub
+        self.metrics = metrics
+        self.limits = limits
+        self.max_frame_bytes = max_frame_bytes
+        self.send_queue_frames = send_queue_frames
+        self.auth_timeout_s = auth_timeout_s
+        self.heartbeat_s = heartbeat_s
+        self.accepting = True
+        self._ids = itertools.count(1)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if not self.accepting:
+            raise web.HTTPServiceUnavailable(text="server is restarting")
+        ws = web.WebSocketResponse(max_msg_size=self.max_frame_bytes, compress=False)
+        await ws.prepare(request)
+        connection_id = f"{self.node_id}.{next(self._ids)}"
+        authenticated = await self._authenticate(ws, connection_id)
+        if authenticated is None:
+            return ws
+        principal, device, rid = authenticated
+        conn = Connection(
+            connection_id,
+            ws,
+            user_id=principal.user_id,
+            login_id=principal.login_id,
+            device=device,
+            max_queue=self.send_queue_frames,
+        )
+        self.hub.add(conn)
+        log.info("connected", extra={"conn": connection_id, "user": principal.user_id})
+        try:
+            ready = frames.ready_frame(
+                principal.user_id, device, principal.login_id, self.heartbeat_s, now_ms(), rid
+            )
+            conn.push(encode_frame(ready))
+            await self._serve(
+                ws,
+                conn,
+                Session(principal, connection_id, self.messaging, self.metrics, self.limits),
+            )
+        finally:
+            self.hub.remove(conn)
+            conn.closed = True
+            log.info("disconnected", extra={"conn": connection_id, "close_code": ws.close_code})
+        return ws
+
+    async def _authenticate(
+        self, ws: web.WebSocketResponse, connection_id: str
+    ) -> tuple[Principal, str, frames.Rid] | None:
+        """Wait for a valid ``auth`` frame; close the socket and return None otherwise."""
+        deadline = time.monotonic() + self.auth_timeout_s
+        while True:
+            try:
+                msg = await asyncio.wait_for(ws.receive(), deadline - time.monotonic())
+            except TimeoutError:
+                await ws.close(code=CloseCode.AUTH_TIMEOUT, message=b"auth timeout")
+                return None
+            if msg.type is not WSMsgType.TEXT:
+                if msg.type is WSMsgType.BINARY:
+                    await self._send_error(ws, ErrorCode.MALFORMED_FRAME, None)
+                    continue
+                return None  # closed or errored before authenticating
+            try:
+                command = decode_command(msg.data)
+            except ProtocolError as exc:
+                await self._send_error(ws, exc.code, exc.rid, exc.message)
+                continue
+            if not isinstance(command, frames.Auth):
+                await self._send_error(
+                    ws, ErrorCode.NOT_AUTHENTICATED, command.rid, "first frame must be 'auth'"
+                )
+                continue
+            try:
+                principal = await self.accounts.authenticate(command.token)
+            except CoreError as exc:
+                await self._send_error(ws, exc.code, command.rid, exc.message)
+                code = _TOKEN_CLOSE_CODES.get(exc.code, CloseCode.BAD_TOKEN)
+                await ws.close(code=code, message=exc.message.encode())
+                return None
+            self.metrics.frames_in.labels("auth").inc()
+            return principal, command.device or principal.device, command.rid
+
+    async def _send_error(
+        self,
+        ws: web.WebSocketResponse,
+        code: ErrorCode,
+        rid: frames.Rid,
+        message: str | None = None,
+    ) -> None:
+        self.metrics.errors.labels(str(int(code))).inc()
+        frame = frames.error_frame(int(code), message or ProtocolError(code).message, rid)
+        await ws.send_str(encode_frame(frame))
+
+    async def _serve(self, ws: web.WebSocketResponse, conn: Connection, session: Session) -> None:
+        async for msg in ws:
+            conn.last_seen = time.monotonic()
+            if msg.type is WSMsgType.TEXT:
+                try:
+                    command = decode_command(msg.data)
+                except ProtocolError as exc:
+                    self.metrics.errors.labels(str(int(exc.code))).inc()
+                    conn.push(
+                        encode_frame(
+                            frames.error_frame(int(exc.code), exc.message, exc.rid, exc.cid)
+                        )
+                    )
+                    continue
+                self.metrics.frames_in.labels(type(command).__name__.lower()).inc()
+                try:
+                    reply = await session.handle(command)
+                except PolicyViolation:
+                    conn.close(CloseCode.POLICY, "rate limit exceeded repeatedly")
+                    break
+                if reply is not None:
+                    conn.push(encode_frame(reply))
+                    self.metrics.frames_out.labels(reply["t"]).inc()
+            elif msg.type is WSMsgType.BINARY:
+                conn.push(
+                    encode_frame(
+                        frames.error_frame(
+                            int(ErrorCode.MALFORMED_FRAME), "binary frames are not supported", None
+                        )
+                    )
+                )
+            if conn.closed:
+                break
+        await conn.flush()

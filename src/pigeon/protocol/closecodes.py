@@ -1,0 +1,22 @@
+"""WebSocket close codes of the public contract (CONTRACT §3)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    MESSAGE_TOO_BIG = 1009
+    SERVICE_RESTART = 1012
+    BAD_TOKEN = 4001
+    AUTH_TIMEOUT = 4002
+    REVOKED = 4003
+    POLICY = 4008
+    TOO_SLOW = 4009
+    HEARTBEAT_TIMEOUT = 4010
+
+    @property
+    def needs_new_token(self) -> bool:
+        """A client must obtain a fresh token before reconnecting after these."""
+        return self in (CloseCode.BAD_TOKEN, CloseCode.AUTH_TIMEOUT, CloseCode.REVOKED)

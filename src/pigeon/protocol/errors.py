@@ -1,0 +1,93 @@
+"""Stable error codes shared by REST envelopes and WebSocket ``error`` frames.
+
+A code is five digits; its first three are the HTTP status it maps to, so
+``code // 100`` is the status a REST response carries. Codes are part of the
+public contract: never renumber one, only add.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ErrorCode(IntEnum):
+    BAD_REQUEST = 40000
+    MALFORMED_FRAME = 40001
+    UNKNOWN_TYPE = 40002
+    INVALID_BODY = 40003
+    INVALID_USERNAME = 40004
+    WEAK_PASSWORD = 40005
+    NOT_AUTHENTICATED = 40100
+    BAD_CREDENTIALS = 40101
+    TOKEN_INVALID = 40102
+    TOKEN_EXPIRED = 40103
+    TOKEN_REVOKED = 40104
+    REFRESH_INVALID = 40105
+    FORBIDDEN = 40300
+    ACCOUNT_DISABLED = 40301
+    NOT_FOUND = 40400
+    USER_NOT_FOUND = 40401
+    CONVERSATION_NOT_FOUND = 40402
+    MESSAGE_NOT_FOUND = 40403
+    CONFLICT = 40900
+    USERNAME_TAKEN = 40901
+    ALREADY_AUTHENTICATED = 40902
+    TOO_LARGE = 41300
+    MESSAGE_TOO_LARGE = 41301
+    RATE_LIMITED = 42900
+    INTERNAL = 50000
+    UNAVAILABLE = 50300
+
+    @property
+    def http_status(self) -> int:
+        return int(self) // 100
+
+
+DEFAULT_MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.BAD_REQUEST: "request is invalid",
+    ErrorCode.MALFORMED_FRAME: "frame is not a JSON object with a string field 't'",
+    ErrorCode.UNKNOWN_TYPE: "unknown frame type",
+    ErrorCode.INVALID_BODY: "message body does not match its kind",
+    ErrorCode.INVALID_USERNAME: "username must be 3-32 characters: letters, digits, '_', '.', '-'",
+    ErrorCode.WEAK_PASSWORD: "password must be 8-128 characters",
+    ErrorCode.NOT_AUTHENTICATED: "authentication required",
+    ErrorCode.BAD_CREDENTIALS: "wrong username or password",
+    ErrorCode.TOKEN_INVALID: "token is invalid",
+    ErrorCode.TOKEN_EXPIRED: "token has expired",
+    ErrorCode.TOKEN_REVOKED: "token has been revoked",
+    ErrorCode.REFRESH_INVALID: "refresh token is invalid, expired or already used",
+    ErrorCode.FORBIDDEN: "not allowed",
+    ErrorCode.ACCOUNT_DISABLED: "account is disabled",
+    ErrorCode.NOT_FOUND: "not found",
+    ErrorCode.USER_NOT_FOUND: "user not found",
+    ErrorCode.CONVERSATION_NOT_FOUND: "conversation not found",
+    ErrorCode.MESSAGE_NOT_FOUND: "message not found",
+    ErrorCode.CONFLICT: "conflict",
+    ErrorCode.USERNAME_TAKEN: "username is taken",
+    ErrorCode.ALREADY_AUTHENTICATED: "connection is already authenticated",
+    ErrorCode.TOO_LARGE: "request is too large",
+    ErrorCode.MESSAGE_TOO_LARGE: "message body is too large",
+    ErrorCode.RATE_LIMITED: "too many requests; slow down",
+    ErrorCode.INTERNAL: "internal server error",
+    ErrorCode.UNAVAILABLE: "service unavailable; retry shortly",
+}
+
+
+class PigeonError(Exception):
+    """Base of every error that reaches a client: a stable code, a human message, details.
+
+    Each package subclasses it once (``ProtocolError``, ``CoreError``, ...) so a
+    handler can tell where an error came from while clients see one code space.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message or DEFAULT_MESSAGES[code]
+        self.details = details
+        super().__init__(f"{int(code)} {self.message}")

@@ -1,0 +1,142 @@
+"""Typed client commands and builders for server frames.
+
+Client → server frames decode into the frozen dataclasses below (see ``codec``).
+Server → client frames are plain dicts built by the ``*_frame`` functions, so a
+push can be encoded once and written to many connections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Rid = str | int | None
+Frame = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    token: str
+    device: str | None = None
+    rid: Rid = None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    cid: str
+    conv: str
+    kind: str
+    body: dict[str, Any]
+    reply_to: int | None = None
+    mentions: tuple[str, ...] | None = None
+    rid: Rid = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pull:
+    conv: str
+    after: int | None = None
+    before: int | None = None
+    limit: int | None = None
+    rid: Rid = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    cursor: str | None = None
+    rid: Rid = None
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    conv: str
+    seq: int
+    rid: Rid = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recv:
+    conv: str
+    seq: int
+    rid: Rid = None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    conv: str
+    on: bool
+    rid: Rid = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    rid: Rid = None
+
+
+Command = Auth | Send | Pull | Sync | Read | Recv | Typing | Ping
+
+
+def with_rid(frame: Frame, rid: Rid) -> Frame:
+    if rid is not None:
+        frame["rid"] = rid
+    return frame
+
+
+def ready_frame(
+    user: str, device: str, session: str, heartbeat: int, server_time: int, rid: Rid = None
+) -> Frame:
+    return with_rid(
+        {
+            "t": "ready",
+            "user": user,
+            "device": device,
+            "session": session,
+            "heartbeat": heartbeat,
+            "server_time": server_time,
+        },
+        rid,
+    )
+
+
+def ack_frame(cid: str, conv: str, seq: int, id: str, ts: int, rid: Rid = None) -> Frame:
+    return with_rid({"t": "ack", "cid": cid, "conv": conv, "seq": seq, "id": id, "ts": ts}, rid)
+
+
+def messages_frame(conv: str, items: list[Frame], more: bool, rid: Rid = None) -> Frame:
+    return with_rid({"t": "messages", "conv": conv, "items": items, "more": more}, rid)
+
+
+def sync_frame(cursor: str, convs: list[Frame], more: bool, rid: Rid = None) -> Frame:
+    return with_rid({"t": "sync", "cursor": cursor, "convs": convs, "more": more}, rid)
+
+
+def pong_frame(ts: int, rid: Rid = None) -> Frame:
+    return with_rid({"t": "pong", "ts": ts}, rid)
+
+
+def msg_frame(message: Frame) -> Frame:
+    return {"t": "msg", **message}
+
+
+def receipt_frame(conv: str, user: str, read: int | None, recv: int | None) -> Frame:
+    frame: Frame = {"t": "receipt", "conv": conv, "user": user}
+    if read is not None:
+        frame["read"] = read
+    if recv is not None:
+        frame["recv"] = recv
+    return frame
+
+
+def typing_frame(conv: str, user: str, on: bool) -> Frame:
+    return {"t": "typing", "conv": conv, "user": user, "on": on}
+
+
+def presence_frame(user: str, online: bool, last_seen: int | None) -> Frame:
+    return {"t": "presence", "user": user, "online": online, "last_seen": last_seen}
+
+
+def error_frame(code: int, message: str, rid: Rid = None, cid: str | None = None) -> Frame:
+    frame: Frame = {"t": "error", "code": code, "message": message}
+    if cid is not None:
+        frame["cid"] = cid
+    return with_rid(frame, rid)

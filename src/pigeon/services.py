@@ -1,0 +1,26 @@
+"""The wired services, handed to the REST API and the gateway by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pigeon.broker.base import Broker
+from pigeon.config import Settings
+from pigeon.core.accounts import AccountService, OnlineDirectory
+from pigeon.core.messaging import MessagingService
+from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.metrics import Metrics
+from pigeon.store.facade import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    store: Store
+    broker: Broker
+    metrics: Metrics
+    accounts: AccountService
+    messaging: MessagingService
+    online: OnlineDirectory
+    auth_by_ip: KeyedLimiter
+    auth_by_username: KeyedLimiter

@@ -1,0 +1,239 @@
+"""Users, logins (one per signed-in device) and rotating refresh tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pigeon.store.engine import Database
+from pigeon.store.records import LoginRecord, UserRecord
+from pigeon.store.schema import logins, refresh_tokens, users
+
+
+def user_from_row(row: Any) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name,
+        avatar=row.avatar,
+        dm_policy=row.dm_policy,
+        disabled=bool(row.disabled),
+        created_at=row.created_at,
+        password_hash=row.password_hash,
+    )
+
+
+def _login_from_row(row: Any) -> LoginRecord:
+    return LoginRecord(
+        id=row.id,
+        user_id=row.user_id,
+        device=row.device,
+        created_at=row.created_at,
+        last_seen=row.last_seen,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    """Result of spending a refresh token.
+
+    ``login`` is set when the token was valid and unspent (it is now spent and the
+    new one stored). ``replayed`` is true when an already spent token was presented:
+    the whole login has been revoked.
+    """
+
+    login: LoginRecord | None
+    replayed: bool = False
+
+
+class AccountStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create_user(self, user: UserRecord) -> bool:
+        """Insert a user; False when the username is taken."""
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(
+                    insert(users).values(
+                        id=user.id,
+                        username=user.username,
+                        display_name=user.display_name,
+                        avatar=user.avatar,
+                        password_hash=user.password_hash,
+                        dm_policy=user.dm_policy,
+                        disabled=user.disabled,
+                        created_at=user.created_at,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    async def user_by_username(self, username: str) -> UserRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(users).where(users.c.username == username))).first()
+        return user_from_row(row) if row else None
+
+    async def user_by_id(self, user_id: str) -> UserRecord | None:
+        found = await self.users_by_ids([user_id])
+        return found.get(user_id)
+
+    async def users_by_ids(self, user_ids: Iterable[str]) -> dict[str, UserRecord]:
+        wanted = list(set(user_ids))
+        if not wanted:
+            return {}
+        async with self.db.read() as conn:
+            rows = (await conn.execute(select(users).where(users.c.id.in_(wanted)))).all()
+        return {row.id: user_from_row(row) for row in rows}
+
+    async def search_users(self, query: str, limit: int, offset: int = 0) -> list[UserRecord]:
+        """Enabled users whose username or display name starts with ``query`` (any case)."""
+        stmt = select(users).where(users.c.disabled.is_(False))
+        if query:
+            pattern = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(
+                or_(
+                    users.c.username.like(pattern + "%", escape="\\"),
+                    func.lower(users.c.display_name).like(pattern + "%", escape="\\"),
+                )
+            )
+        stmt = stmt.order_by(users.c.username).limit(limit).offset(offset)
+        async with self.db.read() as conn:
+            return [user_from_row(row) for row in (await conn.execute(stmt)).all()]
+
+    async def list_users(self, limit: int, offset: int = 0) -> list[UserRecord]:
+        stmt = select(users).order_by(users.c.created_at, users.c.id).limit(limit).offset(offset)
+        async with self.db.read() as conn:
+            return [user_from_row(row) for row in (await conn.execute(stmt)).all()]
+
+    async def update_user(self, user_id: str, **fields: Any) -> None:
+        if fields:
+            async with self.db.write() as conn:
+                await conn.execute(update(users).where(users.c.id == user_id).values(**fields))
+
+    async def revoke_user_logins(self, user_id: str, now: int) -> list[str]:
+        """Revoke every active login of a user; returns their ids."""
+        async with self.db.write() as conn:
+            ids = (
+                (
+                    await conn.execute(
+                        select(logins.c.id).where(
+                            logins.c.user_id == user_id, logins.c.revoked_at.is_(None)
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            if ids:
+                await conn.execute(
+                    update(logins).where(logins.c.id.in_(ids)).values(revoked_at=now)
+                )
+        return list(ids)
+
+    # --- logins and refresh tokens
+
+    async def create_login(self, login: LoginRecord, refresh_hash: str) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(
+                insert(logins).values(
+                    id=login.id,
+                    user_id=login.user_id,
+                    device=login.device,
+                    created_at=login.created_at,
+                    last_seen=login.last_seen,
+                    expires_at=login.expires_at,
+                    revoked_at=None,
+                )
+            )
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=refresh_hash,
+                    login_id=login.id,
+                    created_at=login.created_at,
+                    expires_at=login.expires_at,
+                    spent_at=None,
+                )
+            )
+
+    async def login_by_id(self, login_id: str) -> LoginRecord | None:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(logins).where(logins.c.id == login_id))).first()
+        return _login_from_row(row) if row else None
+
+    async def logins_of_user(self, user_id: str) -> Sequence[LoginRecord]:
+        stmt = (
+            select(logins)
+            .where(logins.c.user_id == user_id, logins.c.revoked_at.is_(None))
+            .order_by(logins.c.created_at)
+        )
+        async with self.db.read() as conn:
+            return [_login_from_row(row) for row in (await conn.execute(stmt)).all()]
+
+    async def revoke_login(self, login_id: str, now: int) -> bool:
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(logins)
+                .where(logins.c.id == login_id, logins.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+        return bool(result.rowcount)
+
+    async def touch_login(self, login_id: str, now: int) -> None:
+        async with self.db.write() as conn:
+            await conn.execute(update(logins).where(logins.c.id == login_id).values(last_seen=now))
+
+    async def rotate_refresh(
+        self, old_hash: str, new_hash: str, now: int, expires_at: int
+    ) -> RefreshOutcome:
+        """Spend ``old_hash`` and store ``new_hash`` for the same login, atomically."""
+        async with self.db.write() as conn:
+            token = (
+                await conn.execute(
+                    select(refresh_tokens).where(refresh_tokens.c.token_hash == old_hash)
+                )
+            ).first()
+            if token is None:
+                return RefreshOutcome(None)
+            login_row = (
+                await conn.execute(select(logins).where(logins.c.id == token.login_id))
+            ).first()
+            if login_row is None or login_row.revoked_at is not None:
+                return RefreshOutcome(None)
+            if token.spent_at is not None:
+                # A spent token came back: someone holds a stolen copy. End the login.
+                await conn.execute(
+                    update(logins).where(logins.c.id == token.login_id).values(revoked_at=now)
+                )
+                return RefreshOutcome(_login_from_row(login_row), replayed=True)
+            if token.expires_at <= now:
+                return RefreshOutcome(None)
+            spent = await conn.execute(
+                update(refresh_tokens)
+                .where(refresh_tokens.c.token_hash == old_hash, refresh_tokens.c.spent_at.is_(None))
+                .values(spent_at=now)
+            )
+            if not spent.rowcount:  # lost a race with another refresh of the same token
+                return RefreshOutcome(None)
+            await conn.execute(
+                insert(refresh_tokens).values(
+                    token_hash=new_hash,
+                    login_id=token.login_id,
+                    created_at=now,
+                    expires_at=expires_at,
+                    spent_at=None,
+                )
+            )
+            await conn.execute(
+                update(logins)
+                .where(logins.c.id == token.login_id)
+                .values(last_seen=now, expires_at=expires_at)
+            )
+        return RefreshOutcome(_login_from_row(login_row))

@@ -1,0 +1,314 @@
+"""Conversations and memberships: direct pairs, per-member watermarks and settings,
+the conversation list and the sync feed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from pigeon.store.changes import allocate_change_ids, current_change_id
+from pigeon.store.engine import Database
+from pigeon.store.records import ConversationRecord, ConversationView, MemberRecord
+from pigeon.store.schema import conversations, members, messages
+
+# Entries that change other messages; they are not "unread" on their own.
+CONTROL_KINDS = ("recall", "edit")
+
+
+def conversation_from_row(row: Any) -> ConversationRecord:
+    return ConversationRecord(
+        id=row.id,
+        kind=row.kind,
+        title=row.title,
+        avatar=row.avatar,
+        owner_id=row.owner_id,
+        created_at=row.created_at,
+        last_seq=row.last_seq,
+        last_ts=row.last_ts,
+    )
+
+
+def member_from_row(row: Any) -> MemberRecord:
+    return MemberRecord(
+        conv_id=row.conv_id,
+        user_id=row.user_id,
+        role=row.role,
+        state=row.state,
+        joined_at=row.joined_at,
+        join_seq=row.join_seq,
+        read_seq=row.read_seq,
+        recv_seq=row.recv_seq,
+        muted=bool(row.muted),
+        pinned=bool(row.pinned),
+        muted_until=row.muted_until,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Watermarks:
+    read_seq: int
+    recv_seq: int
+    read_moved: bool
+    recv_moved: bool
+
+
+_change_key = case(
+    (members.c.change_id > conversations.c.change_id, members.c.change_id),
+    else_=conversations.c.change_id,
+).label("change_key")
+
+_unread = (
+    select(func.count())
+    .select_from(messages)
+    .where(
+        messages.c.conv_id == members.c.conv_id,
+        messages.c.seq > members.c.read_seq,
+        messages.c.sender_id != members.c.user_id,
+        messages.c.kind.not_in(CONTROL_KINDS),
+    )
+    .scalar_subquery()
+    .label("unread")
+)
+
+_member_columns = [
+    members.c.conv_id,
+    members.c.user_id,
+    members.c.role,
+    members.c.state,
+    members.c.joined_at,
+    members.c.join_seq,
+    members.c.read_seq,
+    members.c.recv_seq,
+    members.c.muted,
+    members.c.pinned,
+    members.c.muted_until,
+]
+
+_view_select = select(conversations, *_member_columns, _change_key, _unread).join_from(
+    members, conversations, members.c.conv_id == conversations.c.id
+)
+
+
+def _view_from_row(row: Any) -> ConversationView:
+    return ConversationView(
+        conversation=conversation_from_row(row),
+        member=member_from_row(row),
+        change_id=int(row.change_key),
+        unread=int(row.unread),
+    )
+
+
+class ConversationStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def direct(self, conv_id: str, user_a: str, user_b: str, now: int) -> ConversationRecord:
+        """The direct conversation of a pair, created with both memberships if new."""
+        pair_key = ":".join(sorted((user_a, user_b)))
+        found = await self._by_pair(pair_key)
+        if found:
+            return found
+        try:
+            async with self.db.write() as conn:
+                change_id = await allocate_change_ids(conn)
+                await conn.execute(
+                    insert(conversations).values(
+                        id=conv_id,
+                        kind="direct",
+                        pair_key=pair_key,
+                        created_at=now,
+                        last_seq=0,
+                        last_ts=now,
+                        change_id=change_id,
+                    )
+                )
+                await conn.execute(
+                    insert(members),
+                    [
+                        {
+                            "conv_id": conv_id,
+                            "user_id": user,
+                            "role": "member",
+                            "state": "active",
+                            "joined_at": now,
+                            "change_id": change_id,
+                        }
+                        for user in sorted({user_a, user_b})
+                    ],
+                )
+        except IntegrityError:
+            pass  # created concurrently; read the winner below
+        found = await self._by_pair(pair_key)
+        assert found is not None
+        return found
+
+    async def _by_pair(self, pair_key: str) -> ConversationRecord | None:
+        stmt = select(conversations).where(conversations.c.pair_key == pair_key)
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return conversation_from_row(row) if row else None
+
+    async def conversation(self, conv_id: str) -> ConversationRecord | None:
+        stmt = select(conversations).where(conversations.c.id == conv_id)
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return conversation_from_row(row) if row else None
+
+    async def membership(self, conv_id: str, user_id: str) -> MemberRecord | None:
+        """The user's membership row in any state (active, left, removed)."""
+        stmt = select(members).where(members.c.conv_id == conv_id, members.c.user_id == user_id)
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return member_from_row(row) if row else None
+
+    async def active_member_ids(self, conv_id: str) -> list[str]:
+        stmt = select(members.c.user_id).where(
+            members.c.conv_id == conv_id, members.c.state == "active"
+        )
+        async with self.db.read() as conn:
+            return list((await conn.execute(stmt)).scalars().all())
+
+    async def peers(self, conv_ids: Sequence[str], user_id: str) -> dict[str, str]:
+        """For direct conversations: the other member of each."""
+        if not conv_ids:
+            return {}
+        stmt = select(members.c.conv_id, members.c.user_id).where(
+            members.c.conv_id.in_(conv_ids), members.c.user_id != user_id
+        )
+        async with self.db.read() as conn:
+            return {row.conv_id: row.user_id for row in (await conn.execute(stmt)).all()}
+
+    async def advance_watermarks(
+        self, conv_id: str, user_id: str, *, read: int | None = None, recv: int | None = None
+    ) -> Watermarks | None:
+        """Move read/delivered watermarks forward only, never past ``last_seq``.
+
+        Reading implies delivery, so ``recv_seq`` never trails ``read_seq``. Returns
+        None when the user is not an active member.
+        """
+        async with self.db.write() as conn:
+            row = (
+                await conn.execute(
+                    select(members.c.read_seq, members.c.recv_seq, conversations.c.last_seq)
+                    .join_from(members, conversations, members.c.conv_id == conversations.c.id)
+                    .where(
+                        members.c.conv_id == conv_id,
+                        members.c.user_id == user_id,
+                        members.c.state == "active",
+                    )
+                )
+            ).first()
+            if row is None:
+                return None
+            new_read = min(max(row.read_seq, read or 0), row.last_seq)
+            new_recv = min(max(row.recv_seq, recv or 0, new_read), row.last_seq)
+            marks = Watermarks(
+                new_read, new_recv, new_read != row.read_seq, new_recv != row.recv_seq
+            )
+            if marks.read_moved or marks.recv_moved:
+                values: dict[str, Any] = {"read_seq": new_read, "recv_seq": new_recv}
+                if marks.read_moved:  # sync reports read watermarks, not delivery
+                    values["change_id"] = await allocate_change_ids(conn)
+                await conn.execute(
+                    update(members)
+                    .where(members.c.conv_id == conv_id, members.c.user_id == user_id)
+                    .values(**values)
+                )
+        return marks
+
+    async def update_settings(self, conv_id: str, user_id: str, **settings: Any) -> bool:
+        async with self.db.write() as conn:
+            change_id = await allocate_change_ids(conn)
+            result = await conn.execute(
+                update(members)
+                .where(
+                    members.c.conv_id == conv_id,
+                    members.c.user_id == user_id,
+                    members.c.state == "active",
+                )
+                .values(change_id=change_id, **settings)
+            )
+        return bool(result.rowcount)
+
+    async def list_for_user(
+        self, user_id: str, limit: int, after: tuple[bool, int, str] | None
+    ) -> tuple[list[ConversationView], bool]:
+        """Active conversations: pinned first, then by last activity, newest first.
+
+        ``after`` is the (pinned, last_ts, id) of the last item of the previous page.
+        """
+        conditions: list[ColumnElement[bool]] = [
+            members.c.user_id == user_id,
+            members.c.state == "active",
+        ]
+        if after is not None:
+            pinned, last_ts, conv_id = after
+            conditions.append(
+                or_(
+                    members.c.pinned < pinned,
+                    and_(members.c.pinned == pinned, conversations.c.last_ts < last_ts),
+                    and_(
+                        members.c.pinned == pinned,
+                        conversations.c.last_ts == last_ts,
+                        conversations.c.id < conv_id,
+                    ),
+                )
+            )
+        stmt = (
+            _view_select.where(*conditions)
+            .order_by(
+                members.c.pinned.desc(), conversations.c.last_ts.desc(), conversations.c.id.desc()
+            )
+            .limit(limit + 1)
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [_view_from_row(row) for row in rows[:limit]], len(rows) > limit
+
+    async def list_views(self, user_id: str, conv_ids: Sequence[str]) -> list[ConversationView]:
+        stmt = _view_select.where(members.c.user_id == user_id, members.c.conv_id.in_(conv_ids))
+        async with self.db.read() as conn:
+            return [_view_from_row(row) for row in (await conn.execute(stmt)).all()]
+
+    async def member_counts(self, conv_ids: Sequence[str]) -> dict[str, int]:
+        if not conv_ids:
+            return {}
+        stmt = (
+            select(members.c.conv_id, func.count())
+            .where(members.c.conv_id.in_(conv_ids), members.c.state == "active")
+            .group_by(members.c.conv_id)
+        )
+        async with self.db.read() as conn:
+            return {row[0]: int(row[1]) for row in (await conn.execute(stmt)).all()}
+
+    async def changed_since(
+        self, user_id: str, since: int | None, limit: int
+    ) -> tuple[list[ConversationView], int, bool]:
+        """The sync feed: conversations whose stream, membership or this member's
+        watermark/settings changed after change id ``since`` (all active ones when None).
+
+        Returns (views in change order, the cursor to pass next time, more).
+        """
+        conditions: list[ColumnElement[bool]] = [members.c.user_id == user_id]
+        if since is None:
+            conditions.append(members.c.state == "active")
+        else:
+            conditions.append(
+                or_(
+                    members.c.change_id > since,
+                    and_(members.c.state == "active", conversations.c.change_id > since),
+                )
+            )
+        stmt = _view_select.where(*conditions).order_by(_change_key.asc()).limit(limit + 1)
+        async with self.db.read() as conn:
+            ceiling = await current_change_id(conn)  # read first: see changes.py
+            rows = (await conn.execute(stmt)).all()
+        views = [_view_from_row(row) for row in rows[:limit]]
+        more = len(rows) > limit
+        cursor = views[-1].change_id if more else max(ceiling, since or 0)
+        return views, cursor, more

@@ -1,0 +1,30 @@
+"""The store as the core sees it: one object per concern over one database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pigeon.store import migrate
+from pigeon.store.accounts import AccountStore
+from pigeon.store.conversations import ConversationStore
+from pigeon.store.engine import Database
+from pigeon.store.messages import MessageStore
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    db: Database
+    accounts: AccountStore
+    conversations: ConversationStore
+    messages: MessageStore
+
+    @classmethod
+    def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
+        db = Database(url, sqlite_synchronous=sqlite_synchronous)
+        return cls(db, AccountStore(db), ConversationStore(db), MessageStore(db))
+
+    async def upgrade(self) -> None:
+        await migrate.upgrade(self.db.engine)
+
+    async def close(self) -> None:
+        await self.db.close()

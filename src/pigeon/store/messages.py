@@ -1,0 +1,249 @@
+"""Message streams: group-committed appends with dedup, gapless seq, and history reads."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, bindparam, insert, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from pigeon.protocol.errors import ErrorCode
+from pigeon.store.changes import allocate_change_ids
+from pigeon.store.engine import Database
+from pigeon.store.records import (
+    Appended,
+    AppendOutcome,
+    MessageRecord,
+    NewMessage,
+    Rejected,
+)
+from pigeon.store.schema import conversations, members, messages
+
+# How often a batch is retried when a concurrent node inserted the same (sender, cid).
+_APPEND_ATTEMPTS = 3
+
+
+def message_from_row(row: Any) -> MessageRecord:
+    return MessageRecord(
+        conv_id=row.conv_id,
+        seq=row.seq,
+        id=row.id,
+        sender_id=row.sender_id,
+        cid=row.cid,
+        kind=row.kind,
+        body=orjson.loads(row.body),
+        ts=row.ts,
+        reply_to=row.reply_to,
+        mentions=tuple(orjson.loads(row.mentions)) if row.mentions else None,
+        edited_at=row.edited_at,
+        recalled=bool(row.recalled),
+    )
+
+
+class MessageStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def append(self, batch: Sequence[NewMessage]) -> list[AppendOutcome]:
+        """Store a batch of messages in one transaction (group commit).
+
+        Guarantees, per message: a ``(sender, cid)`` seen before returns the stored
+        original (``duplicate``) and writes nothing; otherwise the message gets the
+        next seq of its conversation, with no gap, and the sender's read watermark
+        moves to it. A sender who is not an active member is rejected with
+        CONVERSATION_NOT_FOUND. When this returns, everything accepted is committed.
+        """
+        for attempt in range(_APPEND_ATTEMPTS):
+            try:
+                async with self.db.write() as conn:
+                    return await self._append(conn, batch)
+            except IntegrityError:
+                # Another node committed one of these (sender, cid) first: the next
+                # attempt finds it and answers with the original.
+                if attempt == _APPEND_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _append(
+        self, conn: AsyncConnection, batch: Sequence[NewMessage]
+    ) -> list[AppendOutcome]:
+        originals = await self._find_originals(conn, batch)
+        member_sets = await self._active_members(conn, {m.conv_id for m in batch})
+        outcomes: list[AppendOutcome | None] = [None] * len(batch)
+        fresh: dict[str, list[int]] = defaultdict(list)  # conv -> batch indexes
+        first_of_key: dict[tuple[str, str], int] = {}
+        for index, item in enumerate(batch):
+            key = (item.sender_id, item.cid)
+            if key in originals:
+                outcomes[index] = Appended(originals[key], True, ())
+            elif key in first_of_key:
+                continue  # a retry inside this batch: answered after the first is stored
+            elif item.sender_id not in member_sets.get(item.conv_id, ()):
+                outcomes[index] = Rejected(ErrorCode.CONVERSATION_NOT_FOUND)
+            else:
+                first_of_key[key] = index
+                fresh[item.conv_id].append(index)
+        if fresh:
+            await self._store_fresh(conn, batch, fresh, member_sets, outcomes)
+        for index, item in enumerate(batch):
+            if outcomes[index] is None:
+                first = outcomes[first_of_key[(item.sender_id, item.cid)]]
+                assert isinstance(first, Appended)
+                outcomes[index] = Appended(first.message, True, ())
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    async def _store_fresh(
+        self,
+        conn: AsyncConnection,
+        batch: Sequence[NewMessage],
+        fresh: dict[str, list[int]],
+        member_sets: dict[str, set[str]],
+        outcomes: list[AppendOutcome | None],
+    ) -> None:
+        last_change = await allocate_change_ids(conn, len(fresh))
+        rows: list[dict[str, Any]] = []
+        watermarks: dict[tuple[str, str], tuple[int, int]] = {}
+        for offset, (conv_id, indexes) in enumerate(sorted(fresh.items())):
+            change_id = last_change - offset
+            last_ts = max(batch[i].ts for i in indexes)
+            result = await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conv_id)
+                .values(
+                    last_seq=conversations.c.last_seq + len(indexes),
+                    last_ts=last_ts,
+                    change_id=change_id,
+                )
+                .returning(conversations.c.last_seq)
+            )
+            first_seq = int(result.scalar_one()) - len(indexes) + 1
+            recipients = tuple(sorted(member_sets[conv_id]))
+            for seq, index in enumerate(indexes, start=first_seq):
+                record = _record(batch[index], seq)
+                rows.append(_row(record))
+                outcomes[index] = Appended(record, False, recipients)
+                watermarks[(conv_id, record.sender_id)] = (seq, change_id)
+        await conn.execute(insert(messages), rows)
+        await conn.execute(
+            update(members)
+            .where(
+                members.c.conv_id == bindparam("w_conv"),
+                members.c.user_id == bindparam("w_user"),
+                members.c.read_seq < bindparam("w_seq"),
+            )
+            .values(
+                read_seq=bindparam("w_seq"),
+                recv_seq=bindparam("w_seq"),
+                change_id=bindparam("w_change"),
+            ),
+            [
+                {"w_conv": conv, "w_user": user, "w_seq": seq, "w_change": change}
+                for (conv, user), (seq, change) in watermarks.items()
+            ],
+        )
+
+    async def _find_originals(
+        self, conn: AsyncConnection, batch: Sequence[NewMessage]
+    ) -> dict[tuple[str, str], MessageRecord]:
+        keys = list({(m.sender_id, m.cid) for m in batch})
+        rows = (
+            await conn.execute(
+                select(messages).where(tuple_(messages.c.sender_id, messages.c.cid).in_(keys))
+            )
+        ).all()
+        return {(row.sender_id, row.cid): message_from_row(row) for row in rows}
+
+    async def _active_members(
+        self, conn: AsyncConnection, conv_ids: set[str]
+    ) -> dict[str, set[str]]:
+        rows = (
+            await conn.execute(
+                select(members.c.conv_id, members.c.user_id).where(
+                    members.c.conv_id.in_(conv_ids), members.c.state == "active"
+                )
+            )
+        ).all()
+        found: dict[str, set[str]] = defaultdict(set)
+        for row in rows:
+            found[row.conv_id].add(row.user_id)
+        return found
+
+    async def find_by_cid(self, sender_id: str, cid: str) -> MessageRecord | None:
+        stmt = select(messages).where(messages.c.sender_id == sender_id, messages.c.cid == cid)
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return message_from_row(row) if row else None
+
+    async def history(
+        self,
+        conv_id: str,
+        *,
+        floor_seq: int,
+        before: int | None,
+        after: int | None,
+        limit: int,
+    ) -> tuple[list[MessageRecord], bool]:
+        """Up to ``limit`` messages in ascending seq, and whether more lie beyond.
+
+        ``after`` pages forward (``more``: newer exist); otherwise the page ends just
+        before ``before`` (or at the newest) and ``more`` means older exist. Nothing at
+        or below ``floor_seq`` is ever returned (a member's join point).
+        """
+        conditions = [messages.c.conv_id == conv_id, messages.c.seq > floor_seq]
+        if before is not None:
+            conditions.append(messages.c.seq < before)
+        if after is not None:
+            conditions.append(messages.c.seq > after)
+        order = messages.c.seq.asc() if after is not None else messages.c.seq.desc()
+        stmt = select(messages).where(and_(*conditions)).order_by(order).limit(limit + 1)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        more = len(rows) > limit
+        records = [message_from_row(row) for row in rows[:limit]]
+        if after is None:
+            records.reverse()
+        return records, more
+
+    async def last_messages(self, keys: Sequence[tuple[str, int]]) -> dict[str, MessageRecord]:
+        """The message at each ``(conv, seq)``; used for conversation-list previews."""
+        wanted = [key for key in keys if key[1] > 0]
+        if not wanted:
+            return {}
+        stmt = select(messages).where(tuple_(messages.c.conv_id, messages.c.seq).in_(wanted))
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return {row.conv_id: message_from_row(row) for row in rows}
+
+
+def _record(item: NewMessage, seq: int) -> MessageRecord:
+    return MessageRecord(
+        conv_id=item.conv_id,
+        seq=seq,
+        id=item.id,
+        sender_id=item.sender_id,
+        cid=item.cid,
+        kind=item.kind,
+        body=item.body,
+        ts=item.ts,
+        reply_to=item.reply_to,
+        mentions=item.mentions,
+    )
+
+
+def _row(record: MessageRecord) -> dict[str, Any]:
+    return {
+        "conv_id": record.conv_id,
+        "seq": record.seq,
+        "id": record.id,
+        "sender_id": record.sender_id,
+        "cid": record.cid,
+        "kind": record.kind,
+        "body": orjson.dumps(record.body).decode(),
+        "ts": record.ts,
+        "reply_to": record.reply_to,
+        "mentions": orjson.dumps(list(record.mentions)).decode() if record.mentions else None,
+    }

@@ -1,0 +1,157 @@
+"""Immutable rows handed out by the store; the core never sees SQLAlchemy objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    username: str
+    display_name: str
+    avatar: str | None
+    dm_policy: str
+    disabled: bool
+    created_at: int
+    password_hash: str = ""
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "avatar": self.avatar,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRecord:
+    id: str
+    user_id: str
+    device: str
+    created_at: int
+    last_seen: int
+    expires_at: int
+    revoked_at: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRecord:
+    id: str
+    kind: str
+    title: str | None
+    avatar: str | None
+    owner_id: str | None
+    created_at: int
+    last_seq: int
+    last_ts: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    conv_id: str
+    user_id: str
+    role: str
+    state: str
+    joined_at: int
+    join_seq: int
+    read_seq: int
+    recv_seq: int
+    muted: bool
+    pinned: bool
+    muted_until: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.state == "active"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    conv_id: str
+    seq: int
+    id: str
+    sender_id: str
+    cid: str
+    kind: str
+    body: dict[str, Any]
+    ts: int
+    reply_to: int | None = None
+    mentions: tuple[str, ...] | None = None
+    edited_at: int | None = None
+    recalled: bool = False
+
+    def public(self) -> dict[str, Any]:
+        """The message as clients see it (a ``msg`` frame without ``t``)."""
+        out: dict[str, Any] = {
+            "conv": self.conv_id,
+            "seq": self.seq,
+            "id": self.id,
+            "from": self.sender_id,
+            "kind": self.kind,
+            "body": {} if self.recalled else self.body,
+            "ts": self.ts,
+            "cid": self.cid,
+        }
+        if self.reply_to is not None:
+            out["reply_to"] = self.reply_to
+        if self.mentions:
+            out["mentions"] = list(self.mentions)
+        if self.edited_at is not None:
+            out["edited_at"] = self.edited_at
+        if self.recalled:
+            out["recalled"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    """One conversation as one member sees it (list and sync)."""
+
+    conversation: ConversationRecord
+    member: MemberRecord
+    change_id: int
+    unread: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message accepted by the core and waiting for its seq."""
+
+    id: str
+    conv_id: str
+    sender_id: str
+    cid: str
+    kind: str
+    body: dict[str, Any]
+    ts: int
+    reply_to: int | None = None
+    mentions: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Outcome of one message in a group commit.
+
+    ``duplicate`` is true when ``(sender, cid)`` was already stored: ``message`` is
+    then the original, and nothing was written. ``recipients`` are the conversation's
+    active members at commit time (empty for duplicates: nothing new to deliver).
+    """
+
+    message: MessageRecord
+    duplicate: bool
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    code: int
+
+
+AppendOutcome = Appended | Rejected

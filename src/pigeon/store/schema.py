@@ -1,0 +1,113 @@
+"""Table definitions used to build queries (migrations live in ``migrations/``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(128), nullable=False),
+    Column("avatar", Text, nullable=True),
+    Column("password_hash", Text, nullable=False),
+    Column("dm_policy", String(16), nullable=False, server_default="anyone"),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+logins = Table(
+    "logins",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False, index=True),
+    Column("device", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("login_id", String(32), nullable=False, index=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("spent_at", BigInteger, nullable=True),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("title", String(128), nullable=True),
+    Column("avatar", Text, nullable=True),
+    Column("pair_key", String(80), nullable=True, unique=True),
+    Column("owner_id", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False, server_default="0"),
+    Column("last_ts", BigInteger, nullable=False),
+    Column("change_id", BigInteger, nullable=False, server_default="0"),
+)
+
+members = Table(
+    "members",
+    metadata,
+    Column("conv_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("role", String(16), nullable=False, server_default="member"),
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("joined_at", BigInteger, nullable=False),
+    Column("join_seq", BigInteger, nullable=False, server_default="0"),
+    Column("read_seq", BigInteger, nullable=False, server_default="0"),
+    Column("recv_seq", BigInteger, nullable=False, server_default="0"),
+    Column("muted", Boolean, nullable=False, server_default="0"),
+    Column("pinned", Boolean, nullable=False, server_default="0"),
+    Column("muted_until", BigInteger, nullable=True),
+    Column("change_id", BigInteger, nullable=False, server_default="0"),
+    Index("ix_members_user", "user_id", "state"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("conv_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column("sender_id", String(32), nullable=False),
+    Column("cid", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("reply_to", BigInteger, nullable=True),
+    Column("mentions", Text, nullable=True),
+    Column("edited_at", BigInteger, nullable=True),
+    Column("recalled", Boolean, nullable=False, server_default="0"),
+    UniqueConstraint("sender_id", "cid", name="uq_messages_sender_cid"),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+# The one counter every sync cursor is drawn from; see SqlStore.next_change_id.
+CHANGE_COUNTER = "change"

@@ -1,0 +1,47 @@
+"""Shared fixtures: server processes and HTTP sessions."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from harness import ServerProcess
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start servers on demand; every one is stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def make(name: str = "node", env: dict[str, str] | None = None, args: list[str] | None = None) -> ServerProcess:
+        server = ServerProcess(tmp_path / name, env, args)
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., ServerProcess]) -> ServerProcess:
+    """A fresh single-node server (SQLite, in-memory broker) for this test."""
+    return server_factory()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server for a whole module, for tests that need no isolation."""
+    server = ServerProcess(tmp_path_factory.mktemp("shared"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session

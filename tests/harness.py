@@ -1,0 +1,148 @@
+"""Test harness: real `pigeon serve` processes and small HTTP/WebSocket helpers.
+
+Integration tests talk to the server exactly as a user's app would: a subprocess
+on a free port, real sockets, real SQLite files (or PostgreSQL/Redis when given).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+JWT_SECRET = "test-secret-" + "x" * 40
+
+# Fast password hashing and generous auth budgets, so tests can create many users.
+TEST_ENV = {
+    "PIGEON_JWT_SECRET": JWT_SECRET,
+    "PIGEON_ARGON2_TIME_COST": "1",
+    "PIGEON_ARGON2_MEMORY_KIB": "256",
+    "PIGEON_AUTH_RATE_PER_MIN": "100000",
+    "PIGEON_LOG_LEVEL": "INFO",
+}
+
+
+def require_service(name: str, available: bool, reason: str) -> None:
+    """Skip when a service is missing, unless CI demands it (PIGEON_REQUIRE_SERVICES=1)."""
+    if available:
+        return
+    message = f"{name} is not available: {reason}"
+    if os.environ.get("PIGEON_REQUIRE_SERVICES") == "1":
+        pytest.fail(message + " (PIGEON_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+class ServerProcess:
+    """One `pigeon serve` subprocess; restarts keep its port and data directory."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        env: Mapping[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.env = {**os.environ, **TEST_ENV, **(env or {})}
+        self.args = args or []
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+        self._log_offset = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "pigeon", "serve",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--data-dir", str(self.data_dir),
+            *self.args,
+        ]
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
+        self.port = self._wait_listening(timeout)
+        return self
+
+    def _wait_listening(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            for event in self.events():
+                if event.get("event") == "listening":
+                    return int(event["port"])
+            time.sleep(0.05)
+        raise TimeoutError(f"server did not start in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_bytes()[self._log_offset :].decode(errors="replace")
+
+    def events(self) -> list[dict[str, Any]]:
+        """JSON log lines written since the last start."""
+        out = []
+        for line in self.log().splitlines():
+            try:
+                value = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                out.append(value)
+        return out
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait: the graceful path."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=timeout)
+        return int(self.proc.returncode)
+
+    def restart(self) -> ServerProcess:
+        self.kill()
+        return self.start()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.terminate(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def unique_name(prefix: str = "u") -> str:
+    return f"{prefix}{secrets.token_hex(5)}"
+
+
+def service_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
+        return str(candidate)
+    return None
