@@ -23,9 +23,11 @@ from pigeon.config import Settings
 from pigeon.core.accounts import AccountService
 from pigeon.core.bodies import BodyLimits
 from pigeon.core.committer import GroupCommitter
+from pigeon.core.groups import GroupLimits, GroupService
 from pigeon.core.messaging import MessagingService, Paging
 from pigeon.core.passwords import Passwords
 from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
 from pigeon.gateway.hub import Hub
 from pigeon.gateway.session import SessionLimits
@@ -74,12 +76,20 @@ class PigeonApp:
         accounts = AccountService(
             self.store, tokens, passwords, self.broker, settings.refresh_token_ttl_s
         )
+        social = SocialService(self.store, self.broker)
         messaging = MessagingService(
             self.store,
             self.broker,
             self.committer,
             BodyLimits(settings.max_text_chars, settings.max_body_bytes),
             Paging(settings.default_page, settings.max_page),
+            social,
+        )
+        groups = GroupService(
+            self.store,
+            self.broker,
+            self.hub,
+            GroupLimits(settings.max_group_members, settings.max_channel_members),
         )
         self.services = Services(
             settings=settings,
@@ -88,6 +98,8 @@ class PigeonApp:
             metrics=self.metrics,
             accounts=accounts,
             messaging=messaging,
+            groups=groups,
+            social=social,
             online=self.hub,
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
             auth_by_username=KeyedLimiter(settings.auth_rate_per_min),
@@ -121,6 +133,7 @@ class PigeonApp:
     async def start(self) -> int:
         """Migrate, start background work, listen. Returns the bound port."""
         await self.store.upgrade()
+        await self.services.groups.ensure_lobby()
         await self.broker.start()
         self.broker.subscribe(self.hub.on_event)
         self.committer.start()

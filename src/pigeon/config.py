@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     # --- limits of later features, published in /api/v1/config
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1)
     max_group_members: int = Field(5000, ge=2)
+    max_channel_members: int = Field(1_000_000, ge=2)
     max_request_bytes: int = Field(1024 * 1024, ge=1024, description="largest REST JSON body")
 
     @field_validator("trusted_proxies")
@@ -97,6 +98,7 @@ class Settings(BaseSettings):
             "max_body_bytes": self.max_body_bytes,
             "max_upload_bytes": self.max_upload_bytes,
             "max_group_members": self.max_group_members,
+            "max_channel_members": self.max_channel_members,
             "recall_window_s": self.recall_window_s,
             "send_rate_per_s": self.send_rate_per_s,
             "send_burst": self.send_burst,

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pigeon.broker.base import Broker
 from pigeon.config import Settings
 from pigeon.core.accounts import AccountService, OnlineDirectory
+from pigeon.core.groups import GroupService
 from pigeon.core.messaging import MessagingService
 from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.core.social import SocialService
 from pigeon.metrics import Metrics
 from pigeon.store.facade import Store
 
@@ -21,6 +23,8 @@ class Services:
     metrics: Metrics
     accounts: AccountService
     messaging: MessagingService
+    groups: GroupService
+    social: SocialService
     online: OnlineDirectory
     auth_by_ip: KeyedLimiter
     auth_by_username: KeyedLimiter

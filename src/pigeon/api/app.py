@@ -7,7 +7,7 @@ from fastapi.responses import ORJSONResponse
 
 from pigeon import __version__
 from pigeon.api import errors
-from pigeon.api.routes import auth, conversations, meta, users
+from pigeon.api.routes import auth, conversations, groups, meta, social, users
 from pigeon.services import Services
 
 API_PREFIX = "/api/v1"
@@ -27,7 +27,7 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, conversations, meta):
+    for module in (auth, users, conversations, groups, social, meta):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,6 +46,9 @@ class Grant:
 class OnlineDirectory(Protocol):
     def online_logins(self, user_id: str) -> set[str]:
         """Ids of this user's logins that hold at least one live connection."""
+
+    def online_users(self, user_ids: Iterable[str]) -> set[str]:
+        """Which of ``user_ids`` hold at least one live connection."""
 
 
 def normalize_username(username: str) -> str:

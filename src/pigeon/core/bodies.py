@@ -46,7 +46,11 @@ def validate_body(kind: str, body: dict[str, Any], limits: BodyLimits) -> None:
     """Raise ``CoreError`` unless ``body`` fits ``kind`` and the size limits."""
     if kind not in CLIENT_KINDS:
         raise _invalid(f"kind must be one of {', '.join(CLIENT_KINDS)}")
-    if len(orjson.dumps(body)) > limits.max_body_bytes:
+    try:
+        encoded = orjson.dumps(body)
+    except TypeError:  # REST JSON may hold integers beyond 64 bits, which we cannot store
+        raise _invalid("body must hold only JSON values with 64-bit integers") from None
+    if len(encoded) > limits.max_body_bytes:
         raise CoreError(
             ErrorCode.MESSAGE_TOO_LARGE, f"body is larger than {limits.max_body_bytes} bytes"
         )

@@ -11,6 +11,7 @@ from pigeon.core.bodies import BodyLimits, validate_body
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
+from pigeon.core.social import SocialService
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.conversations import Watermarks
@@ -73,20 +74,36 @@ class MessagingService:
         committer: GroupCommitter,
         limits: BodyLimits,
         paging: Paging,
+        social: SocialService,
     ) -> None:
+        self.social = social
         self.store = store
         self.broker = broker
         self.committer = committer
         self.limits = limits
         self.paging = paging
 
-    async def member(self, conv_id: str, user_id: str) -> MemberRecord:
+    async def member(self, conv_id: str, user_id: str, *, readable: bool = False) -> MemberRecord:
         """The caller's active membership; a stranger gets the same error as for no such
-        conversation (DESIGN invariant 8)."""
+        conversation (DESIGN invariant 8). With ``readable``, a member who left or was
+        removed also qualifies: they keep reading the history up to their departure."""
         member = await self.store.conversations.membership(conv_id, user_id)
-        if member is None or not member.active:
+        if member is None or not (member.active or (readable and member.left_seq is not None)):
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         return member
+
+    async def _check_can_post(self, conv_id: str, user_id: str) -> None:
+        found = await self.store.conversations.with_member(conv_id, user_id)
+        member = found[1] if found else None
+        if found is None or member is None or not member.active:
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        conversation = found[0]
+        if conversation.kind == "channel" and member.role not in ("owner", "admin"):
+            raise CoreError(ErrorCode.FORBIDDEN, "only the channel's owner and admins post")
+        if member.muted_until is not None and member.muted_until > now_ms():
+            raise CoreError(ErrorCode.MUTED, details={"muted_until": member.muted_until})
+        if conversation.kind == "direct":
+            await self.social.check_direct(conv_id, user_id)
 
     # --- conversations
 
@@ -94,6 +111,7 @@ class MessagingService:
         peer = await self.store.accounts.user_by_id(peer_id)
         if peer is None or peer.disabled:
             raise CoreError(ErrorCode.USER_NOT_FOUND)
+        await self.social.check_can_open_direct(user_id, peer)
         return await self.store.conversations.direct(new_id("c_"), user_id, peer_id, now_ms())
 
     async def conversation_page(
@@ -132,21 +150,18 @@ class MessagingService:
     async def _describe(
         self, user_id: str, views: Sequence[ConversationView]
     ) -> list[dict[str, Any]]:
-        conv_ids = [v.conversation.id for v in views]
         last = await self.store.messages.last_messages(
             [(v.conversation.id, v.conversation.last_seq) for v in views]
         )
-        counts = await self.store.conversations.member_counts(conv_ids)
         direct_ids = [v.conversation.id for v in views if v.conversation.kind == "direct"]
         peers = await self.store.conversations.peers(direct_ids, user_id)
         users = await self.store.accounts.users_by_ids([*peers.values(), user_id])
-        return [self._item(v, last.get(v.conversation.id), counts, peers, users) for v in views]
+        return [self._item(v, last.get(v.conversation.id), peers, users) for v in views]
 
     @staticmethod
     def _item(
         view: ConversationView,
         last: MessageRecord | None,
-        counts: dict[str, int],
         peers: dict[str, str],
         users: dict[str, UserRecord],
     ) -> dict[str, Any]:
@@ -163,7 +178,7 @@ class MessagingService:
             "mentioned": False,
             "muted": member.muted,
             "pinned": member.pinned,
-            "member_count": counts.get(conv.id, 0),
+            "member_count": conv.member_count,
             "last_ts": conv.last_ts,
         }
         if conv.kind == "direct":
@@ -181,6 +196,7 @@ class MessagingService:
     ) -> MessageRecord:
         """Validate, commit durably (deduplicated by cid), then publish to the members."""
         validate_body(request.kind, request.body, self.limits)
+        await self._check_can_post(request.conv, user_id)
         if request.reply_to is not None:
             await self._check_reply(request.conv, user_id, request.reply_to)
         item = NewMessage(
@@ -219,10 +235,13 @@ class MessagingService:
         after: int | None = None,
         limit: int | None = None,
     ) -> tuple[list[MessageRecord], bool]:
-        member = await self.member(conv_id, user_id)
+        member = await self.member(conv_id, user_id, readable=True)
+        floor, ceiling = member.visible_range
+        if ceiling is not None:
+            before = ceiling + 1 if before is None else min(before, ceiling + 1)
         return await self.store.messages.history(
             conv_id,
-            floor_seq=member.join_seq,
+            floor_seq=floor,
             before=before,
             after=after,
             limit=self.paging.clamp(limit),

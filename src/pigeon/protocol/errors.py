@@ -26,6 +26,10 @@ class ErrorCode(IntEnum):
     REFRESH_INVALID = 40105
     FORBIDDEN = 40300
     ACCOUNT_DISABLED = 40301
+    BLOCKED = 40302
+    FRIENDS_ONLY = 40303
+    MUTED = 40304
+    NOT_ADMIN = 40305
     NOT_FOUND = 40400
     USER_NOT_FOUND = 40401
     CONVERSATION_NOT_FOUND = 40402
@@ -33,6 +37,8 @@ class ErrorCode(IntEnum):
     CONFLICT = 40900
     USERNAME_TAKEN = 40901
     ALREADY_AUTHENTICATED = 40902
+    GROUP_FULL = 40903
+    ALREADY_EXISTS = 40904
     TOO_LARGE = 41300
     MESSAGE_TOO_LARGE = 41301
     RATE_LIMITED = 42900
@@ -59,6 +65,10 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.REFRESH_INVALID: "refresh token is invalid, expired or already used",
     ErrorCode.FORBIDDEN: "not allowed",
     ErrorCode.ACCOUNT_DISABLED: "account is disabled",
+    ErrorCode.BLOCKED: "this user does not accept that from you",
+    ErrorCode.FRIENDS_ONLY: "this user accepts direct messages from friends only",
+    ErrorCode.MUTED: "you are muted in this conversation",
+    ErrorCode.NOT_ADMIN: "only the group's owner or admins may do that",
     ErrorCode.NOT_FOUND: "not found",
     ErrorCode.USER_NOT_FOUND: "user not found",
     ErrorCode.CONVERSATION_NOT_FOUND: "conversation not found",
@@ -66,6 +76,8 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.CONFLICT: "conflict",
     ErrorCode.USERNAME_TAKEN: "username is taken",
     ErrorCode.ALREADY_AUTHENTICATED: "connection is already authenticated",
+    ErrorCode.GROUP_FULL: "the group is full",
+    ErrorCode.ALREADY_EXISTS: "it exists already",
     ErrorCode.TOO_LARGE: "request is too large",
     ErrorCode.MESSAGE_TOO_LARGE: "message body is too large",
     ErrorCode.RATE_LIMITED: "too many requests; slow down",

@@ -121,22 +121,15 @@ class AccountStore:
     async def revoke_user_logins(self, user_id: str, now: int) -> list[str]:
         """Revoke every active login of a user; returns their ids."""
         async with self.db.write() as conn:
-            ids = (
-                (
-                    await conn.execute(
-                        select(logins.c.id).where(
-                            logins.c.user_id == user_id, logins.c.revoked_at.is_(None)
-                        )
-                    )
-                )
-                .scalars()
-                .all()
+            query = select(logins.c.id).where(
+                logins.c.user_id == user_id, logins.c.revoked_at.is_(None)
             )
+            ids: list[str] = list((await conn.execute(query)).scalars().all())
             if ids:
                 await conn.execute(
                     update(logins).where(logins.c.id.in_(ids)).values(revoked_at=now)
                 )
-        return list(ids)
+        return ids
 
     # --- logins and refresh tokens
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import and_, case, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -16,8 +16,8 @@ from pigeon.store.engine import Database
 from pigeon.store.records import ConversationRecord, ConversationView, MemberRecord
 from pigeon.store.schema import conversations, members, messages
 
-# Entries that change other messages; they are not "unread" on their own.
-CONTROL_KINDS = ("recall", "edit")
+# Entries that change other messages or narrate the conversation: not "unread" on their own.
+CONTROL_KINDS = ("recall", "edit", "system")
 
 
 def conversation_from_row(row: Any) -> ConversationRecord:
@@ -30,6 +30,10 @@ def conversation_from_row(row: Any) -> ConversationRecord:
         created_at=row.created_at,
         last_seq=row.last_seq,
         last_ts=row.last_ts,
+        announcement=row.announcement,
+        visibility=row.visibility,
+        member_count=row.member_count,
+        dissolved_at=row.dissolved_at,
     )
 
 
@@ -46,6 +50,7 @@ def member_from_row(row: Any) -> MemberRecord:
         muted=bool(row.muted),
         pinned=bool(row.pinned),
         muted_until=row.muted_until,
+        left_seq=row.left_seq,
     )
 
 
@@ -87,6 +92,7 @@ _member_columns = [
     members.c.muted,
     members.c.pinned,
     members.c.muted_until,
+    members.c.left_seq,
 ]
 
 _view_select = select(conversations, *_member_columns, _change_key, _unread).join_from(
@@ -110,6 +116,7 @@ class ConversationStore:
     async def direct(self, conv_id: str, user_a: str, user_b: str, now: int) -> ConversationRecord:
         """The direct conversation of a pair, created with both memberships if new."""
         pair_key = ":".join(sorted((user_a, user_b)))
+        people = sorted({user_a, user_b})
         found = await self._by_pair(pair_key)
         if found:
             return found
@@ -125,6 +132,7 @@ class ConversationStore:
                         last_seq=0,
                         last_ts=now,
                         change_id=change_id,
+                        member_count=len(people),
                     )
                 )
                 await conn.execute(
@@ -138,7 +146,7 @@ class ConversationStore:
                             "joined_at": now,
                             "change_id": change_id,
                         }
-                        for user in sorted({user_a, user_b})
+                        for user in people
                     ],
                 )
         except IntegrityError:
@@ -165,6 +173,27 @@ class ConversationStore:
         async with self.db.read() as conn:
             row = (await conn.execute(stmt)).first()
         return member_from_row(row) if row else None
+
+    async def with_member(
+        self, conv_id: str, user_id: str
+    ) -> tuple[ConversationRecord, MemberRecord | None] | None:
+        """The conversation and the user's membership in it (any state), in one query."""
+        stmt = (
+            select(conversations, *_member_columns)
+            .select_from(
+                conversations.outerjoin(
+                    members,
+                    and_(members.c.conv_id == conversations.c.id, members.c.user_id == user_id),
+                )
+            )
+            .where(conversations.c.id == conv_id)
+        )
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return None
+        member = member_from_row(row) if row.user_id is not None else None
+        return conversation_from_row(row), member
 
     async def active_member_ids(self, conv_id: str) -> list[str]:
         stmt = select(members.c.user_id).where(
@@ -250,7 +279,8 @@ class ConversationStore:
             pinned, last_ts, conv_id = after
             conditions.append(
                 or_(
-                    members.c.pinned < pinned,
+                    # SQL booleans take no '<': after a pinned row come the unpinned ones
+                    members.c.pinned.is_(False) if pinned else false(),
                     and_(members.c.pinned == pinned, conversations.c.last_ts < last_ts),
                     and_(
                         members.c.pinned == pinned,
@@ -274,17 +304,6 @@ class ConversationStore:
         stmt = _view_select.where(members.c.user_id == user_id, members.c.conv_id.in_(conv_ids))
         async with self.db.read() as conn:
             return [_view_from_row(row) for row in (await conn.execute(stmt)).all()]
-
-    async def member_counts(self, conv_ids: Sequence[str]) -> dict[str, int]:
-        if not conv_ids:
-            return {}
-        stmt = (
-            select(members.c.conv_id, func.count())
-            .where(members.c.conv_id.in_(conv_ids), members.c.state == "active")
-            .group_by(members.c.conv_id)
-        )
-        async with self.db.read() as conn:
-            return {row[0]: int(row[1]) for row in (await conn.execute(stmt)).all()}
 
     async def changed_since(
         self, user_id: str, since: int | None, limit: int

@@ -8,7 +8,9 @@ from pigeon.store import migrate
 from pigeon.store.accounts import AccountStore
 from pigeon.store.conversations import ConversationStore
 from pigeon.store.engine import Database
+from pigeon.store.groups import GroupStore
 from pigeon.store.messages import MessageStore
+from pigeon.store.social import SocialStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,11 +19,20 @@ class Store:
     accounts: AccountStore
     conversations: ConversationStore
     messages: MessageStore
+    groups: GroupStore
+    social: SocialStore
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
         db = Database(url, sqlite_synchronous=sqlite_synchronous)
-        return cls(db, AccountStore(db), ConversationStore(db), MessageStore(db))
+        return cls(
+            db,
+            AccountStore(db),
+            ConversationStore(db),
+            MessageStore(db),
+            GroupStore(db),
+            SocialStore(db),
+        )
 
     async def upgrade(self) -> None:
         await migrate.upgrade(self.db.engine)

@@ -60,117 +60,13 @@ class MessageStore:
         for attempt in range(_APPEND_ATTEMPTS):
             try:
                 async with self.db.write() as conn:
-                    return await self._append(conn, batch)
+                    return await append_in_transaction(conn, batch)
             except IntegrityError:
                 # Another node committed one of these (sender, cid) first: the next
                 # attempt finds it and answers with the original.
                 if attempt == _APPEND_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
-
-    async def _append(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage]
-    ) -> list[AppendOutcome]:
-        originals = await self._find_originals(conn, batch)
-        member_sets = await self._active_members(conn, {m.conv_id for m in batch})
-        outcomes: list[AppendOutcome | None] = [None] * len(batch)
-        fresh: dict[str, list[int]] = defaultdict(list)  # conv -> batch indexes
-        first_of_key: dict[tuple[str, str], int] = {}
-        for index, item in enumerate(batch):
-            key = (item.sender_id, item.cid)
-            if key in originals:
-                outcomes[index] = Appended(originals[key], True, ())
-            elif key in first_of_key:
-                continue  # a retry inside this batch: answered after the first is stored
-            elif item.sender_id not in member_sets.get(item.conv_id, ()):
-                outcomes[index] = Rejected(ErrorCode.CONVERSATION_NOT_FOUND)
-            else:
-                first_of_key[key] = index
-                fresh[item.conv_id].append(index)
-        if fresh:
-            await self._store_fresh(conn, batch, fresh, member_sets, outcomes)
-        for index, item in enumerate(batch):
-            if outcomes[index] is None:
-                first = outcomes[first_of_key[(item.sender_id, item.cid)]]
-                assert isinstance(first, Appended)
-                outcomes[index] = Appended(first.message, True, ())
-        return [outcome for outcome in outcomes if outcome is not None]
-
-    async def _store_fresh(
-        self,
-        conn: AsyncConnection,
-        batch: Sequence[NewMessage],
-        fresh: dict[str, list[int]],
-        member_sets: dict[str, set[str]],
-        outcomes: list[AppendOutcome | None],
-    ) -> None:
-        last_change = await allocate_change_ids(conn, len(fresh))
-        rows: list[dict[str, Any]] = []
-        watermarks: dict[tuple[str, str], tuple[int, int]] = {}
-        for offset, (conv_id, indexes) in enumerate(sorted(fresh.items())):
-            change_id = last_change - offset
-            last_ts = max(batch[i].ts for i in indexes)
-            result = await conn.execute(
-                update(conversations)
-                .where(conversations.c.id == conv_id)
-                .values(
-                    last_seq=conversations.c.last_seq + len(indexes),
-                    last_ts=last_ts,
-                    change_id=change_id,
-                )
-                .returning(conversations.c.last_seq)
-            )
-            first_seq = int(result.scalar_one()) - len(indexes) + 1
-            recipients = tuple(sorted(member_sets[conv_id]))
-            for seq, index in enumerate(indexes, start=first_seq):
-                record = _record(batch[index], seq)
-                rows.append(_row(record))
-                outcomes[index] = Appended(record, False, recipients)
-                watermarks[(conv_id, record.sender_id)] = (seq, change_id)
-        await conn.execute(insert(messages), rows)
-        await conn.execute(
-            update(members)
-            .where(
-                members.c.conv_id == bindparam("w_conv"),
-                members.c.user_id == bindparam("w_user"),
-                members.c.read_seq < bindparam("w_seq"),
-            )
-            .values(
-                read_seq=bindparam("w_seq"),
-                recv_seq=bindparam("w_seq"),
-                change_id=bindparam("w_change"),
-            ),
-            [
-                {"w_conv": conv, "w_user": user, "w_seq": seq, "w_change": change}
-                for (conv, user), (seq, change) in watermarks.items()
-            ],
-        )
-
-    async def _find_originals(
-        self, conn: AsyncConnection, batch: Sequence[NewMessage]
-    ) -> dict[tuple[str, str], MessageRecord]:
-        keys = list({(m.sender_id, m.cid) for m in batch})
-        rows = (
-            await conn.execute(
-                select(messages).where(tuple_(messages.c.sender_id, messages.c.cid).in_(keys))
-            )
-        ).all()
-        return {(row.sender_id, row.cid): message_from_row(row) for row in rows}
-
-    async def _active_members(
-        self, conn: AsyncConnection, conv_ids: set[str]
-    ) -> dict[str, set[str]]:
-        rows = (
-            await conn.execute(
-                select(members.c.conv_id, members.c.user_id).where(
-                    members.c.conv_id.in_(conv_ids), members.c.state == "active"
-                )
-            )
-        ).all()
-        found: dict[str, set[str]] = defaultdict(set)
-        for row in rows:
-            found[row.conv_id].add(row.user_id)
-        return found
 
     async def find_by_cid(self, sender_id: str, cid: str) -> MessageRecord | None:
         stmt = select(messages).where(messages.c.sender_id == sender_id, messages.c.cid == cid)
@@ -217,6 +113,112 @@ class MessageStore:
         async with self.db.read() as conn:
             rows = (await conn.execute(stmt)).all()
         return {row.conv_id: message_from_row(row) for row in rows}
+
+
+async def append_in_transaction(
+    conn: AsyncConnection, batch: Sequence[NewMessage]
+) -> list[AppendOutcome]:
+    """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``)."""
+    originals = await _find_originals(conn, batch)
+    member_sets = await _active_members(conn, {m.conv_id for m in batch})
+    outcomes: list[AppendOutcome | None] = [None] * len(batch)
+    fresh: dict[str, list[int]] = defaultdict(list)  # conv -> batch indexes
+    first_of_key: dict[tuple[str, str], int] = {}
+    for index, item in enumerate(batch):
+        key = (item.sender_id, item.cid)
+        if key in originals:
+            outcomes[index] = Appended(originals[key], True, ())
+        elif key in first_of_key:
+            continue  # a retry inside this batch: answered after the first is stored
+        elif item.sender_id not in member_sets.get(item.conv_id, ()):
+            outcomes[index] = Rejected(ErrorCode.CONVERSATION_NOT_FOUND)
+        else:
+            first_of_key[key] = index
+            fresh[item.conv_id].append(index)
+    if fresh:
+        await _store_fresh(conn, batch, fresh, member_sets, outcomes)
+    for index, item in enumerate(batch):
+        if outcomes[index] is None:
+            first = outcomes[first_of_key[(item.sender_id, item.cid)]]
+            assert isinstance(first, Appended)
+            outcomes[index] = Appended(first.message, True, ())
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+async def _store_fresh(
+    conn: AsyncConnection,
+    batch: Sequence[NewMessage],
+    fresh: dict[str, list[int]],
+    member_sets: dict[str, set[str]],
+    outcomes: list[AppendOutcome | None],
+) -> None:
+    last_change = await allocate_change_ids(conn, len(fresh))
+    rows: list[dict[str, Any]] = []
+    watermarks: dict[tuple[str, str], tuple[int, int]] = {}
+    for offset, (conv_id, indexes) in enumerate(sorted(fresh.items())):
+        change_id = last_change - offset
+        last_ts = max(batch[i].ts for i in indexes)
+        result = await conn.execute(
+            update(conversations)
+            .where(conversations.c.id == conv_id)
+            .values(
+                last_seq=conversations.c.last_seq + len(indexes),
+                last_ts=last_ts,
+                change_id=change_id,
+            )
+            .returning(conversations.c.last_seq)
+        )
+        first_seq = int(result.scalar_one()) - len(indexes) + 1
+        recipients = tuple(sorted(member_sets[conv_id]))
+        for seq, index in enumerate(indexes, start=first_seq):
+            record = _record(batch[index], seq)
+            rows.append(_row(record))
+            outcomes[index] = Appended(record, False, recipients)
+            watermarks[(conv_id, record.sender_id)] = (seq, change_id)
+    await conn.execute(insert(messages), rows)
+    await conn.execute(
+        update(members)
+        .where(
+            members.c.conv_id == bindparam("w_conv"),
+            members.c.user_id == bindparam("w_user"),
+            members.c.read_seq < bindparam("w_seq"),
+        )
+        .values(
+            read_seq=bindparam("w_seq"),
+            recv_seq=bindparam("w_seq"),
+            change_id=bindparam("w_change"),
+        ),
+        [
+            {"w_conv": conv, "w_user": user, "w_seq": seq, "w_change": change}
+            for (conv, user), (seq, change) in watermarks.items()
+        ],
+    )
+
+
+async def _find_originals(
+    conn: AsyncConnection, batch: Sequence[NewMessage]
+) -> dict[tuple[str, str], MessageRecord]:
+    keys = list({(m.sender_id, m.cid) for m in batch})
+    rows = (
+        await conn.execute(
+            select(messages).where(tuple_(messages.c.sender_id, messages.c.cid).in_(keys))
+        )
+    ).all()
+    return {(row.sender_id, row.cid): message_from_row(row) for row in rows}
+
+
+async def _active_members(conn: AsyncConnection, conv_ids: set[str]) -> dict[str, set[str]]:
+    rows = (
+        await conn.execute(
+            select(members.c.conv_id, members.c.user_id).where(
+                members.c.conv_id.in_(conv_ids), members.c.state == "active"
+            )
+        )
+    ).all()
+    found: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        found[row.conv_id].add(row.user_id)
+    return found
 
 
 def _record(item: NewMessage, seq: int) -> MessageRecord:

@@ -51,6 +51,10 @@ class ConversationRecord:
     created_at: int
     last_seq: int
     last_ts: int
+    announcement: str | None = None
+    visibility: str = "private"
+    member_count: int = 0
+    dissolved_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +70,16 @@ class MemberRecord:
     muted: bool
     pinned: bool
     muted_until: int | None
+    left_seq: int | None = None
 
     @property
     def active(self) -> bool:
         return self.state == "active"
+
+    @property
+    def visible_range(self) -> tuple[int, int | None]:
+        """Seqs this member may read: above ``join_seq``, up to ``left_seq`` once gone."""
+        return self.join_seq, None if self.active else (self.left_seq or self.join_seq)
 
 
 @dataclass(frozen=True, slots=True)

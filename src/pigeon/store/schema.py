@@ -64,6 +64,10 @@ conversations = Table(
     Column("last_seq", BigInteger, nullable=False, server_default="0"),
     Column("last_ts", BigInteger, nullable=False),
     Column("change_id", BigInteger, nullable=False, server_default="0"),
+    Column("announcement", Text, nullable=True),
+    Column("visibility", String(16), nullable=False, server_default="private"),
+    Column("member_count", BigInteger, nullable=False, server_default="0"),
+    Column("dissolved_at", BigInteger, nullable=True),
 )
 
 members = Table(
@@ -81,6 +85,7 @@ members = Table(
     Column("pinned", Boolean, nullable=False, server_default="0"),
     Column("muted_until", BigInteger, nullable=True),
     Column("change_id", BigInteger, nullable=False, server_default="0"),
+    Column("left_seq", BigInteger, nullable=True),
     Index("ix_members_user", "user_id", "state"),
 )
 
@@ -100,6 +105,34 @@ messages = Table(
     Column("edited_at", BigInteger, nullable=True),
     Column("recalled", Boolean, nullable=False, server_default="0"),
     UniqueConstraint("sender_id", "cid", name="uq_messages_sender_cid"),
+)
+
+friendships = Table(
+    "friendships",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("friend_id", String(32), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+friend_requests = Table(
+    "friend_requests",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("from_id", String(32), nullable=False, index=True),
+    Column("to_id", String(32), nullable=False, index=True),
+    Column("note", String(256), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("blocked_id", String(32), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
 )
 
 counters = Table(

@@ -13,7 +13,19 @@ from pigeon.api.schemas import ConfigOut
 
 router = APIRouter(tags=["meta"])
 
-FEATURES = ["direct", "receipts", "typing", "sync", "refresh-rotation", "devices"]
+FEATURES = [
+    "direct",
+    "groups",
+    "channels",
+    "rooms",
+    "friends",
+    "blocks",
+    "receipts",
+    "typing",
+    "sync",
+    "refresh-rotation",
+    "devices",
+]
 
 
 def websocket_url(request: Request, public_url: str | None) -> str:

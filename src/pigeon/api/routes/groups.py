@@ -1,0 +1,171 @@
+"""Groups, channels and public rooms: lifecycle, members, roles, the online list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from pigeon.api.deps import PrincipalDep, ServicesDep
+from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
+from pigeon.api.schemas import UserOut
+
+router = APIRouter(prefix="/groups", tags=["groups"], responses=ERROR_RESPONSES)
+
+UserIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=500)]
+
+
+class GroupOut(BaseModel):
+    id: str
+    kind: str
+    title: str | None
+    avatar: str | None
+    announcement: str | None
+    visibility: str
+    owner: str | None
+    member_count: int
+    created_at: int
+
+
+class MemberOut(BaseModel):
+    user: UserOut
+    role: str
+    joined_at: int
+    muted_until: int | None
+
+
+class GroupIn(BaseModel):
+    title: str = Field(max_length=256)
+    members: UserIds = []
+    visibility: Literal["private", "public"] = "private"
+    kind: Literal["group", "channel"] = "group"
+
+
+class GroupPatch(BaseModel):
+    title: str | None = Field(None, max_length=256)
+    avatar: str | None = Field(None, max_length=2048)
+    announcement: str | None = Field(None, max_length=10_000)
+    visibility: Literal["private", "public"] | None = None
+
+
+class MembersIn(BaseModel):
+    user_ids: UserIds
+
+
+class MemberPatch(BaseModel):
+    role: Literal["admin", "member"] | None = None
+    muted_until: int | None = Field(None, ge=0)
+
+
+class TransferIn(BaseModel):
+    user_id: str = Field(min_length=1, max_length=64)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[GroupOut])
+async def create_group(
+    body: GroupIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    group = await services.groups.create(
+        principal.user_id, body.title, body.members, body.visibility, body.kind
+    )
+    return ok(group)
+
+
+@router.get("", response_model=Envelope[Page[GroupOut]])
+async def directory(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    q: Annotated[str, Query(max_length=64)] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> dict[str, Any]:
+    found = await services.groups.directory(q, limit + 1, offset)
+    return ok({"items": found[:limit], "more": len(found) > limit})
+
+
+@router.get("/{conv_id}", response_model=Envelope[GroupOut])
+async def get_group(conv_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    return ok(await services.groups.get(principal.user_id, conv_id))
+
+
+@router.patch("/{conv_id}", response_model=Envelope[GroupOut])
+async def update_group(
+    conv_id: str, body: GroupPatch, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True)
+    return ok(await services.groups.update(principal.user_id, conv_id, fields))
+
+
+@router.delete("/{conv_id}", response_model=Envelope[None])
+async def dissolve_group(
+    conv_id: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    await services.groups.dissolve(principal.user_id, conv_id)
+    return ok()
+
+
+@router.get("/{conv_id}/members", response_model=Envelope[Page[MemberOut]])
+async def list_members(
+    conv_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    items, next_cursor, more = await services.groups.members(
+        principal.user_id, conv_id, cursor, limit
+    )
+    return ok({"items": items, "cursor": next_cursor, "more": more})
+
+
+@router.post("/{conv_id}/members", response_model=Envelope[GroupOut])
+async def add_members(
+    conv_id: str, body: MembersIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    return ok(await services.groups.add_members(principal.user_id, conv_id, body.user_ids))
+
+
+@router.delete("/{conv_id}/members/{user_id}", response_model=Envelope[None])
+async def remove_member(
+    conv_id: str, user_id: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    await services.groups.remove_member(principal.user_id, conv_id, user_id)
+    return ok()
+
+
+@router.patch("/{conv_id}/members/{user_id}", response_model=Envelope[MemberOut])
+async def update_member(
+    conv_id: str, user_id: str, body: MemberPatch, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    fields = body.model_dump(exclude_unset=True)
+    return ok(await services.groups.update_member(principal.user_id, conv_id, user_id, fields))
+
+
+@router.post("/{conv_id}/join", response_model=Envelope[GroupOut])
+async def join(conv_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    return ok(await services.groups.join(principal.user_id, conv_id))
+
+
+@router.post("/{conv_id}/leave", response_model=Envelope[None])
+async def leave(conv_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    await services.groups.leave(principal.user_id, conv_id)
+    return ok()
+
+
+@router.post("/{conv_id}/transfer", response_model=Envelope[GroupOut])
+async def transfer(
+    conv_id: str, body: TransferIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    return ok(await services.groups.transfer(principal.user_id, conv_id, body.user_id))
+
+
+@router.get("/{conv_id}/online", response_model=Envelope[Page[UserOut]])
+async def online(
+    conv_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict[str, Any]:
+    users = await services.groups.online_members(principal.user_id, conv_id, limit + 1)
+    return ok({"items": users[:limit], "more": len(users) > limit})

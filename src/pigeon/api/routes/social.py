@@ -1,0 +1,87 @@
+"""Friends, friend requests and blocks."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from pigeon.api.deps import PrincipalDep, ServicesDep
+from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
+from pigeon.api.schemas import UserOut
+
+router = APIRouter(tags=["friends"], responses=ERROR_RESPONSES)
+
+
+class FriendRequestIn(BaseModel):
+    user_id: str = Field(min_length=1, max_length=64)
+    note: str | None = Field(None, max_length=1024)
+
+
+class FriendRequestOut(BaseModel):
+    id: str
+    from_: str = Field(alias="from", serialization_alias="from")
+    to: str
+    note: str | None
+    status: Literal["pending", "accepted", "declined"]
+    direction: Literal["in", "out"]
+    created_at: int
+
+
+@router.get("/friends", response_model=Envelope[Page[UserOut]])
+async def friends(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    users = await services.social.friends(principal.user_id)
+    return ok({"items": [u.public() for u in users], "more": False})
+
+
+@router.delete("/friends/{user_id}", response_model=Envelope[None])
+async def unfriend(user_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    await services.social.unfriend(principal.user_id, user_id)
+    return ok()
+
+
+@router.get("/friends/requests", response_model=Envelope[Page[FriendRequestOut]])
+async def requests(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    return ok({"items": await services.social.requests(principal.user_id), "more": False})
+
+
+@router.post(
+    "/friends/requests",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[FriendRequestOut],
+)
+async def request_friend(
+    body: FriendRequestIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    return ok(await services.social.request_friend(principal.user_id, body.user_id, body.note))
+
+
+@router.post("/friends/requests/{request_id}/accept", response_model=Envelope[FriendRequestOut])
+async def accept(request_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    return ok(await services.social.answer(principal.user_id, request_id, accept=True))
+
+
+@router.post("/friends/requests/{request_id}/decline", response_model=Envelope[FriendRequestOut])
+async def decline(
+    request_id: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    return ok(await services.social.answer(principal.user_id, request_id, accept=False))
+
+
+@router.get("/blocks", response_model=Envelope[Page[UserOut]])
+async def blocks(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    users = await services.social.blocked(principal.user_id)
+    return ok({"items": [u.public() for u in users], "more": False})
+
+
+@router.put("/blocks/{user_id}", response_model=Envelope[None])
+async def block(user_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    await services.social.block(principal.user_id, user_id)
+    return ok()
+
+
+@router.delete("/blocks/{user_id}", response_model=Envelope[None])
+async def unblock(user_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    await services.social.unblock(principal.user_id, user_id)
+    return ok()

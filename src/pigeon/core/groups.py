@@ -1,0 +1,388 @@
+"""Groups (members post), channels (owner and admins post) and public rooms.
+
+Permissions, in one place:
+- owner: everything; the only one who changes roles, transfers or dissolves.
+- admin: edits the group, adds members, removes and mutes plain members.
+- member: posts (in groups), leaves; in a public group may also add others.
+Every change is a ``system`` message in the stream (DESIGN: offline members
+catch up by sync), except channel subscribe/unsubscribe, which would flood a
+huge audience with notices nobody reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pigeon.broker.base import Broker, Push
+from pigeon.core.accounts import OnlineDirectory
+from pigeon.core.errors import CoreError
+from pigeon.core.ids import new_id, now_ms
+from pigeon.protocol import frames
+from pigeon.protocol.errors import ErrorCode
+from pigeon.store.facade import Store
+from pigeon.store.groups import ChangeResult, MembershipChange, NewConversation
+from pigeon.store.records import ConversationRecord, MemberRecord, NewMessage
+
+LOBBY_ID = "c_lobby"
+MAX_TITLE = 64
+MAX_ANNOUNCEMENT = 2000
+MAX_ADD_AT_ONCE = 500
+ADMIN_ROLES = ("owner", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLimits:
+    max_group_members: int
+    max_channel_members: int
+
+    def for_kind(self, kind: str) -> int:
+        return self.max_channel_members if kind == "channel" else self.max_group_members
+
+
+def group_view(conv: ConversationRecord) -> dict[str, Any]:
+    return {
+        "id": conv.id,
+        "kind": conv.kind,
+        "title": conv.title,
+        "avatar": conv.avatar,
+        "announcement": conv.announcement,
+        "visibility": conv.visibility,
+        "owner": conv.owner_id,
+        "member_count": conv.member_count,
+        "created_at": conv.created_at,
+    }
+
+
+def _title(value: str) -> str:
+    title = value.strip()
+    if not 1 <= len(title) <= MAX_TITLE:
+        raise CoreError(ErrorCode.BAD_REQUEST, f"title must be 1-{MAX_TITLE} characters")
+    return title
+
+
+class GroupService:
+    def __init__(
+        self, store: Store, broker: Broker, online: OnlineDirectory, limits: GroupLimits
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.online = online
+        self.limits = limits
+
+    # --- lookups and permission checks
+
+    async def _group(
+        self, conv_id: str, user_id: str
+    ) -> tuple[ConversationRecord, MemberRecord | None]:
+        found = await self.store.conversations.with_member(conv_id, user_id)
+        if found is None or found[0].kind == "direct" or found[0].dissolved_at is not None:
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        return found
+
+    async def _as_member(
+        self, conv_id: str, user_id: str
+    ) -> tuple[ConversationRecord, MemberRecord]:
+        conv, member = await self._group(conv_id, user_id)
+        if member is None or not member.active:
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        return conv, member
+
+    async def _as_admin(
+        self, conv_id: str, user_id: str
+    ) -> tuple[ConversationRecord, MemberRecord]:
+        conv, member = await self._as_member(conv_id, user_id)
+        if member.role not in ADMIN_ROLES:
+            raise CoreError(ErrorCode.NOT_ADMIN)
+        return conv, member
+
+    async def _target(self, conv_id: str, target_id: str) -> MemberRecord:
+        member = await self.store.conversations.membership(conv_id, target_id)
+        if member is None or not member.active:
+            raise CoreError(ErrorCode.USER_NOT_FOUND, "that user is not a member")
+        return member
+
+    # --- system messages
+
+    def _system(self, conv_id: str, actor: str, event: str, **details: Any) -> NewMessage:
+        return NewMessage(
+            id=new_id("m_"),
+            conv_id=conv_id,
+            sender_id=actor,
+            cid=new_id("sys_"),
+            kind="system",
+            body={"event": event, "actor": actor, **details},
+            ts=now_ms(),
+        )
+
+    async def _announce(self, result: ChangeResult) -> None:
+        if result.system is None:
+            return
+        recipients = tuple(dict.fromkeys([*result.system.recipients, *result.departed]))
+        await self.broker.publish(
+            Push(recipients, frames.msg_frame(result.system.message.public()))
+        )
+
+    async def _apply(self, change: MembershipChange) -> ConversationRecord:
+        result = await self.store.groups.apply(change)
+        await self._announce(result)
+        return result.conversation
+
+    # --- create, read, update, dissolve
+
+    async def create(
+        self,
+        owner_id: str,
+        title: str,
+        member_ids: Sequence[str],
+        visibility: str = "private",
+        kind: str = "group",
+    ) -> dict[str, Any]:
+        if kind not in ("group", "channel") or visibility not in ("private", "public"):
+            raise CoreError(
+                ErrorCode.BAD_REQUEST, "kind is group|channel, visibility private|public"
+            )
+        others = [m for m in dict.fromkeys(member_ids) if m != owner_id]
+        await self._check_invitees(owner_id, others)
+        now = now_ms()
+        conv = NewConversation(new_id("c_"), kind, _title(title), owner_id, visibility, now)
+        system = self._system(conv.id, owner_id, "group_created", title=conv.title, users=others)
+        result = await self.store.groups.create(
+            conv, [owner_id, *others], system, self.limits.for_kind(kind)
+        )
+        await self._announce(result)
+        return group_view(result.conversation)
+
+    async def _check_invitees(self, actor: str, user_ids: Sequence[str]) -> None:
+        if len(user_ids) > MAX_ADD_AT_ONCE:
+            raise CoreError(ErrorCode.BAD_REQUEST, f"add at most {MAX_ADD_AT_ONCE} users at once")
+        found = await self.store.accounts.users_by_ids(user_ids)
+        missing = [u for u in user_ids if u not in found or found[u].disabled]
+        if missing:
+            raise CoreError(ErrorCode.USER_NOT_FOUND, details={"user_ids": missing})
+        blockers = await self.store.social.blockers_of(actor, list(user_ids))
+        if blockers:
+            raise CoreError(
+                ErrorCode.BLOCKED,
+                "some users do not accept invitations from you",
+                {"user_ids": sorted(blockers)},
+            )
+
+    async def get(self, user_id: str, conv_id: str) -> dict[str, Any]:
+        conv, member = await self._group(conv_id, user_id)
+        if conv.visibility != "public" and (member is None or not member.active):
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        return group_view(conv)
+
+    async def directory(self, query: str, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        return [
+            group_view(c) for c in await self.store.groups.directory(query.strip(), limit, offset)
+        ]
+
+    async def update(self, user_id: str, conv_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        conv, _ = await self._as_admin(conv_id, user_id)
+        changes: dict[str, Any] = {}
+        if fields.get("title") is not None:
+            changes["title"] = _title(fields["title"])
+        if "avatar" in fields:
+            changes["avatar"] = fields["avatar"]
+        if "announcement" in fields:
+            text = fields["announcement"]
+            if text is not None and len(text) > MAX_ANNOUNCEMENT:
+                raise CoreError(
+                    ErrorCode.BAD_REQUEST, f"announcement is over {MAX_ANNOUNCEMENT} characters"
+                )
+            changes["announcement"] = text
+        if fields.get("visibility") is not None:
+            if fields["visibility"] not in ("private", "public"):
+                raise CoreError(ErrorCode.BAD_REQUEST, "visibility is private or public")
+            changes["visibility"] = fields["visibility"]
+        if not changes:
+            return group_view(conv)
+        system = self._system(conv_id, user_id, "group_updated", changes=changes)
+        updated = await self._apply(
+            MembershipChange(conv_id, now_ms(), conversation=changes, system=system)
+        )
+        return group_view(updated)
+
+    async def dissolve(self, user_id: str, conv_id: str) -> None:
+        _, member = await self._as_member(conv_id, user_id)
+        if member.role != "owner":
+            raise CoreError(ErrorCode.FORBIDDEN, "only the owner dissolves a group")
+        now = now_ms()
+        await self._apply(
+            MembershipChange(
+                conv_id,
+                now,
+                conversation={"dissolved_at": now, "visibility": "private"},
+                system=self._system(conv_id, user_id, "group_dissolved"),
+                dissolve=True,
+            )
+        )
+
+    # --- members
+
+    async def members(
+        self, user_id: str, conv_id: str, cursor: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], str | None, bool]:
+        await self._as_member(conv_id, user_id)
+        after = None
+        if cursor:
+            joined, _, last_user = cursor.partition(".")
+            if not joined.isdigit() or not last_user:
+                raise CoreError(ErrorCode.BAD_REQUEST, "cursor is not one this server issued")
+            after = (int(joined), last_user)
+        page, more = await self.store.groups.member_page(conv_id, after, limit)
+        users = await self.store.accounts.users_by_ids([m.user_id for m in page])
+        items = [
+            {
+                "user": users[m.user_id].public(),
+                "role": m.role,
+                "joined_at": m.joined_at,
+                "muted_until": m.muted_until,
+            }
+            for m in page
+            if m.user_id in users
+        ]
+        next_cursor = f"{page[-1].joined_at}.{page[-1].user_id}" if more and page else None
+        return items, next_cursor, more
+
+    async def add_members(
+        self, user_id: str, conv_id: str, user_ids: Sequence[str]
+    ) -> dict[str, Any]:
+        conv, member = await self._as_member(conv_id, user_id)
+        if conv.visibility != "public" and member.role not in ADMIN_ROLES:
+            raise CoreError(ErrorCode.NOT_ADMIN)
+        wanted = [u for u in dict.fromkeys(user_ids) if u != user_id]
+        await self._check_invitees(user_id, wanted)
+        system = None
+        if conv.kind != "channel":
+            system = self._system(conv_id, user_id, "member_added", users=wanted)
+        updated = await self._apply(
+            MembershipChange(
+                conv_id,
+                now_ms(),
+                add=wanted,
+                system=system,
+                max_members=self.limits.for_kind(conv.kind),
+            )
+        )
+        return group_view(updated)
+
+    async def remove_member(self, user_id: str, conv_id: str, target_id: str) -> None:
+        _, member = await self._as_admin(conv_id, user_id)
+        target = await self._target(conv_id, target_id)
+        if (
+            target_id == user_id
+            or target.role == "owner"
+            or (member.role == "admin" and target.role != "member")
+        ):
+            raise CoreError(ErrorCode.FORBIDDEN, "you cannot remove that member")
+        await self._apply(
+            MembershipChange(
+                conv_id,
+                now_ms(),
+                remove=[target_id],
+                system=self._system(conv_id, user_id, "member_removed", users=[target_id]),
+            )
+        )
+
+    async def update_member(
+        self, user_id: str, conv_id: str, target_id: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        _, member = await self._as_admin(conv_id, user_id)
+        target = await self._target(conv_id, target_id)
+        roles: dict[str, str] = {}
+        muted: dict[str, int | None] = {}
+        details: dict[str, Any] = {"users": [target_id]}
+        if fields.get("role") is not None:
+            if member.role != "owner" or target.role == "owner":
+                raise CoreError(ErrorCode.FORBIDDEN, "only the owner changes roles")
+            if fields["role"] not in ("admin", "member"):
+                raise CoreError(ErrorCode.BAD_REQUEST, "role is admin or member")
+            roles[target_id] = details["role"] = fields["role"]
+        if "muted_until" in fields:
+            if target.role == "owner" or (member.role == "admin" and target.role != "member"):
+                raise CoreError(ErrorCode.FORBIDDEN, "you cannot mute that member")
+            muted[target_id] = details["muted_until"] = fields["muted_until"]
+        if roles or muted:
+            await self._apply(
+                MembershipChange(
+                    conv_id,
+                    now_ms(),
+                    roles=roles,
+                    muted_until=muted,
+                    system=self._system(conv_id, user_id, "member_updated", **details),
+                )
+            )
+        updated = await self._target(conv_id, target_id)
+        user = await self.store.accounts.user_by_id(target_id)
+        assert user is not None
+        return {
+            "user": user.public(),
+            "role": updated.role,
+            "joined_at": updated.joined_at,
+            "muted_until": updated.muted_until,
+        }
+
+    async def join(self, user_id: str, conv_id: str) -> dict[str, Any]:
+        conv, member = await self._group(conv_id, user_id)
+        if conv.visibility != "public":
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        if member is not None and member.active:
+            return group_view(conv)
+        system = None if conv.kind == "channel" else self._system(conv_id, user_id, "member_joined")
+        updated = await self._apply(
+            MembershipChange(
+                conv_id,
+                now_ms(),
+                add=[user_id],
+                system=system,
+                max_members=self.limits.for_kind(conv.kind),
+            )
+        )
+        return group_view(updated)
+
+    async def leave(self, user_id: str, conv_id: str) -> None:
+        conv, member = await self._as_member(conv_id, user_id)
+        if member.role == "owner":
+            raise CoreError(
+                ErrorCode.FORBIDDEN, "the owner transfers ownership or dissolves the group"
+            )
+        system = None if conv.kind == "channel" else self._system(conv_id, user_id, "member_left")
+        await self._apply(MembershipChange(conv_id, now_ms(), leave=[user_id], system=system))
+
+    async def transfer(self, user_id: str, conv_id: str, target_id: str) -> dict[str, Any]:
+        _, member = await self._as_member(conv_id, user_id)
+        if member.role != "owner":
+            raise CoreError(ErrorCode.FORBIDDEN, "only the owner transfers ownership")
+        await self._target(conv_id, target_id)
+        if target_id == user_id:
+            raise CoreError(ErrorCode.BAD_REQUEST, "you own it already")
+        updated = await self._apply(
+            MembershipChange(
+                conv_id,
+                now_ms(),
+                roles={target_id: "owner", user_id: "admin"},
+                conversation={"owner_id": target_id},
+                system=self._system(conv_id, user_id, "owner_transferred", users=[target_id]),
+            )
+        )
+        return group_view(updated)
+
+    async def online_members(self, user_id: str, conv_id: str, limit: int) -> list[dict[str, Any]]:
+        """Members online now: the chat-room list."""
+        await self._as_member(conv_id, user_id)
+        member_ids = await self.store.conversations.active_member_ids(conv_id)
+        present = self.online.online_users(member_ids)
+        online = [u for u in member_ids if u in present][:limit]
+        users = await self.store.accounts.users_by_ids(online)
+        return [users[u].public() for u in online if u in users]
+
+    async def ensure_lobby(self) -> None:
+        """The public room everyone can find on a fresh server."""
+        now = now_ms()
+        await self.store.groups.ensure_room(
+            NewConversation(LOBBY_ID, "group", "lobby", None, "public", now)
+        )
