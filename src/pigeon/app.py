@@ -18,7 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pigeon.api.app import create_api
-from pigeon.broker.memory import MemoryBroker
+from pigeon.broker.memory import MemoryBroker, MemoryPresence
 from pigeon.config import Settings
 from pigeon.core.accounts import AccountService
 from pigeon.core.bodies import BodyLimits
@@ -26,6 +26,7 @@ from pigeon.core.committer import GroupCommitter
 from pigeon.core.groups import GroupLimits, GroupService
 from pigeon.core.messaging import MessagingService, Paging
 from pigeon.core.passwords import Passwords
+from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
@@ -67,6 +68,7 @@ class PigeonApp:
         self.metrics = Metrics()
         self.store = Store.open(settings.effective_database_url)
         self.broker = MemoryBroker()
+        self.presence = MemoryPresence()
         self.hub = Hub(self.metrics, settings.heartbeat_s)
         self.committer = GroupCommitter(
             self.store.messages.append, settings.commit_batch, self._observe_commit
@@ -88,7 +90,7 @@ class PigeonApp:
         groups = GroupService(
             self.store,
             self.broker,
-            self.hub,
+            self.presence,
             GroupLimits(settings.max_group_members, settings.max_channel_members),
         )
         self.services = Services(
@@ -100,7 +102,10 @@ class PigeonApp:
             messaging=messaging,
             groups=groups,
             social=social,
-            online=self.hub,
+            presence=self.presence,
+            presence_service=PresenceService(
+                self.store, self.broker, self.presence, settings.presence_debounce_s
+            ),
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
             auth_by_username=KeyedLimiter(settings.auth_rate_per_min),
         )
@@ -108,6 +113,7 @@ class PigeonApp:
             node_id=self.node_id,
             accounts=accounts,
             messaging=messaging,
+            presence=self.services.presence_service,
             hub=self.hub,
             metrics=self.metrics,
             limits=SessionLimits(
@@ -135,6 +141,7 @@ class PigeonApp:
         await self.store.upgrade()
         await self.services.groups.ensure_lobby()
         await self.broker.start()
+        await self.presence.start()
         self.broker.subscribe(self.hub.on_event)
         self.committer.start()
         self.hub.start()
@@ -174,6 +181,8 @@ class PigeonApp:
         await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting")
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.services.presence_service.close()
+        await self.presence.close()
         await self.broker.close()
         await self.store.close()
         log.info("stopped")

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
 
     # --- gateway
     heartbeat_s: int = Field(25, ge=1)
+    presence_debounce_s: float = Field(
+        5.0, ge=0, description="absence before 'offline' is announced"
+    )
     auth_timeout_s: float = Field(10.0, gt=0)
     max_frame_bytes: int = Field(64 * 1024, ge=256)
     send_queue_frames: int = Field(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pigeon.broker.base import Broker
+from pigeon.broker.base import Broker, Presence
 from pigeon.config import Settings
-from pigeon.core.accounts import AccountService, OnlineDirectory
+from pigeon.core.accounts import AccountService
 from pigeon.core.groups import GroupService
 from pigeon.core.messaging import MessagingService
+from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.social import SocialService
 from pigeon.metrics import Metrics
@@ -25,6 +26,7 @@ class Services:
     messaging: MessagingService
     groups: GroupService
     social: SocialService
-    online: OnlineDirectory
+    presence: Presence
+    presence_service: PresenceService
     auth_by_ip: KeyedLimiter
     auth_by_username: KeyedLimiter

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import ORJSONResponse
 
 from pigeon import __version__
 from pigeon.api import errors
-from pigeon.api.routes import auth, conversations, groups, meta, social, users
+from pigeon.api.routes import auth, conversations, groups, meta, presence, social, users
 from pigeon.services import Services
 
 API_PREFIX = "/api/v1"
@@ -19,7 +18,6 @@ def create_api(services: Services) -> FastAPI:
         version=__version__,
         description="Instant messaging: REST API. Live traffic uses the WebSocket at /ws "
         "(see docs/protocol.md).",
-        default_response_class=ORJSONResponse,
         docs_url="/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
@@ -27,7 +25,7 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, users, conversations, groups, social, meta):
+    for module in (auth, users, conversations, groups, social, presence, meta):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from pigeon.protocol.errors import PigeonError
@@ -34,9 +34,9 @@ def ok(data: Any = None) -> dict[str, Any]:
     return {"code": 0, "message": "ok", "data": data}
 
 
-def error_response(error: PigeonError, headers: dict[str, str] | None = None) -> ORJSONResponse:
+def error_response(error: PigeonError, headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"code": int(error.code), "message": error.message, "data": error.details}
-    return ORJSONResponse(body, status_code=error.code.http_status, headers=headers)
+    return JSONResponse(body, status_code=error.code.http_status, headers=headers)
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pigeon.api.envelope import error_response
@@ -49,27 +49,27 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(PigeonError)
-    async def _pigeon(request: Request, exc: PigeonError) -> ORJSONResponse:
+    async def _pigeon(request: Request, exc: PigeonError) -> JSONResponse:
         headers = None
         if isinstance(exc, RateLimited):
             headers = {"Retry-After": str(exc.retry_after)}
         return error_response(exc, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"{where}: {first.get('msg', 'invalid')}" if where else "request is invalid"
         return error_response(PigeonError(ErrorCode.BAD_REQUEST, message, _validation_details(exc)))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
         response = error_response(PigeonError(code, str(exc.detail) if exc.detail else None))
         response.status_code = exc.status_code
         return response
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
         return error_response(PigeonError(ErrorCode.INTERNAL))

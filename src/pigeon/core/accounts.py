@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from pigeon.broker.base import Broker, Kick
+from pigeon.broker.base import Broker, Kick, Presence
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.core.passwords import Passwords
@@ -41,14 +40,6 @@ class Grant:
     expires_in: int
     login_id: str
     device: str
-
-
-class OnlineDirectory(Protocol):
-    def online_logins(self, user_id: str) -> set[str]:
-        """Ids of this user's logins that hold at least one live connection."""
-
-    def online_users(self, user_ids: Iterable[str]) -> set[str]:
-        """Which of ``user_ids`` hold at least one live connection."""
 
 
 def normalize_username(username: str) -> str:
@@ -222,8 +213,8 @@ class AccountService:
 
     # --- devices
 
-    async def devices(self, user_id: str, online: OnlineDirectory) -> list[dict[str, Any]]:
-        live = online.online_logins(user_id)
+    async def devices(self, user_id: str, presence: Presence) -> list[dict[str, Any]]:
+        live = await presence.online_logins(user_id)
         return [
             {
                 "device": login.device,

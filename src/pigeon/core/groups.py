@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pigeon.broker.base import Broker, Push
-from pigeon.core.accounts import OnlineDirectory
+from pigeon.broker.base import Broker, Presence, Push
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.protocol import frames
@@ -64,11 +63,11 @@ def _title(value: str) -> str:
 
 class GroupService:
     def __init__(
-        self, store: Store, broker: Broker, online: OnlineDirectory, limits: GroupLimits
+        self, store: Store, broker: Broker, presence: Presence, limits: GroupLimits
     ) -> None:
         self.store = store
         self.broker = broker
-        self.online = online
+        self.presence = presence
         self.limits = limits
 
     # --- lookups and permission checks
@@ -375,7 +374,7 @@ class GroupService:
         """Members online now: the chat-room list."""
         await self._as_member(conv_id, user_id)
         member_ids = await self.store.conversations.active_member_ids(conv_id)
-        present = self.online.online_users(member_ids)
+        present = await self.presence.online_users(member_ids)
         online = [u for u in member_ids if u in present][:limit]
         users = await self.store.accounts.users_by_ids(online)
         return [users[u].public() for u in online if u in users]

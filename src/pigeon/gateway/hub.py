@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 from pigeon.broker.base import Event, Kick, Push
 from pigeon.gateway.connection import Connection
@@ -47,12 +47,6 @@ class Hub:
     def connections(self) -> Iterator[Connection]:
         for conns in self._by_user.values():
             yield from conns
-
-    def online_logins(self, user_id: str) -> set[str]:
-        return {conn.login_id for conn in self._by_user.get(user_id, ())}
-
-    def online_users(self, user_ids: Iterable[str]) -> set[str]:
-        return {user for user in user_ids if user in self._by_user}
 
     # --- delivery
 

@@ -13,6 +13,7 @@ from pigeon.core.accounts import AccountService, Principal
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import now_ms
 from pigeon.core.messaging import MessagingService
+from pigeon.core.presence import PresenceService
 from pigeon.gateway.connection import Connection
 from pigeon.gateway.hub import Hub
 from pigeon.gateway.session import PolicyViolation, Session, SessionLimits
@@ -38,6 +39,7 @@ class Gateway:
         node_id: str,
         accounts: AccountService,
         messaging: MessagingService,
+        presence: PresenceService,
         hub: Hub,
         metrics: Metrics,
         limits: SessionLimits,
@@ -49,6 +51,7 @@ class Gateway:
         self.node_id = node_id
         self.accounts = accounts
         self.messaging = messaging
+        self.presence = presence
         self.hub = hub
         self.metrics = metrics
         self.limits = limits
@@ -80,6 +83,7 @@ class Gateway:
         self.hub.add(conn)
         log.info("connected", extra={"conn": connection_id, "user": principal.user_id})
         try:
+            await self.presence.connected(principal.user_id, principal.login_id, connection_id)
             ready = frames.ready_frame(
                 principal.user_id, device, principal.login_id, self.heartbeat_s, now_ms(), rid
             )
@@ -92,6 +96,7 @@ class Gateway:
         finally:
             self.hub.remove(conn)
             conn.closed = True
+            await self.presence.disconnected(principal.user_id, principal.login_id, connection_id)
             log.info("disconnected", extra={"conn": connection_id, "close_code": ws.close_code})
         return ws
 
@@ -176,3 +181,5 @@ class Gateway:
             if conn.closed:
                 break
         await conn.flush()
+        # Returning first would let aiohttp close with 1000 before our code goes out.
+        await conn.wait_closed()

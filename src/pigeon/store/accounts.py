@@ -24,6 +24,7 @@ def user_from_row(row: Any) -> UserRecord:
         disabled=bool(row.disabled),
         created_at=row.created_at,
         password_hash=row.password_hash,
+        last_seen=row.last_seen,
     )
 
 

@@ -195,6 +195,23 @@ class ConversationStore:
         member = member_from_row(row) if row.user_id is not None else None
         return conversation_from_row(row), member
 
+    async def direct_peers(self, user_id: str) -> list[str]:
+        """Everyone ``user_id`` shares a direct conversation with."""
+        mine = members.alias("mine")
+        other = members.alias("other")
+        stmt = (
+            select(other.c.user_id)
+            .join_from(mine, conversations, conversations.c.id == mine.c.conv_id)
+            .join(other, other.c.conv_id == mine.c.conv_id)
+            .where(
+                mine.c.user_id == user_id,
+                conversations.c.kind == "direct",
+                other.c.user_id != user_id,
+            )
+        )
+        async with self.db.read() as conn:
+            return list((await conn.execute(stmt)).scalars())
+
     async def active_member_ids(self, conv_id: str) -> list[str]:
         stmt = select(members.c.user_id).where(
             members.c.conv_id == conv_id, members.c.state == "active"

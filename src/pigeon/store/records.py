@@ -16,6 +16,7 @@ class UserRecord:
     disabled: bool
     created_at: int
     password_hash: str = ""
+    last_seen: int | None = None
 
     def public(self) -> dict[str, Any]:
         return {

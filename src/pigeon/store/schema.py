@@ -27,6 +27,7 @@ users = Table(
     Column("dm_policy", String(16), nullable=False, server_default="anyone"),
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=True),
 )
 
 logins = Table(

@@ -25,6 +25,7 @@ FEATURES = [
     "sync",
     "refresh-rotation",
     "devices",
+    "presence",
 ]
 
 
