@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from pigeon.api.app import create_api
+from pigeon.broker.base import Broker, Presence
 from pigeon.broker.memory import MemoryBroker, MemoryPresence
 from pigeon.config import Settings
 from pigeon.core.accounts import AccountService
@@ -28,6 +29,7 @@ from pigeon.core.messaging import MessagingService, Paging
 from pigeon.core.passwords import Passwords
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
 from pigeon.gateway.hub import Hub
@@ -59,6 +61,19 @@ def default_node_id() -> str:
     return f"{socket.gethostname()[:20]}-{secrets.token_hex(2)}"
 
 
+def build_broker_and_presence(settings: Settings, node_id: str) -> tuple[Broker, Presence]:
+    """In-memory for one node; Redis (routing and presence) when ``redis_url`` is set."""
+    if not settings.redis_url:
+        return MemoryBroker(), MemoryPresence()
+    from pigeon.broker.redis import RedisBroker, RedisPresence
+
+    prefix = settings.redis_prefix
+    return (
+        RedisBroker(settings.redis_url, node_id, prefix=prefix),
+        RedisPresence(settings.redis_url, node_id, settings.presence_ttl_s, prefix=prefix),
+    )
+
+
 class PigeonApp:
     """One node: store, broker, services, gateway and HTTP server, with their lifecycle."""
 
@@ -67,8 +82,7 @@ class PigeonApp:
         self.node_id = settings.node_id or default_node_id()
         self.metrics = Metrics()
         self.store = Store.open(settings.effective_database_url)
-        self.broker = MemoryBroker()
-        self.presence = MemoryPresence()
+        self.broker, self.presence = build_broker_and_presence(settings, self.node_id)
         self.hub = Hub(self.metrics, settings.heartbeat_s)
         self.committer = GroupCommitter(
             self.store.messages.append, settings.commit_batch, self._observe_commit
@@ -86,6 +100,13 @@ class PigeonApp:
             BodyLimits(settings.max_text_chars, settings.max_body_bytes),
             Paging(settings.default_page, settings.max_page),
             social,
+            settings.recall_window_s,
+        )
+        receipts = ReceiptService(
+            self.store,
+            self.broker,
+            settings.receipt_push_max_members,
+            settings.receipt_detail_max_members,
         )
         groups = GroupService(
             self.store,
@@ -101,6 +122,7 @@ class PigeonApp:
             accounts=accounts,
             messaging=messaging,
             groups=groups,
+            receipts=receipts,
             social=social,
             presence=self.presence,
             presence_service=PresenceService(
@@ -113,6 +135,7 @@ class PigeonApp:
             node_id=self.node_id,
             accounts=accounts,
             messaging=messaging,
+            receipts=receipts,
             presence=self.services.presence_service,
             hub=self.hub,
             metrics=self.metrics,
@@ -181,6 +204,7 @@ class PigeonApp:
         await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting")
         if self._runner is not None:
             await self._runner.cleanup()
+        self.services.messaging.typing_tracker.close()
         await self.services.presence_service.close()
         await self.presence.close()
         await self.broker.close()

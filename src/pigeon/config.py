@@ -30,6 +30,14 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: SQLite file in data_dir"
     )
     redis_url: str | None = None
+    redis_prefix: str = Field(
+        "pigeon", min_length=1, description="key and channel prefix; clusters may share a Redis"
+    )
+    presence_ttl_s: float = Field(
+        30.0,
+        ge=1.0,
+        description="with Redis: a crashed node's users go offline within this; heartbeat every third",
+    )
     node_id: str | None = None
     log_level: str = "INFO"
     trusted_proxies: str = Field(
@@ -69,6 +77,12 @@ class Settings(BaseSettings):
     default_page: int = Field(50, ge=1)
     commit_batch: int = Field(512, ge=1, description="most messages committed in one transaction")
     recall_window_s: int = Field(120, ge=0)
+    receipt_push_max_members: int = Field(
+        100, ge=2, description="largest group whose senders get receipt pushes"
+    )
+    receipt_detail_max_members: int = Field(
+        100, ge=2, description="largest group whose receipts endpoint names the readers"
+    )
 
     # --- limits of later features, published in /api/v1/config
     max_upload_bytes: int = Field(25 * 1024 * 1024, ge=1)

@@ -11,6 +11,7 @@ from pigeon.core.groups import GroupService
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
 from pigeon.metrics import Metrics
 from pigeon.store.facade import Store
@@ -25,6 +26,7 @@ class Services:
     accounts: AccountService
     messaging: MessagingService
     groups: GroupService
+    receipts: ReceiptService
     social: SocialService
     presence: Presence
     presence_service: PresenceService

@@ -10,7 +10,7 @@ import orjson
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
 
-CLIENT_KINDS = ("text", "image", "file", "custom")
+CLIENT_KINDS = ("text", "image", "file", "custom", "recall", "edit")
 MAX_FIELD_CHARS = 256
 
 
@@ -64,3 +64,14 @@ def validate_body(kind: str, body: dict[str, Any], limits: BodyLimits) -> None:
     elif kind == "file":
         _text(body, "file_id", MAX_FIELD_CHARS)
         _text(body, "name", MAX_FIELD_CHARS)
+    elif kind == "recall":
+        _seq(body)
+    elif kind == "edit":
+        _seq(body)
+        _text(body, "text", limits.max_text_chars)
+
+
+def _seq(body: dict[str, Any]) -> None:
+    value = body.get("seq")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**53:
+        raise _invalid("body.seq must be the positive seq of a message")

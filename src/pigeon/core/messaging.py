@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from pigeon.broker.base import Broker, Push
+from pigeon.core.amend import AMENDING_KINDS, plan_amendment
 from pigeon.core.bodies import BodyLimits, validate_body
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.core.social import SocialService
+from pigeon.core.typing import TypingTracker
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode
-from pigeon.store.conversations import Watermarks
 from pigeon.store.facade import Store
 from pigeon.store.records import (
     Appended,
@@ -25,6 +26,8 @@ from pigeon.store.records import (
     NewMessage,
     UserRecord,
 )
+
+ALL_MEMBERS = "@all"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +78,11 @@ class MessagingService:
         limits: BodyLimits,
         paging: Paging,
         social: SocialService,
+        recall_window_s: int,
     ) -> None:
         self.social = social
+        self.recall_window_s = recall_window_s
+        self.typing_tracker = TypingTracker(self._relay_typing)
         self.store = store
         self.broker = broker
         self.committer = committer
@@ -92,7 +98,9 @@ class MessagingService:
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         return member
 
-    async def _check_can_post(self, conv_id: str, user_id: str) -> None:
+    async def _check_can_post(
+        self, conv_id: str, user_id: str
+    ) -> tuple[ConversationRecord, MemberRecord]:
         found = await self.store.conversations.with_member(conv_id, user_id)
         member = found[1] if found else None
         if found is None or member is None or not member.active:
@@ -104,6 +112,7 @@ class MessagingService:
             raise CoreError(ErrorCode.MUTED, details={"muted_until": member.muted_until})
         if conversation.kind == "direct":
             await self.social.check_direct(conv_id, user_id)
+        return conversation, member
 
     # --- conversations
 
@@ -175,7 +184,7 @@ class MessagingService:
             "last_seq": conv.last_seq,
             "read_seq": member.read_seq,
             "unread": view.unread,
-            "mentioned": False,
+            "mentioned": view.mentioned,
             "muted": member.muted,
             "pinned": member.pinned,
             "member_count": conv.member_count,
@@ -194,37 +203,80 @@ class MessagingService:
     async def send(
         self, user_id: str, request: SendRequest, connection_id: str | None = None
     ) -> MessageRecord:
-        """Validate, commit durably (deduplicated by cid), then publish to the members."""
-        validate_body(request.kind, request.body, self.limits)
-        await self._check_can_post(request.conv, user_id)
-        if request.reply_to is not None:
-            await self._check_reply(request.conv, user_id, request.reply_to)
-        item = NewMessage(
-            id=new_id("m_"),
-            conv_id=request.conv,
-            sender_id=user_id,
-            cid=request.cid,
-            kind=request.kind,
-            body=request.body,
-            ts=now_ms(),
-            reply_to=request.reply_to,
-            mentions=request.mentions,
-        )
+        """Validate, commit durably (deduplicated by cid), then publish to the members.
+
+        A retry of a stored ``(sender, cid)`` returns the original even when the
+        checks would now refuse it (removed since, recall window over, ...).
+        """
+        try:
+            item = await self._accept(user_id, request)
+        except CoreError:
+            original = await self.store.messages.find_by_cid(user_id, request.cid)
+            if original is None:
+                raise
+            return original
         outcome = await self.committer.submit(item)
         if not isinstance(outcome, Appended):
             raise CoreError(ErrorCode(outcome.code))
         if not outcome.duplicate:
             frame = frames.msg_frame(outcome.message.public())
             await self.broker.publish(Push(outcome.recipients, frame, connection_id))
+            await self.typing_tracker.stop(request.conv, user_id)
         return outcome.message
 
-    async def _check_reply(self, conv_id: str, user_id: str, reply_to: int) -> None:
-        member = await self.member(conv_id, user_id)
-        conversation = await self.store.conversations.conversation(conv_id)
-        if conversation is None or not member.join_seq < reply_to <= conversation.last_seq:
+    async def _accept(self, user_id: str, request: SendRequest) -> NewMessage:
+        """Every check a new message passes before it is queued for commit."""
+        validate_body(request.kind, request.body, self.limits)
+        conversation, member = await self._check_can_post(request.conv, user_id)
+        now = now_ms()
+        amends = None
+        if request.kind in AMENDING_KINDS:
+            target = await self.store.messages.message_at(request.conv, request.body["seq"])
+            amends = plan_amendment(
+                request.kind,
+                request.body,
+                member,
+                conversation,
+                target,
+                now,
+                self.recall_window_s,
+            )
+        if request.reply_to is not None and not (
+            member.join_seq < request.reply_to <= conversation.last_seq
+        ):
             raise CoreError(
                 ErrorCode.MESSAGE_NOT_FOUND, "reply_to is not a message of this conversation"
             )
+        if request.mentions:
+            await self._check_mentions(conversation, member, request.mentions)
+        return NewMessage(
+            id=new_id("m_"),
+            conv_id=request.conv,
+            sender_id=user_id,
+            cid=request.cid,
+            kind=request.kind,
+            body=request.body,
+            ts=now,
+            reply_to=request.reply_to,
+            mentions=request.mentions,
+            amends=amends,
+        )
+
+    async def _check_mentions(
+        self, conversation: ConversationRecord, member: MemberRecord, mentions: tuple[str, ...]
+    ) -> None:
+        if ALL_MEMBERS in mentions and (
+            conversation.kind == "direct" or member.role not in ("owner", "admin")
+        ):
+            raise CoreError(ErrorCode.NOT_ADMIN, "only a group's owner or admins mention @all")
+        people = [m for m in mentions if m != ALL_MEMBERS]
+        if people:
+            present = await self.store.conversations.active_among(conversation.id, people)
+            strangers = [m for m in people if m not in present]
+            if strangers:
+                raise CoreError(
+                    ErrorCode.BAD_REQUEST, "mentions must be members", {"user_ids": strangers}
+                )
 
     async def history(
         self,
@@ -266,41 +318,24 @@ class MessagingService:
             convs.append(entry)
         return SyncPage(str(next_cursor), convs, more)
 
-    # --- watermarks and typing
-
-    async def mark(
-        self,
-        user_id: str,
-        conv_id: str,
-        *,
-        read: int | None = None,
-        recv: int | None = None,
-        connection_id: str | None = None,
-    ) -> Watermarks:
-        """Advance watermarks; tell the other members and the user's other devices."""
-        marks = await self.store.conversations.advance_watermarks(
-            conv_id, user_id, read=read, recv=recv
-        )
-        if marks is None:
-            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
-        if not (marks.read_moved or marks.recv_moved):
-            return marks
-        frame = frames.receipt_frame(
-            conv_id,
-            user_id,
-            marks.read_seq if marks.read_moved else None,
-            marks.recv_seq if marks.recv_moved else None,
-        )
-        members = await self.store.conversations.active_member_ids(conv_id)
-        await self.broker.publish(Push(tuple(members), frame, connection_id))
-        return marks
+    # --- typing
 
     async def typing(self, user_id: str, conv_id: str, on: bool) -> None:
-        await self.member(conv_id, user_id)
-        others = [
-            m for m in await self.store.conversations.active_member_ids(conv_id) if m != user_id
-        ]
+        conversation, member = await self._member_of(conv_id, user_id)
+        if conversation.kind == "channel" and member.role not in ("owner", "admin"):
+            raise CoreError(ErrorCode.FORBIDDEN, "only the channel's owner and admins post")
+        await self.typing_tracker.update(conv_id, user_id, on)
+
+    async def _member_of(
+        self, conv_id: str, user_id: str
+    ) -> tuple[ConversationRecord, MemberRecord]:
+        found = await self.store.conversations.with_member(conv_id, user_id)
+        if found is None or found[1] is None or not found[1].active:
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        return found[0], found[1]
+
+    async def _relay_typing(self, conv_id: str, user_id: str, on: bool) -> None:
+        members = await self.store.conversations.active_member_ids(conv_id)
+        others = tuple(m for m in members if m != user_id)
         if others:
-            await self.broker.publish(
-                Push(tuple(others), frames.typing_frame(conv_id, user_id, on))
-            )
+            await self.broker.publish(Push(others, frames.typing_frame(conv_id, user_id, on)))

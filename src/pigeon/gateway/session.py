@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pigeon.core.accounts import Principal
 from pigeon.core.messaging import MessagingService, SendRequest
 from pigeon.core.ratelimit import TokenBucket
+from pigeon.core.receipts import ReceiptService
 from pigeon.metrics import Metrics
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode, PigeonError
@@ -41,12 +42,14 @@ class Session:
         principal: Principal,
         connection_id: str,
         messaging: MessagingService,
+        receipts: ReceiptService,
         metrics: Metrics,
         limits: SessionLimits,
     ) -> None:
         self.principal = principal
         self.connection_id = connection_id
         self.messaging = messaging
+        self.receipts = receipts
         self.metrics = metrics
         self.limits = limits
         self._sends = TokenBucket(limits.send_rate_per_s, limits.send_burst)
@@ -119,12 +122,12 @@ class Session:
                 page = await self.messaging.sync(user, command.cursor)
                 return frames.sync_frame(page.cursor, page.convs, page.more, command.rid)
             case frames.Read():
-                await self.messaging.mark(
+                await self.receipts.mark(
                     user, command.conv, read=command.seq, connection_id=self.connection_id
                 )
                 return None
             case frames.Recv():
-                await self.messaging.mark(
+                await self.receipts.mark(
                     user, command.conv, recv=command.seq, connection_id=self.connection_id
                 )
                 return None

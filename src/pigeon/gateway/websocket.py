@@ -14,6 +14,7 @@ from pigeon.core.errors import CoreError
 from pigeon.core.ids import now_ms
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
+from pigeon.core.receipts import ReceiptService
 from pigeon.gateway.connection import Connection
 from pigeon.gateway.hub import Hub
 from pigeon.gateway.session import PolicyViolation, Session, SessionLimits
@@ -39,6 +40,7 @@ class Gateway:
         node_id: str,
         accounts: AccountService,
         messaging: MessagingService,
+        receipts: ReceiptService,
         presence: PresenceService,
         hub: Hub,
         metrics: Metrics,
@@ -51,6 +53,7 @@ class Gateway:
         self.node_id = node_id
         self.accounts = accounts
         self.messaging = messaging
+        self.receipts = receipts
         self.presence = presence
         self.hub = hub
         self.metrics = metrics
@@ -91,7 +94,14 @@ class Gateway:
             await self._serve(
                 ws,
                 conn,
-                Session(principal, connection_id, self.messaging, self.metrics, self.limits),
+                Session(
+                    principal,
+                    connection_id,
+                    self.messaging,
+                    self.receipts,
+                    self.metrics,
+                    self.limits,
+                ),
             )
         finally:
             self.hub.remove(conn)

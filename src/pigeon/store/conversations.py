@@ -60,11 +60,18 @@ class Watermarks:
     recv_seq: int
     read_moved: bool
     recv_moved: bool
+    previous_read: int = 0
+    previous_recv: int = 0
 
 
+# A row is in the sync feed exactly when this key is above the cursor (see changed_since):
+# a departed member's key ignores the conversation's later changes, or paging would skip it.
 _change_key = case(
-    (members.c.change_id > conversations.c.change_id, members.c.change_id),
-    else_=conversations.c.change_id,
+    (
+        and_(members.c.state == "active", conversations.c.change_id > members.c.change_id),
+        conversations.c.change_id,
+    ),
+    else_=members.c.change_id,
 ).label("change_key")
 
 _unread = (
@@ -78,6 +85,22 @@ _unread = (
     )
     .scalar_subquery()
     .label("unread")
+)
+
+_mentioned = (
+    select(messages.c.seq)
+    .where(
+        messages.c.conv_id == members.c.conv_id,
+        messages.c.seq > members.c.read_seq,
+        messages.c.sender_id != members.c.user_id,
+        messages.c.recalled.is_(False),
+        or_(
+            messages.c.mentions.like('%"' + members.c.user_id + '"%'),
+            messages.c.mentions.like('%"@all"%'),
+        ),
+    )
+    .exists()
+    .label("mentioned")
 )
 
 _member_columns = [
@@ -95,7 +118,7 @@ _member_columns = [
     members.c.left_seq,
 ]
 
-_view_select = select(conversations, *_member_columns, _change_key, _unread).join_from(
+_view_select = select(conversations, *_member_columns, _change_key, _unread, _mentioned).join_from(
     members, conversations, members.c.conv_id == conversations.c.id
 )
 
@@ -106,6 +129,7 @@ def _view_from_row(row: Any) -> ConversationView:
         member=member_from_row(row),
         change_id=int(row.change_key),
         unread=int(row.unread),
+        mentioned=bool(row.mentioned),
     )
 
 
@@ -212,6 +236,45 @@ class ConversationStore:
         async with self.db.read() as conn:
             return list((await conn.execute(stmt)).scalars())
 
+    async def receipt_counts(
+        self, conv_id: str, seq: int, sender_id: str, with_names: bool
+    ) -> dict[str, Any]:
+        """How many active members other than the sender read / received up to ``seq``."""
+        others = and_(
+            members.c.conv_id == conv_id,
+            members.c.state == "active",
+            members.c.user_id != sender_id,
+        )
+        stmt = select(
+            func.count(),
+            func.count(case((members.c.read_seq >= seq, 1))),
+            func.count(case((members.c.recv_seq >= seq, 1))),
+        ).where(others)
+        async with self.db.read() as conn:
+            total, read, delivered = (await conn.execute(stmt)).one()
+            out: dict[str, Any] = {"members": total, "read": read, "delivered": delivered}
+            if with_names:
+                rows = (
+                    await conn.execute(
+                        select(members.c.user_id, members.c.read_seq, members.c.recv_seq).where(
+                            others, members.c.recv_seq >= seq
+                        )
+                    )
+                ).all()
+                out["read_by"] = sorted(r.user_id for r in rows if r.read_seq >= seq)
+                out["delivered_to"] = sorted(r.user_id for r in rows)
+        return out
+
+    async def active_among(self, conv_id: str, user_ids: Sequence[str]) -> set[str]:
+        """Which of ``user_ids`` are active members."""
+        stmt = select(members.c.user_id).where(
+            members.c.conv_id == conv_id,
+            members.c.state == "active",
+            members.c.user_id.in_(list(user_ids)),
+        )
+        async with self.db.read() as conn:
+            return set((await conn.execute(stmt)).scalars())
+
     async def active_member_ids(self, conv_id: str) -> list[str]:
         stmt = select(members.c.user_id).where(
             members.c.conv_id == conv_id, members.c.state == "active"
@@ -254,7 +317,12 @@ class ConversationStore:
             new_read = min(max(row.read_seq, read or 0), row.last_seq)
             new_recv = min(max(row.recv_seq, recv or 0, new_read), row.last_seq)
             marks = Watermarks(
-                new_read, new_recv, new_read != row.read_seq, new_recv != row.recv_seq
+                new_read,
+                new_recv,
+                new_read != row.read_seq,
+                new_recv != row.recv_seq,
+                row.read_seq,
+                row.recv_seq,
             )
             if marks.read_moved or marks.recv_moved:
                 values: dict[str, Any] = {"read_seq": new_read, "recv_seq": new_recv}

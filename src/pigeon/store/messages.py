@@ -104,6 +104,22 @@ class MessageStore:
             records.reverse()
         return records, more
 
+    async def message_at(self, conv_id: str, seq: int) -> MessageRecord | None:
+        stmt = select(messages).where(messages.c.conv_id == conv_id, messages.c.seq == seq)
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).first()
+        return message_from_row(row) if row else None
+
+    async def senders_between(self, conv_id: str, after: int, upto: int) -> list[str]:
+        """Distinct senders of the messages with ``after < seq <= upto``."""
+        stmt = (
+            select(messages.c.sender_id)
+            .where(messages.c.conv_id == conv_id, messages.c.seq > after, messages.c.seq <= upto)
+            .distinct()
+        )
+        async with self.db.read() as conn:
+            return list((await conn.execute(stmt)).scalars())
+
     async def last_messages(self, keys: Sequence[tuple[str, int]]) -> dict[str, MessageRecord]:
         """The message at each ``(conv, seq)``; used for conversation-list previews."""
         wanted = [key for key in keys if key[1] > 0]
@@ -176,6 +192,7 @@ async def _store_fresh(
             outcomes[index] = Appended(record, False, recipients)
             watermarks[(conv_id, record.sender_id)] = (seq, change_id)
     await conn.execute(insert(messages), rows)
+    await _apply_amendments(conn, batch, fresh)
     await conn.execute(
         update(members)
         .where(
@@ -193,6 +210,23 @@ async def _store_fresh(
             for (conv, user), (seq, change) in watermarks.items()
         ],
     )
+
+
+async def _apply_amendments(
+    conn: AsyncConnection, batch: Sequence[NewMessage], fresh: dict[str, list[int]]
+) -> None:
+    """Recalls and edits change their target in the transaction that stores them."""
+    for indexes in fresh.values():
+        for index in indexes:
+            item = batch[index]
+            if item.amends is None:
+                continue
+            target = and_(messages.c.conv_id == item.conv_id, messages.c.seq == item.amends.seq)
+            if item.amends.body is None:
+                values: dict[str, Any] = {"recalled": True, "body": "{}"}
+            else:
+                values = {"body": orjson.dumps(item.amends.body).decode(), "edited_at": item.ts}
+            await conn.execute(update(messages).where(target).values(**values))
 
 
 async def _find_originals(

@@ -129,6 +129,19 @@ class ConversationView:
     member: MemberRecord
     change_id: int
     unread: int
+    mentioned: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Amendment:
+    """What a ``recall`` or ``edit`` entry does to an earlier message of its stream.
+
+    ``body`` None recalls the target (body emptied, ``recalled`` set); otherwise the
+    target takes ``body`` and ``edited_at``.
+    """
+
+    seq: int
+    body: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +157,7 @@ class NewMessage:
     ts: int
     reply_to: int | None = None
     mentions: tuple[str, ...] | None = None
+    amends: Amendment | None = None
 
 
 @dataclass(frozen=True, slots=True)

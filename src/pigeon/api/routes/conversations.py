@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
@@ -101,5 +102,26 @@ async def send(
 async def mark_read(
     conv_id: str, body: ReadIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
-    marks = await services.messaging.mark(principal.user_id, conv_id, read=body.seq)
+    marks = await services.receipts.mark(principal.user_id, conv_id, read=body.seq)
     return ok({"conv": conv_id, "read_seq": marks.read_seq, "recv_seq": marks.recv_seq})
+
+
+class ReceiptsOut(BaseModel):
+    conv: str
+    seq: int
+    members: int
+    read: int
+    delivered: int
+    read_by: list[str] | None = None
+    delivered_to: list[str] | None = None
+
+
+@router.get("/{conv_id}/messages/{seq}/receipts", response_model=Envelope[ReceiptsOut])
+async def receipts(
+    conv_id: str,
+    seq: Annotated[int, Path(ge=1, le=2**53)],
+    principal: PrincipalDep,
+    services: ServicesDep,
+) -> dict[str, Any]:
+    """How many members read / received a message; who, in groups up to a size."""
+    return ok(await services.receipts.counts(principal.user_id, conv_id, seq))

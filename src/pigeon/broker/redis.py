@@ -1,0 +1,517 @@
+"""Cluster broker and presence on Redis (redis-py asyncio).
+
+Routing. Every node keeps a replicated map of which node holds which online
+user's connections (``RouteTable``), built from a snapshot read at (re)subscribe
+and kept current by route events that the presence scripts publish atomically
+with each change. A ``Push`` is written to this node's own subscribers
+in-process, and to Redis only on the channels of the other nodes holding some
+recipient, each carrying just that node's recipients: O(recipients + nodes)
+per message, never O(all users). ``Kick`` goes to one broadcast channel.
+
+Delivery is at most once (Redis pub/sub): an event published while Redis or a
+subscriber is away is dropped, never retried late out of order. ``publish``
+never blocks or raises: events wait in a bounded queue drained by one writer
+task (which also keeps per-publisher order), and are dropped while Redis is
+unreachable. The store stays the truth; clients converge by sync.
+
+Presence. A connection is a field of the user's hash naming its node; a node is
+alive while its entry in the node set has not expired (refreshed every third of
+the TTL by a heartbeat). Scripts decide "first"/"last" connection atomically,
+counting only connections on live nodes, so a crashed node's users go offline
+within one TTL; any live node then reaps the dead node's entries. After a Redis
+restart or an outage the heartbeat notices and re-registers this node's
+connections, so state rebuilds itself.
+
+Keys assume one Redis (or a Sentinel-managed primary); Redis Cluster is not
+supported because the scripts touch keys they are not handed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from pigeon.broker.base import Event, Handler, Kick, Push
+from pigeon.broker.redis_lua import (
+    CONNECT,
+    DISCONNECT,
+    HEARTBEAT,
+    LOOKUP,
+    REAP,
+    SYNC_NODE,
+    Keys,
+)
+
+log = logging.getLogger(__name__)
+
+REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+def connect_redis(url: str) -> Redis:
+    """A client that fails fast: callers decide how to retry (no hidden retry loops)."""
+    return cast(
+        Redis,
+        Redis.from_url(
+            url,
+            socket_timeout=3.0,
+            socket_connect_timeout=2.0,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        ),
+    )
+
+
+class Backoff:
+    """Exponential delay with jitter between reconnect attempts."""
+
+    def __init__(self, first: float = 0.1, cap: float = 3.0) -> None:
+        self.first = first
+        self.cap = cap
+        self.current = first
+
+    def reset(self) -> None:
+        self.current = self.first
+
+    async def wait(self) -> None:
+        await asyncio.sleep(self.current * random.uniform(0.5, 1.0))
+        self.current = min(self.cap, self.current * 2)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RouteTable:
+    """Which nodes hold each online user's connections (user -> node -> conns)."""
+
+    def __init__(self) -> None:
+        self._users: dict[str, dict[str, set[str]]] = {}
+
+    def add(self, user: str, node: str, conn: str) -> None:
+        self._users.setdefault(user, {}).setdefault(node, set()).add(conn)
+
+    def remove(self, user: str, node: str, conn: str) -> None:
+        nodes = self._users.get(user)
+        if nodes is None or node not in nodes:
+            return
+        nodes[node].discard(conn)
+        if not nodes[node]:
+            del nodes[node]
+        if not nodes:
+            del self._users[user]
+
+    def drop_node(self, node: str) -> None:
+        for user in [u for u, nodes in self._users.items() if node in nodes]:
+            del self._users[user][node]
+            if not self._users[user]:
+                del self._users[user]
+
+    def clear(self) -> None:
+        self._users.clear()
+
+    def split(self, users: Iterable[str], skip_node: str) -> dict[str, list[str]]:
+        """Recipients grouped by the (other) node holding them; offline users vanish."""
+        by_node: dict[str, list[str]] = {}
+        for user in users:
+            for node in self._users.get(user, ()):
+                if node != skip_node:
+                    by_node.setdefault(node, []).append(user)
+        return by_node
+
+    def apply(self, event: str) -> None:
+        """One route event from the presence scripts."""
+        parts = event.split("\t")
+        if parts[0] == "+" and len(parts) == 4:
+            self.add(parts[1], parts[2], parts[3])
+        elif parts[0] == "-" and len(parts) == 4:
+            self.remove(parts[1], parts[2], parts[3])
+        elif parts[0] == "x" and len(parts) == 2:
+            self.drop_node(parts[1])
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+
+def encode_event(origin: str, event: Event, users: Sequence[str] | None = None) -> bytes:
+    if isinstance(event, Push):
+        recipients = list(event.users if users is None else users)
+        return orjson.dumps(
+            {"o": origin, "p": recipients, "f": event.frame, "s": event.skip_connection}
+        )
+    return orjson.dumps(
+        {"o": origin, "k": event.code, "l": list(event.login_ids), "u": event.user_id}
+    )
+
+
+def decode_event(data: bytes) -> tuple[str, Event]:
+    raw = orjson.loads(data)
+    if "p" in raw:
+        return raw["o"], Push(tuple(raw["p"]), raw["f"], raw["s"])
+    return raw["o"], Kick(int(raw["k"]), tuple(raw["l"]), raw["u"])
+
+
+class RedisBroker:
+    def __init__(
+        self, url: str, node_id: str, *, prefix: str = "pigeon", queue_limit: int = 10_000
+    ) -> None:
+        self.node_id = node_id
+        self.keys = Keys(prefix)
+        self.routes = RouteTable()
+        self.dropped = 0  # events not handed to Redis (queue full or Redis away)
+        self._url = url
+        self._redis: Redis | None = None
+        self._handlers: list[Handler] = []
+        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(queue_limit)
+        self._healthy = False
+        self._subscribed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def redis(self) -> Redis:
+        assert self._redis is not None, "broker not started"
+        return self._redis
+
+    async def start(self, ready_timeout: float = 10.0) -> None:
+        """Connect and subscribe; waits (bounded) for the first route snapshot."""
+        self._redis = connect_redis(self._url)
+        self._healthy = True
+        self._tasks = [
+            asyncio.create_task(self._subscriber(), name="redis-subscriber"),
+            asyncio.create_task(self._writer(), name="redis-writer"),
+        ]
+        try:
+            await asyncio.wait_for(self._subscribed.wait(), ready_timeout)
+        except TimeoutError:
+            log.warning("redis broker not subscribed yet; continuing and retrying")
+
+    async def close(self) -> None:
+        with contextlib.suppress(TimeoutError):  # let queued events out, briefly
+            await asyncio.wait_for(self._outbox.join(), 1.0)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._handlers.clear()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    @property
+    def connected(self) -> bool:
+        return self._healthy and self._subscribed.is_set()
+
+    async def publish(self, event: Event) -> None:
+        self._deliver(event)  # this node's own connections need no round trip
+        if isinstance(event, Push):
+            for node, users in self.routes.split(event.users, self.node_id).items():
+                self._enqueue(self.keys.inbox(node), encode_event(self.node_id, event, users))
+        else:
+            self._enqueue(self.keys.broadcast, encode_event(self.node_id, event))
+
+    def _enqueue(self, channel: str, data: bytes) -> None:
+        if not self._healthy:
+            self._drop(1)
+            return
+        try:
+            self._outbox.put_nowait((channel, data))
+        except asyncio.QueueFull:
+            self._drop(1)
+
+    def _drop(self, count: int) -> None:
+        self.dropped += count
+        if self.dropped % 1000 < count:  # roughly once per thousand drops
+            log.warning("redis broker dropping events", extra={"dropped": self.dropped})
+
+    def _deliver(self, event: Event) -> None:
+        for handler in self._handlers:
+            try:
+                handler(event)
+            except Exception:  # one bad subscriber must not starve the others
+                log.exception("broker subscriber failed")
+
+    # --- the writer: one task, one pipeline per batch, order kept
+
+    async def _writer(self) -> None:
+        backoff = Backoff()
+        while True:
+            batch = [await self._outbox.get()]
+            while len(batch) < 256 and not self._outbox.empty():
+                batch.append(self._outbox.get_nowait())
+            try:
+                pipe = self.redis.pipeline(transaction=False)
+                for channel, data in batch:
+                    pipe.publish(channel, data)
+                await pipe.execute()
+                backoff.reset()
+            except REDIS_ERRORS as exc:
+                self._drop(len(batch))
+                await self._recover(backoff, exc)
+            finally:
+                for _ in batch:
+                    self._outbox.task_done()
+
+    async def _recover(self, backoff: Backoff, exc: BaseException) -> None:
+        """Drop what waits, then probe until Redis answers; publish drops meanwhile."""
+        self._healthy = False
+        log.warning("redis unreachable for publishing", extra={"error": repr(exc)})
+        while not self._outbox.empty():
+            self._outbox.get_nowait()
+            self._outbox.task_done()
+            self._drop(1)
+        for _ in range(1_000_000):
+            await backoff.wait()
+            try:
+                await self.redis.ping()
+                break
+            except REDIS_ERRORS:
+                continue
+        self._healthy = True
+        log.info("redis reachable again for publishing")
+
+    # --- the subscriber: resubscribe and rebuild the route table after any loss
+
+    async def _subscriber(self) -> None:
+        backoff = Backoff()
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await self._listen(pubsub, backoff)
+            except REDIS_ERRORS as exc:
+                log.warning("redis subscription lost", extra={"error": repr(exc)})
+            finally:
+                self._subscribed.clear()
+                with contextlib.suppress(*REDIS_ERRORS):
+                    await pubsub.aclose()
+            await backoff.wait()
+
+    async def _listen(self, pubsub: PubSub, backoff: Backoff) -> None:
+        channels = (self.keys.inbox(self.node_id), self.keys.broadcast, self.keys.routes)
+        await pubsub.subscribe(*channels)
+        early = await self._await_confirmations(pubsub, len(channels))
+        await self._load_routes()
+        self._subscribed.set()
+        backoff.reset()
+        log.info("redis broker subscribed", extra={"routes": len(self.routes)})
+        for message in early:
+            self._on_message(message)
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            if message is not None:
+                self._on_message(message)
+
+    async def _await_confirmations(self, pubsub: PubSub, count: int) -> list[dict[str, Any]]:
+        """Wait until Redis confirms every subscription; keep messages that came first."""
+        early: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10.0
+        while count > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("redis did not confirm the subscriptions")
+            message = await pubsub.get_message(timeout=1.0)
+            if message is None:
+                continue
+            if message["type"] == "subscribe":
+                count -= 1
+            else:
+                early.append(message)
+        return early
+
+    async def _load_routes(self) -> None:
+        """Snapshot every live node's connections. Events that arrive meanwhile wait
+        in the subscription and are applied after, so none is lost or reordered."""
+        now_ms = await self._redis_now_ms()
+        nodes = [_text(n) for n in await self.redis.zrangebyscore(self.keys.nodes, now_ms, "+inf")]
+        pipe = self.redis.pipeline(transaction=False)
+        for node in nodes:
+            pipe.smembers(self.keys.node(node))
+        members = await pipe.execute()
+        self.routes.clear()
+        for node, entries in zip(nodes, members, strict=True):
+            for entry in entries:
+                user, _, conn = _text(entry).partition("\t")
+                self.routes.add(user, node, conn)
+
+    async def _redis_now_ms(self) -> int:
+        seconds, micros = await self.redis.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "message":
+            return
+        channel = _text(message["channel"])
+        if channel == self.keys.routes:
+            self.routes.apply(_text(message["data"]))
+            return
+        try:
+            origin, event = decode_event(message["data"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            log.warning("undecodable broker event", extra={"channel": channel})
+            return
+        if origin != self.node_id:  # our own were delivered in-process
+            self._deliver(event)
+
+
+class RedisPresence:
+    """Cluster-wide presence; see the module docstring for the model.
+
+    While Redis is unreachable, answers come from this node's own connections and
+    the node re-registers all of them once Redis is back.
+    """
+
+    def __init__(self, url: str, node_id: str, ttl_s: float, *, prefix: str = "pigeon") -> None:
+        self.node_id = node_id
+        self.ttl_ms = max(1000, int(ttl_s * 1000))
+        self.keys = Keys(prefix)
+        self._url = url
+        self._redis: Redis | None = None
+        self._local: dict[str, tuple[str, str]] = {}  # conn -> (user, login)
+        self._needs_sync = True
+        self._wake = asyncio.Event()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def redis(self) -> Redis:
+        assert self._redis is not None, "presence not started"
+        return self._redis
+
+    async def start(self) -> None:
+        self._redis = connect_redis(self._url)
+        for name, source in (
+            ("connect", CONNECT),
+            ("disconnect", DISCONNECT),
+            ("heartbeat", HEARTBEAT),
+            ("sync", SYNC_NODE),
+            ("reap", REAP),
+            ("lookup", LOOKUP),
+        ):
+            self._scripts[name] = self.redis.register_script(source)
+        # A previous run under the same node id may have left connections behind.
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._sync_node()
+        self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        self._local.clear()
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._run("sync", self.node_id, 0)
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def _run(self, script: str, *args: Any) -> Any:
+        return await self._scripts[script](args=[self.keys.prefix, *args])
+
+    async def connect(self, user_id: str, login_id: str, connection_id: str) -> bool:
+        local_first = all(user != user_id for user, _ in self._local.values())
+        self._local[connection_id] = (user_id, login_id)
+        try:
+            was_offline, node_unknown = await self._run(
+                "connect", self.node_id, self.ttl_ms, user_id, connection_id, login_id
+            )
+        except REDIS_ERRORS:
+            self._resync_soon()
+            return local_first
+        if node_unknown and len(self._local) > 1:
+            self._resync_soon()  # Redis lost us (restart, or reaped after a stall)
+        return bool(was_offline)
+
+    async def disconnect(self, user_id: str, login_id: str, connection_id: str) -> bool:
+        if self._local.pop(connection_id, None) is None:
+            return False
+        local_last = all(user != user_id for user, _ in self._local.values())
+        try:
+            return bool(await self._run("disconnect", self.node_id, user_id, connection_id))
+        except REDIS_ERRORS:
+            self._resync_soon()
+            return local_last
+
+    async def _lookup(self, user_ids: Sequence[str]) -> dict[str, tuple[list[str], int | None]]:
+        """user -> (live logins, stored last_seen); this node's view if Redis is away."""
+        if not user_ids:
+            return {}
+        try:
+            rows = await self._run("lookup", *user_ids)
+        except REDIS_ERRORS:
+            return {
+                user: ([login for u, login in self._local.values() if u == user], None)
+                for user in user_ids
+            }
+        out: dict[str, tuple[list[str], int | None]] = {}
+        for user, (logins, seen, count) in zip(user_ids, rows, strict=True):
+            live = _text(logins).split("\t") if int(count) else []
+            out[user] = (live, int(_text(seen)) if _text(seen) else None)
+        return out
+
+    async def online_users(self, user_ids: Iterable[str]) -> set[str]:
+        found = await self._lookup(list(dict.fromkeys(user_ids)))
+        return {user for user, (logins, _) in found.items() if logins}
+
+    async def online_logins(self, user_id: str) -> set[str]:
+        found = await self._lookup([user_id])
+        return set(found[user_id][0])
+
+    async def last_seen(self, user_ids: Iterable[str]) -> dict[str, int | None]:
+        found = await self._lookup(list(dict.fromkeys(user_ids)))
+        now = time.time_ns() // 1_000_000
+        return {user: now if logins else seen for user, (logins, seen) in found.items()}
+
+    # --- heartbeat: refresh this node, re-register after loss, reap dead nodes
+
+    async def _beat(self) -> None:
+        interval = self.ttl_ms / 3000
+        backoff = Backoff(0.1, min(3.0, interval))
+        while True:
+            try:
+                await self._beat_once()
+                backoff.reset()
+                delay = interval
+            except REDIS_ERRORS as exc:
+                self._needs_sync = True
+                log.warning("presence heartbeat failed", extra={"error": repr(exc)})
+                delay = backoff.current
+                backoff.current = min(backoff.cap, backoff.current * 2)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _resync_soon(self) -> None:
+        self._needs_sync = True
+        self._wake.set()
+
+    async def _beat_once(self) -> None:
+        if self._needs_sync:
+            await self._sync_node()
+        node_unknown, dead = await self._run("heartbeat", self.node_id, self.ttl_ms)
+        if node_unknown:
+            await self._sync_node()
+        for node in dead:
+            if await self._run("reap", _text(node), self.ttl_ms):
+                log.info("reaped expired node", extra={"dead_node": _text(node)})
+
+    async def _sync_node(self) -> None:
+        self._needs_sync = False
+        entries = [f"{user}\t{conn}\t{login}" for conn, (user, login) in self._local.items()]
+        try:
+            await self._run("sync", self.node_id, self.ttl_ms, *entries)
+        except REDIS_ERRORS:
+            self._needs_sync = True
+            raise
+        log.info("presence registered", extra={"connections": len(entries)})

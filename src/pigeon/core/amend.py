@@ -1,0 +1,53 @@
+"""Recall and edit: who may change which earlier message, and how.
+
+- ``recall {seq}``: the sender within the recall window, or a group's owner or
+  admin at any time (not in direct chats). The target then reads
+  ``recalled: true`` with body ``{}``.
+- ``edit {seq, text}``: the sender only, text messages only, any time. The target
+  then carries the new text and ``edited_at``.
+Neither applies to a recalled message, to another recall/edit, or to system
+messages. The entry itself takes the next seq, so offline devices catch it by sync.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pigeon.core.errors import CoreError
+from pigeon.protocol.errors import ErrorCode
+from pigeon.store.records import Amendment, ConversationRecord, MemberRecord, MessageRecord
+
+AMENDING_KINDS = ("recall", "edit")
+_UNAMENDABLE = ("recall", "edit", "system")
+
+
+def plan_amendment(
+    kind: str,
+    body: dict[str, Any],
+    actor: MemberRecord,
+    conversation: ConversationRecord,
+    target: MessageRecord | None,
+    now: int,
+    recall_window_s: int,
+) -> Amendment:
+    """The change a recall/edit entry makes, or a ``CoreError`` saying why not."""
+    if target is None or target.seq <= actor.join_seq or target.kind in _UNAMENDABLE:
+        raise CoreError(ErrorCode.MESSAGE_NOT_FOUND, "no such message to change")
+    if target.recalled:
+        raise CoreError(ErrorCode.CONFLICT, "that message was recalled")
+    own = target.sender_id == actor.user_id
+    if kind == "recall":
+        moderator = conversation.kind != "direct" and actor.role in ("owner", "admin")
+        if not moderator:
+            if not own:
+                raise CoreError(ErrorCode.FORBIDDEN, "you can only recall your own messages")
+            if now - target.ts > recall_window_s * 1000:
+                raise CoreError(
+                    ErrorCode.FORBIDDEN, f"messages can be recalled within {recall_window_s} s"
+                )
+        return Amendment(target.seq, None)
+    if not own:
+        raise CoreError(ErrorCode.FORBIDDEN, "you can only edit your own messages")
+    if target.kind != "text":
+        raise CoreError(ErrorCode.INVALID_BODY, "only text messages can be edited")
+    return Amendment(target.seq, {**target.body, "text": body["text"]})
