@@ -83,7 +83,12 @@ class PigeonApp:
         self.metrics = Metrics()
         self.store = Store.open(settings.effective_database_url)
         self.broker, self.presence = build_broker_and_presence(settings, self.node_id)
-        self.hub = Hub(self.metrics, settings.heartbeat_s)
+        self.hub = Hub(
+            self.metrics,
+            settings.heartbeat_s,
+            self.store.accounts.revoked_among,
+            settings.revocation_check_s,
+        )
         self.committer = GroupCommitter(
             self.store.messages.append, settings.commit_batch, self._observe_commit
         )

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
 
     # --- gateway
     heartbeat_s: int = Field(25, ge=1)
+    revocation_check_s: float = Field(
+        30.0, gt=0, description="how often live sockets are checked against revoked logins"
+    )
     presence_debounce_s: float = Field(
         5.0, ge=0, description="absence before 'offline' is announced"
     )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from pigeon.broker.base import Event, Kick, Push
 from pigeon.gateway.connection import Connection
@@ -17,10 +17,21 @@ from pigeon.protocol.codec import encode_frame
 log = logging.getLogger(__name__)
 
 
+RevokedCheck = Callable[[set[str]], Awaitable[set[str]]]
+
+
 class Hub:
-    def __init__(self, metrics: Metrics, heartbeat_s: int) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        heartbeat_s: int,
+        revoked: RevokedCheck | None = None,
+        revocation_check_s: float = 30.0,
+    ) -> None:
         self.metrics = metrics
         self.heartbeat_s = heartbeat_s
+        self._revoked = revoked
+        self.revocation_check_s = revocation_check_s
         self._by_user: dict[str, set[Connection]] = {}
         self._by_login: dict[str, set[Connection]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -90,13 +101,29 @@ class Hub:
         self._sweeper = asyncio.create_task(self._sweep(), name="heartbeat-sweeper")
 
     async def _sweep(self) -> None:
-        """Close connections silent for two heartbeats (one task for all of them)."""
+        """Close connections silent for two heartbeats (one task for all of them), and,
+        now and then, those whose login was revoked while no kick reached this node
+        (pub/sub is at most once; an operator may disable a user from the CLI)."""
         limit = 2 * self.heartbeat_s
+        next_revocation_check = time.monotonic() + self.revocation_check_s
         while True:
             await asyncio.sleep(max(0.5, self.heartbeat_s / 4))
-            deadline = time.monotonic() - limit
+            now = time.monotonic()
+            deadline = now - limit
             for conn in [c for c in self.connections() if c.last_seen < deadline]:
                 conn.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+            if self._revoked is not None and now >= next_revocation_check:
+                next_revocation_check = now + self.revocation_check_s
+                await self._close_revoked(self._revoked)
+
+    async def _close_revoked(self, revoked: RevokedCheck) -> None:
+        try:
+            gone = await revoked(set(self._by_login))
+        except Exception:
+            log.exception("revocation check failed")
+            return
+        if gone:
+            self._kick(Kick(CloseCode.REVOKED, login_ids=tuple(gone)))
 
     async def close_all(self, code: int, reason: str = "") -> None:
         if self._sweeper:

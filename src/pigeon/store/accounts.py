@@ -171,6 +171,16 @@ class AccountStore:
         async with self.db.read() as conn:
             return [_login_from_row(row) for row in (await conn.execute(stmt)).all()]
 
+    async def revoked_among(self, login_ids: Iterable[str]) -> set[str]:
+        """Which of ``login_ids`` are revoked (or unknown)."""
+        wanted = list(set(login_ids))
+        if not wanted:
+            return set()
+        stmt = select(logins.c.id).where(logins.c.id.in_(wanted), logins.c.revoked_at.is_(None))
+        async with self.db.read() as conn:
+            active: set[str] = set((await conn.execute(stmt)).scalars())
+        return set(wanted) - active
+
     async def revoke_login(self, login_id: str, now: int) -> bool:
         async with self.db.write() as conn:
             result = await conn.execute(
