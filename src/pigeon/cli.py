@@ -196,5 +196,67 @@ def user_disable(username: str, enable: bool, **flags: Any) -> None:
     click.echo(f"{username} {'enabled' if enable else 'disabled'}")
 
 
+@main.command()
+@click.argument(
+    "scenario",
+    nargs=-1,
+    type=click.Choice(["all", "idle", "connect", "direct", "fanout", "catchup", "cluster"]),
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("bench-results"),
+    show_default=True,
+    help="Where results.json, results.md and the plots go.",
+)
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Tiny sizes: checks that every scenario runs, measures nothing meaningful.",
+)
+@click.option(
+    "--workers",
+    type=int,
+    help="Load processes (default: up to 4, on the cores the server does not use).",
+)
+@click.option("--database-url", help="PostgreSQL URL for the cluster scenario (a fresh database).")
+@click.option("--redis-url", help="Redis URL for the cluster scenario.")
+def bench(
+    scenario: tuple[str, ...],
+    out: Path,
+    quick: bool,
+    workers: int | None,
+    database_url: str | None,
+    redis_url: str | None,
+) -> None:
+    """Measure a real server: idle memory, connect storm, direct throughput and latency,
+    fan-out, catch-up, and (with PostgreSQL + Redis) two nodes.
+
+    Starts its own server pinned to one core and puts the load on the others. With no
+    SCENARIO it runs the standard single-node set (all but cluster).
+    """
+    import dataclasses
+
+    from pigeon.bench.runner import SCENARIOS, Plan, run
+
+    names = (
+        [n for n in SCENARIOS if n != "cluster"]
+        if not scenario or "all" in scenario
+        else list(scenario)
+    )
+    if "all" in scenario and database_url and redis_url:
+        names.append("cluster")
+    plan = Plan.quick() if quick else Plan()
+    if workers:
+        plan = dataclasses.replace(plan, workers=workers)
+    cluster = (
+        {"database_url": database_url, "redis_url": redis_url}
+        if database_url and redis_url
+        else None
+    )
+    for path in run(names, plan, out, cluster):
+        click.echo(f"wrote {path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

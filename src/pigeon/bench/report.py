@@ -1,0 +1,214 @@
+"""Results as JSON, a Markdown table and PNG plots."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [f"Conditions: {results['conditions']}", ""]
+    if idle := results.get("idle"):
+        lines += [
+            "### Idle connections",
+            "",
+            _row(["connections", "server RSS before (MiB)", "after (MiB)", "KiB / connection"]),
+            _row(["---:"] * 4),
+        ]
+        lines += [
+            _row(
+                [
+                    r["connections"],
+                    _fmt(r["rss_before_kib"] / 1024),
+                    _fmt(r["rss_after_kib"] / 1024),
+                    _fmt(r["kib_per_connection"]),
+                ]
+            )
+            for r in idle
+        ]
+        lines.append("")
+    if connect := results.get("connect"):
+        lines += [
+            "### Connect storm",
+            "",
+            _row(["connections", "connects/s", "p50 ms", "p99 ms", "server µs CPU / connect"]),
+            _row(["---:"] * 5),
+        ]
+        lines += [
+            _row(
+                [
+                    r["connections"],
+                    _fmt(r["connects_per_s"], 0),
+                    _fmt(r["p50_ms"], 2),
+                    _fmt(r["p99_ms"], 2),
+                    _fmt(r["server_cpu_us_per_connect"], 0),
+                ]
+            )
+            for r in connect
+        ]
+        lines.append("")
+    for key, title in (("direct", "Direct messages"), ("cluster", "Direct messages, 2 nodes")):
+        if rows := results.get(key):
+            lines += [
+                f"### {title}",
+                "",
+                _row(
+                    [
+                        "target msg/s",
+                        "delivered msg/s",
+                        "complete",
+                        "p50 ms",
+                        "p99 ms",
+                        "p99.9 ms",
+                        "max ms",
+                        "server CPU s",
+                    ]
+                ),
+                _row(["---:"] * 8),
+            ]
+            lines += [
+                _row(
+                    [
+                        r["target_rate"],
+                        _fmt(r["delivered_per_s"], 0),
+                        f"{r['completeness']:.2%}",
+                        _fmt(r["latency"]["p50_ms"], 2),
+                        _fmt(r["latency"]["p99_ms"], 2),
+                        _fmt(r["latency"]["p999_ms"], 2),
+                        _fmt(r["latency"]["max_ms"], 2),
+                        _fmt(r["server_cpu_s"], 2),
+                    ]
+                )
+                for r in rows
+            ]
+            lines.append("")
+    if fan := results.get("fanout"):
+        lines += [
+            "### Fan-out",
+            "",
+            _row(
+                [
+                    "members online",
+                    "posts",
+                    "complete",
+                    "deliveries/s",
+                    "server µs CPU / delivery",
+                    "publish→last p50 ms",
+                    "p99 ms",
+                ]
+            ),
+            _row(["---:"] * 7),
+        ]
+        lines += [
+            _row(
+                [
+                    r["members"],
+                    r["messages"],
+                    f"{r['completeness']:.2%}",
+                    _fmt(r["deliveries_per_s"], 0),
+                    _fmt(r["server_cpu_us_per_delivery"], 2),
+                    _fmt(r["publish_to_last"]["p50_ms"], 2),
+                    _fmt(r["publish_to_last"]["p99_ms"], 2),
+                ]
+            )
+            for r in fan
+        ]
+        lines.append("")
+    if catch := results.get("catchup"):
+        lines += [
+            "### Catch-up",
+            "",
+            _row(["missed messages", "received", "seconds to synced"]),
+            _row(["---:"] * 3),
+        ]
+        lines += [
+            _row([r["messages"], r["received"], _fmt(r["seconds_to_synced"], 2)]) for r in catch
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def conditions(workers: int, note: str = "") -> str:
+    from pigeon.bench.target import load_cores, server_core
+
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"server pinned to core {sorted(server_core())}, {workers} load processes on "
+        f"{sorted(load_cores())}, SQLite (WAL, synchronous=FULL) unless noted{note}"
+    )
+
+
+def plots(results: dict[str, Any], out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+    for key in ("direct", "cluster"):
+        rows = results.get(key)
+        if not rows:
+            continue
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+        for r in rows:
+            samples = sorted(r["latency_samples_ms"])
+            if samples:
+                fractions = [(i + 1) / len(samples) for i in range(len(samples))]
+                left.plot(samples, fractions, label=f"{r['target_rate']} msg/s")
+            right.plot(
+                range(len(r["per_second"])), r["per_second"], label=f"{r['target_rate']} msg/s"
+            )
+        left.set(
+            xscale="log",
+            xlabel="end-to-end latency (ms)",
+            ylabel="fraction of messages",
+            title="Latency distribution",
+        )
+        right.set(xlabel="second", ylabel="messages delivered", title="Throughput over time")
+        left.legend()
+        right.legend()
+        fig.tight_layout()
+        path = out / f"{key}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    if fan := results.get("fanout"):
+        fig, axis = plt.subplots(figsize=(6, 4))
+        axis.bar(
+            [str(r["members"]) for r in fan],
+            [r["publish_to_last"]["p50_ms"] for r in fan],
+            label="p50",
+        )
+        axis.plot(
+            [str(r["members"]) for r in fan],
+            [r["publish_to_last"]["p99_ms"] for r in fan],
+            "ro-",
+            label="p99",
+        )
+        axis.set(
+            xlabel="online members", ylabel="publish → last recipient (ms)", title="Fan-out latency"
+        )
+        axis.legend()
+        fig.tight_layout()
+        path = out / "fanout.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write(results: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (out / "results.md").write_text(markdown(results))
+    return [out / "results.json", out / "results.md", *plots(results, out)]

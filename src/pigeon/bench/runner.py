@@ -1,0 +1,123 @@
+"""Runs a set of scenarios against one server (or two nodes) and writes the report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pigeon.bench import scenarios
+from pigeon.bench.report import conditions, write
+from pigeon.bench.target import Node, load_cores, start_node
+
+SCENARIOS = ("idle", "connect", "direct", "fanout", "catchup", "cluster")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run and how big; ``quick`` shrinks everything to a smoke test."""
+
+    idle_connections: tuple[int, ...] = (1000, 10_000, 19_000)
+    connect_connections: int = 5000
+    direct_rates: tuple[int, ...] = (1000, 5000, 10_000)
+    direct_pairs: int = 500
+    direct_seconds: float = 10.0
+    fanout_members: tuple[int, ...] = (100, 1000, 10_000)
+    fanout_messages: int = 20
+    catchup: tuple[int, int] = (100, 100)
+    cluster_rates: tuple[int, ...] = (1000, 5000)
+    workers: int = field(default_factory=lambda: max(1, min(4, len(load_cores()))))
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(
+            idle_connections=(50,),
+            connect_connections=50,
+            direct_rates=(100,),
+            direct_pairs=10,
+            direct_seconds=2.0,
+            fanout_members=(20,),
+            fanout_messages=3,
+            catchup=(5, 20),
+            cluster_rates=(100,),
+            workers=2,
+        )
+
+
+def _progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@contextlib.contextmanager
+def _nodes(cluster: dict[str, str] | None) -> Iterator[tuple[Node, Node | None]]:
+    with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
+        started: list[Node] = []
+        try:
+            if cluster is None:
+                started.append(start_node(Path(tmp) / "node"))
+                yield started[0], None
+            else:
+                args = [
+                    "--database-url",
+                    cluster["database_url"],
+                    "--redis-url",
+                    cluster["redis_url"],
+                ]
+                for name in ("a", "b"):
+                    started.append(start_node(Path(tmp) / name, [*args, "--node-id", name]))
+                yield started[0], started[1]
+        finally:
+            for node in started:
+                node.stop()
+
+
+async def _run_single(names: list[str], plan: Plan) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with _nodes(None) as (node, _):
+        ctx = scenarios.Context(node, None, plan.workers, _progress, [])
+        if "idle" in names:
+            results["idle"] = [await scenarios.idle(ctx, n) for n in plan.idle_connections]
+        if "connect" in names:
+            results["connect"] = [await scenarios.connect_storm(ctx, plan.connect_connections)]
+        if "direct" in names:
+            results["direct"] = [
+                await scenarios.direct(ctx, rate, plan.direct_seconds, plan.direct_pairs)
+                for rate in plan.direct_rates
+            ]
+        if "fanout" in names:
+            results["fanout"] = [
+                await scenarios.fanout(ctx, members, plan.fanout_messages, 0.2)
+                for members in plan.fanout_members
+            ]
+        if "catchup" in names:
+            results["catchup"] = [await scenarios.catch_up(ctx, *plan.catchup)]
+    return results
+
+
+async def _run_cluster(plan: Plan, cluster: dict[str, str]) -> list[dict[str, Any]]:
+    with _nodes(cluster) as (node, other):
+        ctx = scenarios.Context(node, other, plan.workers, _progress, [])
+        return [
+            await scenarios.direct(ctx, rate, plan.direct_seconds, plan.direct_pairs)
+            for rate in plan.cluster_rates
+        ]
+
+
+def run(names: list[str], plan: Plan, out: Path, cluster: dict[str, str] | None) -> list[Path]:
+    soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
+    _progress(f"open-file limit {soft}/{hard}; {os.cpu_count()} cores; plan {plan}")
+    results: dict[str, Any] = {"conditions": conditions(plan.workers)}
+    single = [n for n in names if n != "cluster"]
+    if single:
+        results.update(asyncio.run(_run_single(single, plan)))
+    if "cluster" in names:
+        if cluster is None:
+            raise SystemExit("the cluster scenario needs --database-url and --redis-url")
+        results["cluster"] = asyncio.run(_run_cluster(plan, cluster))
+    return write(results, out)

@@ -1,0 +1,243 @@
+"""Benchmark scenarios: provision users on the server under test, run the load
+processes, turn their raw observations into figures.
+
+Every loop is bounded: connection counts, message counts and durations are
+parameters, and each waiting phase has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pigeon.bench.loadclient import LoadConnection
+from pigeon.bench.stats import per_second, summary_ms
+from pigeon.bench.target import (
+    BenchUser,
+    Node,
+    make_group,
+    open_directs,
+    register_users,
+)
+from pigeon.bench.workers import run_workers
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Context:
+    node: Node
+    other: Node | None  # a second node, for cluster runs
+    workers: int
+    progress: Progress
+    pool: list[BenchUser]
+
+    async def users(self, count: int) -> list[BenchUser]:
+        """At least ``count`` users, registering more as needed (reused across scenarios)."""
+        if len(self.pool) < count:
+            self.progress(f"registering {count - len(self.pool)} users")
+            self.pool += await register_users(self.node.base_url, count - len(self.pool))
+        return self.pool[:count]
+
+    async def fresh_users(self, count: int) -> list[BenchUser]:
+        """Users no other scenario has touched (for measurements that count history)."""
+        self.progress(f"registering {count} fresh users")
+        return await register_users(self.node.base_url, count)
+
+
+def _split(items: list[Any], parts: int) -> list[list[Any]]:
+    parts = max(1, min(parts, len(items)))
+    return [items[i::parts] for i in range(parts)]
+
+
+async def idle(ctx: Context, connections: int) -> dict[str, Any]:
+    """N authenticated idle connections → server RSS per connection."""
+    users = await ctx.users(min(connections, 5000))
+    tokens = [users[i % len(users)].token for i in range(connections)]
+    before = ctx.node.rss_kib()
+    measured: dict[str, int] = {}
+
+    def measure() -> None:
+        time.sleep(1.0)  # let allocator and GC settle before reading RSS
+        measured["rss_kib"] = ctx.node.rss_kib()
+
+    ctx.progress(f"idle: opening {connections} connections")
+    shards = [{"url": ctx.node.ws_url, "tokens": part} for part in _split(tokens, ctx.workers)]
+    outcomes = await asyncio.to_thread(run_workers, "idle", shards, measure)
+    connected = sum(o["connected"] for o in outcomes)
+    return {
+        "connections": connected,
+        "alive": sum(o["alive"] for o in outcomes),
+        "rss_before_kib": before,
+        "rss_after_kib": measured["rss_kib"],
+        "kib_per_connection": (measured["rss_kib"] - before) / max(1, connected),
+    }
+
+
+async def connect_storm(ctx: Context, connections: int) -> dict[str, Any]:
+    """Authenticated connects as fast as the load processes can make them."""
+    users = await ctx.users(min(connections, 5000))
+    tokens = [users[i % len(users)].token for i in range(connections)]
+    ctx.progress(f"connect: {connections} authenticated connects")
+    shards = [{"url": ctx.node.ws_url, "tokens": part} for part in _split(tokens, ctx.workers)]
+    cpu_before = ctx.node.cpu_seconds()
+    outcomes = await asyncio.to_thread(run_workers, "connect", shards)
+    cpu = ctx.node.cpu_seconds() - cpu_before
+    durations = [d for o in outcomes for d in o["connect_ns"]]
+    elapsed = max(o["elapsed_ns"] for o in outcomes) / 1e9
+    return {
+        "connections": len(durations),
+        "connects_per_s": len(durations) / elapsed,
+        "server_cpu_us_per_connect": cpu * 1e6 / max(1, len(durations)),
+        **summary_ms(durations),
+    }
+
+
+async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict[str, Any]:
+    """Pairs chatting at a fixed open-loop rate → delivered/s, latency, completeness."""
+    users = await ctx.users(2 * pairs)
+    couples = [(users[2 * i], users[2 * i + 1]) for i in range(pairs)]
+    convs = await open_directs(ctx.node.base_url, couples)
+    rows = [[a.token, b.token, conv] for (a, b), conv in zip(couples, convs, strict=True)]
+    receiver = ctx.other or ctx.node
+    parts = _split(rows, ctx.workers)
+    shards = [
+        {
+            "pairs": part,
+            "sender_url": ctx.node.ws_url,
+            "receiver_url": receiver.ws_url,
+            "rate": rate / len(parts),
+            "duration_s": duration_s,
+        }
+        for part in parts
+    ]
+    ctx.progress(f"direct: {rate} msg/s for {duration_s:g} s over {pairs} pairs")
+    cpu_before = ctx.node.cpu_seconds()
+    outcomes = await asyncio.to_thread(run_workers, "direct", shards)
+    cpu = ctx.node.cpu_seconds() - cpu_before
+    sent = sum(o["sent"] for o in outcomes)
+    delivered = sum(o["delivered"] for o in outcomes)
+    origin = min(o["origin_ns"] for o in outcomes)
+    arrivals = [t for o in outcomes for t in o["received_at_ns"]]
+    span = (max(arrivals) - origin) / 1e9 if arrivals else float("nan")
+    return {
+        "target_rate": rate,
+        "sent": sent,
+        "acked": sum(o["acked"] for o in outcomes),
+        "delivered": delivered,
+        "completeness": delivered / max(1, sent),
+        "delivered_per_s": delivered / span if arrivals else 0.0,
+        "server_cpu_s": cpu,
+        "latency": summary_ms(lat for o in outcomes for lat in o["latency_ns"]),
+        "per_second": per_second(arrivals, origin),
+        "latency_samples_ms": [lat / 1e6 for o in outcomes for lat in o["latency_ns"][::10]],
+    }
+
+
+async def fanout(ctx: Context, members: int, messages: int, interval_s: float) -> dict[str, Any]:
+    """One group with every member online → deliveries/s, publish-to-last-recipient."""
+    users = await ctx.users(members)
+    owner = users[0]
+    ctx.progress(f"fanout: building a group of {members}")
+    conv = await make_group(ctx.node.base_url, owner, users)
+    receivers = [u.token for u in users[1:]]
+    shards = [
+        {
+            "url": ctx.node.ws_url,
+            "tokens": part,
+            "conv": conv,
+            "messages": messages,
+            "interval_s": interval_s,
+        }
+        for part in _split(receivers, ctx.workers)
+    ]
+    shards[0]["poster_token"] = owner.token
+    ctx.progress(f"fanout: {messages} posts to {members} online members")
+    cpu_before = ctx.node.cpu_seconds()
+    outcomes = await asyncio.to_thread(run_workers, "fanout", shards)
+    cpu = ctx.node.cpu_seconds() - cpu_before
+    sent_at = next(o["sent_at_ns"] for o in outcomes if o["sent_at_ns"])
+    last_latencies = []
+    deliveries = 0
+    for number, sent in sent_at.items():
+        last = max(o["last_seen_ns"].get(number, 0) for o in outcomes)
+        if last:
+            last_latencies.append(last - sent)
+        deliveries += sum(o["counts"].get(number, 0) for o in outcomes)
+    expected = messages * len(receivers)
+    busy = sum(last_latencies) / 1e9
+    return {
+        "members": members,
+        "messages": messages,
+        "deliveries": deliveries,
+        "completeness": deliveries / max(1, expected),
+        "deliveries_per_s": deliveries / busy if busy else 0.0,
+        "server_cpu_us_per_delivery": cpu * 1e6 / max(1, deliveries),
+        "publish_to_last": summary_ms(last_latencies),
+    }
+
+
+async def catch_up(ctx: Context, conversations: int, per_conversation: int) -> dict[str, Any]:
+    """A client that missed N messages across M conversations → time until synced."""
+    users = await ctx.fresh_users(conversations + 1)
+    me, peers = users[0], users[1 : conversations + 1]
+    convs = await open_directs(ctx.node.base_url, [(peer, me) for peer in peers])
+    ctx.progress(f"catch-up: {conversations * per_conversation} messages while offline")
+    senders = [LoadConnection() for _ in peers]
+    for conn, peer in zip(senders, peers, strict=True):
+        await conn.open(ctx.node.ws_url, peer.token)
+    pending = []
+    for conn, conv in zip(senders, convs, strict=True):
+        for n in range(per_conversation):
+            pending.append(
+                conn.request(
+                    {
+                        "t": "send",
+                        "cid": f"c{n}",
+                        "conv": conv,
+                        "kind": "text",
+                        "body": {"text": f"missed {n}"},
+                    }
+                )
+            )
+    await asyncio.gather(*pending)
+    for conn in senders:
+        conn.close()
+    started = time.perf_counter_ns()
+    client = LoadConnection()
+    await client.open(ctx.node.ws_url, me.token)
+    received = await _sync_everything(client)
+    elapsed = time.perf_counter_ns() - started
+    client.close()
+    return {
+        "messages": conversations * per_conversation,
+        "received": received,
+        "seconds_to_synced": elapsed / 1e9,
+    }
+
+
+async def _sync_everything(client: LoadConnection) -> int:
+    cursor = None
+    changed: list[dict[str, Any]] = []
+    while True:
+        page = await client.request({"t": "sync", **({"cursor": cursor} if cursor else {})})
+        changed += page["convs"]
+        cursor = page["cursor"]
+        if not page["more"]:
+            break
+
+    async def pull_all(conv: str) -> int:
+        after, count = 0, 0
+        while True:
+            reply = await client.request({"t": "pull", "conv": conv, "after": after, "limit": 200})
+            count += len(reply["items"])
+            if reply["items"]:
+                after = reply["items"][-1]["seq"]
+            if not reply["more"]:
+                return count
+
+    counts = await asyncio.gather(*(pull_all(c["conv"]) for c in changed))
+    return sum(counts)

@@ -1,0 +1,185 @@
+"""The server under test: started pinned to one core, measured, provisioned with users."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+# Generous limits: the benchmark measures the server, not its abuse protection.
+BENCH_ENV = {
+    "PIGEON_JWT_SECRET": "bench-" + "s" * 40,
+    "PIGEON_ARGON2_TIME_COST": "1",
+    "PIGEON_ARGON2_MEMORY_KIB": "256",
+    "PIGEON_AUTH_RATE_PER_MIN": "10000000",
+    "PIGEON_SEND_RATE_PER_S": "100000",
+    "PIGEON_SEND_BURST": "100000",
+    "PIGEON_SEND_QUEUE_FRAMES": "100000",
+    "PIGEON_MAX_GROUP_MEMBERS": "50000",
+    "PIGEON_LOG_LEVEL": "WARNING",
+    "PIGEON_HEARTBEAT_S": "600",
+}
+
+
+def cores() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def server_core() -> set[int]:
+    return {cores()[0]}
+
+
+def load_cores() -> set[int]:
+    """Every core but the server's, or the only one there is."""
+    rest = cores()[1:]
+    return set(rest) if rest else set(cores())
+
+
+@dataclass
+class Node:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def start_node(
+    data_dir: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+) -> Node:
+    """Start ``pigeon serve`` on a free port, pinned to the server core."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    command = [sys.executable, "-m", "pigeon", "serve", "--port", "0", "--data-dir", str(data_dir)]
+    full_env = {**os.environ, **BENCH_ENV, "PIGEON_LOG_LEVEL": "INFO", **(env or {})}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [*command, *extra_args], stdout=log, stderr=log, env=full_env
+        )
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(proc.pid, server_core())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log_path.read_text()[-3000:]}")
+        for line in log_path.read_bytes().splitlines():
+            with contextlib.suppress(orjson.JSONDecodeError):
+                event = orjson.loads(line)
+                if isinstance(event, dict) and event.get("event") == "listening":
+                    return Node(proc, int(event["port"]), log_path)
+        time.sleep(0.05)
+    proc.kill()
+    raise TimeoutError("server did not start")
+
+
+@contextlib.contextmanager
+def local_node(extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> Iterator[Node]:
+    with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
+        node = start_node(Path(tmp) / "node", extra_args, env)
+        try:
+            yield node
+        finally:
+            node.stop()
+
+
+@dataclass(frozen=True)
+class BenchUser:
+    id: str
+    token: str
+
+
+async def register_users(base_url: str, count: int, concurrency: int = 32) -> list[BenchUser]:
+    """Create ``count`` fresh users through the public API."""
+    prefix = "b" + secrets.token_hex(3)
+    users: list[BenchUser | None] = [None] * count
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(session: aiohttp.ClientSession, index: int) -> None:
+        async with gate:
+            body = {"username": f"{prefix}{index}", "password": "bench-password"}
+            async with session.post(f"{base_url}/api/v1/auth/register", json=body) as response:
+                data = (await response.json())["data"]
+        users[index] = BenchUser(data["user"]["id"], data["access_token"])
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(one(session, i) for i in range(count)))
+    return [u for u in users if u is not None]
+
+
+async def api(base_url: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            f"{base_url}/api/v1{path}",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response,
+    ):
+        envelope = await response.json()
+    if envelope["code"]:
+        raise RuntimeError(f"{method} {path}: {envelope}")
+    return envelope["data"]
+
+
+async def open_directs(base_url: str, pairs: Sequence[tuple[BenchUser, BenchUser]]) -> list[str]:
+    gate = asyncio.Semaphore(32)
+
+    async def one(a: BenchUser, b: BenchUser) -> str:
+        async with gate:
+            conv = await api(base_url, a.token, "POST", "/conversations/direct", {"user_id": b.id})
+            return str(conv["id"])
+
+    return list(await asyncio.gather(*(one(a, b) for a, b in pairs)))
+
+
+async def make_group(base_url: str, owner: BenchUser, members: Sequence[BenchUser]) -> str:
+    group = await api(base_url, owner.token, "POST", "/groups", {"title": "bench"})
+    ids = [m.id for m in members if m.id != owner.id]
+    for start in range(0, len(ids), 500):
+        await api(
+            base_url,
+            owner.token,
+            "POST",
+            f"/groups/{group['id']}/members",
+            {"user_ids": ids[start : start + 500]},
+        )
+    return str(group["id"])

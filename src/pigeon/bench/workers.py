@@ -1,0 +1,233 @@
+"""Load processes: each runs one shard of a scenario on its own event loop and core.
+
+Workers and the coordinator meet at a barrier once every connection is up, so the
+measured phase starts together everywhere; each worker then reports a plain dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import resource
+import time
+from collections.abc import Callable, Coroutine
+from multiprocessing.synchronize import Barrier
+from typing import Any
+
+from pigeon.bench.loadclient import Frame, LoadConnection
+from pigeon.bench.target import load_cores
+
+Shard = Callable[[dict[str, Any], Barrier], Coroutine[Any, Any, dict[str, Any]]]
+CONNECT_CONCURRENCY = 200
+
+
+def _prepare_process() -> None:
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, load_cores())
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _worker_main(name: str, params: dict[str, Any], barrier: Barrier, results: Any) -> None:
+    _prepare_process()
+    run: Callable[..., dict[str, Any]] = asyncio.run
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        run = uvloop.run
+    try:
+        outcome = run(SHARDS[name](params, barrier))
+    except Exception as exc:  # reported, never swallowed
+        barrier.abort()
+        outcome = {"error": f"{type(exc).__name__}: {exc}"}
+    results.put(outcome)
+
+
+def run_workers(
+    name: str,
+    shards: list[dict[str, Any]],
+    between: Callable[[], None] | None = None,
+    timeout: float = 600.0,
+) -> list[dict[str, Any]]:
+    """Run one process per shard; ``between`` runs while all of them are connected."""
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(len(shards) + 1, timeout=timeout)
+    results = context.Queue()
+    processes = [
+        context.Process(target=_worker_main, args=(name, shard, barrier, results))
+        for shard in shards
+    ]
+    for process in processes:
+        process.start()
+    try:
+        barrier.wait()  # everyone connected
+        if between is not None:
+            between()
+        barrier.wait()  # measured phase starts
+        outcomes = [results.get(timeout=timeout) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    errors = [o["error"] for o in outcomes if "error" in o]
+    if errors:
+        raise RuntimeError("; ".join(errors))
+    return outcomes
+
+
+async def _poll(done: Callable[[], bool], seconds: float) -> None:
+    """Wait until ``done()`` or ``seconds`` pass (frames arrive in callbacks, not awaits)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not done() and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
+async def _wait(barrier: Barrier) -> None:
+    await asyncio.get_running_loop().run_in_executor(None, barrier.wait)
+
+
+async def _connect_all(
+    url: str, tokens: list[str], on_frame: Any = None
+) -> tuple[list[LoadConnection], list[int]]:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    durations: list[int] = []
+
+    async def one(token: str) -> LoadConnection:
+        async with gate:
+            conn = LoadConnection(on_frame)
+            started = time.perf_counter_ns()
+            await conn.open(url, token)
+            durations.append(time.perf_counter_ns() - started)
+            return conn
+
+    conns = list(await asyncio.gather(*(one(t) for t in tokens)))
+    return conns, durations
+
+
+# --- shards -------------------------------------------------------------------------
+
+
+async def idle_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:
+    conns, durations = await _connect_all(params["url"], params["tokens"])
+    await _wait(barrier)
+    await _wait(barrier)  # the coordinator measured memory in between
+    alive = sum(1 for c in conns if not c.closed.done())
+    for conn in conns:
+        conn.close()
+    return {"connected": len(conns), "alive": alive, "connect_ns": durations}
+
+
+async def connect_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:
+    await _wait(barrier)
+    await _wait(barrier)
+    started = time.perf_counter_ns()
+    conns, durations = await _connect_all(params["url"], params["tokens"])
+    elapsed = time.perf_counter_ns() - started
+    for conn in conns:
+        conn.close()
+    return {"connected": len(conns), "connect_ns": durations, "elapsed_ns": elapsed}
+
+
+async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:
+    """Open-loop sends at a fixed rate over pairs; receivers time every delivery."""
+    latencies: list[int] = []
+    received_at: list[int] = []
+    acks = 0
+
+    def on_frame(conn: LoadConnection, frame: Frame, now: int) -> None:
+        nonlocal acks
+        kind = frame.get("t")
+        if kind == "msg":
+            latencies.append(now - frame["body"]["t"])
+            received_at.append(now)
+        elif kind == "ack":
+            acks += 1
+
+    pairs = params["pairs"]  # [[sender_token, receiver_token, conv], ...]
+    senders, _ = await _connect_all(params["sender_url"], [p[0] for p in pairs], on_frame)
+    await _connect_all(params["receiver_url"], [p[1] for p in pairs], on_frame)
+    await _wait(barrier)
+    await _wait(barrier)
+    rate, duration = params["rate"], params["duration_s"]
+    interval = 1.0 / rate
+    origin = time.time_ns()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = 0
+    total = int(rate * duration)
+    while sent < total:
+        due = int((loop.time() - start) / interval) + 1
+        while sent < min(due, total):
+            index = sent % len(pairs)
+            senders[index].send(
+                {
+                    "t": "send",
+                    "cid": f"{index}-{sent}",
+                    "conv": pairs[index][2],
+                    "kind": "custom",
+                    "body": {"t": time.time_ns()},
+                }
+            )
+            sent += 1
+        await asyncio.sleep(max(0.0, start + sent * interval - loop.time()))
+    await _poll(lambda: len(latencies) >= sent and acks >= sent, params.get("drain_s", 10.0))
+    return {
+        "sent": sent,
+        "acked": acks,
+        "delivered": len(latencies),
+        "latency_ns": latencies,
+        "origin_ns": origin,
+        "received_at_ns": received_at,
+    }
+
+
+async def fanout_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:
+    """Members count deliveries per message; shard 0 also posts."""
+    last_seen: dict[int, int] = {}
+    counts: dict[int, int] = {}
+
+    def on_frame(conn: LoadConnection, frame: Frame, now: int) -> None:
+        if frame.get("t") == "msg" and frame.get("kind") == "custom":
+            number = frame["body"]["n"]
+            counts[number] = counts.get(number, 0) + 1
+            if now > last_seen.get(number, 0):
+                last_seen[number] = now
+
+    await _connect_all(params["url"], params["tokens"], on_frame)
+    poster = None
+    if params.get("poster_token"):
+        poster = (await _connect_all(params["url"], [params["poster_token"]]))[0][0]
+    await _wait(barrier)
+    await _wait(barrier)
+    sent_at: dict[int, int] = {}
+    messages = params["messages"]
+    if poster is not None:
+        for number in range(messages):
+            sent_at[number] = time.time_ns()
+            await poster.request(
+                {
+                    "t": "send",
+                    "cid": f"f{number}",
+                    "conv": params["conv"],
+                    "kind": "custom",
+                    "body": {"n": number, "t": sent_at[number]},
+                }
+            )
+            await asyncio.sleep(params["interval_s"])
+    expected = len(params["tokens"])
+    await _poll(
+        lambda: len(counts) >= messages and min(counts.values(), default=0) >= expected,
+        params.get("drain_s", 20.0),
+    )
+    return {"counts": counts, "last_seen_ns": last_seen, "sent_at_ns": sent_at}
+
+
+SHARDS: dict[str, Shard] = {
+    "idle": idle_shard,
+    "connect": connect_shard,
+    "direct": direct_shard,
+    "fanout": fanout_shard,
+}
