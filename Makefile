@@ -30,5 +30,9 @@ test: lint typecheck
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
+# The standard benchmark set (under 10 minutes); results in bench-results/.
+bench: $(STAMP)
+	$(BIN)/pigeon bench --out bench-results
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
