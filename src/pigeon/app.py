@@ -32,6 +32,10 @@ from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
+from pigeon.files.http import FileHandlers
+from pigeon.files.local import LocalBlobStore
+from pigeon.files.service import FileLimits, FileService
+from pigeon.files.signing import UrlSigner
 from pigeon.gateway.hub import Hub
 from pigeon.gateway.session import SessionLimits
 from pigeon.gateway.websocket import Gateway
@@ -40,6 +44,7 @@ from pigeon.protocol.closecodes import CloseCode
 from pigeon.server import build_http_app
 from pigeon.services import Services
 from pigeon.store.facade import Store
+from pigeon.store.files import FileStore
 
 log = logging.getLogger("pigeon")
 
@@ -92,7 +97,8 @@ class PigeonApp:
         self.committer = GroupCommitter(
             self.store.messages.append, settings.commit_batch, self._observe_commit
         )
-        tokens = TokenService(resolve_jwt_secret(settings), settings.access_token_ttl_s)
+        jwt_secret = resolve_jwt_secret(settings)
+        tokens = TokenService(jwt_secret, settings.access_token_ttl_s)
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         accounts = AccountService(
             self.store, tokens, passwords, self.broker, settings.refresh_token_ttl_s
@@ -107,6 +113,20 @@ class PigeonApp:
             social,
             settings.recall_window_s,
         )
+        files = FileService(
+            FileStore(self.store.db),
+            LocalBlobStore(settings.data_dir / "files"),
+            UrlSigner(jwt_secret),
+            FileLimits(
+                max_upload_bytes=settings.max_upload_bytes,
+                max_image_pixels=settings.max_image_pixels,
+                thumbnail_px=settings.thumbnail_px,
+                url_ttl_s=settings.file_url_ttl_s,
+                unreferenced_ttl_s=settings.unreferenced_file_ttl_s,
+                gc_interval_s=settings.file_gc_interval_s,
+            ),
+        )
+        messaging.check_attachment = files.check_attachment
         receipts = ReceiptService(
             self.store,
             self.broker,
@@ -135,6 +155,7 @@ class PigeonApp:
             ),
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
             auth_by_username=KeyedLimiter(settings.auth_rate_per_min),
+            files=files,
         )
         self.gateway = Gateway(
             node_id=self.node_id,
@@ -173,12 +194,16 @@ class PigeonApp:
         self.broker.subscribe(self.hub.on_event)
         self.committer.start()
         self.hub.start()
+        self.services.files.start()
         http_app = build_http_app(
             api=create_api(self.services),
             websocket=self.gateway.handle,
             database=self.store.db,
             metrics=self.metrics,
             max_request_bytes=self.settings.max_request_bytes,
+            file_routes=FileHandlers(
+                self.services.files, self.services.accounts.authenticate, self.settings.public_url
+            ).routes(),
         )
         self._runner = web.AppRunner(
             http_app,
@@ -210,6 +235,7 @@ class PigeonApp:
         if self._runner is not None:
             await self._runner.cleanup()
         self.services.messaging.typing_tracker.close()
+        await self.services.files.close()
         await self.services.presence_service.close()
         await self.presence.close()
         await self.broker.close()

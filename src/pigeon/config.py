@@ -93,6 +93,22 @@ class Settings(BaseSettings):
     max_channel_members: int = Field(1_000_000, ge=2)
     max_request_bytes: int = Field(1024 * 1024, ge=1024, description="largest REST JSON body")
 
+    # --- files (docs/files.md)
+    max_image_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        le=89_478_485,
+        description="larger images are kept as plain attachments (no decoding, no thumbnail)",
+    )
+    thumbnail_px: int = Field(320, ge=16, le=2048, description="longest side of a thumbnail")
+    file_url_ttl_s: int = Field(3600, ge=1, description="lifetime of a signed file URL")
+    unreferenced_file_ttl_s: int = Field(
+        24 * 3600, ge=1, description="uploads no message references are deleted after this"
+    )
+    file_gc_interval_s: float = Field(
+        600.0, gt=0, description="how often unreferenced files are collected"
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
@@ -117,6 +133,7 @@ class Settings(BaseSettings):
             "max_text_chars": self.max_text_chars,
             "max_body_bytes": self.max_body_bytes,
             "max_upload_bytes": self.max_upload_bytes,
+            "max_image_pixels": self.max_image_pixels,
             "max_group_members": self.max_group_members,
             "max_channel_members": self.max_channel_members,
             "recall_window_s": self.recall_window_s,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from aiohttp.typedefs import Middleware
 from aiohttp_asgi import ASGIResource
 from fastapi import FastAPI
 
+from pigeon.files.http import STREAMED_BODY_PATHS
 from pigeon.metrics import Metrics
 from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.store.engine import Database, StoreError
@@ -42,7 +43,11 @@ def request_middleware(metrics: Metrics, max_request_bytes: int) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
         started = time.perf_counter()
-        if request.method in _BODY_METHODS and request.path.startswith("/api/"):
+        if (
+            request.method in _BODY_METHODS
+            and request.path.startswith("/api/")
+            and not request.path.startswith(STREAMED_BODY_PATHS)  # limited while streamed
+        ):
             rejected = _check_body_size(request, max_request_bytes)
             if rejected is not None:
                 rejected.headers["X-Request-Id"] = request_id
@@ -95,6 +100,7 @@ def build_http_app(
     database: Database,
     metrics: Metrics,
     max_request_bytes: int,
+    file_routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     app = web.Application(middlewares=[request_middleware(metrics, max_request_bytes)])
 
@@ -124,6 +130,7 @@ def build_http_app(
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/", index)
     app.router.add_static("/static/", web_root, follow_symlinks=False)
+    app.router.add_routes(file_routes)
     # Everything else (REST under /api/v1, /docs, /openapi.json) is FastAPI's.
     app.router.register_resource(ASGIResource(api, root_path="/"))
     return app

@@ -13,6 +13,7 @@ from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
+from pigeon.files.service import FileService
 from pigeon.metrics import Metrics
 from pigeon.store.facade import Store
 
@@ -32,3 +33,4 @@ class Services:
     presence_service: PresenceService
     auth_by_ip: KeyedLimiter
     auth_by_username: KeyedLimiter
+    files: FileService

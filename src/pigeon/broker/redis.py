@@ -34,7 +34,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from redis.asyncio import Redis
@@ -61,15 +61,12 @@ REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 def connect_redis(url: str) -> Redis:
     """A client that fails fast: callers decide how to retry (no hidden retry loops)."""
-    return cast(
-        Redis,
-        Redis.from_url(
-            url,
-            socket_timeout=3.0,
-            socket_connect_timeout=2.0,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        ),
+    return Redis.from_url(
+        url,
+        socket_timeout=3.0,
+        socket_connect_timeout=2.0,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
     )
 
 
@@ -296,7 +293,7 @@ class RedisBroker:
             finally:
                 self._subscribed.clear()
                 with contextlib.suppress(*REDIS_ERRORS):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             await backoff.wait()
 
     async def _listen(self, pubsub: PubSub, backoff: Backoff) -> None:
@@ -448,7 +445,7 @@ class RedisPresence:
         if not user_ids:
             return {}
         try:
-            rows = await self._run("lookup", *user_ids)
+            rows = await self._run("lookup", self.ttl_ms, *user_ids)
         except REDIS_ERRORS:
             return {
                 user: ([login for u, login in self._local.values() if u == user], None)
@@ -457,7 +454,7 @@ class RedisPresence:
         out: dict[str, tuple[list[str], int | None]] = {}
         for user, (logins, seen, count) in zip(user_ids, rows, strict=True):
             live = _text(logins).split("\t") if int(count) else []
-            out[user] = (live, int(_text(seen)) if _text(seen) else None)
+            out[user] = (live, int(seen) or None)
         return out
 
     async def online_users(self, user_ids: Iterable[str]) -> set[str]:

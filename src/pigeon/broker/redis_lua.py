@@ -36,17 +36,21 @@ LUA_COMMON = """
 local P = ARGV[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The user's logins with a connection on a live node, and the latest expiry among
+-- connections on expired nodes (not yet reaped): when they were last known alive.
 local function live_logins(user)
-  local out = {}
+  local out, expired = {}, 0
   local values = redis.call('HVALS', P .. ':conns:' .. user)
   for _, v in ipairs(values) do
     local tab = string.find(v, '\\t', 1, true)
     local expiry = redis.call('ZSCORE', P .. ':nodes', string.sub(v, 1, tab - 1))
     if expiry and tonumber(expiry) >= now then
       table.insert(out, string.sub(v, tab + 1))
+    elseif expiry and tonumber(expiry) > expired then
+      expired = tonumber(expiry)
     end
   end
-  return out
+  return out, expired
 end
 """
 
@@ -150,14 +154,16 @@ return 1
 """
 )
 
-# ARGV: prefix, users... -> for each user: {number of live logins joined by tab, seen}
+# ARGV: prefix, ttl_ms, users... -> per user: {live logins joined by tab, last seen, count}
 LOOKUP = (
     LUA_COMMON
     + """
+local ttl = tonumber(ARGV[2])
 local out = {}
-for i = 2, #ARGV do
-  local logins = live_logins(ARGV[i])
-  local seen = redis.call('HGET', P .. ':seen', ARGV[i]) or ''
+for i = 3, #ARGV do
+  local logins, expired = live_logins(ARGV[i])
+  local seen = tonumber(redis.call('HGET', P .. ':seen', ARGV[i]) or '0')
+  if expired > 0 and expired - ttl > seen then seen = expired - ttl end
   table.insert(out, {table.concat(logins, '\\t'), seen, #logins})
 end
 return out

@@ -327,10 +327,10 @@ class GroupService:
 
     async def join(self, user_id: str, conv_id: str) -> dict[str, Any]:
         conv, member = await self._group(conv_id, user_id)
+        if member is not None and member.active:
+            return group_view(conv)  # already in (private groups too): idempotent
         if conv.visibility != "public":
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
-        if member is not None and member.active:
-            return group_view(conv)
         system = None if conv.kind == "channel" else self._system(conv_id, user_id, "member_joined")
         updated = await self._apply(
             MembershipChange(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,14 @@ def _parse_list_cursor(cursor: str) -> tuple[bool, int, str]:
     return parts[0] == "1", int(parts[1]), parts[2]
 
 
+AttachmentCheck = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+
+
 class MessagingService:
+    # Set by the composition root when files are enabled: (sender, kind, body) → raises
+    # CoreError unless an image/file message names a complete file the sender uploaded.
+    check_attachment: AttachmentCheck | None = None
+
     def __init__(
         self,
         store: Store,
@@ -228,6 +235,8 @@ class MessagingService:
         """Every check a new message passes before it is queued for commit."""
         validate_body(request.kind, request.body, self.limits)
         conversation, member = await self._check_can_post(request.conv, user_id)
+        if self.check_attachment is not None:  # after membership: strangers learn nothing
+            await self.check_attachment(user_id, request.kind, request.body)
         now = now_ms()
         amends = None
         if request.kind in AMENDING_KINDS:

@@ -42,11 +42,13 @@ class PresenceService:
         if not await self.presence.disconnect(user_id, login_id, connection_id):
             return
         seen = now_ms()
-        await self.store.accounts.update_user(user_id, last_seen=seen)
+        # Pending before the store write: a reconnect that lands during the write
+        # must find it and cancel it, or the user would be announced offline while on.
         loop = asyncio.get_running_loop()
         self._pending_offline[user_id] = loop.call_later(
             self.debounce_s, self._offline_due, user_id, seen
         )
+        await self.store.accounts.update_user(user_id, last_seen=seen)
 
     def _offline_due(self, user_id: str, seen: int) -> None:
         self._pending_offline.pop(user_id, None)

@@ -30,17 +30,25 @@ class ErrorCode(IntEnum):
     FRIENDS_ONLY = 40303
     MUTED = 40304
     NOT_ADMIN = 40305
+    FILE_URL_EXPIRED = 40310
+    FILE_URL_INVALID = 40311
     NOT_FOUND = 40400
     USER_NOT_FOUND = 40401
     CONVERSATION_NOT_FOUND = 40402
     MESSAGE_NOT_FOUND = 40403
+    FILE_NOT_FOUND = 40404
     CONFLICT = 40900
     USERNAME_TAKEN = 40901
     ALREADY_AUTHENTICATED = 40902
     GROUP_FULL = 40903
     ALREADY_EXISTS = 40904
+    UPLOAD_OFFSET_MISMATCH = 40910
+    FILE_IN_USE = 40911
+    TUS_VERSION_UNSUPPORTED = 41200
     TOO_LARGE = 41300
     MESSAGE_TOO_LARGE = 41301
+    FILE_TOO_LARGE = 41310
+    UNSUPPORTED_MEDIA_TYPE = 41500
     RATE_LIMITED = 42900
     INTERNAL = 50000
     UNAVAILABLE = 50300
@@ -69,17 +77,25 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.FRIENDS_ONLY: "this user accepts direct messages from friends only",
     ErrorCode.MUTED: "you are muted in this conversation",
     ErrorCode.NOT_ADMIN: "only the group's owner or admins may do that",
+    ErrorCode.FILE_URL_EXPIRED: "this file link has expired; ask for a fresh one",
+    ErrorCode.FILE_URL_INVALID: "this file link is not valid",
     ErrorCode.NOT_FOUND: "not found",
     ErrorCode.USER_NOT_FOUND: "user not found",
     ErrorCode.CONVERSATION_NOT_FOUND: "conversation not found",
     ErrorCode.MESSAGE_NOT_FOUND: "message not found",
+    ErrorCode.FILE_NOT_FOUND: "file not found",
     ErrorCode.CONFLICT: "conflict",
     ErrorCode.USERNAME_TAKEN: "username is taken",
     ErrorCode.ALREADY_AUTHENTICATED: "connection is already authenticated",
     ErrorCode.GROUP_FULL: "the group is full",
     ErrorCode.ALREADY_EXISTS: "it exists already",
+    ErrorCode.UPLOAD_OFFSET_MISMATCH: "Upload-Offset does not match the bytes received",
+    ErrorCode.FILE_IN_USE: "the file is referenced by messages",
+    ErrorCode.TUS_VERSION_UNSUPPORTED: "Tus-Resumable must be 1.0.0",
     ErrorCode.TOO_LARGE: "request is too large",
     ErrorCode.MESSAGE_TOO_LARGE: "message body is too large",
+    ErrorCode.FILE_TOO_LARGE: "file is larger than the upload limit",
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: "unsupported Content-Type",
     ErrorCode.RATE_LIMITED: "too many requests; slow down",
     ErrorCode.INTERNAL: "internal server error",
     ErrorCode.UNAVAILABLE: "service unavailable; retry shortly",

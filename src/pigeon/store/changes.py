@@ -26,6 +26,14 @@ async def allocate_change_ids(conn: AsyncConnection, count: int = 1) -> int:
     return int(result.scalar_one())
 
 
+async def lock_change_counter(conn: AsyncConnection) -> None:
+    """Wait for the counter row's lock and hold it until commit (PostgreSQL; SQLite has
+    one writer anyway). Whoever holds it next sees every write committed before."""
+    await conn.execute(
+        select(counters.c.value).where(counters.c.name == CHANGE_COUNTER).with_for_update()
+    )
+
+
 async def current_change_id(conn: AsyncConnection) -> int:
     result = await conn.execute(select(counters.c.value).where(counters.c.name == CHANGE_COUNTER))
     return int(result.scalar_one())

@@ -70,6 +70,17 @@ class ChangeResult:
     departed: tuple[str, ...]
 
 
+def _changes_more_than_members(change: MembershipChange) -> bool:
+    return bool(
+        change.remove
+        or change.leave
+        or change.roles
+        or change.muted_until
+        or change.conversation
+        or change.dissolve
+    )
+
+
 class GroupStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -170,6 +181,10 @@ class GroupStore:
         joined = [u for u in change.add if u not in current or current[u].state != "active"]
         if change.max_members is not None and row.member_count + len(joined) > change.max_members:
             raise GroupFull(change.max_members)
+        if not joined and not _changes_more_than_members(change):
+            # Adding nobody, or only people who are members already, changes nothing:
+            # no notice in the stream.
+            return ChangeResult(conversation_from_row(row), None, ())
         await self._add(conn, change, joined, current, row.last_seq, member_change)
         await self._update_members(conn, change, member_change)
         if change.conversation:

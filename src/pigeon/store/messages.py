@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pigeon.protocol.errors import ErrorCode
-from pigeon.store.changes import allocate_change_ids
+from pigeon.store.changes import allocate_change_ids, lock_change_counter
 from pigeon.store.engine import Database
+from pigeon.store.files import reference_files
 from pigeon.store.records import (
     Appended,
     AppendOutcome,
@@ -135,6 +136,9 @@ async def append_in_transaction(
     conn: AsyncConnection, batch: Sequence[NewMessage]
 ) -> list[AppendOutcome]:
     """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``)."""
+    # Appends on other nodes commit under this lock too: taking it before looking for
+    # originals means a concurrent retry of the same (sender, cid) is found, not re-inserted.
+    await lock_change_counter(conn)
     originals = await _find_originals(conn, batch)
     member_sets = await _active_members(conn, {m.conv_id for m in batch})
     outcomes: list[AppendOutcome | None] = [None] * len(batch)
@@ -192,6 +196,7 @@ async def _store_fresh(
             outcomes[index] = Appended(record, False, recipients)
             watermarks[(conv_id, record.sender_id)] = (seq, change_id)
     await conn.execute(insert(messages), rows)
+    await reference_files(conn, rows)
     await _apply_amendments(conn, batch, fresh)
     await conn.execute(
         update(members)

@@ -26,6 +26,7 @@ FEATURES = [
     "refresh-rotation",
     "devices",
     "presence",
+    "files",
 ]
 
 
