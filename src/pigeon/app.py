@@ -112,6 +112,7 @@ class PigeonApp:
             Paging(settings.default_page, settings.max_page),
             social,
             settings.recall_window_s,
+            (settings.typing_throttle_s, settings.typing_expire_s),
         )
         files = FileService(
             FileStore(self.store.db),

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     revocation_check_s: float = Field(
         30.0, gt=0, description="how often live sockets are checked against revoked logins"
     )
+    typing_throttle_s: float = Field(3.0, ge=0, description="least time between relayed typing-on")
+    typing_expire_s: float = Field(6.0, gt=0, description="quiet time after which typing ends")
     presence_debounce_s: float = Field(
         5.0, ge=0, description="absence before 'offline' is announced"
     )

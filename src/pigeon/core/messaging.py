@@ -86,10 +86,11 @@ class MessagingService:
         paging: Paging,
         social: SocialService,
         recall_window_s: int,
+        typing: tuple[float, float] = (3.0, 6.0),
     ) -> None:
         self.social = social
         self.recall_window_s = recall_window_s
-        self.typing_tracker = TypingTracker(self._relay_typing)
+        self.typing_tracker = TypingTracker(self._relay_typing, *typing)
         self.store = store
         self.broker = broker
         self.committer = committer
