@@ -1,0 +1,3 @@
+"""Integration tests: a real `pigeon serve` process, real sockets."""
+
+from __future__ import annotations
