@@ -7,7 +7,6 @@ objects built here are handed down explicitly (no module-level singletons).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -229,10 +228,9 @@ class PigeonApp:
         if self._site is not None:
             await self._site.stop()
         await self.committer.close()
-        for conn in list(self.hub.connections()):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.flush(), timeout=1.0)
-        await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting")
+        # Sends committed just now still owe their acks: let them be queued, then written.
+        await self.gateway.quiesce(timeout_s=2.0)
+        await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting", drain_s=2.0)
         if self._runner is not None:
             await self._runner.cleanup()
         self.services.messaging.typing_tracker.close()

@@ -60,6 +60,8 @@ class GroupCommitter:
             started = loop.time()
             try:
                 outcomes = await self._append([item for item, _ in batch])
+                if len(outcomes) != len(batch):
+                    raise RuntimeError(f"{len(outcomes)} outcomes for {len(batch)} messages")
             except Exception as exc:
                 log.exception("group commit failed", extra={"batch": len(batch)})
                 error = CoreError(ErrorCode.UNAVAILABLE, "message store unavailable; retry")
@@ -81,3 +83,8 @@ class GroupCommitter:
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        error = CoreError(ErrorCode.UNAVAILABLE, "server is shutting down")
+        while self._pending:  # only if never started: nothing will commit these
+            _, future = self._pending.popleft()
+            if not future.done():
+                future.set_exception(error)

@@ -323,8 +323,10 @@ class MessagingService:
                 "read_seq": view.member.read_seq,
                 "unread": view.unread,
             }
-            if not view.member.active:
-                entry["removed"] = True
+            if not view.member.active:  # nothing after the departure is theirs to know
+                entry.update(
+                    removed=True, last_seq=view.member.left_seq or view.member.join_seq, unread=0
+                )
             convs.append(entry)
         return SyncPage(str(next_cursor), convs, more)
 

@@ -18,8 +18,9 @@ class TokenBucket:
         self._stamp = time.monotonic()
 
     def _refill(self, now: float) -> None:
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
+        elapsed = max(0.0, now - self._stamp)  # a clock read out of order adds nothing
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+        self._stamp = max(self._stamp, now)
 
     def take(self, now: float | None = None) -> bool:
         self._refill(time.monotonic() if now is None else now)

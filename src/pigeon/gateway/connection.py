@@ -82,9 +82,10 @@ class Connection:
 
     async def _drain(self) -> None:
         try:
-            while self._queue and not self.closed:
+            while self._queue:
                 await self.transport.send_str(self._queue.popleft())
         except (ConnectionError, RuntimeError):
+            self._queue.clear()
             self.close(CloseCode.NORMAL)
         finally:
             self._writer = None
@@ -94,15 +95,21 @@ class Connection:
         while self._writer is not None:
             await asyncio.shield(self._writer)
 
-    def close(self, code: int, reason: str = "") -> None:
-        """Close with ``code`` soon; frames still queued are discarded."""
+    def close(self, code: int, reason: str = "", *, drain_s: float = 0.0) -> None:
+        """Close with ``code`` soon. Frames already queued are written first for up to
+        ``drain_s`` seconds (a graceful restart), or discarded (a client too slow)."""
         if self.closed:
             return
-        self.closed = True
-        self._queue.clear()
-        self._close_task = asyncio.create_task(self._close(code, reason))
+        self.closed = True  # refuses further pushes
+        if drain_s <= 0:
+            self._queue.clear()
+        self._close_task = asyncio.create_task(self._close(code, reason, drain_s))
 
-    async def _close(self, code: int, reason: str) -> None:
+    async def _close(self, code: int, reason: str, drain_s: float) -> None:
+        if drain_s > 0 and self._writer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flush(), drain_s)
+        self._queue.clear()
         with contextlib.suppress(Exception):
             await self.transport.close(code=code, message=reason.encode()[:120])
 

@@ -125,12 +125,12 @@ class Hub:
         if gone:
             self._kick(Kick(CloseCode.REVOKED, login_ids=tuple(gone)))
 
-    async def close_all(self, code: int, reason: str = "") -> None:
+    async def close_all(self, code: int, reason: str = "", *, drain_s: float = 0.0) -> None:
         if self._sweeper:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
         conns = list(self.connections())
         for conn in conns:
-            conn.close(code, reason)
+            conn.close(code, reason, drain_s=drain_s)
         await asyncio.gather(*(conn.wait_closed() for conn in conns), return_exceptions=True)

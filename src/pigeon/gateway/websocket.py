@@ -63,6 +63,7 @@ class Gateway:
         self.auth_timeout_s = auth_timeout_s
         self.heartbeat_s = heartbeat_s
         self.accepting = True
+        self.in_flight = 0  # commands being handled right now, across connections
         self._ids = itertools.count(1)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -109,6 +110,12 @@ class Gateway:
             await self.presence.disconnected(principal.user_id, principal.login_id, connection_id)
             log.info("disconnected", extra={"conn": connection_id, "close_code": ws.close_code})
         return ws
+
+    async def quiesce(self, timeout_s: float) -> None:
+        """Wait (bounded) until no command is mid-flight, so their replies are queued."""
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight and time.monotonic() < deadline:  # noqa: ASYNC110 - a counter, not an event
+            await asyncio.sleep(0.01)
 
     async def _authenticate(
         self, ws: web.WebSocketResponse, connection_id: str
@@ -172,11 +179,14 @@ class Gateway:
                     )
                     continue
                 self.metrics.frames_in.labels(type(command).__name__.lower()).inc()
+                self.in_flight += 1
                 try:
                     reply = await session.handle(command)
                 except PolicyViolation:
                     conn.close(CloseCode.POLICY, "rate limit exceeded repeatedly")
                     break
+                finally:
+                    self.in_flight -= 1
                 if reply is not None:
                     conn.push(encode_frame(reply))
                     self.metrics.frames_out.labels(reply["t"]).inc()

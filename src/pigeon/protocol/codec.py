@@ -216,8 +216,11 @@ def encode_frame(frame: Frame) -> str:
 
 
 def decode_frame(data: str | bytes) -> Frame:
-    """Decode a server frame (used by clients)."""
-    value = orjson.loads(data)
+    """Decode a server frame (used by clients). Raises ``ProtocolError`` only."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, "frame is not valid JSON") from None
     if not isinstance(value, dict):
         raise ProtocolError(ErrorCode.MALFORMED_FRAME)
     return value

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, bindparam, insert, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -183,7 +183,10 @@ async def _store_fresh(
             .where(conversations.c.id == conv_id)
             .values(
                 last_seq=conversations.c.last_seq + len(indexes),
-                last_ts=last_ts,
+                # never backwards, even when nodes' clocks disagree
+                last_ts=case(
+                    (conversations.c.last_ts > last_ts, conversations.c.last_ts), else_=last_ts
+                ),
                 change_id=change_id,
             )
             .returning(conversations.c.last_seq)
