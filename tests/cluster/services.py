@@ -1,0 +1,274 @@
+"""Real PostgreSQL, Redis and nginx processes for the cluster tests.
+
+Each runs from its Debian binaries on a free port in a temporary directory, so a
+test can kill and restart it. PostgreSQL refuses to run as root; when the tests
+run as root, the cluster belongs to the ``postgres`` user and runs as it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from harness import require_service, service_binary
+
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not listen on {port}:\n{log.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (trust auth, TCP on 127.0.0.1 only)."""
+
+    def __init__(self) -> None:
+        initdb = service_binary("initdb")
+        postgres = service_binary("postgres")
+        require_service("PostgreSQL", bool(initdb and postgres), "initdb/postgres not found")
+        assert initdb is not None
+        assert postgres is not None
+        self.initdb, self.postgres = initdb, postgres
+        self.run_as: list[str] = []
+        if os.geteuid() == 0:
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                require_service("PostgreSQL", False, "running as root without a postgres user")
+            self.run_as = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"]
+        self.root = Path(tempfile.mkdtemp(prefix="pigeon-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "postgres.log"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        if self.run_as:
+            shutil.chown(self.root, "postgres", "postgres")
+            self.root.chmod(0o755)
+
+    def init(self) -> PostgresServer:
+        subprocess.run(
+            [
+                *self.run_as,
+                self.initdb,
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        return self.start()
+
+    def start(self) -> PostgresServer:
+        command = [
+            *self.run_as,
+            self.postgres,
+            "-D",
+            str(self.data),
+            "-p",
+            str(self.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "fsync=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "shared_buffers=32MB",
+        ]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log)
+        wait_for_port(self.port, self.proc, "postgres", self.log)
+        self._wait_accepting()
+        return self
+
+    def _wait_accepting(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.psql("SELECT 1", check=False).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("postgres does not accept queries")
+
+    def psql(
+        self, sql: str, database: str = "postgres", check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
+        psql = service_binary("psql")
+        assert psql is not None
+        return subprocess.run(
+            [
+                psql,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ],
+            check=check,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def create_database(self, name: str) -> str:
+        self.psql(f'CREATE DATABASE "{name}"')
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGINT)  # fast shutdown
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class RedisServer:
+    """A Redis with no persistence: a restart loses everything, like a crash would."""
+
+    def __init__(self, root: Path) -> None:
+        binary = shutil.which("redis-server")
+        require_service("Redis", binary is not None, "redis-server not found")
+        assert binary is not None
+        self.binary = binary
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.log = root / "redis.log"
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        command = [
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.root),
+        ]
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log)
+        wait_for_port(self.port, self.proc, "redis", self.log)
+        return self
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+class NginxServer:
+    """nginx in the foreground with ``deploy/nginx.conf``, its upstreams set to test nodes."""
+
+    def __init__(self, root: Path, config_template: Path, upstreams: list[int]) -> None:
+        binary = shutil.which("nginx") or next(
+            (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
+        )
+        require_service("nginx", binary is not None, "nginx not found")
+        assert binary is not None
+        self.binary = binary
+        self.root = root
+        (root / "logs").mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log = root / "logs" / "error.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.config = root / "nginx.conf"
+        self.config.write_text(self._render(config_template.read_text(), upstreams))
+
+    def _render(self, template: str, upstreams: list[int]) -> str:
+        servers = "".join(f"        server 127.0.0.1:{port};\n" for port in upstreams)
+        lines, in_upstream = [], False
+        for line in template.splitlines(keepends=True):
+            stripped = line.strip()
+            if stripped.startswith("upstream pigeon"):
+                in_upstream = True
+                lines.append(line + servers)
+                continue
+            if in_upstream and stripped.startswith("server "):
+                continue  # the example nodes, replaced by this test's
+            if in_upstream and stripped == "}":
+                in_upstream = False
+            if stripped.startswith("listen "):
+                line = f"        listen 127.0.0.1:{self.port};\n"
+            lines.append(line)
+        text = "".join(lines)
+        for directive in ("pid", "error_log"):
+            text = "\n".join(
+                ln for ln in text.splitlines() if not ln.strip().startswith(directive + " ")
+            )
+        return text
+
+    def start(self) -> NginxServer:
+        temp = self.root / "temp"
+        temp.mkdir(parents=True, exist_ok=True)
+        temp.chmod(0o777)  # workers may run as an unprivileged user
+        globals_ = f"daemon off; pid {self.root / 'nginx.pid'}; error_log {self.log} warn;"
+        if os.geteuid() == 0:
+            globals_ += " user root;"  # workers may then use the test's private temp dir
+        command = [self.binary, "-p", str(self.root), "-c", str(self.config), "-g", globals_]
+        with (self.root / "stdout.log").open("ab") as out:
+            self.proc = subprocess.Popen(command, stdout=out, stderr=out)
+        wait_for_port(self.port, self.proc, "nginx", self.root / "stdout.log")
+        return self
+
+    def stop(self) -> None:
+        _stop(self.proc, signal.SIGQUIT)

@@ -1,0 +1,130 @@
+"""Cross-node live delivery: every push kind, kicks and presence reach the node
+holding the recipient, whichever node the sender is on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from integration.wsclient import (
+    Rest,
+    connect,
+    direct,
+    eventually,
+    register,
+)
+
+from .conftest import PRESENCE_TTL_S, START_TIMEOUT_S, NodeFactory
+
+
+async def test_direct_and_group_chat_across_nodes(
+    node_factory: NodeFactory, http: aiohttp.ClientSession
+) -> None:
+    node_a, node_b, node_c = node_factory("a"), node_factory("b"), node_factory("c")
+    rest_a, rest_b = Rest(http, node_a), Rest(http, node_b)
+    alice, bob, carol = (
+        await register(rest_a, "al"),
+        await register(rest_b, "bo"),
+        await register(rest_a, "ca"),
+    )
+    ws_a, _ = await connect(http, node_a, alice)
+    ws_b, _ = await connect(http, node_b, bob)
+    ws_c, _ = await connect(http, node_c, carol)
+
+    # friend request: made on A, pushed to B
+    request = await rest_a.ok(
+        "POST", "friends/requests", status=201, token=alice.access, json={"user_id": bob.id}
+    )
+    await ws_b.expect("friend_request", id=request["id"])
+
+    conv = await direct(rest_a, alice, bob)
+    ack = await ws_a.send_text(conv, "hello from a")
+    got = await ws_b.expect("msg", conv=conv, seq=ack["seq"])
+    assert got["body"] == {"text": "hello from a"}
+    assert got["from"] == alice.id
+    # receipt and typing from B reach A
+    await ws_b.send({"t": "read", "conv": conv, "seq": ack["seq"]})
+    await ws_a.expect("receipt", conv=conv, user=bob.id, read=ack["seq"])
+    reply = await ws_b.send_text(conv, "hello from b")
+    await ws_a.expect("msg", conv=conv, seq=reply["seq"])
+    await ws_b.send({"t": "typing", "conv": conv, "on": True})
+    await ws_a.expect("typing", conv=conv, user=bob.id, on=True)
+
+    # a group spanning three nodes
+    group = await rest_b.ok(
+        "POST",
+        "groups",
+        status=201,
+        token=bob.access,
+        json={"title": "three nodes", "members": [alice.id, carol.id]},
+    )
+    sent = await ws_c.send_text(group["id"], "from c")
+    for ws in (ws_a, ws_b):
+        frame = await ws.expect("msg", conv=group["id"], seq=sent["seq"])
+        assert frame["from"] == carol.id
+    await ws_c.barrier()
+    assert not [f for f in ws_c.backlog if f.get("t") == "msg" and f["seq"] == sent["seq"]]
+    for ws in (ws_a, ws_b, ws_c):
+        await ws.close()
+
+
+async def test_logout_on_one_node_closes_the_socket_on_another(
+    node_factory: NodeFactory, http: aiohttp.ClientSession
+) -> None:
+    node_a, node_b = node_factory("a"), node_factory("b")
+    rest_a = Rest(http, node_a)
+    alice = await register(rest_a, "lo")
+    ws_b, _ = await connect(http, node_b, alice)
+    await rest_a.ok("POST", "auth/logout", token=alice.access)
+    assert await ws_b.closed() == 4003
+
+
+async def test_presence_spans_nodes_and_expires_with_a_dead_node(
+    node_factory: NodeFactory, http: aiohttp.ClientSession
+) -> None:
+    node_a, node_b = node_factory("a"), node_factory("b")
+    rest_a = Rest(http, node_a)
+    alice, bob = await register(rest_a, "pa"), await register(rest_a, "pb")
+    await direct(rest_a, alice, bob)  # direct peers see each other's presence
+    ws_a, _ = await connect(http, node_a, alice)
+    ws_b, _ = await connect(http, node_b, bob)
+    await ws_a.expect("presence", user=bob.id, online=True)
+
+    async def bob_online() -> bool:
+        found = await rest_a.ok("GET", "presence", token=alice.access, params={"users": bob.id})
+        return bool(found["items"][0]["online"])
+
+    assert await bob_online()
+    node_b.kill()
+    # offline within one TTL (plus a heartbeat to notice); the deadline bounds the wait
+    await eventually(
+        lambda: _negate(bob_online), timeout=PRESENCE_TTL_S * 3 + 5, what="bob offline"
+    )
+    seen = await rest_a.ok("GET", "presence", token=alice.access, params={"users": bob.id})
+    assert seen["items"][0]["last_seen"] is not None
+    await ws_a.close()
+    await ws_b.close()
+
+
+async def _negate(check: object) -> bool:
+    assert callable(check)
+    return not await check()
+
+
+async def test_nodes_starting_together_share_one_migrated_schema(
+    node_factory: NodeFactory, http: aiohttp.ClientSession
+) -> None:
+    nodes = [node_factory(name, start=False) for name in ("s1", "s2", "s3")]
+    await asyncio.gather(*(asyncio.to_thread(node.start, START_TIMEOUT_S) for node in nodes))
+    accounts = [await register(Rest(http, node), "st") for node in nodes]
+    for node in nodes:
+        async with http.get(node.base_url + "/readyz") as response:
+            assert response.status == 200
+    conv = await direct(Rest(http, nodes[0]), accounts[0], accounts[2])
+    ws, _ = await connect(http, nodes[2], accounts[2])
+    sender, _ = await connect(http, nodes[1], accounts[0])
+    ack = await sender.send_text(conv, "after a concurrent start")
+    await ws.expect("msg", conv=conv, seq=ack["seq"])
+    await ws.close()
+    await sender.close()
