@@ -106,6 +106,8 @@ class ConversationOut(BaseModel):
     member_count: int
     last_ts: int
     peer: UserOut | None = None
+    peer_read_seq: int | None = None
+    peer_recv_seq: int | None = None
 
 
 class SendIn(BaseModel):

@@ -172,14 +172,16 @@ class MessagingService:
         )
         direct_ids = [v.conversation.id for v in views if v.conversation.kind == "direct"]
         peers = await self.store.conversations.peers(direct_ids, user_id)
-        users = await self.store.accounts.users_by_ids([*peers.values(), user_id])
+        users = await self.store.accounts.users_by_ids(
+            [p.user_id for p in peers.values()] + [user_id]
+        )
         return [self._item(v, last.get(v.conversation.id), peers, users) for v in views]
 
     @staticmethod
     def _item(
         view: ConversationView,
         last: MessageRecord | None,
-        peers: dict[str, str],
+        peers: dict[str, MemberRecord],
         users: dict[str, UserRecord],
     ) -> dict[str, Any]:
         conv, member = view.conversation, view.member
@@ -199,11 +201,15 @@ class MessagingService:
             "last_ts": conv.last_ts,
         }
         if conv.kind == "direct":
-            peer = users.get(peers.get(conv.id, member.user_id))
+            peer_member = peers.get(conv.id)
+            peer = users.get(peer_member.user_id if peer_member else member.user_id)
             if peer is not None:
                 item["peer"] = peer.public()
                 item["title"] = peer.display_name
                 item["avatar"] = peer.avatar
+            if peer_member is not None:  # so a reloaded client can draw its ticks
+                item["peer_read_seq"] = peer_member.read_seq
+                item["peer_recv_seq"] = peer_member.recv_seq
         return item
 
     # --- messages

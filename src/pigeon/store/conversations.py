@@ -282,15 +282,13 @@ class ConversationStore:
         async with self.db.read() as conn:
             return list((await conn.execute(stmt)).scalars().all())
 
-    async def peers(self, conv_ids: Sequence[str], user_id: str) -> dict[str, str]:
-        """For direct conversations: the other member of each."""
+    async def peers(self, conv_ids: Sequence[str], user_id: str) -> dict[str, MemberRecord]:
+        """For direct conversations: the other member of each (with their watermarks)."""
         if not conv_ids:
             return {}
-        stmt = select(members.c.conv_id, members.c.user_id).where(
-            members.c.conv_id.in_(conv_ids), members.c.user_id != user_id
-        )
+        stmt = select(members).where(members.c.conv_id.in_(conv_ids), members.c.user_id != user_id)
         async with self.db.read() as conn:
-            return {row.conv_id: row.user_id for row in (await conn.execute(stmt)).all()}
+            return {row.conv_id: member_from_row(row) for row in (await conn.execute(stmt)).all()}
 
     async def advance_watermarks(
         self, conv_id: str, user_id: str, *, read: int | None = None, recv: int | None = None

@@ -27,6 +27,12 @@ FEATURES = [
     "devices",
     "presence",
     "files",
+    "uploads",
+    "recall",
+    "edit",
+    "mentions",
+    "replies",
+    "friend-request-push",
 ]
 
 

@@ -1,0 +1,564 @@
+// One open conversation: header, the message log (grouped by sender and day, infinite
+// scroll upwards, ticks, quotes, recall/edit, images and files) and the composer.
+
+import { h, clear, avatar, reconcile, richText, isEmojiOnly, sameDay, colorFor, formatBytes, fill } from "../dom.js";
+import { t, formatTime, formatDay, formatAgo, errorText } from "../i18n.js";
+import { icon } from "../icons.js";
+import { fileInfo, fitBox } from "../files.js";
+import { Composer } from "./composer.js";
+import { openViewer, toast } from "./dialogs.js";
+import { previewText, convTitle, typingText } from "./preview.js";
+
+const GROUP_GAP_MS = 5 * 60_000;
+const NEAR_TOP_PX = 400;
+const NEAR_BOTTOM_PX = 48;
+
+export class ChatView {
+  constructor(ctx, convId) {
+    this.ctx = ctx;
+    this.client = ctx.client;
+    this.convId = convId;
+    this.rows = new Map();
+    this.uploads = [];
+    this.members = new Map();
+    this.myRole = null;
+    this.stickToBottom = true;
+    this.loadError = "";
+    const conv = this.conv;
+    this.firstUnread = conv && conv.unread > 0 ? (conv.read_seq || 0) + 1 : null;
+    this.el = h("section.chat", { "aria-label": conv ? convTitle(this.client, conv) : "" });
+    this._scheduled = false;
+    const on = (event, fn) => this.client.on(event, fn);
+    this.unsubs = [
+      on("timeline", (id) => (id === this.convId || id === undefined) && this.schedule()),
+      on("receipts", (id) => id === this.convId && this.schedule()),
+      on("typing", (id) => id === this.convId && this._drawTyping()),
+      on("users", () => this.schedule(true)),
+      on("presence", () => this._drawHeader()),
+      on("convs", () => this._drawHeader()),
+      on("state", () => this._drawBanner()),
+    ];
+    this._onVisibility = () => this._updateViewing();
+    document.addEventListener("visibilitychange", this._onVisibility);
+    this._build();
+    this._load();
+    if (conv && conv.kind !== "direct" && this.client.has("groups")) this.loadMembers();
+  }
+
+  get conv() {
+    return this.client.convs.get(this.convId);
+  }
+
+  destroy() {
+    for (const off of this.unsubs) off();
+    document.removeEventListener("visibilitychange", this._onVisibility);
+    this.composer.destroy();
+    this.client.viewing = false;
+  }
+
+  schedule(withHeader = false) {
+    if (withHeader) this._headerDirty = true;
+    if (this._scheduled) return;
+    this._scheduled = true;
+    requestAnimationFrame(() => {
+      this._scheduled = false;
+      if (this._headerDirty) {
+        this._headerDirty = false;
+        this._drawHeader();
+      }
+      this.renderMessages();
+    });
+  }
+
+  // --- layout
+
+  _build() {
+    this.headEl = h("header.chat-head");
+    this.bannerEl = h("div.conn-banner", { role: "status", "aria-live": "polite" });
+    this.inner = h("div.msgs-inner");
+    this.scroller = h(
+      "div.messages",
+      { role: "log", "aria-live": "polite", "aria-relevant": "additions", tabindex: "0", "aria-label": t("messages"), onscroll: () => this._onScroll() },
+      this.inner,
+    );
+    this.jumpEl = h(
+      "button.jump",
+      { type: "button", hidden: true, "aria-label": t("jump_latest"), title: t("jump_latest"), onclick: () => this.scrollToBottom(true) },
+      icon("arrowDown"),
+    );
+    this.typingEl = h("div.typing-line", { "aria-live": "polite" });
+    this.composer = new Composer(this);
+    fill(this.el, 
+      this.headEl,
+      this.bannerEl,
+      h("div.log-wrap", null, this.scroller, this.jumpEl),
+      this.typingEl,
+      this.composer.el,
+    );
+    this._drawHeader();
+    this._drawBanner();
+    this._drawTyping();
+  }
+
+  async _load() {
+    const timeline = this.client.timeline(this.convId);
+    this.renderMessages();
+    if (!timeline.loaded) {
+      try {
+        await this.client.loadLatest(this.convId);
+        this.loadError = "";
+      } catch (error) {
+        this.loadError = errorText(error);
+      }
+    } else if (this.client.socket.online) {
+      this.client.pullAfter(this.convId);
+    }
+    this.renderMessages();
+    this.scrollToBottom();
+    this._updateViewing();
+  }
+
+  async loadMembers() {
+    try {
+      let cursor = null;
+      for (let page = 0; page < 10; page++) {
+        const query = cursor ? `?cursor=${encodeURIComponent(cursor)}` : "";
+        const data = await this.client.api.get(`/groups/${encodeURIComponent(this.convId)}/members${query}`);
+        for (const member of data.items) {
+          this.members.set(member.user.id, member);
+          this.client.rememberUsers([member.user]);
+        }
+        cursor = data.cursor;
+        if (!data.more || !cursor) break;
+      }
+      const mine = this.members.get(this.client.me.id);
+      this.myRole = mine ? mine.role : null;
+      this.schedule(true);
+      this.composer.refresh();
+    } catch {
+      // Members are a nicety here (names, mentions); the chat works without them.
+    }
+  }
+
+  isAdmin() {
+    return this.myRole === "owner" || this.myRole === "admin";
+  }
+
+  // --- header, banner, typing
+
+  _drawHeader() {
+    const conv = this.conv;
+    if (!conv) return;
+    const client = this.client;
+    const title = convTitle(client, conv);
+    const presence = conv.peer ? client.presence.get(conv.peer.id) : null;
+    let sub = "";
+    if (conv.kind === "direct") {
+      if (presence) sub = presence.online ? t("online") : presence.last_seen ? t("last_seen", { when: formatAgo(presence.last_seen) }) : t("offline_status");
+      else if (conv.peer) sub = `@${conv.peer.username}`;
+    } else {
+      sub = t("members_count", { n: conv.member_count || this.members.size || 0 });
+    }
+    const openInfo = () => (conv.kind === "direct" ? this.ctx.openProfile(conv.peer ? conv.peer.id : null, conv) : this.ctx.openGroupInfo(conv.id, this));
+    this.el.setAttribute("aria-label", title);
+    fill(this.headEl, 
+      h("button.icon-btn.back", { type: "button", "aria-label": t("back"), onclick: () => this.ctx.closeConv() }, icon("back")),
+      h(
+        "button.chat-id",
+        { type: "button", onclick: openInfo, "aria-label": `${title} — ${conv.kind === "direct" ? t("view_profile") : t("info")}` },
+        avatar(title, conv.peer ? conv.peer.id : conv.id, conv.avatar, { online: presence ? !!presence.online : null }),
+        h("span.chat-title", null, h("h2", null, title), (this.subEl = h(`span.chat-sub${presence && presence.online ? ".online" : ""}`, null, sub))),
+      ),
+      h(
+        "div.chat-actions",
+        null,
+        h(
+          "button.icon-btn",
+          {
+            type: "button",
+            "aria-pressed": String(!!conv.pinned),
+            "aria-label": conv.pinned ? t("unpin") : t("pin"),
+            title: conv.pinned ? t("unpin") : t("pin"),
+            class: conv.pinned ? "on" : "",
+            onclick: () => this._toggle("pinned"),
+          },
+          icon("pin"),
+        ),
+        h(
+          "button.icon-btn",
+          {
+            type: "button",
+            "aria-pressed": String(!!conv.muted),
+            "aria-label": conv.muted ? t("unmute") : t("mute"),
+            title: conv.muted ? t("unmute") : t("mute"),
+            class: conv.muted ? "on" : "",
+            onclick: () => this._toggle("muted"),
+          },
+          icon(conv.muted ? "bellOff" : "bell"),
+        ),
+        h("button.icon-btn", { type: "button", "aria-label": t("info"), title: t("info"), onclick: openInfo }, icon("info")),
+      ),
+    );
+    this._drawTyping();
+  }
+
+  async _toggle(setting) {
+    const conv = this.conv;
+    try {
+      await this.client.updateSettings(this.convId, { [setting]: !conv[setting] });
+    } catch (error) {
+      toast(t("something_wrong", { msg: errorText(error) }), "error");
+    }
+  }
+
+  _drawBanner() {
+    // Connecting and syncing are brief and shown in the sidebar; a banner is for trouble.
+    const state = this.client.connState;
+    const show = state === "reconnecting" || state === "offline" || state === "idle";
+    this.bannerEl.hidden = !show;
+    if (!show) return;
+    const text = {
+      connecting: t("state_connecting"),
+      syncing: t("state_syncing"),
+      reconnecting: t("state_reconnecting"),
+      offline: t("state_offline"),
+      idle: t("state_offline"),
+    }[state];
+    fill(this.bannerEl, 
+      state === "offline" || state === "reconnecting" ? icon("wifiOff", { size: 16 }) : h("span.spinner", { "aria-hidden": "true" }),
+      h("span", null, text),
+      state === "reconnecting" ? h("button.link", { type: "button", onclick: () => this.client.socket.connectNow() }, t("retry_now")) : null,
+    );
+    this.bannerEl.dataset.state = state;
+  }
+
+  _drawTyping() {
+    const text = typingText(this.client, this.convId);
+    if (text) {
+      fill(this.typingEl, h("span.dots", { "aria-hidden": "true" }, h("i"), h("i"), h("i")), h("span", null, text));
+    } else {
+      clear(this.typingEl);
+    }
+    this.typingEl.classList.toggle("on", !!text);
+  }
+
+  // --- scrolling
+
+  atBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  scrollToBottom(smooth = false) {
+    this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? "smooth" : "auto" });
+    this.stickToBottom = true;
+    this._updateViewing();
+  }
+
+  _onScroll() {
+    this.stickToBottom = this.atBottom();
+    this._updateViewing();
+    if (this.scroller.scrollTop < NEAR_TOP_PX) this._loadOlder();
+  }
+
+  _updateViewing() {
+    const viewing = this.stickToBottom && document.visibilityState === "visible" && this.client.activeConv === this.convId;
+    this.client.viewing = viewing;
+    this.jumpEl.hidden = this.stickToBottom;
+    if (viewing) this.client.markRead(this.convId);
+  }
+
+  async _loadOlder() {
+    const timeline = this.client.timeline(this.convId);
+    if (!timeline.loaded || !timeline.hasOlder || timeline.loadingOlder) return;
+    try {
+      await this.client.loadOlder(this.convId);
+    } catch {
+      // Scrolling up again retries.
+    }
+  }
+
+  scrollToSeq(seq) {
+    const node = this.inner.querySelector(`[data-seq="${seq}"]`);
+    if (!node) return;
+    node.scrollIntoView({ block: "center", behavior: "smooth" });
+    node.classList.add("flash");
+    setTimeout(() => node.classList.remove("flash"), 1_500);
+    const bubble = node.querySelector(".bubble");
+    if (bubble) bubble.focus({ preventScroll: true });
+  }
+
+  // --- the message log
+
+  _items() {
+    const client = this.client;
+    const timeline = client.timeline(this.convId);
+    const items = timeline.visible().map((m) => ({ type: "msg", m, from: m.from, ts: m.ts, key: `s${m.seq}` }));
+    for (const item of client.pendingFor(this.convId)) {
+      items.push({ type: "pending", m: { ...item, from: client.me.id }, from: client.me.id, ts: item.ts, key: `p${item.cid}` });
+    }
+    for (const upload of this.uploads) {
+      items.push({ type: "upload", m: upload, from: client.me.id, ts: upload.ts, key: `u${upload.id}` });
+    }
+    return items;
+  }
+
+  renderMessages() {
+    const timeline = this.client.timeline(this.convId);
+    const wasBottom = this.stickToBottom;
+    const anchor = wasBottom ? null : this._anchor();
+    const items = this._items();
+    const nodes = [];
+    if (!timeline.loaded) {
+      nodes.push(this._cached("top", this.loadError || t("loading"), () => h("div.log-note", null, this.loadError || t("loading"))));
+    } else if (timeline.hasOlder) {
+      nodes.push(this._cached("top-more", t("loading"), () => h("div.log-note.older", null, h("span.spinner", { "aria-hidden": "true" }), t("loading"))));
+    } else {
+      nodes.push(this._cached("top-begin", t("beginning"), () => h("div.log-note", null, t("beginning"))));
+    }
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i];
+      const prev = items[i - 1];
+      const next = items[i + 1];
+      if (!prev || !sameDay(prev.ts, item.ts)) {
+        const label = formatDay(item.ts);
+        nodes.push(this._cached(`day${new Date(item.ts).toDateString()}`, label, () => h("div.day-sep", { role: "separator" }, h("span", null, label))));
+      }
+      const everythingNew = i === 0 && !timeline.hasOlder;
+      if (item.type === "msg" && item.m.seq === this.firstUnread && item.from !== this.client.me.id && !everythingNew) {
+        nodes.push(this._cached("unread-sep", t("new_messages"), () => h("div.unread-sep", { role: "separator" }, h("span", null, t("new_messages")))));
+      }
+      const first = !prev || !this._sameGroup(prev, item);
+      const last = !next || !this._sameGroup(item, next);
+      nodes.push(this._row(item, first, last));
+    }
+    reconcile(this.inner, nodes);
+    if (wasBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
+    else if (anchor) this.scroller.scrollTop += anchor.node.getBoundingClientRect().top - anchor.top;
+    if (this.scroller.scrollTop < NEAR_TOP_PX && timeline.hasOlder && timeline.loaded) this._loadOlder();
+  }
+
+  /** The first row on screen, so its position survives older messages landing above. */
+  _anchor() {
+    const top = this.scroller.getBoundingClientRect().top;
+    for (const node of this.inner.children) {
+      const rect = node.getBoundingClientRect();
+      if (rect.bottom > top) return { node, top: rect.top };
+    }
+    return null;
+  }
+
+  _sameGroup(a, b) {
+    if (a.m.kind === "system" || b.m.kind === "system") return false;
+    return a.from === b.from && sameDay(a.ts, b.ts) && Math.abs(b.ts - a.ts) < GROUP_GAP_MS;
+  }
+
+  _cached(key, sig, build) {
+    const known = this.rows.get(key);
+    if (known && known.sig === sig) return known.node;
+    const node = build();
+    this.rows.set(key, { sig, node });
+    return node;
+  }
+
+  _row(item, first, last) {
+    const client = this.client;
+    const m = item.m;
+    if (m.kind === "system") {
+      const text = previewText(client, m);
+      return this._cached(item.key, `sys${text}`, () => this._systemRow(m));
+    }
+    const conv = this.conv;
+    const own = item.from === client.me.id;
+    const tick = item.type === "msg" && own ? client.tickFor(this.convId, m.seq) : "";
+    const quoted = m.reply_to ? client.timeline(this.convId).get(m.reply_to) : null;
+    const sig = JSON.stringify([
+      item.type, m.seq, m.body, m.recalled, m.edited_at, m.state, m.progress, m.error, tick, first, last,
+      client.userName(item.from), quoted ? [quoted.body, quoted.recalled] : null, this.myRole, conv && conv.kind,
+    ]);
+    return this._cached(item.key, sig, () => this._bubbleRow(item, first, last, tick, quoted));
+  }
+
+  _systemRow(m) {
+    return h("div.system-row", { dataset: { seq: m.seq } }, h("span", null, previewText(this.client, m)));
+  }
+
+  _bubbleRow(item, first, last, tick, quoted) {
+    const client = this.client;
+    const m = item.m;
+    const own = item.from === client.me.id;
+    const conv = this.conv;
+    const group = conv && conv.kind !== "direct";
+    const name = client.userName(item.from);
+    const bubble = h(
+      `div.bubble${m.recalled ? ".recalled" : ""}${m.kind === "text" && isEmojiOnly(m.body && m.body.text) ? ".emoji-only" : ""}${m.kind === "image" ? ".media" : ""}`,
+      { tabindex: "0", "aria-label": `${own ? t("you") : name}, ${formatTime(m.ts)}: ${previewText(client, m)}` },
+      group && first && !own ? h("div.sender", { style: `color:${colorFor(item.from)}` }, name) : null,
+      quoted || m.reply_to ? this._quote(m.reply_to, quoted) : null,
+      this._content(item),
+      this._meta(item, tick),
+    );
+    const row = h(
+      `div.row${own ? ".own" : ".other"}${first ? ".first" : ""}${last ? ".last" : ""}${item.type !== "msg" ? ".pending" : ""}`,
+      { dataset: { seq: m.seq || "", cid: m.cid || "", state: item.type === "msg" ? "sent" : m.state || "queued" } },
+      group && !own ? (last ? h("span.row-avatar", null, avatar(name, item.from, (client.users.get(item.from) || {}).avatar)) : h("span.row-avatar")) : null,
+      bubble,
+      item.type === "msg" && !m.recalled ? this._actions(m, own) : null,
+      item.type === "pending" && m.state === "failed" ? this._failedActions(m) : null,
+    );
+    return row;
+  }
+
+  _quote(seq, quoted) {
+    const client = this.client;
+    const name = quoted ? (quoted.from === client.me.id ? t("you") : client.userName(quoted.from)) : "";
+    return h(
+      "button.quote",
+      { type: "button", onclick: () => this.scrollToSeq(seq), "aria-label": `${t("reply")}: ${name}` },
+      h("span.quote-name", null, name || "…"),
+      h("span.quote-text", null, quoted ? previewText(client, quoted) : ""),
+    );
+  }
+
+  _content(item) {
+    const m = item.m;
+    if (m.recalled) return h("div.text.recalled-text", null, icon("undo", { size: 14 }), t("recalled"));
+    if (item.type === "upload") return this._uploadContent(m);
+    const body = m.body || {};
+    switch (m.kind) {
+      case "text":
+        return h("div.text", null, richText(body.text || "", this._mentionNames(m)));
+      case "image":
+        return this._image(body);
+      case "file":
+        return this._file(body);
+      default:
+        return h("div.text.muted-text", null, previewText(this.client, m));
+    }
+  }
+
+  _mentionNames(m) {
+    if (!m.mentions || !m.mentions.length) return [];
+    return m.mentions.map((id) => (id === "@all" ? "all" : this.client.userName(id)));
+  }
+
+  _image(body) {
+    const box = fitBox(body.width, body.height);
+    const img = h("img", { alt: body.caption || t("image"), width: box.width, height: box.height, decoding: "async" });
+    const button = h("button.image-btn", { type: "button", "aria-label": t("open_image"), style: `width:${box.width}px;height:${box.height}px` }, img);
+    fileInfo(this.client.api, body.file_id).then(
+      (file) => {
+        img.src = file.thumbnail_url || file.url;
+        button.onclick = () => openViewer(file.url, file.name);
+      },
+      () => button.classList.add("broken"),
+    );
+    return h("figure.image", null, button, body.caption ? h("figcaption", null, body.caption) : null);
+  }
+
+  _file(body) {
+    const size = h("span.file-size");
+    const link = h("a.file-card", { href: "#", "aria-label": `${t("download")} ${body.name || ""}` },
+      h("span.file-icon", null, icon("file", { size: 22 })),
+      h("span.file-meta", null, h("span.file-name", null, body.name || t("file")), size),
+      icon("download", { size: 18, cls: "file-dl" }),
+    );
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      try {
+        const file = await fileInfo(this.client.api, body.file_id);
+        const a = h("a", { href: file.url, download: file.name || body.name || "", rel: "noopener" });
+        document.body.append(a);
+        a.click();
+        a.remove();
+      } catch (error) {
+        toast(t("something_wrong", { msg: errorText(error) }), "error");
+      }
+    });
+    fileInfo(this.client.api, body.file_id).then((file) => {
+      size.textContent = formatBytes(file.size || 0);
+    }, () => {});
+    return link;
+  }
+
+  _uploadContent(upload) {
+    const bar = h("div.progress", { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(upload.progress * 100)), "aria-label": t("uploading", { name: upload.name }) },
+      h("div.progress-fill", { style: `width:${Math.round(upload.progress * 100)}%` }),
+    );
+    const status = upload.error ? h("div.upload-error", { role: "alert" }, t("upload_failed", { msg: upload.error })) : null;
+    if (upload.isImage && upload.url) {
+      const box = fitBox(upload.width, upload.height);
+      return h("figure.image.uploading", null, h("img", { src: upload.url, alt: upload.name, width: box.width, height: box.height, style: `width:${box.width}px;height:${box.height}px` }), bar, status);
+    }
+    return h("div.file-card.uploading", null, h("span.file-icon", null, icon("file", { size: 22 })),
+      h("span.file-meta", null, h("span.file-name", null, upload.name), h("span.file-size", null, formatBytes(upload.size)), bar, status));
+  }
+
+  _meta(item, tick) {
+    const m = item.m;
+    const own = item.from === this.client.me.id;
+    let status = null;
+    if (own) {
+      const state = item.type === "msg" ? tick : m.state === "failed" || m.error ? "failed" : "pending";
+      const glyph = { pending: "clock", sent: "check", delivered: "checks", read: "checks", failed: "alert" }[state];
+      status = h(`span.tick.${state}`, { title: t(`status_${state}`), "aria-label": t(`status_${state}`), role: "img", dataset: { tick: state } }, icon(glyph, { size: 16 }));
+    }
+    return h(
+      "span.meta",
+      null,
+      m.edited_at ? h("span.edited", null, t("edited")) : null,
+      h("time", { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts)),
+      status,
+    );
+  }
+
+  _actions(m, own) {
+    const client = this.client;
+    const buttons = [
+      h("button.icon-btn.small", { type: "button", "aria-label": t("reply"), title: t("reply"), onclick: () => this.composer.startReply(m) }, icon("reply", { size: 16 })),
+    ];
+    if (m.kind === "text") {
+      buttons.push(h("button.icon-btn.small", {
+        type: "button", "aria-label": t("copy"), title: t("copy"),
+        onclick: () => navigator.clipboard && navigator.clipboard.writeText(m.body.text).then(() => toast(t("copied")), () => {}),
+      }, icon("copy", { size: 16 })));
+    }
+    if (own && m.kind === "text" && client.has("edit")) {
+      buttons.push(h("button.icon-btn.small", { type: "button", "aria-label": t("edit"), title: t("edit"), onclick: () => this.composer.startEdit(m) }, icon("edit", { size: 16 })));
+    }
+    const windowMs = (client.limits.recall_window_s ?? 120) * 1000;
+    if (client.has("recall") && (own || this.isAdmin()) && Date.now() - m.ts <= windowMs) {
+      buttons.push(h("button.icon-btn.small", {
+        type: "button", "aria-label": t("recall"), title: t("recall"),
+        onclick: () => client.send(this.convId, "recall", { seq: m.seq }),
+      }, icon("undo", { size: 16 })));
+    }
+    return h("div.actions", { role: "toolbar", "aria-label": t("message_actions") }, buttons);
+  }
+
+  _failedActions(m) {
+    return h(
+      "div.failed-actions",
+      null,
+      m.error ? h("span.error-text", null, m.error) : null,
+      h("button.link", { type: "button", onclick: () => this.client.retry(m.cid) }, t("retry")),
+      h("button.link", { type: "button", onclick: () => this.client.discard(m.cid) }, t("delete")),
+    );
+  }
+
+  // --- uploads (driven by the composer)
+
+  addUpload(upload) {
+    this.uploads.push(upload);
+    this.stickToBottom = true;
+    this.schedule();
+  }
+
+  updateUpload(upload) {
+    this.schedule();
+    if (upload.done) {
+      this.uploads = this.uploads.filter((u) => u !== upload);
+      if (upload.url) setTimeout(() => URL.revokeObjectURL(upload.url), 60_000);
+    }
+  }
+}

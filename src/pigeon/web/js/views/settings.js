@@ -1,0 +1,117 @@
+// Settings: profile, language, theme, notifications, devices, blocked users, sign out.
+
+import { h, avatar, fill } from "../dom.js";
+import { t, errorText, formatAgo } from "../i18n.js";
+import { icon } from "../icons.js";
+import { openDialog, toast } from "./dialogs.js";
+import { languageSelect, themeSelect } from "./prefs.js";
+import { notificationsEnabled, setNotifications } from "../notify.js";
+
+export function settingsDialog(ctx) {
+  const client = ctx.client;
+  openDialog({
+    title: t("settings"),
+    wide: true,
+    build(body, close) {
+      const me = client.me;
+      const nameInput = h("input", { id: "profile-name", value: me.display_name || "", maxlength: 64 });
+      const saveName = async (event) => {
+        event.preventDefault();
+        try {
+          const updated = await client.api.patch("/users/me", { display_name: nameInput.value.trim() });
+          Object.assign(client.me, updated);
+          client.users.set(updated.id, client.me);
+          ctx.refreshAll();
+          toast(t("save"));
+        } catch (error) {
+          toast(t("something_wrong", { msg: errorText(error) }), "error");
+        }
+      };
+      const notifyBox = h("input", {
+        type: "checkbox",
+        id: "notify-toggle",
+        checked: notificationsEnabled(),
+        onchange: async (event) => {
+          const ok = await setNotifications(event.target.checked);
+          event.target.checked = ok && event.target.checked;
+          if (!ok && event.target.checked === false && "Notification" in window && Notification.permission === "denied") {
+            toast(t("notifications_denied"), "error");
+          }
+        },
+      });
+      const devices = h("ul.people-list", { role: "list", "aria-label": t("devices") }, h("li.muted-text", null, t("loading")));
+      const blocked = h("ul.people-list", { role: "list", "aria-label": t("blocked_users") });
+      body.append(
+        h("section.settings-section", null,
+          h("div.profile-row", null, avatar(me.display_name || me.username, me.id, me.avatar, { size: "large" }),
+            h("div", null, h("h3", null, me.display_name || me.username), h("p.muted-text", null, `@${me.username}`))),
+          h("form.inline-form", { onsubmit: saveName },
+            h("div.field", null, h("label", { for: "profile-name" }, t("display_name")), nameInput),
+            h("button.btn", { type: "submit" }, t("save")))),
+        h("section.settings-section", null,
+          h("div.field-row", null,
+            h("div.field", null, h("label", null, t("language")), languageSelect()),
+            h("div.field", null, h("label", null, t("theme")), themeSelect())),
+          h("label.check", { for: "notify-toggle" }, notifyBox, h("span", null, h("strong", null, t("notifications")), h("small.hint", null, t("notifications_hint"))))),
+        h("section.settings-section", null, h("h3.section-title", null, t("devices")), devices),
+        client.has("blocks") ? h("section.settings-section", null, h("h3.section-title", null, t("blocked_users")), blocked) : null,
+        h("div.dialog-actions", null,
+          h("button.btn.danger-outline", { type: "button", onclick: () => { close(); ctx.logout(); } }, icon("logout", { size: 18 }), t("log_out"))),
+      );
+      loadDevices(client, devices);
+      if (client.has("blocks")) loadBlocked(client, blocked);
+    },
+  });
+}
+
+async function loadDevices(client, list) {
+  try {
+    const data = await client.api.get("/users/me/devices");
+    const mine = client.api.auth ? client.api.auth.device : null;
+    fill(list, 
+      ...data.items.map((item) =>
+        h("li.person", null,
+          h("span.file-icon", null, icon("globe", { size: 20 })),
+          h("span.person-text", null,
+            h("span.person-name", null, item.device, item.device === mine ? ` (${t("this_device")})` : ""),
+            h("span.person-sub", null, item.online ? t("device_online") : t("last_seen", { when: formatAgo(item.last_seen) }))),
+          item.device !== mine
+            ? h("button.btn.small", {
+                type: "button",
+                onclick: async () => {
+                  try {
+                    await client.api.delete(`/users/me/devices/${encodeURIComponent(item.device)}`);
+                    loadDevices(client, list);
+                  } catch (error) {
+                    toast(t("something_wrong", { msg: errorText(error) }), "error");
+                  }
+                },
+              }, t("revoke"))
+            : null),
+      ),
+    );
+  } catch (error) {
+    fill(list, h("li.muted-text", null, errorText(error)));
+  }
+}
+
+async function loadBlocked(client, list) {
+  try {
+    const data = await client.api.get("/blocks");
+    fill(list, 
+      ...(data.items.length ? data.items.map((user) =>
+        h("li.person", null,
+          avatar(user.display_name || user.username, user.id, user.avatar),
+          h("span.person-text", null, h("span.person-name", null, user.display_name || user.username), h("span.person-sub", null, `@${user.username}`)),
+          h("button.btn.small", {
+            type: "button",
+            onclick: async () => {
+              await client.api.delete(`/blocks/${encodeURIComponent(user.id)}`).catch(() => {});
+              loadBlocked(client, list);
+            },
+          }, t("unblock")))) : [h("li.muted-text", null, "—")]),
+    );
+  } catch (error) {
+    fill(list, h("li.muted-text", null, errorText(error)));
+  }
+}

@@ -1,0 +1,3 @@
+"""Browser tests: the web client in headless Chromium against a real server."""
+
+from __future__ import annotations
