@@ -197,6 +197,36 @@ def user_disable(username: str, enable: bool, **flags: Any) -> None:
 
 
 @main.command()
+@click.option(
+    "--server",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    envvar="PIGEON_SERVER",
+    help="Base URL of the server [env PIGEON_SERVER].",
+)
+@click.option("--username", "-u", required=True, help="Who to sign in as.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    envvar="PIGEON_PASSWORD",
+    help="Asked for when not given [env PIGEON_PASSWORD].",
+)
+@click.option("--register", is_flag=True, help="Create the account first.")
+def chat(server: str, username: str, password: str, register: bool) -> None:
+    """Chat from the terminal: type to send, /help for commands."""
+    from pigeon.chat import run_chat
+    from pigeon.client import PigeonApiError
+
+    try:
+        _run(run_chat(server, username, password, register))
+    except PigeonApiError as exc:
+        raise click.ClickException(f"{exc.code} {exc.message}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
 @click.argument(
     "scenario",
     nargs=-1,
