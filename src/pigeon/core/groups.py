@@ -255,9 +255,11 @@ class GroupService:
             raise CoreError(ErrorCode.NOT_ADMIN)
         wanted = [u for u in dict.fromkeys(user_ids) if u != user_id]
         await self._check_invitees(user_id, wanted)
+        present = await self.store.conversations.active_among(conv_id, wanted) if wanted else set()
+        newcomers = [u for u in wanted if u not in present]  # the notice names only them
         system = None
-        if conv.kind != "channel":
-            system = self._system(conv_id, user_id, "member_added", users=wanted)
+        if conv.kind != "channel" and newcomers:
+            system = self._system(conv_id, user_id, "member_added", users=newcomers)
         updated = await self._apply(
             MembershipChange(
                 conv_id,

@@ -1,0 +1,71 @@
+"""The async Python SDK for Pigeon: REST helpers and a self-healing live connection.
+
+    async with PigeonClient("http://127.0.0.1:8080") as client:
+        await client.login("alice", "correct horse")
+        conn = await client.connect()
+        async for event in conn.events():
+            if event.t == "msg":
+                print(event.message.body)
+
+``PigeonClient`` wraps the REST API and keeps the login's tokens;
+``Connection`` (from ``client.connect()``) keeps one WebSocket alive across
+drops, catches up after each reconnect, and yields each message once, in seq
+order per conversation.
+"""
+
+from __future__ import annotations
+
+from pigeon.client.backoff import Backoff, ReconnectPolicy
+from pigeon.client.connection import Connection, ConnectionOptions, EventStream
+from pigeon.client.errors import ConnectionClosedError, PigeonApiError
+from pigeon.client.events import (
+    Ack,
+    ClosedEvent,
+    ConnectedEvent,
+    ConversationChange,
+    DisconnectedEvent,
+    ErrorEvent,
+    Event,
+    Message,
+    MessageEvent,
+    MessagePage,
+    OtherEvent,
+    PresenceEvent,
+    Ready,
+    ReceiptEvent,
+    SyncPage,
+    TypingEvent,
+)
+from pigeon.client.inbox import SyncState
+from pigeon.client.rest import PigeonClient, new_cid
+from pigeon.client.tracker import StreamTracker
+
+__all__ = [
+    "Ack",
+    "Backoff",
+    "ClosedEvent",
+    "ConnectedEvent",
+    "Connection",
+    "ConnectionClosedError",
+    "ConnectionOptions",
+    "ConversationChange",
+    "DisconnectedEvent",
+    "ErrorEvent",
+    "Event",
+    "EventStream",
+    "Message",
+    "MessageEvent",
+    "MessagePage",
+    "OtherEvent",
+    "PigeonApiError",
+    "PigeonClient",
+    "PresenceEvent",
+    "Ready",
+    "ReceiptEvent",
+    "ReconnectPolicy",
+    "StreamTracker",
+    "SyncPage",
+    "SyncState",
+    "TypingEvent",
+    "new_cid",
+]

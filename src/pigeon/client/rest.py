@@ -1,0 +1,315 @@
+"""``PigeonClient``: the REST half of the SDK, and the keeper of the login's tokens.
+
+Every REST response is the envelope ``{code, message, data}``; the helpers
+return ``data`` and raise ``PigeonApiError`` for any non-zero code. The client
+holds the access token and the rotating refresh token of one login: a call
+rejected because the access token expired is refreshed and repeated once, and
+refreshes are serialized so a spent refresh token is never replayed (replaying
+one revokes the whole login, by the server's contract).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import weakref
+from collections.abc import Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import orjson
+
+from pigeon.client.errors import TOKEN_EXPIRED, PigeonApiError
+
+if TYPE_CHECKING:
+    from pigeon.client.connection import Connection, ConnectionOptions
+
+JSON = dict[str, Any]
+API = "/api/v1"
+NOT_AUTHENTICATED = 40100
+REFRESH_INVALID = 40105
+
+
+def new_cid() -> str:
+    """A fresh client message id: random, so retries from any process stay distinct."""
+    return "c" + secrets.token_urlsafe(15)
+
+
+def message_body(kind: str, body: Mapping[str, Any] | str | None) -> dict[str, Any]:
+    """The body to send: a plain string is shorthand for a ``text`` body."""
+    if isinstance(body, str):
+        if kind != "text":
+            raise ValueError("a string body is only shorthand for kind 'text'")
+        return {"text": body}
+    return dict(body or {})
+
+
+def _error_from_response(status: int, payload: Any, text: str) -> PigeonApiError:
+    if isinstance(payload, dict) and isinstance(payload.get("code"), int):
+        data = payload.get("data")
+        return PigeonApiError(
+            payload["code"],
+            str(payload.get("message", "")),
+            status,
+            data if isinstance(data, dict) else None,
+        )
+    # Not our envelope (e.g. a proxy's error page): keep the status, code it like ours.
+    return PigeonApiError(status * 100, text[:200] or f"HTTP {status}", status)
+
+
+class PigeonClient:
+    """Talks to one Pigeon server over REST; ``connect()`` opens the live connection.
+
+    Use as ``async with PigeonClient(base_url) as client:``. After ``register``
+    or ``login`` the client holds ``access_token``, ``refresh_token`` and
+    ``user``; both tokens may also be given up front to resume a login.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.access_token = access_token
+        self.refresh_token = refresh_token
+        self.user: JSON | None = None
+        self.timeout = timeout
+        self._session = session
+        self._owns_session = session is None
+        self._refresh_lock = asyncio.Lock()
+        self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+    # --- lifecycle
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session (created on first use unless one was given)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        return self._session
+
+    async def close(self) -> None:
+        """Close this client's live connections, then its HTTP session if it created it."""
+        for connection in list(self._connections):
+            await connection.close()
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> PigeonClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- transport
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str | int] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        """One REST call under ``/api/v1``; returns the envelope's ``data``.
+
+        With ``auth``, an expired access token is refreshed and the call repeated once.
+        """
+        if not auth:
+            return await self._call_once(method, path, json, params, None)
+        token = self._require_token()
+        try:
+            return await self._call_once(method, path, json, params, token)
+        except PigeonApiError as exc:
+            if exc.code != TOKEN_EXPIRED or self.refresh_token is None:
+                raise
+        await self.refresh_if_stale(token)
+        return await self._call_once(method, path, json, params, self._require_token())
+
+    def _require_token(self) -> str:
+        if self.access_token is None:
+            raise PigeonApiError(NOT_AUTHENTICATED, "not logged in", 401)
+        return self.access_token
+
+    async def _call_once(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Mapping[str, str | int] | None,
+        token: str | None,
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        clean = {k: str(v) for k, v in (params or {}).items()}
+        body = orjson.dumps(json) if json is not None else None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        async with self.session.request(
+            method, f"{self.base_url}{API}{path}", data=body, params=clean, headers=headers
+        ) as response:
+            text = await response.text()
+            try:
+                payload = orjson.loads(text) if text else None
+            except orjson.JSONDecodeError:
+                payload = None
+            if not isinstance(payload, dict) or payload.get("code") != 0:
+                raise _error_from_response(response.status, payload, text)
+            return payload.get("data")
+
+    # --- auth
+
+    def _keep_grant(self, grant: JSON) -> JSON:
+        self.access_token = grant["access_token"]
+        self.refresh_token = grant["refresh_token"]
+        self.user = grant.get("user")
+        return grant
+
+    async def register(
+        self,
+        username: str,
+        password: str,
+        display_name: str | None = None,
+        device: str | None = None,
+    ) -> JSON:
+        """Create an account and log in; returns ``{user, access_token, refresh_token, …}``."""
+        body: JSON = {"username": username, "password": password}
+        if display_name is not None:
+            body["display_name"] = display_name
+        if device is not None:
+            body["device"] = device
+        return self._keep_grant(await self.call("POST", "/auth/register", json=body, auth=False))
+
+    async def login(self, username: str, password: str, device: str | None = None) -> JSON:
+        body: JSON = {"username": username, "password": password}
+        if device is not None:
+            body["device"] = device
+        return self._keep_grant(await self.call("POST", "/auth/login", json=body, auth=False))
+
+    async def refresh(self) -> JSON:
+        """Trade the refresh token for a new pair (the old one is spent)."""
+        async with self._refresh_lock:
+            return await self._refresh_locked()
+
+    async def refresh_if_stale(self, stale_access_token: str | None) -> None:
+        """Refresh unless another caller already replaced ``stale_access_token``.
+
+        Callers that saw the same token fail at the same moment refresh only once.
+        """
+        async with self._refresh_lock:
+            if self.access_token == stale_access_token:
+                await self._refresh_locked()
+
+    async def _refresh_locked(self) -> JSON:
+        if self.refresh_token is None:
+            raise PigeonApiError(REFRESH_INVALID, "no refresh token", 401)
+        grant = await self.call(
+            "POST", "/auth/refresh", json={"refresh_token": self.refresh_token}, auth=False
+        )
+        return self._keep_grant(grant)
+
+    async def logout(self) -> None:
+        """Revoke this login (both tokens); its live sockets are closed by the server."""
+        await self.call("POST", "/auth/logout")
+        self.access_token = self.refresh_token = None
+
+    # --- users
+
+    async def me(self) -> JSON:
+        return dict(await self.call("GET", "/users/me"))
+
+    async def update_me(self, **changes: Any) -> JSON:
+        """PATCH the caller's profile (``display_name``, ``avatar``, ``dm_policy``)."""
+        return dict(await self.call("PATCH", "/users/me", json=changes))
+
+    async def get_user(self, user_id: str) -> JSON:
+        return dict(await self.call("GET", f"/users/{user_id}"))
+
+    async def search_users(self, q: str, limit: int = 20) -> JSON:
+        """``{items: [user], more}``."""
+        return dict(await self.call("GET", "/users", params={"q": q, "limit": limit}))
+
+    # --- conversations and messages
+
+    async def open_direct(self, user_id: str) -> JSON:
+        """The direct conversation with ``user_id`` (created on first use; idempotent)."""
+        return dict(await self.call("POST", "/conversations/direct", json={"user_id": user_id}))
+
+    async def conversations(self, cursor: str | None = None, limit: int | None = None) -> JSON:
+        """One page of the conversation list: ``{items, cursor, more}``."""
+        params: dict[str, str | int] = {}
+        if cursor is not None:
+            params["cursor"] = cursor
+        if limit is not None:
+            params["limit"] = limit
+        return dict(await self.call("GET", "/conversations", params=params))
+
+    async def history(
+        self,
+        conv: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> JSON:
+        """``{items, more}``, items ascending by seq (see the contract for before/after)."""
+        params = {
+            k: v
+            for k, v in (("before", before), ("after", after), ("limit", limit))
+            if v is not None
+        }
+        return dict(await self.call("GET", f"/conversations/{conv}/messages", params=params))
+
+    async def send_rest(
+        self,
+        conv: str,
+        kind: str = "text",
+        body: Mapping[str, Any] | str | None = None,
+        *,
+        reply_to: int | None = None,
+        mentions: list[str] | None = None,
+        cid: str | None = None,
+    ) -> JSON:
+        """Send over REST; returns the ack ``{conv, seq, id, ts, cid}``.
+
+        Repeating a call with the same ``cid`` returns the original ack.
+        """
+        payload: JSON = {"cid": cid or new_cid(), "kind": kind, "body": message_body(kind, body)}
+        if reply_to is not None:
+            payload["reply_to"] = reply_to
+        if mentions is not None:
+            payload["mentions"] = mentions
+        return dict(await self.call("POST", f"/conversations/{conv}/messages", json=payload))
+
+    async def mark_read(self, conv: str, seq: int) -> JSON:
+        """Move the read watermark (only forward); returns ``{conv, read_seq, recv_seq}``."""
+        return dict(await self.call("PUT", f"/conversations/{conv}/read", json={"seq": seq}))
+
+    async def config(self) -> JSON:
+        """``{ws_url, version, limits, features}`` (no auth needed)."""
+        return dict(await self.call("GET", "/config", auth=False))
+
+    # --- live connection
+
+    async def connect(
+        self, device: str | None = None, options: ConnectionOptions | None = None
+    ) -> Connection:
+        """Open the live connection (see ``Connection``); returns once it is caught up."""
+        from pigeon.client.connection import Connection
+
+        connection = Connection(self, device=device, options=options)
+        self._connections.add(connection)
+        await connection.start()
+        return connection

@@ -1,0 +1,513 @@
+"""The Python SDK against a real server: chat, sends retried across crashes, catch-up
+after drops (each message once, in order) and token refresh on reconnect.
+
+Drops are made for real: the server process is killed, or the TCP relay that one
+client talks through (``Relay``) cuts its sockets and refuses new ones for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import jwt
+import pytest
+
+from harness import JWT_SECRET, ServerProcess, unique_name
+from pigeon.client import (
+    ClosedEvent,
+    ConnectedEvent,
+    Connection,
+    ConnectionClosedError,
+    ConnectionOptions,
+    DisconnectedEvent,
+    EventStream,
+    MessageEvent,
+    PigeonApiError,
+    PigeonClient,
+    ReceiptEvent,
+    ReconnectPolicy,
+    TypingEvent,
+)
+
+E = TypeVar("E")
+
+PASSWORD = "correct-horse-battery"
+FAST = ConnectionOptions(
+    reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5),
+    connect_timeout=20.0,
+    request_timeout=10.0,
+)
+
+
+class Relay:
+    """A TCP relay in front of the server whose sockets a test can cut (real sockets)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.refusing = False
+        self.swallow_replies = False
+        self._server: asyncio.Server | None = None
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> Relay:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.refusing:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        link = (writer, up_writer)
+        self._links.add(link)
+        try:
+            await asyncio.gather(
+                self._pipe(reader, up_writer, downstream=False),
+                self._pipe(up_reader, writer, downstream=True),
+            )
+        finally:
+            self._links.discard(link)
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, downstream: bool
+    ) -> None:
+        with contextlib.suppress(ConnectionError, OSError):
+            while data := await reader.read(65536):
+                if downstream and self.swallow_replies:
+                    continue  # the server answered; the client never hears it
+                writer.write(data)
+                await writer.drain()
+        writer.transport.abort()
+
+    def cut(self) -> None:
+        """Reset every relayed socket and refuse new ones until ``restore``."""
+        self.refusing = True
+        for client_side, server_side in list(self._links):
+            client_side.transport.abort()
+            server_side.transport.abort()
+
+    def restore(self) -> None:
+        self.refusing = False
+        self.swallow_replies = False
+
+    async def close(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+RelayFactory = Callable[[ServerProcess], Awaitable[Relay]]
+
+
+@pytest.fixture
+async def relay_factory() -> AsyncIterator[RelayFactory]:
+    relays: list[Relay] = []
+
+    async def make(server: ServerProcess) -> Relay:
+        relay = await Relay(server.port).start()
+        relays.append(relay)
+        return relay
+
+    yield make
+    for relay in relays:
+        await relay.close()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[PigeonClient]]:
+    """Clients (and their connections) made in a test are closed after it."""
+    made: list[PigeonClient] = []
+    yield made
+    for client in reversed(made):  # later ones may share an earlier one's HTTP session
+        await client.close()
+
+
+async def new_user(clients: list[PigeonClient], base_url: str) -> PigeonClient:
+    client = PigeonClient(base_url)
+    clients.append(client)
+    await client.register(unique_name(), PASSWORD)
+    return client
+
+
+def user_id(client: PigeonClient) -> str:
+    assert client.user is not None
+    return str(client.user["id"])
+
+
+def username(client: PigeonClient) -> str:
+    assert client.user is not None
+    return str(client.user["username"])
+
+
+async def next_of(
+    stream: EventStream,
+    kind: type[E],
+    wanted: Callable[[E], bool] = lambda _: True,
+    within: float = 15.0,
+) -> E:
+    """The next event of type ``kind`` that is ``wanted``, skipping others."""
+    async with asyncio.timeout(within):
+        async for event in stream:
+            if isinstance(event, kind) and wanted(event):
+                return event
+    raise AssertionError("the event stream ended")
+
+
+async def messages_until(
+    stream: EventStream, conv: str, last_seq: int, within: float = 30.0
+) -> list[MessageEvent]:
+    """Message events of ``conv`` up to and including ``last_seq`` (they come in order)."""
+    got: list[MessageEvent] = []
+    async with asyncio.timeout(within):
+        async for event in stream:
+            if isinstance(event, MessageEvent) and event.conv == conv:
+                got.append(event)
+                if event.seq >= last_seq:
+                    return got
+    raise AssertionError("the event stream ended")
+
+
+async def wait_until(
+    condition: Callable[[], Any], within: float = 15.0, every: float = 0.02
+) -> None:
+    """Poll ``condition`` (plain or async) until it holds, failing after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        outcome = condition()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(every)
+
+
+def through(relay: Relay, client: PigeonClient, clients: list[PigeonClient]) -> PigeonClient:
+    """The same login, reaching the server only through ``relay`` (REST and WebSocket)."""
+    behind = PigeonClient(relay.base_url, session=client.session)
+    behind.access_token, behind.refresh_token = client.access_token, client.refresh_token
+    clients.append(behind)
+    return behind
+
+
+async def stored_with_cid(client: PigeonClient, conv: str, cid: str) -> list[dict[str, Any]]:
+    page = await client.history(conv, after=0, limit=200)
+    return [m for m in page["items"] if m["cid"] == cid]
+
+
+async def direct_pair(
+    clients: list[PigeonClient], base_url: str
+) -> tuple[PigeonClient, PigeonClient, str]:
+    alice = await new_user(clients, base_url)
+    bob = await new_user(clients, base_url)
+    conv = (await alice.open_direct(user_id(bob)))["id"]
+    return alice, bob, str(conv)
+
+
+# --- chat
+
+
+async def test_two_users_chat(shared_server: ServerProcess, clients: list[PigeonClient]) -> None:
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    assert (await bob.open_direct(user_id(alice)))["id"] == conv
+    conn_a = await alice.connect(options=FAST)
+    conn_b = await bob.connect(device="phone", options=FAST)
+    events_a, events_b = conn_a.events(), conn_b.events()
+    assert conn_b.ready is not None
+    assert conn_b.ready.device == "phone"
+
+    ack = await conn_a.send(conv, body="hello bob")
+    assert (ack.conv, ack.seq) == (conv, 1)
+    got = await next_of(events_b, MessageEvent)
+    assert got.live
+    message = got.message
+    assert (message.seq, message.id, message.cid) == (1, ack.id, ack.cid)
+    assert (message.sender, message.body) == (user_id(alice), {"text": "hello bob"})
+
+    await conn_b.read(conv, 1)
+    receipt = await next_of(events_a, ReceiptEvent)
+    assert (receipt.conv, receipt.user, receipt.read) == (conv, user_id(bob), 1)
+
+    assert await conn_b.typing(conv, True)
+    typing = await next_of(events_a, TypingEvent)
+    assert (typing.user, typing.on) == (user_id(bob), True)
+
+    reply = await conn_b.send(conv, body="hi alice", reply_to=1)
+    got = await next_of(events_a, MessageEvent)
+    assert (got.seq, got.message.reply_to, got.message.body) == (2, 1, {"text": "hi alice"})
+    assert reply.seq == 2
+
+    page = await conn_a.pull(conv, after=0)
+    assert [m.seq for m in page.items] == [1, 2]
+    assert not page.more
+    changes = await conn_a.sync()
+    assert any(c.conv == conv and c.last_seq == 2 for c in changes.convs)
+    assert await conn_a.ping() > 0
+    with pytest.raises(PigeonApiError) as refused:
+        await conn_a.send("c_no_such_conversation", body="lost")
+    assert refused.value.code == 40402
+
+    await conn_a.close()
+    closed = await next_of(events_a, ClosedEvent)
+    assert closed.error is None
+    with pytest.raises(ConnectionClosedError):
+        await conn_a.send(conv, body="after close")
+    await conn_b.close()
+
+
+async def test_rest_helpers_and_errors(
+    shared_server: ServerProcess, clients: list[PigeonClient]
+) -> None:
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    config = await alice.config()
+    assert config["ws_url"] == shared_server.ws_url
+    assert (await alice.me())["id"] == user_id(alice)
+    assert (await alice.get_user(user_id(bob)))["username"] == username(bob)
+    found = await alice.search_users(username(bob))
+    assert [u["id"] for u in found["items"]] == [user_id(bob)]
+
+    ack = await alice.send_rest(conv, body="over rest", cid="rest-cid-1")
+    again = await alice.send_rest(conv, body="changed", cid="rest-cid-1")
+    assert again == ack
+    assert ack["seq"] == 1
+    history = await bob.history(conv)
+    assert [(m["seq"], m["body"]["text"]) for m in history["items"]] == [(1, "over rest")]
+    marks = await bob.mark_read(conv, 1)
+    assert marks["read_seq"] == 1
+    listing = await bob.conversations(limit=10)
+    assert [(c["id"], c["last_seq"]) for c in listing["items"]] == [(conv, 1)]
+
+    old_refresh = alice.refresh_token
+    await alice.refresh()
+    assert alice.refresh_token != old_refresh
+    assert (await alice.me())["id"] == user_id(alice)
+    # An expired access token is refreshed once, however many calls hit it together
+    # (a second refresh with the spent token would revoke the login).
+    assert alice.access_token is not None
+    alice.access_token = expired_copy(alice.access_token)
+    both = await asyncio.gather(alice.me(), alice.get_user(user_id(alice)))
+    assert [u["id"] for u in both] == [user_id(alice)] * 2
+
+    with pytest.raises(PigeonApiError) as wrong:
+        await PigeonClient(shared_server.base_url, session=alice.session).login(
+            username(alice), "not-the-password"
+        )
+    assert (wrong.value.code, wrong.value.status) == (40101, 401)
+    with pytest.raises(PigeonApiError) as missing:
+        await alice.history("c_nope")
+    assert (missing.value.code, missing.value.status) == (40402, 404)
+
+    await alice.logout()
+    with pytest.raises(PigeonApiError) as logged_out:
+        await alice.me()
+    assert logged_out.value.status == 401
+
+
+# --- retries
+
+
+async def test_send_retried_across_server_crash(
+    server: ServerProcess, clients: list[PigeonClient]
+) -> None:
+    alice, _bob, conv = await direct_pair(clients, server.base_url)
+    conn = await alice.connect(options=FAST)
+
+    # Stored, then the server dies: the same cid after the restart gets the original ack.
+    first = await conn.send(conv, body="first", cid="crash-cid-1")
+    server.kill()
+    server.start()
+    assert await conn.send(conv, body="not stored", cid="crash-cid-1") == first
+
+    # In flight when the server dies: sent again on the next socket, stored once.
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGSTOP)
+    sending = asyncio.create_task(conn.send(conv, body="in flight", cid="crash-cid-2"))
+    await wait_until(lambda: conn.in_flight >= 1)
+    server.kill()
+    server.start()
+    async with asyncio.timeout(30):
+        second = await sending
+    assert second.seq == first.seq + 1
+
+    for cid, ack in (("crash-cid-1", first), ("crash-cid-2", second)):
+        stored = await stored_with_cid(alice, conv, cid)
+        assert [(m["seq"], m["id"]) for m in stored] == [(ack.seq, ack.id)]
+
+    # A graceful restart closes the socket with 1012; the connection comes back by itself.
+    events = conn.events()
+    server.terminate()
+    await next_of(events, DisconnectedEvent, lambda e: e.code == 1012)
+    server.start()
+    await next_of(events, ConnectedEvent)
+    assert (await conn.send(conv, body="after restart")).seq == second.seq + 1
+    await conn.close()
+
+
+async def test_lost_ack_is_recovered_with_the_original_ack(
+    shared_server: ServerProcess, clients: list[PigeonClient], relay_factory: RelayFactory
+) -> None:
+    relay = await relay_factory(shared_server)
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    behind = through(relay, alice, clients)
+    conn = await behind.connect(options=FAST)
+
+    relay.swallow_replies = True  # the server stores the message; its ack never arrives
+    sending = asyncio.create_task(conn.send(conv, body="ack lost", cid="lost-ack-cid"))
+
+    async def stored() -> bool:
+        return bool(await stored_with_cid(bob, conv, "lost-ack-cid"))
+
+    await wait_until(stored)
+    relay.cut()
+    relay.restore()
+    async with asyncio.timeout(30):
+        ack = await sending
+    original = (await stored_with_cid(bob, conv, "lost-ack-cid"))[0]
+    assert (ack.seq, ack.id, ack.ts) == (original["seq"], original["id"], original["ts"])
+    assert len(await stored_with_cid(bob, conv, "lost-ack-cid")) == 1
+    await conn.close()
+
+
+# --- catch-up
+
+
+async def test_disconnected_client_gets_every_message_once_in_order(
+    shared_server: ServerProcess, clients: list[PigeonClient], relay_factory: RelayFactory
+) -> None:
+    relay = await relay_factory(shared_server)
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    behind = through(relay, bob, clients)
+    conn = await behind.connect(options=FAST)
+    events = conn.events()
+
+    for n in range(3):
+        await alice.send_rest(conv, body=f"before {n}")
+    live = await messages_until(events, conv, 3)
+    assert [(e.seq, e.live) for e in live] == [(1, True), (2, True), (3, True)]
+
+    relay.cut()
+    await next_of(events, DisconnectedEvent)
+    for n in range(100):
+        await alice.send_rest(conv, body=f"offline {n}")
+    relay.restore()
+    # More arrive while the client is catching up: live pushes and pulls overlap.
+    for n in range(20):
+        await alice.send_rest(conv, body=f"during {n}")
+    await alice.send_rest(conv, body="last")
+
+    got = await messages_until(events, conv, 124)
+    assert [e.seq for e in got] == list(range(4, 125))
+    expected = [f"offline {n}" for n in range(100)] + [f"during {n}" for n in range(20)]
+    assert [e.message.body["text"] for e in got] == [*expected, "last"]
+    assert not any(e.live for e in got[:100])  # those came from catch-up
+    assert conn.state().delivered[conv] == 124
+    await conn.close()
+
+
+async def test_resume_from_saved_state(
+    shared_server: ServerProcess, clients: list[PigeonClient]
+) -> None:
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    await alice.send_rest(conv, body="history")
+    conn = await bob.connect(options=FAST)
+    await alice.send_rest(conv, body="seen")
+    assert [e.seq for e in await messages_until(conn.events(), conv, 2)] == [2]
+    saved = conn.state()
+    await conn.close()
+
+    await alice.send_rest(conv, body="while away")
+    resumed = await bob.connect(options=ConnectionOptions(reconnect=FAST.reconnect, resume=saved))
+    got = await messages_until(resumed.events(), conv, 3)
+    assert [(e.seq, e.message.body["text"], e.live) for e in got] == [(3, "while away", False)]
+    await resumed.close()
+
+
+# --- tokens
+
+
+def expired_copy(token: str) -> str:
+    claims = jwt.decode(token, options={"verify_signature": False})
+    now = int(time.time())
+    claims.update(iat=now - 120, exp=now - 60)
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+async def test_expired_token_is_refreshed_on_reconnect_and_logout_stops(
+    shared_server: ServerProcess, clients: list[PigeonClient], relay_factory: RelayFactory
+) -> None:
+    relay = await relay_factory(shared_server)
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    behind = through(relay, bob, clients)
+    conn: Connection = await behind.connect(options=FAST)
+    events = conn.events()
+
+    assert behind.access_token is not None
+    behind.access_token = expired_copy(behind.access_token)
+    spent_refresh = behind.refresh_token
+    relay.cut()
+    relay.restore()
+    rejected = await next_of(events, DisconnectedEvent, lambda e: e.code == 4003)
+    assert rejected.retry_in == 0
+    reconnected = await next_of(events, ConnectedEvent)
+    assert reconnected.attempt == 2
+    assert behind.refresh_token != spent_refresh
+    await alice.send_rest(conv, body="after refresh")
+    got = await next_of(events, MessageEvent)
+    assert got.message.body == {"text": "after refresh"}
+
+    # Logging out revokes the refresh token too: the connection stops with the auth error.
+    await PigeonClient(
+        shared_server.base_url, access_token=behind.access_token, session=bob.session
+    ).logout()
+    closed = await next_of(events, ClosedEvent)
+    assert isinstance(closed.error, PigeonApiError)
+    assert closed.error.code == 40105
+    assert conn.closed
+    with pytest.raises(ConnectionClosedError):
+        await conn.send(conv, body="refused")
+
+
+# --- heartbeat
+
+
+async def test_client_pings_keep_a_quiet_connection_open(
+    server_factory: Callable[..., ServerProcess], clients: list[PigeonClient]
+) -> None:
+    server = server_factory("heartbeat", env={"PIGEON_HEARTBEAT_S": "1"})
+    client = await new_user(clients, server.base_url)
+    conn = await client.connect(options=FAST)
+    assert conn.ready is not None
+    assert conn.ready.heartbeat == 1
+
+    async def pings_seen() -> float:
+        async with client.session.get(f"{server.base_url}/metrics") as response:
+            for line in (await response.text()).splitlines():
+                if line.startswith('pigeon_frames_in_total{type="ping"}'):
+                    return float(line.split()[-1])
+        return 0.0
+
+    async def outlived_three_heartbeats() -> bool:
+        return await pings_seen() >= 3
+
+    # A connection silent for two heartbeats is closed with 4010; this one is not.
+    await wait_until(outlived_three_heartbeats, within=20, every=0.2)
+    await conn.close()
+    kinds = [event.t async for event in conn.events()]
+    assert kinds == ["connected", "closed"]
