@@ -16,7 +16,9 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """Start servers on demand; every one is stopped after the test."""
     started: list[ServerProcess] = []
 
-    def make(name: str = "node", env: dict[str, str] | None = None, args: list[str] | None = None) -> ServerProcess:
+    def make(
+        name: str = "node", env: dict[str, str] | None = None, args: list[str] | None = None
+    ) -> ServerProcess:
         server = ServerProcess(tmp_path / name, env, args)
         started.append(server)
         return server.start()
@@ -45,3 +47,11 @@ def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API leaves an event loop running in the
+    main thread for the rest of the session, which async fixtures cannot share."""
+    items.sort(
+        key=lambda item: "tests/e2e/" in item.nodeid.replace("\\", "/") or "e2e/" in item.nodeid
+    )

@@ -70,10 +70,16 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            sys.executable, "-m", "pigeon", "serve",
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--data-dir", str(self.data_dir),
+            sys.executable,
+            "-m",
+            "pigeon",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
             *self.args,
         ]
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0

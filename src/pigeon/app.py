@@ -212,7 +212,12 @@ class PigeonApp:
             shutdown_timeout=self.settings.shutdown_grace_s,
         )
         await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
+        self._site = web.TCPSite(
+            self._runner,
+            self.settings.host,
+            self.settings.port,
+            backlog=self.settings.listen_backlog,
+        )
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])
         log.info(

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
         "", description="comma-separated IPs/CIDRs allowed to set X-Forwarded-For"
     )
     shutdown_grace_s: float = Field(10.0, gt=0)
+    listen_backlog: int = Field(4096, ge=16, description="pending TCP connections (connect storms)")
 
     # --- auth
     jwt_secret: str | None = None

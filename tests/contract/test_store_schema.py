@@ -16,13 +16,13 @@ def _head_revision() -> str | None:
 
 
 async def test_store_is_at_the_head_revision(store: Store) -> None:
-    assert await migrate.current_revision(store.db.engine) == _head_revision()
+    assert await migrate.current_revision(store.db) == _head_revision()
 
 
 async def test_upgrade_is_idempotent(store: Store) -> None:
     await store.upgrade()
     await store.upgrade()
-    assert await migrate.current_revision(store.db.engine) == _head_revision()
+    assert await migrate.current_revision(store.db) == _head_revision()
 
 
 async def test_ping(store: Store) -> None:

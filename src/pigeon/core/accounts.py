@@ -157,13 +157,13 @@ class AccountService:
     async def authenticate(self, token: str) -> Principal:
         """Check an access token and that its login and user are still good."""
         claims = self.tokens.verify_access(token)
-        login = await self.store.accounts.login_by_id(claims.login_id)
-        if login is None or login.user_id != claims.user_id:
+        found = await self.store.accounts.login_with_user(claims.login_id)
+        if found is None or found[0].user_id != claims.user_id:
             raise CoreError(ErrorCode.TOKEN_INVALID)
+        login, user = found
         if not login.active:
             raise CoreError(ErrorCode.TOKEN_REVOKED)
-        user = await self.store.accounts.user_by_id(claims.user_id)
-        if user is None or user.disabled:
+        if user.disabled:
             raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         return Principal(user_id=user.id, login_id=login.id, device=login.device)
 

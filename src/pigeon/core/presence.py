@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from pigeon.broker.base import Broker, Presence, Push
@@ -29,14 +29,16 @@ class PresenceService:
         self.debounce_s = debounce_s
         self._pending_offline: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unsaved_seen: dict[str, int] = {}
+        self._saver: asyncio.Task[None] | None = None
 
     async def connected(self, user_id: str, login_id: str, connection_id: str) -> None:
         became_online = await self.presence.connect(user_id, login_id, connection_id)
         pending = self._pending_offline.pop(user_id, None)
         if pending is not None:
             pending.cancel()  # back before anyone was told it had left
-        elif became_online:
-            await self._announce(user_id, online=True, last_seen=now_ms())
+        elif became_online:  # in the background: the connection's `ready` need not wait
+            self._spawn(self._announce(user_id, online=True, last_seen=now_ms()))
 
     async def disconnected(self, user_id: str, login_id: str, connection_id: str) -> None:
         if not await self.presence.disconnect(user_id, login_id, connection_id):
@@ -48,13 +50,33 @@ class PresenceService:
         self._pending_offline[user_id] = loop.call_later(
             self.debounce_s, self._offline_due, user_id, seen
         )
-        await self.store.accounts.update_user(user_id, last_seen=seen)
+        self._unsaved_seen[user_id] = seen
+        if self._saver is None or self._saver.done():
+            self._saver = self._spawn(self._save_last_seen())
+
+    async def _save_last_seen(self) -> None:
+        """Write pending last_seen times in one transaction, at most once a second:
+        a wave of disconnects costs one commit, not one each."""
+        await asyncio.sleep(1.0)
+        await self.flush_last_seen()
+
+    async def flush_last_seen(self) -> None:
+        pending, self._unsaved_seen = self._unsaved_seen, {}
+        if pending:
+            try:
+                await self.store.accounts.set_last_seen(pending)
+            except Exception:
+                log.exception("saving last_seen failed", extra={"users": len(pending)})
 
     def _offline_due(self, user_id: str, seen: int) -> None:
         self._pending_offline.pop(user_id, None)
-        task = asyncio.create_task(self._announce(user_id, online=False, last_seen=seen))
+        self._spawn(self._announce(user_id, online=False, last_seen=seen))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _announce(self, user_id: str, *, online: bool, last_seen: int) -> None:
         try:
@@ -87,7 +109,7 @@ class PresenceService:
             if user in hidden:
                 items.append({"user": user, "online": False, "last_seen": None})
                 continue
-            seen = live_seen.get(user) or stored[user].last_seen
+            seen = live_seen.get(user) or self._unsaved_seen.get(user) or stored[user].last_seen
             items.append({"user": user, "online": user in online, "last_seen": seen})
         return items
 
@@ -97,3 +119,4 @@ class PresenceService:
         self._pending_offline.clear()
         for task in list(self._tasks):
             task.cancel()
+        await self.flush_last_seen()

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pigeon.store.engine import Database
@@ -38,6 +38,22 @@ def _login_from_row(row: Any) -> LoginRecord:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
     )
+
+
+_LOGIN_WITH_USER = (
+    select(
+        users,
+        logins.c.id.label("login_id"),
+        logins.c.user_id,
+        logins.c.device,
+        logins.c.created_at.label("login_created_at"),
+        logins.c.last_seen.label("login_last_seen"),
+        logins.c.expires_at,
+        logins.c.revoked_at,
+    )
+    .join_from(logins, users, users.c.id == logins.c.user_id)
+    .where(logins.c.id == bindparam("login"))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +173,23 @@ class AccountStore:
                 )
             )
 
+    async def login_with_user(self, login_id: str) -> tuple[LoginRecord, UserRecord] | None:
+        """A login and its user in one query (the authentication hot path)."""
+        async with self.db.read() as conn:
+            row = (await conn.execute(_LOGIN_WITH_USER, {"login": login_id})).first()
+        if row is None:
+            return None
+        login = LoginRecord(
+            id=row.login_id,
+            user_id=row.user_id,
+            device=row.device,
+            created_at=row.login_created_at,
+            last_seen=row.login_last_seen,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+        )
+        return login, user_from_row(row)
+
     async def login_by_id(self, login_id: str) -> LoginRecord | None:
         async with self.db.read() as conn:
             row = (await conn.execute(select(logins).where(logins.c.id == login_id))).first()
@@ -170,6 +203,16 @@ class AccountStore:
         )
         async with self.db.read() as conn:
             return [_login_from_row(row) for row in (await conn.execute(stmt)).all()]
+
+    async def set_last_seen(self, seen: dict[str, int]) -> None:
+        """Record when each user was last online (one transaction for all)."""
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(users)
+                .where(users.c.id == bindparam("uid"))
+                .values(last_seen=bindparam("ts")),
+                [{"uid": user, "ts": ts} for user, ts in seen.items()],
+            )
 
     async def revoked_among(self, login_ids: Iterable[str]) -> set[str]:
         """Which of ``login_ids`` are revoked (or unknown)."""

@@ -10,12 +10,12 @@ that first reads the counter and then the rows never misses a smaller stamp.
 from __future__ import annotations
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pigeon.store.engine import Conn
 from pigeon.store.schema import CHANGE_COUNTER, counters
 
 
-async def allocate_change_ids(conn: AsyncConnection, count: int = 1) -> int:
+async def allocate_change_ids(conn: Conn, count: int = 1) -> int:
     """Reserve ``count`` consecutive change ids; returns the last one."""
     result = await conn.execute(
         update(counters)
@@ -26,7 +26,7 @@ async def allocate_change_ids(conn: AsyncConnection, count: int = 1) -> int:
     return int(result.scalar_one())
 
 
-async def lock_change_counter(conn: AsyncConnection) -> None:
+async def lock_change_counter(conn: Conn) -> None:
     """Wait for the counter row's lock and hold it until commit (PostgreSQL; SQLite has
     one writer anyway). Whoever holds it next sees every write committed before."""
     await conn.execute(
@@ -34,6 +34,6 @@ async def lock_change_counter(conn: AsyncConnection) -> None:
     )
 
 
-async def current_change_id(conn: AsyncConnection) -> int:
+async def current_change_id(conn: Conn) -> int:
     result = await conn.execute(select(counters.c.value).where(counters.c.name == CHANGE_COUNTER))
     return int(result.scalar_one())

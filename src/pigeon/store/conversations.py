@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -123,6 +123,35 @@ _view_select = select(conversations, *_member_columns, _change_key, _unread, _me
 )
 
 
+# Hot statements, built once: constructing SQLAlchemy expressions per call costs more
+# than running them (measured on the connect path).
+_MEMBERSHIP = select(members).where(
+    members.c.conv_id == bindparam("conv"), members.c.user_id == bindparam("user")
+)
+_WITH_MEMBER = (
+    select(conversations, *_member_columns)
+    .select_from(
+        conversations.outerjoin(
+            members,
+            and_(members.c.conv_id == conversations.c.id, members.c.user_id == bindparam("user")),
+        )
+    )
+    .where(conversations.c.id == bindparam("conv"))
+)
+_mine = members.alias("mine")
+_other = members.alias("other")
+_DIRECT_PEERS = (
+    select(_other.c.user_id)
+    .join_from(_mine, conversations, conversations.c.id == _mine.c.conv_id)
+    .join(_other, _other.c.conv_id == _mine.c.conv_id)
+    .where(
+        _mine.c.user_id == bindparam("user"),
+        conversations.c.kind == "direct",
+        _other.c.user_id != _mine.c.user_id,
+    )
+)
+
+
 def _view_from_row(row: Any) -> ConversationView:
     return ConversationView(
         conversation=conversation_from_row(row),
@@ -193,27 +222,16 @@ class ConversationStore:
 
     async def membership(self, conv_id: str, user_id: str) -> MemberRecord | None:
         """The user's membership row in any state (active, left, removed)."""
-        stmt = select(members).where(members.c.conv_id == conv_id, members.c.user_id == user_id)
         async with self.db.read() as conn:
-            row = (await conn.execute(stmt)).first()
+            row = (await conn.execute(_MEMBERSHIP, {"conv": conv_id, "user": user_id})).first()
         return member_from_row(row) if row else None
 
     async def with_member(
         self, conv_id: str, user_id: str
     ) -> tuple[ConversationRecord, MemberRecord | None] | None:
         """The conversation and the user's membership in it (any state), in one query."""
-        stmt = (
-            select(conversations, *_member_columns)
-            .select_from(
-                conversations.outerjoin(
-                    members,
-                    and_(members.c.conv_id == conversations.c.id, members.c.user_id == user_id),
-                )
-            )
-            .where(conversations.c.id == conv_id)
-        )
         async with self.db.read() as conn:
-            row = (await conn.execute(stmt)).first()
+            row = (await conn.execute(_WITH_MEMBER, {"conv": conv_id, "user": user_id})).first()
         if row is None:
             return None
         member = member_from_row(row) if row.user_id is not None else None
@@ -221,20 +239,8 @@ class ConversationStore:
 
     async def direct_peers(self, user_id: str) -> list[str]:
         """Everyone ``user_id`` shares a direct conversation with."""
-        mine = members.alias("mine")
-        other = members.alias("other")
-        stmt = (
-            select(other.c.user_id)
-            .join_from(mine, conversations, conversations.c.id == mine.c.conv_id)
-            .join(other, other.c.conv_id == mine.c.conv_id)
-            .where(
-                mine.c.user_id == user_id,
-                conversations.c.kind == "direct",
-                other.c.user_id != user_id,
-            )
-        )
         async with self.db.read() as conn:
-            return list((await conn.execute(stmt)).scalars())
+            return list((await conn.execute(_DIRECT_PEERS, {"user": user_id})).scalars())
 
     async def receipt_counts(
         self, conv_id: str, seq: int, sender_id: str, with_names: bool

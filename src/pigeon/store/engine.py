@@ -1,62 +1,117 @@
 """Database engine: the thin dialect shim between SQLite and PostgreSQL.
 
-Everything dialect-specific lives here: URL normalisation, SQLite pragmas and the
-in-process write lock SQLite needs (it allows one writer; PostgreSQL needs none).
-Queries elsewhere are written once, in SQLAlchemy Core, for both.
+Everything dialect-specific lives here: URL normalisation, SQLite pragmas, and how
+a statement reaches the database. Queries elsewhere are written once, in
+SQLAlchemy Core, against the small ``Conn`` interface, for both backends:
+
+- **PostgreSQL** runs on SQLAlchemy's async engine over asyncpg.
+- **SQLite** runs a synchronous engine *on the event loop*. An SQLite statement on
+  pages already in memory takes microseconds, while the async driver's thread hop
+  for every cursor call cost ~0.5 ms of CPU per query (measured; see
+  docs/architecture.md). Only the commit, which waits for fsync, leaves the loop,
+  and an in-process lock keeps SQLite's single writer to one transaction at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from pigeon.protocol.errors import ErrorCode, PigeonError
+
+T = TypeVar("T")
 
 
 class StoreError(PigeonError):
     """The store is unreachable or refused an operation."""
 
 
+class Conn(Protocol):
+    """What queries need from a connection (an open transaction, for writes)."""
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any: ...
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T: ...
+
+
 def normalize_url(url: str) -> str:
-    """Accept the URLs people type (``postgresql://``, ``sqlite:///``) and pick async drivers."""
+    """Accept the URLs people type (``postgresql://``, ``sqlite:///``) and pick drivers."""
     for plain, driver in (
         ("postgres://", "postgresql+asyncpg://"),
         ("postgresql://", "postgresql+asyncpg://"),
-        ("sqlite://", "sqlite+aiosqlite://"),
+        ("sqlite+aiosqlite://", "sqlite+pysqlite://"),
+        ("sqlite://", "sqlite+pysqlite://"),
     ):
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url
 
 
+class _LoopConn:
+    """A synchronous SQLite connection used from the event loop."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, statement: Any, parameters: Any = None) -> Any:
+        return self._conn.execute(statement, parameters)
+
+    async def run_sync(self, fn: Callable[[Connection], T]) -> T:
+        return fn(self._conn)
+
+
+async def _off_loop(fn: Callable[[], None]) -> None:
+    """Run ``fn`` in a thread and wait for it even if cancelled meanwhile (a commit
+    must finish before its connection is reused)."""
+    job = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        await asyncio.shield(job)
+    except asyncio.CancelledError:
+        await job
+        raise
+
+
 class Database:
-    """An async engine plus the right way to open read and write transactions."""
+    """An engine plus the right way to open read and write transactions."""
 
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = normalize_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
-        options: dict[str, Any] = {}
+        self._write_lock = asyncio.Lock()
         if self.is_sqlite:
             database = make_url(self.url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            options["connect_args"] = {"timeout": 30}
-        else:
-            options.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, **options)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
-        if self.is_sqlite:
+            self.sync_engine = create_engine(
+                self.url,
+                poolclass=QueuePool,
+                pool_size=8,
+                max_overflow=32,
+                connect_args={"check_same_thread": False, "timeout": 30},
+            )
             self._install_sqlite_pragmas(sqlite_synchronous)
+        else:
+            self.async_engine = create_async_engine(
+                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True
+            )
+            self.sync_engine = self.async_engine.sync_engine
+
+    @property
+    def dialect(self) -> str:
+        return str(self.sync_engine.dialect.name)
 
     def _install_sqlite_pragmas(self, synchronous: str) -> None:
-        @event.listens_for(self.engine.sync_engine, "connect")
+        @event.listens_for(self.sync_engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -66,16 +121,36 @@ class Database:
             cursor.close()
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Conn]:
         """A transaction that commits on success and rolls back on error."""
-        lock = self._write_lock or contextlib.nullcontext()
-        async with lock, self.engine.begin() as conn:
-            yield conn
+        if not self.is_sqlite:
+            async with self.async_engine.begin() as transaction_conn:
+                yield transaction_conn
+            return
+        async with self._write_lock:
+            conn = self.sync_engine.connect()
+            try:
+                transaction = conn.begin()
+                try:
+                    yield _LoopConn(conn)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                await _off_loop(transaction.commit)
+            finally:
+                conn.close()
 
     @contextlib.asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    async def read(self) -> AsyncIterator[Conn]:
+        if not self.is_sqlite:
+            async with self.async_engine.connect() as async_conn:
+                yield async_conn
+            return
+        conn = self.sync_engine.connect()
+        try:
+            yield _LoopConn(conn)
+        finally:
+            conn.close()
 
     async def ping(self) -> None:
         """Raise ``StoreError`` unless a trivial query succeeds."""
@@ -88,4 +163,7 @@ class Database:
             ) from exc
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self.is_sqlite:
+            self.sync_engine.dispose()
+        else:
+            await self.async_engine.dispose()

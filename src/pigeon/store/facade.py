@@ -35,7 +35,7 @@ class Store:
         )
 
     async def upgrade(self) -> None:
-        await migrate.upgrade(self.db.engine)
+        await migrate.upgrade(self.db)
 
     async def close(self) -> None:
         await self.db.close()

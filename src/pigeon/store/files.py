@@ -31,9 +31,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pigeon.store.engine import Database
+from pigeon.store.engine import Conn, Database
 from pigeon.store.schema import members, messages, metadata
 
 files = Table(
@@ -143,7 +142,7 @@ def _live_refs(file_id: Any) -> Any:
     )
 
 
-async def reference_files(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+async def reference_files(conn: Conn, rows: Sequence[Mapping[str, Any]]) -> None:
     """Record which stored messages reference a file; call inside the storing transaction.
 
     ``rows`` are message rows as inserted (``body`` as JSON text).

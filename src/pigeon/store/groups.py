@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.changes import allocate_change_ids
 from pigeon.store.conversations import conversation_from_row, member_from_row
-from pigeon.store.engine import Database, StoreError
+from pigeon.store.engine import Conn, Database, StoreError
 from pigeon.store.messages import append_in_transaction
 from pigeon.store.records import Appended, ConversationRecord, MemberRecord, NewMessage
 from pigeon.store.schema import conversations, members
@@ -132,7 +131,7 @@ class GroupStore:
             await self._insert_room(conn, conv)
         return True
 
-    async def _insert_room(self, conn: AsyncConnection, conv: NewConversation) -> None:
+    async def _insert_room(self, conn: Conn, conv: NewConversation) -> None:
         await conn.execute(
             insert(conversations).values(
                 id=conv.id,
@@ -152,7 +151,7 @@ class GroupStore:
         async with self.db.write() as conn:
             return await self._apply(conn, change)
 
-    async def _apply(self, conn: AsyncConnection, change: MembershipChange) -> ChangeResult:
+    async def _apply(self, conn: Conn, change: MembershipChange) -> ChangeResult:
         row = (
             await conn.execute(select(conversations).where(conversations.c.id == change.conv_id))
         ).first()
@@ -210,7 +209,7 @@ class GroupStore:
 
     async def _add(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         change: MembershipChange,
         joined: Sequence[str],
         current: Mapping[str, Any],
@@ -242,15 +241,13 @@ class GroupStore:
                 [{"conv_id": change.conv_id, "user_id": u, **values} for u in fresh],
             )
 
-    async def _update_members(
-        self, conn: AsyncConnection, change: MembershipChange, change_id: int
-    ) -> None:
+    async def _update_members(self, conn: Conn, change: MembershipChange, change_id: int) -> None:
         for user_id, role in change.roles.items():
             await self._set(conn, change.conv_id, user_id, role=role, change_id=change_id)
         for user_id, until in change.muted_until.items():
             await self._set(conn, change.conv_id, user_id, muted_until=until, change_id=change_id)
 
-    async def _set(self, conn: AsyncConnection, conv_id: str, user_id: str, **values: Any) -> None:
+    async def _set(self, conn: Conn, conv_id: str, user_id: str, **values: Any) -> None:
         await conn.execute(
             update(members)
             .where(members.c.conv_id == conv_id, members.c.user_id == user_id)
@@ -259,7 +256,7 @@ class GroupStore:
 
     async def _depart(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         change: MembershipChange,
         system: Appended | None,
         change_id: int,

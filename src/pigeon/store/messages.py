@@ -9,11 +9,10 @@ from typing import Any
 import orjson
 from sqlalchemy import and_, bindparam, case, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.changes import allocate_change_ids, lock_change_counter
-from pigeon.store.engine import Database
+from pigeon.store.engine import Conn, Database
 from pigeon.store.files import reference_files
 from pigeon.store.records import (
     Appended,
@@ -132,9 +131,7 @@ class MessageStore:
         return {row.conv_id: message_from_row(row) for row in rows}
 
 
-async def append_in_transaction(
-    conn: AsyncConnection, batch: Sequence[NewMessage]
-) -> list[AppendOutcome]:
+async def append_in_transaction(conn: Conn, batch: Sequence[NewMessage]) -> list[AppendOutcome]:
     """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``)."""
     # Appends on other nodes commit under this lock too: taking it before looking for
     # originals means a concurrent retry of the same (sender, cid) is found, not re-inserted.
@@ -166,7 +163,7 @@ async def append_in_transaction(
 
 
 async def _store_fresh(
-    conn: AsyncConnection,
+    conn: Conn,
     batch: Sequence[NewMessage],
     fresh: dict[str, list[int]],
     member_sets: dict[str, set[str]],
@@ -221,7 +218,7 @@ async def _store_fresh(
 
 
 async def _apply_amendments(
-    conn: AsyncConnection, batch: Sequence[NewMessage], fresh: dict[str, list[int]]
+    conn: Conn, batch: Sequence[NewMessage], fresh: dict[str, list[int]]
 ) -> None:
     """Recalls and edits change their target in the transaction that stores them."""
     for indexes in fresh.values():
@@ -238,7 +235,7 @@ async def _apply_amendments(
 
 
 async def _find_originals(
-    conn: AsyncConnection, batch: Sequence[NewMessage]
+    conn: Conn, batch: Sequence[NewMessage]
 ) -> dict[tuple[str, str], MessageRecord]:
     keys = list({(m.sender_id, m.cid) for m in batch})
     rows = (
@@ -249,7 +246,7 @@ async def _find_originals(
     return {(row.sender_id, row.cid): message_from_row(row) for row in rows}
 
 
-async def _active_members(conn: AsyncConnection, conv_ids: set[str]) -> dict[str, set[str]]:
+async def _active_members(conn: Conn, conv_ids: set[str]) -> dict[str, set[str]]:
     rows = (
         await conn.execute(
             select(members.c.conv_id, members.c.user_id).where(

@@ -1,4 +1,4 @@
-"""Apply Alembic migrations on an async engine (used at start and by ``pigeon db upgrade``)."""
+"""Apply Alembic migrations (at every start and by ``pigeon db upgrade``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pigeon.store.engine import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_KEY = 0x50494745  # "PIGE"
@@ -20,7 +22,7 @@ def _alembic_config(connection: Connection) -> Config:
     return config
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe to run on every start and from several nodes."""
 
     def _run(connection: Connection) -> None:
@@ -29,15 +31,13 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
         command.upgrade(_alembic_config(connection), revision)
 
-    async with engine.begin() as conn:
+    async with db.write() as conn:
         await conn.run_sync(_run)
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
+async def current_revision(db: Database) -> str | None:
     def _read(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
-    async with engine.connect() as conn:
+    async with db.read() as conn:
         return await conn.run_sync(_read)

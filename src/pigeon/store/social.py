@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from pigeon.store.engine import Database
+from pigeon.store.engine import Conn, Database
 from pigeon.store.schema import blocks, friend_requests, friendships, members, users
 
 
@@ -131,7 +130,7 @@ class SocialStore:
             )
         return bool(result.rowcount)
 
-    async def _befriend(self, conn: AsyncConnection, a: str, b: str, now: int) -> None:
+    async def _befriend(self, conn: Conn, a: str, b: str, now: int) -> None:
         existing = await conn.execute(
             select(friendships.c.user_id).where(
                 friendships.c.user_id.in_((a, b)), friendships.c.friend_id.in_((a, b))
