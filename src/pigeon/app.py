@@ -26,6 +26,7 @@ from pigeon.core.committer import GroupCommitter
 from pigeon.core.groups import GroupLimits, GroupService
 from pigeon.core.messaging import MessagingService, Paging
 from pigeon.core.passwords import Passwords
+from pigeon.core.permissions import PostingCache
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.receipts import ReceiptService
@@ -99,20 +100,16 @@ class PigeonApp:
         jwt_secret = resolve_jwt_secret(settings)
         tokens = TokenService(jwt_secret, settings.access_token_ttl_s)
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
+        permissions = PostingCache(settings.permission_cache_s)
         accounts = AccountService(
-            self.store, tokens, passwords, self.broker, settings.refresh_token_ttl_s
-        )
-        social = SocialService(self.store, self.broker)
-        messaging = MessagingService(
             self.store,
+            tokens,
+            passwords,
             self.broker,
-            self.committer,
-            BodyLimits(settings.max_text_chars, settings.max_body_bytes),
-            Paging(settings.default_page, settings.max_page),
-            social,
-            settings.recall_window_s,
-            (settings.typing_throttle_s, settings.typing_expire_s),
+            settings.refresh_token_ttl_s,
+            permissions,
         )
+        social = SocialService(self.store, self.broker, permissions)
         files = FileService(
             FileStore(self.store.db),
             LocalBlobStore(settings.data_dir / "files"),
@@ -126,7 +123,18 @@ class PigeonApp:
                 gc_interval_s=settings.file_gc_interval_s,
             ),
         )
-        messaging.check_attachment = files.check_attachment
+        messaging = MessagingService(
+            self.store,
+            self.broker,
+            self.committer,
+            BodyLimits(settings.max_text_chars, settings.max_body_bytes),
+            Paging(settings.default_page, settings.max_page),
+            social,
+            settings.recall_window_s,
+            (settings.typing_throttle_s, settings.typing_expire_s),
+            permissions,
+            files.check_attachment,
+        )
         receipts = ReceiptService(
             self.store,
             self.broker,
@@ -138,6 +146,7 @@ class PigeonApp:
             self.broker,
             self.presence,
             GroupLimits(settings.max_group_members, settings.max_channel_members),
+            permissions,
         )
         self.services = Services(
             settings=settings,

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     default_page: int = Field(50, ge=1)
     commit_batch: int = Field(512, ge=1, description="most messages committed in one transaction")
     recall_window_s: int = Field(120, ge=0)
+    permission_cache_s: float = Field(
+        2.0, ge=0, description="how long another node's membership/block change may lag for sends"
+    )
     receipt_push_max_members: int = Field(
         100, ge=2, description="largest group whose senders get receipt pushes"
     )

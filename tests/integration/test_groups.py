@@ -4,11 +4,10 @@ directory and the online list, and channel posting without per-subscriber writes
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-import pytest
 
 from harness import ServerProcess, unique_name
 
@@ -35,34 +34,11 @@ from .wsclient import (
     Rest,
     WsClient,
     all_history,
-    connect,
     eventually,
     pull_everything,
     register,
     send_rest,
 )
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[WsClient]]:
-    opened: list[WsClient] = []
-    yield opened
-    for client in opened:
-        await client.close()
-
-
-@pytest.fixture
-def online(
-    http: aiohttp.ClientSession, shared_server: ServerProcess, sockets: list[WsClient]
-) -> Callable[[Account], Any]:
-    """Open an authenticated WebSocket for an account (closed after the test)."""
-
-    async def make(account: Account) -> WsClient:
-        client, _ = await connect(http, shared_server, account)
-        sockets.append(client)
-        return client
-
-    return make
 
 
 async def _people(rest: Rest, *names: str) -> list[Account]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import aiohttp
-import pytest
-
-from harness import ServerProcess, unique_name
+from harness import unique_name
 
 from .people import (
     BLOCKED,
@@ -17,27 +14,7 @@ from .people import (
     NOT_FOUND,
     USER_NOT_FOUND,
 )
-from .wsclient import Account, Rest, WsClient, connect, direct, register, send_rest
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[WsClient]]:
-    opened: list[WsClient] = []
-    yield opened
-    for client in opened:
-        await client.close()
-
-
-@pytest.fixture
-def online(
-    http: aiohttp.ClientSession, shared_server: ServerProcess, sockets: list[WsClient]
-) -> Callable[[Account], Any]:
-    async def make(account: Account) -> WsClient:
-        client, _ = await connect(http, shared_server, account)
-        sockets.append(client)
-        return client
-
-    return make
+from .wsclient import Account, Rest, WsClient, direct, register, send_rest
 
 
 async def _ask(rest: Rest, sender: Account, to: Account, note: str | None = None) -> dict[str, Any]:

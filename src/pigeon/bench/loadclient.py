@@ -52,7 +52,10 @@ class LoadConnection:
         """Connect and authenticate; returns the ``ready`` frame."""
         async with asyncio.timeout(OPEN_TIMEOUT_S):
             self.transport, _ = await ws_connect(
-                lambda: _Listener(self), url, read_buffer_init_size=1024
+                lambda: _Listener(self),
+                url,
+                read_buffer_init_size=1024,
+                websocket_handshake_timeout=OPEN_TIMEOUT_S,
             )
             ready = await self.request({"t": "auth", "token": token})
         if ready.get("t") != "ready":

@@ -34,6 +34,7 @@ class Context:
     workers: int
     progress: Progress
     pool: list[BenchUser]
+    baseline_rss_kib: int = 0  # the server's RSS before any connection, once measured
 
     async def users(self, count: int) -> list[BenchUser]:
         """At least ``count`` users, registering more as needed (reused across scenarios)."""
@@ -41,6 +42,18 @@ class Context:
             self.progress(f"registering {count - len(self.pool)} users")
             self.pool += await register_users(self.node.base_url, count - len(self.pool))
         return self.pool[:count]
+
+    async def settle(self, quiet_cpu_s: float = 0.05, limit_s: float = 60.0) -> None:
+        """Wait until the server is idle (e.g. done announcing the previous scenario's
+        departures), so one scenario's aftermath is not billed to the next."""
+        deadline = time.monotonic() + limit_s
+        quiet = 0
+        last = self.node.cpu_seconds()
+        while quiet < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            now = self.node.cpu_seconds()
+            quiet = quiet + 1 if now - last < quiet_cpu_s else 0
+            last = now
 
     async def fresh_users(self, count: int) -> list[BenchUser]:
         """Users no other scenario has touched (for measurements that count history)."""
@@ -57,7 +70,11 @@ async def idle(ctx: Context, connections: int) -> dict[str, Any]:
     """N authenticated idle connections → server RSS per connection."""
     users = await ctx.users(min(connections, 5000))
     tokens = [users[i % len(users)].token for i in range(connections)]
-    before = ctx.node.rss_kib()
+    await ctx.settle()
+    # Measured against the first, connection-free reading: memory freed by a smaller
+    # earlier run stays in the process and would otherwise be counted as free.
+    ctx.baseline_rss_kib = ctx.baseline_rss_kib or ctx.node.rss_kib()
+    before = ctx.baseline_rss_kib
     measured: dict[str, int] = {}
 
     def measure() -> None:
@@ -81,6 +98,7 @@ async def connect_storm(ctx: Context, connections: int) -> dict[str, Any]:
     """Authenticated connects as fast as the load processes can make them."""
     users = await ctx.users(min(connections, 5000))
     tokens = [users[i % len(users)].token for i in range(connections)]
+    await ctx.settle()
     ctx.progress(f"connect: {connections} authenticated connects")
     shards = [{"url": ctx.node.ws_url, "tokens": part} for part in _split(tokens, ctx.workers)]
     cpu_before = ctx.node.cpu_seconds()
@@ -114,6 +132,7 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
         }
         for part in parts
     ]
+    await ctx.settle()
     ctx.progress(f"direct: {rate} msg/s for {duration_s:g} s over {pairs} pairs")
     cpu_before = ctx.node.cpu_seconds()
     outcomes = await asyncio.to_thread(run_workers, "direct", shards)
@@ -129,6 +148,10 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
         "acked": sum(o["acked"] for o in outcomes),
         "delivered": delivered,
         "completeness": delivered / max(1, sent),
+        "silent_pairs": sum(o["silent_pairs"] for o in outcomes),
+        "errors": {
+            k: sum(o["errors"].get(k, 0) for o in outcomes) for o in outcomes for k in o["errors"]
+        },
         "delivered_per_s": delivered / span if arrivals else 0.0,
         "server_cpu_s": cpu,
         "latency": summary_ms(lat for o in outcomes for lat in o["latency_ns"]),
@@ -155,6 +178,7 @@ async def fanout(ctx: Context, members: int, messages: int, interval_s: float) -
         for part in _split(receivers, ctx.workers)
     ]
     shards[0]["poster_token"] = owner.token
+    await ctx.settle()
     ctx.progress(f"fanout: {messages} posts to {members} online members")
     cpu_before = ctx.node.cpu_seconds()
     outcomes = await asyncio.to_thread(run_workers, "fanout", shards)
@@ -196,7 +220,7 @@ async def catch_up(ctx: Context, conversations: int, per_conversation: int) -> d
                 conn.request(
                     {
                         "t": "send",
-                        "cid": f"c{n}",
+                        "cid": f"catchup-{n}",
                         "conv": conv,
                         "kind": "text",
                         "body": {"text": f"missed {n}"},
@@ -206,6 +230,7 @@ async def catch_up(ctx: Context, conversations: int, per_conversation: int) -> d
     await asyncio.gather(*pending)
     for conn in senders:
         conn.close()
+    await ctx.settle()
     started = time.perf_counter_ns()
     client = LoadConnection()
     await client.open(ctx.node.ws_url, me.token)

@@ -11,6 +11,7 @@ import contextlib
 import multiprocessing
 import os
 import resource
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from multiprocessing.synchronize import Barrier
@@ -135,6 +136,8 @@ async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
     """Open-loop sends at a fixed rate over pairs; receivers time every delivery."""
     latencies: list[int] = []
     received_at: list[int] = []
+    per_conv: dict[str, int] = {}
+    errors: dict[int, int] = {}
     acks = 0
 
     def on_frame(conn: LoadConnection, frame: Frame, now: int) -> None:
@@ -143,14 +146,18 @@ async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
         if kind == "msg":
             latencies.append(now - frame["body"]["t"])
             received_at.append(now)
+            per_conv[frame["conv"]] = per_conv.get(frame["conv"], 0) + 1
         elif kind == "ack":
             acks += 1
+        elif kind == "error":
+            errors[frame.get("code", 0)] = errors.get(frame.get("code", 0), 0) + 1
 
     pairs = params["pairs"]  # [[sender_token, receiver_token, conv], ...]
     senders, _ = await _connect_all(params["sender_url"], [p[0] for p in pairs], on_frame)
     await _connect_all(params["receiver_url"], [p[1] for p in pairs], on_frame)
     await _wait(barrier)
     await _wait(barrier)
+    run = secrets.token_hex(4)  # cids must not repeat across runs: the server would dedup
     rate, duration = params["rate"], params["duration_s"]
     interval = 1.0 / rate
     origin = time.time_ns()
@@ -165,7 +172,7 @@ async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
             senders[index].send(
                 {
                     "t": "send",
-                    "cid": f"{index}-{sent}",
+                    "cid": f"{run}-{index}-{sent}",
                     "conv": pairs[index][2],
                     "kind": "custom",
                     "body": {"t": time.time_ns()},
@@ -181,6 +188,8 @@ async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
         "latency_ns": latencies,
         "origin_ns": origin,
         "received_at_ns": received_at,
+        "silent_pairs": sum(1 for pair in pairs if pair[2] not in per_conv),
+        "errors": errors,
     }
 
 
@@ -203,6 +212,7 @@ async def fanout_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
     await _wait(barrier)
     await _wait(barrier)
     sent_at: dict[int, int] = {}
+    run = secrets.token_hex(4)
     messages = params["messages"]
     if poster is not None:
         for number in range(messages):
@@ -210,7 +220,7 @@ async def fanout_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
             await poster.request(
                 {
                     "t": "send",
-                    "cid": f"f{number}",
+                    "cid": f"{run}-f{number}",
                     "conv": params["conv"],
                     "kind": "custom",
                     "body": {"n": number, "t": sent_at[number]},

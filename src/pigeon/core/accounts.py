@@ -10,6 +10,7 @@ from pigeon.broker.base import Broker, Kick, Presence
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.core.passwords import Passwords
+from pigeon.core.permissions import PostingCache
 from pigeon.core.tokens import TokenService, hash_refresh_token, new_refresh_token
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.errors import ErrorCode
@@ -71,7 +72,9 @@ class AccountService:
         passwords: Passwords,
         broker: Broker,
         refresh_ttl_s: int,
+        permissions: PostingCache | None = None,
     ) -> None:
+        self.permissions = permissions
         self.store = store
         self.tokens = tokens
         self.passwords = passwords
@@ -209,6 +212,8 @@ class AccountService:
                 raise CoreError(ErrorCode.BAD_REQUEST, "dm_policy must be 'anyone' or 'friends'")
             fields["dm_policy"] = changes["dm_policy"]
         await self.store.accounts.update_user(user_id, **fields)
+        if "dm_policy" in fields and self.permissions is not None:
+            self.permissions.invalidate()
         return await self.user(user_id)
 
     # --- devices

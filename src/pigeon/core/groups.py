@@ -18,6 +18,7 @@ from typing import Any
 from pigeon.broker.base import Broker, Presence, Push
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
+from pigeon.core.permissions import PostingCache
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.facade import Store
@@ -63,8 +64,14 @@ def _title(value: str) -> str:
 
 class GroupService:
     def __init__(
-        self, store: Store, broker: Broker, presence: Presence, limits: GroupLimits
+        self,
+        store: Store,
+        broker: Broker,
+        presence: Presence,
+        limits: GroupLimits,
+        permissions: PostingCache | None = None,
     ) -> None:
+        self.permissions = permissions or PostingCache(ttl_s=0)
         self.store = store
         self.broker = broker
         self.presence = presence
@@ -125,6 +132,7 @@ class GroupService:
 
     async def _apply(self, change: MembershipChange) -> ConversationRecord:
         result = await self.store.groups.apply(change)
+        self.permissions.invalidate()
         await self._announce(result)
         return result.conversation
 

@@ -12,10 +12,12 @@ from pigeon.core.bodies import BodyLimits, validate_body
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
+from pigeon.core.permissions import PostingCache
 from pigeon.core.social import SocialService
 from pigeon.core.typing import TypingTracker
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.frames import Send
 from pigeon.store.facade import Store
 from pigeon.store.records import (
     Appended,
@@ -28,16 +30,6 @@ from pigeon.store.records import (
 )
 
 ALL_MEMBERS = "@all"
-
-
-@dataclass(frozen=True, slots=True)
-class SendRequest:
-    cid: str
-    conv: str
-    kind: str
-    body: dict[str, Any]
-    reply_to: int | None = None
-    mentions: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +65,6 @@ AttachmentCheck = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 
 
 class MessagingService:
-    # Set by the composition root when files are enabled: (sender, kind, body) → raises
-    # CoreError unless an image/file message names a complete file the sender uploaded.
-    check_attachment: AttachmentCheck | None = None
-
     def __init__(
         self,
         store: Store,
@@ -87,7 +75,13 @@ class MessagingService:
         social: SocialService,
         recall_window_s: int,
         typing: tuple[float, float] = (3.0, 6.0),
+        permissions: PostingCache | None = None,
+        check_attachment: AttachmentCheck | None = None,
     ) -> None:
+        self.permissions = permissions or PostingCache(ttl_s=0)
+        # (sender, kind, body) → raises CoreError unless an image/file message names a
+        # complete file the sender uploaded.
+        self.check_attachment = check_attachment
         self.social = social
         self.recall_window_s = recall_window_s
         self.typing_tracker = TypingTracker(self._relay_typing, *typing)
@@ -107,6 +101,18 @@ class MessagingService:
         return member
 
     async def _check_can_post(
+        self, conv_id: str, user_id: str, *, fresh: bool = False
+    ) -> tuple[ConversationRecord, MemberRecord]:
+        cached = None if fresh else self.permissions.get(conv_id, user_id)
+        if cached is None:
+            cached = await self._load_posting_rights(conv_id, user_id)
+            self.permissions.put(conv_id, user_id, cached)
+        member = cached[1]
+        if member.muted_until is not None and member.muted_until > now_ms():
+            raise CoreError(ErrorCode.MUTED, details={"muted_until": member.muted_until})
+        return cached
+
+    async def _load_posting_rights(
         self, conv_id: str, user_id: str
     ) -> tuple[ConversationRecord, MemberRecord]:
         found = await self.store.conversations.with_member(conv_id, user_id)
@@ -116,8 +122,6 @@ class MessagingService:
         conversation = found[0]
         if conversation.kind == "channel" and member.role not in ("owner", "admin"):
             raise CoreError(ErrorCode.FORBIDDEN, "only the channel's owner and admins post")
-        if member.muted_until is not None and member.muted_until > now_ms():
-            raise CoreError(ErrorCode.MUTED, details={"muted_until": member.muted_until})
         if conversation.kind == "direct":
             await self.social.check_direct(conv_id, user_id)
         return conversation, member
@@ -215,7 +219,7 @@ class MessagingService:
     # --- messages
 
     async def send(
-        self, user_id: str, request: SendRequest, connection_id: str | None = None
+        self, user_id: str, request: Send, connection_id: str | None = None
     ) -> MessageRecord:
         """Validate, commit durably (deduplicated by cid), then publish to the members.
 
@@ -238,7 +242,7 @@ class MessagingService:
             await self.typing_tracker.stop(request.conv, user_id)
         return outcome.message
 
-    async def _accept(self, user_id: str, request: SendRequest) -> NewMessage:
+    async def _accept(self, user_id: str, request: Send) -> NewMessage:
         """Every check a new message passes before it is queued for commit."""
         validate_body(request.kind, request.body, self.limits)
         conversation, member = await self._check_can_post(request.conv, user_id)
@@ -257,6 +261,9 @@ class MessagingService:
                 now,
                 self.recall_window_s,
             )
+        if request.reply_to is not None and request.reply_to > conversation.last_seq:
+            # the cached conversation may predate the message replied to
+            conversation, member = await self._check_can_post(request.conv, user_id, fresh=True)
         if request.reply_to is not None and not (
             member.join_seq < request.reply_to <= conversation.last_seq
         ):

@@ -7,6 +7,7 @@ from typing import Any
 from pigeon.broker.base import Broker, Push
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
+from pigeon.core.permissions import PostingCache
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.facade import Store
 from pigeon.store.records import UserRecord
@@ -17,9 +18,12 @@ MAX_LISTED = 500
 
 
 class SocialService:
-    def __init__(self, store: Store, broker: Broker) -> None:
+    def __init__(
+        self, store: Store, broker: Broker, permissions: PostingCache | None = None
+    ) -> None:
         self.store = store
         self.broker = broker
+        self.permissions = permissions or PostingCache(ttl_s=0)
 
     async def _other_user(self, user_id: str, target_id: str) -> UserRecord:
         if target_id == user_id:
@@ -72,6 +76,7 @@ class SocialService:
         if request.status != "pending":
             raise CoreError(ErrorCode.CONFLICT, f"the request is {request.status} already")
         answered = await self.store.social.answer(request_id, accept, now_ms())
+        self.permissions.invalidate()
         if answered is None:
             raise CoreError(ErrorCode.CONFLICT, "the request was answered already")
         await self._notify(answered)
@@ -84,6 +89,7 @@ class SocialService:
             await self.broker.publish(Push((viewer,), frame))
 
     async def unfriend(self, user_id: str, friend_id: str) -> None:
+        self.permissions.invalidate()
         if not await self.store.social.unfriend(user_id, friend_id):
             raise CoreError(ErrorCode.NOT_FOUND, "not friends")
 
@@ -97,8 +103,10 @@ class SocialService:
     async def block(self, user_id: str, target_id: str) -> None:
         await self._other_user(user_id, target_id)
         await self.store.social.block(user_id, target_id, now_ms())
+        self.permissions.invalidate()
 
     async def unblock(self, user_id: str, target_id: str) -> None:
+        self.permissions.invalidate()
         if not await self.store.social.unblock(user_id, target_id):
             raise CoreError(ErrorCode.NOT_FOUND, "not blocked")
 

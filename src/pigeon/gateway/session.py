@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from pigeon.core.accounts import Principal
-from pigeon.core.messaging import MessagingService, SendRequest
+from pigeon.core.messaging import MessagingService
 from pigeon.core.ratelimit import TokenBucket
 from pigeon.core.receipts import ReceiptService
 from pigeon.metrics import Metrics
@@ -91,18 +91,7 @@ class Session:
         match command:
             case frames.Send():
                 started = time.perf_counter()
-                message = await self.messaging.send(
-                    user,
-                    SendRequest(
-                        command.cid,
-                        command.conv,
-                        command.kind,
-                        command.body,
-                        command.reply_to,
-                        command.mentions,
-                    ),
-                    self.connection_id,
-                )
+                message = await self.messaging.send(user, command, self.connection_id)
                 self.metrics.send_to_ack.observe(time.perf_counter() - started)
                 return frames.ack_frame(
                     message.cid, message.conv_id, message.seq, message.id, message.ts, command.rid

@@ -27,6 +27,36 @@ from pigeon.store.schema import conversations, members, messages
 _APPEND_ATTEMPTS = 3
 
 
+# Built once: the group commit runs these for every batch.
+_ADVANCE_CONVERSATION = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("conv"))
+    .values(
+        last_seq=conversations.c.last_seq + bindparam("count"),
+        # never backwards, even when nodes' clocks disagree
+        last_ts=case(
+            (conversations.c.last_ts > bindparam("ts"), conversations.c.last_ts),
+            else_=bindparam("ts"),
+        ),
+        change_id=bindparam("change"),
+    )
+    .returning(conversations.c.last_seq)
+)
+_SENDER_HAS_READ = (
+    update(members)
+    .where(
+        members.c.conv_id == bindparam("w_conv"),
+        members.c.user_id == bindparam("w_user"),
+        members.c.read_seq < bindparam("w_seq"),
+    )
+    .values(
+        read_seq=bindparam("w_seq"),
+        recv_seq=bindparam("w_seq"),
+        change_id=bindparam("w_change"),
+    )
+)
+
+
 def message_from_row(row: Any) -> MessageRecord:
     return MessageRecord(
         conv_id=row.conv_id,
@@ -176,17 +206,8 @@ async def _store_fresh(
         change_id = last_change - offset
         last_ts = max(batch[i].ts for i in indexes)
         result = await conn.execute(
-            update(conversations)
-            .where(conversations.c.id == conv_id)
-            .values(
-                last_seq=conversations.c.last_seq + len(indexes),
-                # never backwards, even when nodes' clocks disagree
-                last_ts=case(
-                    (conversations.c.last_ts > last_ts, conversations.c.last_ts), else_=last_ts
-                ),
-                change_id=change_id,
-            )
-            .returning(conversations.c.last_seq)
+            _ADVANCE_CONVERSATION,
+            {"conv": conv_id, "count": len(indexes), "ts": last_ts, "change": change_id},
         )
         first_seq = int(result.scalar_one()) - len(indexes) + 1
         recipients = tuple(sorted(member_sets[conv_id]))
@@ -199,17 +220,7 @@ async def _store_fresh(
     await reference_files(conn, rows)
     await _apply_amendments(conn, batch, fresh)
     await conn.execute(
-        update(members)
-        .where(
-            members.c.conv_id == bindparam("w_conv"),
-            members.c.user_id == bindparam("w_user"),
-            members.c.read_seq < bindparam("w_seq"),
-        )
-        .values(
-            read_seq=bindparam("w_seq"),
-            recv_seq=bindparam("w_seq"),
-            change_id=bindparam("w_change"),
-        ),
+        _SENDER_HAS_READ,
         [
             {"w_conv": conv, "w_user": user, "w_seq": seq, "w_change": change}
             for (conv, user), (seq, change) in watermarks.items()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 
 from pigeon.store.engine import Conn, Database
 from pigeon.store.schema import blocks, friend_requests, friendships, members, users
@@ -54,13 +54,8 @@ class SocialStore:
 
     async def blocked_ids(self, user_id: str) -> list[str]:
         """Whom ``user_id`` has blocked, most recent first."""
-        stmt = (
-            select(blocks.c.blocked_id)
-            .where(blocks.c.user_id == user_id)
-            .order_by(blocks.c.created_at.desc())
-        )
         async with self.db.read() as conn:
-            return list((await conn.execute(stmt)).scalars())
+            return list((await conn.execute(_BLOCKED_IDS, {"user": user_id})).scalars())
 
     async def blockers_of(self, user_id: str, among: list[str]) -> set[str]:
         """Which of ``among`` have blocked ``user_id``."""
@@ -103,13 +98,8 @@ class SocialStore:
     # --- friendships
 
     async def friend_ids(self, user_id: str) -> list[str]:
-        stmt = (
-            select(friendships.c.friend_id)
-            .where(friendships.c.user_id == user_id)
-            .order_by(friendships.c.created_at.desc())
-        )
         async with self.db.read() as conn:
-            return list((await conn.execute(stmt)).scalars())
+            return list((await conn.execute(_FRIEND_IDS, {"user": user_id})).scalars())
 
     async def are_friends(self, a: str, b: str) -> bool:
         stmt = select(friendships.c.user_id).where(
@@ -222,24 +212,38 @@ def _exists(left: Any, left_value: Any, right: Any, right_value: Any) -> Any:
     return select(left).where(left == left_value, right == right_value).exists()
 
 
+# Built once: these run on every connect (presence) and on direct sends.
+_peer = members.alias("peer")
+_sender: Any = bindparam("sender")
+_DIRECT_GATE = (
+    select(
+        _peer.c.user_id,
+        users.c.dm_policy,
+        _exists(blocks.c.user_id, _peer.c.user_id, blocks.c.blocked_id, _sender).label("pb"),
+        _exists(blocks.c.user_id, _sender, blocks.c.blocked_id, _peer.c.user_id).label("sb"),
+        _exists(friendships.c.user_id, _sender, friendships.c.friend_id, _peer.c.user_id).label(
+            "fr"
+        ),
+    )
+    .join_from(_peer, users, users.c.id == _peer.c.user_id)
+    .where(_peer.c.conv_id == bindparam("conv"), _peer.c.user_id != _sender)
+)
+_FRIEND_IDS = (
+    select(friendships.c.friend_id)
+    .where(friendships.c.user_id == bindparam("user"))
+    .order_by(friendships.c.created_at.desc())
+)
+_BLOCKED_IDS = (
+    select(blocks.c.blocked_id)
+    .where(blocks.c.user_id == bindparam("user"))
+    .order_by(blocks.c.created_at.desc())
+)
+
+
 async def direct_gate(db: Database, conv_id: str, sender_id: str) -> DirectGate | None:
     """One query for the direct-message checks; None for a conversation with oneself."""
-    peer = members.alias("peer")
-    stmt = (
-        select(
-            peer.c.user_id,
-            users.c.dm_policy,
-            _exists(blocks.c.user_id, peer.c.user_id, blocks.c.blocked_id, sender_id).label("pb"),
-            _exists(blocks.c.user_id, sender_id, blocks.c.blocked_id, peer.c.user_id).label("sb"),
-            _exists(
-                friendships.c.user_id, sender_id, friendships.c.friend_id, peer.c.user_id
-            ).label("fr"),
-        )
-        .join_from(peer, users, users.c.id == peer.c.user_id)
-        .where(peer.c.conv_id == conv_id, peer.c.user_id != sender_id)
-    )
     async with db.read() as conn:
-        row = (await conn.execute(stmt)).first()
+        row = (await conn.execute(_DIRECT_GATE, {"conv": conv_id, "sender": sender_id})).first()
     if row is None:
         return None
     return DirectGate(row[0], row[1], bool(row.pb), bool(row.sb), bool(row.fr))

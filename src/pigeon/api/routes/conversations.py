@@ -19,7 +19,7 @@ from pigeon.api.schemas import (
     SettingsIn,
     WatermarksOut,
 )
-from pigeon.core.messaging import SendRequest
+from pigeon.protocol.frames import Send
 
 router = APIRouter(prefix="/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
 
@@ -78,7 +78,7 @@ async def history(
 async def send(
     conv_id: str, body: SendIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
-    request = SendRequest(
+    request = Send(
         cid=body.cid,
         conv=conv_id,
         kind=body.kind,
