@@ -182,7 +182,7 @@ class PigeonApp:
                 violations_before_close=settings.rate_violations_before_close,
             ),
             max_frame_bytes=settings.max_frame_bytes,
-            send_queue_frames=settings.send_queue_frames,
+            send_queue_bytes=settings.send_queue_bytes,
             auth_timeout_s=settings.auth_timeout_s,
             heartbeat_s=settings.heartbeat_s,
         )

@@ -69,8 +69,10 @@ class Settings(BaseSettings):
     )
     auth_timeout_s: float = Field(10.0, gt=0)
     max_frame_bytes: int = Field(64 * 1024, ge=256)
-    send_queue_frames: int = Field(
-        1024, ge=1, description="outgoing frames buffered per connection"
+    send_queue_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="bytes a client may leave unread before it is closed as too slow (4009)",
     )
     send_rate_per_s: float = Field(20.0, gt=0)
     send_burst: int = Field(40, ge=1)

@@ -585,7 +585,7 @@ async def test_a_slow_consumer_is_closed_with_4009_and_recovers_by_sync(
 ) -> None:
     server = server_factory(
         env={
-            "PIGEON_SEND_QUEUE_FRAMES": "4",
+            "PIGEON_SEND_QUEUE_BYTES": "200000",
             "PIGEON_SEND_RATE_PER_S": "100000",
             "PIGEON_SEND_BURST": "100000",
             "PIGEON_MAX_TEXT_CHARS": "60000",

@@ -1,29 +1,45 @@
-"""One live client connection: identity, a bounded outgoing queue and its writer.
+"""One live client connection: identity, and frames written without ever waiting.
 
-The queue is what keeps fan-out from ever waiting on a socket (DESIGN invariant 5):
-``push`` only appends; a writer task, created on demand and gone when the queue is
-empty, does the awaiting. A connection whose queue is full is closed with 4009 and
-recovers by sync.
+Fan-out must never wait on a socket (DESIGN invariant 5). Every outgoing frame is
+encoded once into WebSocket wire bytes (a push to many connections shares them)
+and handed to the socket's transport with a plain ``write``: no task, no await.
+The transport's buffer is the connection's send queue; when what a client has not
+yet taken is over ``max_buffer_bytes``, it is too slow and is closed with 4009 (it
+recovers by sync).
+
+Writing frames ourselves is safe beside aiohttp's own writer: server frames are
+unmasked, compression is off, and both write whole frames synchronously, so on one
+event loop they never interleave.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import struct
 import time
-from collections import deque
 from typing import Protocol
 
 from pigeon.protocol.closecodes import CloseCode
 
 log = logging.getLogger(__name__)
 
+_TEXT_FIN = 0x81
+CLOSE_TIMEOUT_S = 10.0
 
-class Transport(Protocol):
-    """What a connection needs from a WebSocket (or any framed stream)."""
 
-    async def send_str(self, data: str) -> None: ...
+def text_frame(payload: bytes) -> bytes:
+    """RFC 6455 wire bytes of one unmasked, final text frame."""
+    size = len(payload)
+    if size < 126:
+        return bytes((_TEXT_FIN, size)) + payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", _TEXT_FIN, 126, size) + payload
+    return struct.pack("!BBQ", _TEXT_FIN, 127, size) + payload
+
+
+class Socket(Protocol):
+    """The WebSocket as far as closing it goes."""
 
     async def close(self, *, code: int = 1000, message: bytes = b"") -> bool: ...
 
@@ -34,84 +50,87 @@ class Transport(Protocol):
 class Connection:
     __slots__ = (
         "_close_task",
-        "_queue",
-        "_writer",
         "closed",
         "device",
         "id",
         "last_seen",
         "login_id",
-        "max_queue",
-        "transport",
+        "max_buffer_bytes",
+        "socket",
+        "stream",
         "user_id",
     )
 
     def __init__(
         self,
         connection_id: str,
-        transport: Transport,
+        socket: Socket,
+        stream: asyncio.WriteTransport,
         *,
         user_id: str,
         login_id: str,
         device: str,
-        max_queue: int,
+        max_buffer_bytes: int,
     ) -> None:
         self.id = connection_id
-        self.transport = transport
+        self.socket = socket
+        self.stream = stream
         self.user_id = user_id
         self.login_id = login_id
         self.device = device
-        self.max_queue = max_queue
+        self.max_buffer_bytes = max_buffer_bytes
         self.last_seen = time.monotonic()
         self.closed = False
-        self._queue: deque[str] = deque()
-        self._writer: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
 
     def push(self, data: str) -> bool:
-        """Queue one encoded frame; never waits. False if dropped (closed or too slow)."""
+        """Write one encoded text frame; never waits. False if dropped."""
+        return self.push_frame(text_frame(data.encode()))
+
+    def push_frame(self, frame: bytes) -> bool:
+        """Write one frame's wire bytes; never waits. False if dropped (closed or too slow)."""
         if self.closed:
             return False
-        if len(self._queue) >= self.max_queue:
-            self.close(CloseCode.TOO_SLOW)
+        if self.socket.closed or self.stream.is_closing():
+            self.closed = True
             return False
-        self._queue.append(data)
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._drain())
+        # Judged on what is still unsent, not on this frame: one large reply (a full
+        # page of history) to a client that keeps up is fine.
+        if self.stream.get_write_buffer_size() > self.max_buffer_bytes:
+            self.close(CloseCode.TOO_SLOW, "too slow")
+            return False
+        self.stream.write(frame)
         return True
 
-    async def _drain(self) -> None:
-        try:
-            while self._queue:
-                await self.transport.send_str(self._queue.popleft())
-        except (ConnectionError, RuntimeError):
-            self._queue.clear()
-            self.close(CloseCode.NORMAL)
-        finally:
-            self._writer = None
+    async def flush(self, timeout_s: float) -> None:
+        """Wait (bounded) until the client has taken everything written so far."""
+        deadline = time.monotonic() + timeout_s
+        while self._unsent() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # polling a buffer size: there is no event for it
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far has been handed to the socket."""
-        while self._writer is not None:
-            await asyncio.shield(self._writer)
+    def _unsent(self) -> int:
+        return 0 if self.stream.is_closing() else self.stream.get_write_buffer_size()
 
     def close(self, code: int, reason: str = "", *, drain_s: float = 0.0) -> None:
-        """Close with ``code`` soon. Frames already queued are written first for up to
-        ``drain_s`` seconds (a graceful restart), or discarded (a client too slow)."""
+        """Close with ``code`` soon, after up to ``drain_s`` seconds for the client to
+        take what was already written (a graceful restart)."""
         if self.closed:
             return
         self.closed = True  # refuses further pushes
-        if drain_s <= 0:
-            self._queue.clear()
         self._close_task = asyncio.create_task(self._close(code, reason, drain_s))
 
     async def _close(self, code: int, reason: str, drain_s: float) -> None:
-        if drain_s > 0 and self._writer is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.flush(), drain_s)
-        self._queue.clear()
-        with contextlib.suppress(Exception):
-            await self.transport.close(code=code, message=reason.encode()[:120])
+        if drain_s > 0:
+            await self.flush(drain_s)
+        try:
+            # A client that stopped reading may never take the close frame either.
+            await asyncio.wait_for(
+                self.socket.close(code=code, message=reason.encode()[:120]), CLOSE_TIMEOUT_S
+            )
+        except TimeoutError:
+            self.stream.abort()
+        except Exception:  # the peer vanished meanwhile: nothing left to close
+            log.debug("close failed", exc_info=True)
 
     async def wait_closed(self) -> None:
         if self._close_task is not None:

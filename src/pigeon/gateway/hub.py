@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 
 from pigeon.broker.base import Event, Kick, Push
-from pigeon.gateway.connection import Connection
+from pigeon.gateway.connection import Connection, text_frame
 from pigeon.metrics import Metrics
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.codec import encode_frame
@@ -68,15 +68,15 @@ class Hub:
             self._kick(event)
 
     def _push(self, event: Push) -> None:
-        data: str | None = None  # encoded once, only if someone here receives it
+        data: bytes | None = None  # wire bytes built once, only if someone here receives it
         delivered = dropped = 0
         for user in event.users:
             for conn in self._by_user.get(user, ()):
                 if conn.id == event.skip_connection:
                     continue
                 if data is None:
-                    data = encode_frame(event.frame)
-                if conn.push(data):
+                    data = text_frame(encode_frame(event.frame).encode())
+                if conn.push_frame(data):
                     delivered += 1
                 else:
                     dropped += 1

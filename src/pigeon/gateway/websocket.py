@@ -46,7 +46,7 @@ class Gateway:
         metrics: Metrics,
         limits: SessionLimits,
         max_frame_bytes: int,
-        send_queue_frames: int,
+        send_queue_bytes: int,
         auth_timeout_s: float,
         heartbeat_s: int,
     ) -> None:
@@ -59,7 +59,7 @@ class Gateway:
         self.metrics = metrics
         self.limits = limits
         self.max_frame_bytes = max_frame_bytes
-        self.send_queue_frames = send_queue_frames
+        self.send_queue_bytes = send_queue_bytes
         self.auth_timeout_s = auth_timeout_s
         self.heartbeat_s = heartbeat_s
         self.accepting = True
@@ -76,13 +76,17 @@ class Gateway:
         if authenticated is None:
             return ws
         principal, device, rid = authenticated
+        stream = request.transport
+        if stream is None:  # the peer left during the handshake
+            return ws
         conn = Connection(
             connection_id,
             ws,
+            stream,
             user_id=principal.user_id,
             login_id=principal.login_id,
             device=device,
-            max_queue=self.send_queue_frames,
+            max_buffer_bytes=self.send_queue_bytes,
         )
         self.hub.add(conn)
         log.info("connected", extra={"conn": connection_id, "user": principal.user_id})
@@ -200,6 +204,5 @@ class Gateway:
                 )
             if conn.closed:
                 break
-        await conn.flush()
         # Returning first would let aiohttp close with 1000 before our code goes out.
         await conn.wait_closed()
