@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'pigeon.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'pigeon.db').resolve()}"
 
     def public_limits(self) -> dict[str, Any]:
         return {

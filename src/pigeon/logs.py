@@ -39,5 +39,5 @@ def configure(level: str, node_id: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiohttp.access", "sqlalchemy", "alembic", "aiosqlite"):
+    for noisy in ("aiohttp.access", "sqlalchemy", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -115,7 +115,7 @@ def test_trusted_proxies_from_environment(clean_env: pytest.MonkeyPatch) -> None
 
 def test_database_url_defaults_to_sqlite_in_data_dir(tmp_path: Path) -> None:
     url = Settings(data_dir=tmp_path).effective_database_url
-    assert url == f"sqlite+aiosqlite:///{(tmp_path / 'pigeon.db').resolve()}"
+    assert url == f"sqlite:///{(tmp_path / 'pigeon.db').resolve()}"
     explicit = Settings(data_dir=tmp_path, database_url="postgresql://h/db")
     assert explicit.effective_database_url == "postgresql://h/db"
 
