@@ -52,6 +52,4 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API leaves an event loop running in the
     main thread for the rest of the session, which async fixtures cannot share."""
-    items.sort(
-        key=lambda item: "tests/e2e/" in item.nodeid.replace("\\", "/") or "e2e/" in item.nodeid
-    )
+    items.sort(key=lambda item: item.nodeid.startswith("tests/e2e/"))
