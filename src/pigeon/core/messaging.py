@@ -115,11 +115,7 @@ class MessagingService:
     async def _load_posting_rights(
         self, conv_id: str, user_id: str
     ) -> tuple[ConversationRecord, MemberRecord]:
-        found = await self.store.conversations.with_member(conv_id, user_id)
-        member = found[1] if found else None
-        if found is None or member is None or not member.active:
-            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
-        conversation = found[0]
+        conversation, member = await self._member_of(conv_id, user_id)
         if conversation.kind == "channel" and member.role not in ("owner", "admin"):
             raise CoreError(ErrorCode.FORBIDDEN, "only the channel's owner and admins post")
         if conversation.kind == "direct":

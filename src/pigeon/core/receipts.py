@@ -73,14 +73,14 @@ class ReceiptService:
 
     async def counts(self, user_id: str, conv_id: str, seq: int) -> dict[str, Any]:
         """Read/delivered counts for one message; names too in small groups."""
-        member = await self.store.conversations.membership(conv_id, user_id)
-        if member is None or not member.active:
+        found = await self.store.conversations.with_member(conv_id, user_id)
+        conversation, member = found if found else (None, None)
+        if conversation is None or member is None or not member.active:
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         message = await self.store.messages.message_at(conv_id, seq)
         if message is None or seq <= member.join_seq:
             raise CoreError(ErrorCode.MESSAGE_NOT_FOUND)
-        conversation = await self.store.conversations.conversation(conv_id)
-        small = conversation is not None and conversation.member_count <= self.detail_max_members
+        small = conversation.member_count <= self.detail_max_members
         counts = await self.store.conversations.receipt_counts(
             conv_id, seq, message.sender_id, with_names=small
         )

@@ -22,7 +22,7 @@ from pigeon.metrics import Metrics
 from pigeon.protocol import frames
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.codec import ProtocolError, decode_command, encode_frame
-from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.errors import DEFAULT_MESSAGES, ErrorCode
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class Gateway:
         message: str | None = None,
     ) -> None:
         self.metrics.errors.labels(str(int(code))).inc()
-        frame = frames.error_frame(int(code), message or ProtocolError(code).message, rid)
+        frame = frames.error_frame(int(code), message or DEFAULT_MESSAGES[code], rid)
         await ws.send_str(encode_frame(frame))
 
     async def _serve(self, ws: web.WebSocketResponse, conn: Connection, session: Session) -> None:
