@@ -293,7 +293,7 @@ class RedisBroker:
             finally:
                 self._subscribed.clear()
                 with contextlib.suppress(*REDIS_ERRORS):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
             await backoff.wait()
 
     async def _listen(self, pubsub: PubSub, backoff: Backoff) -> None:
