@@ -16,6 +16,8 @@ the typed body of their kind when the body has exactly that shape, else JSON tex
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import orjson
@@ -67,15 +69,53 @@ class _Unreadable:
 _UNREADABLE = _Unreadable()
 
 
+class _Shape(Enum):
+    """How one field appears in the JSON view."""
+
+    BODY = "body"  # a message body: a JSON object
+    MESSAGES = "messages"  # a list of objects, present even when empty
+    SCALARS = "scalars"  # a list of values, left out when empty
+    OPTIONAL = "optional"  # left out when absent
+    NULLABLE = "nullable"  # null when absent
+    PLAIN = "plain"  # always present
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str  # in the schema
+    key: str  # in the JSON view
+    shape: _Shape
+    is_string: bool
+
+
+def _shape(field: Any) -> _Shape:
+    if field.message_type is pb.Body.DESCRIPTOR:
+        return _Shape.BODY
+    if field.is_repeated:
+        return _Shape.MESSAGES if field.message_type is not None else _Shape.SCALARS
+    if field.has_presence:
+        return _Shape.NULLABLE if field.full_name in _NULLABLE else _Shape.OPTIONAL
+    return _Shape.PLAIN
+
+
 # Descriptors are typed loosely on purpose: the stubs give each one as the union of the
 # pure-Python and the C (upb) class, and only their common attributes are used here.
-def _json_key(field: Any) -> str:
-    name: str = field.name
-    return _JSON_KEYS.get(name, name)
+def _plan(descriptor: Any) -> dict[str, _Field]:
+    """Each field of one message type by JSON key, worked out once per type."""
+    return {
+        _JSON_KEYS.get(f.name, f.name): _Field(
+            f.name,
+            _JSON_KEYS.get(f.name, f.name),
+            _shape(f),
+            f.type == FieldDescriptor.TYPE_STRING,
+        )
+        for f in descriptor.fields
+    }
 
 
-def _proto_fields(descriptor: Any) -> dict[str, FieldDescriptor]:
-    return {_json_key(f): f for f in descriptor.fields}
+_PLANS: dict[str, dict[str, _Field]] = {
+    d.full_name: _plan(d) for d in pb.DESCRIPTOR.message_types_by_name.values()
+}
 
 
 # --- proto → JSON view
@@ -110,22 +150,22 @@ def _json_object(data: bytes) -> Any:
 def _to_object(message: ProtoMessage, *, strict: bool) -> dict[str, Any]:
     """The JSON view of one message: keys present exactly as JSON would have them."""
     out: dict[str, Any] = {}
-    for field in message.DESCRIPTOR.fields:
-        key = _json_key(field)
-        value = getattr(message, field.name)
-        if field.message_type is pb.Body.DESCRIPTOR:
-            if message.HasField(field.name):
-                out[key] = _body_object(value, strict=strict)
-        elif field.is_repeated:
-            if field.message_type is not None:
-                out[key] = [_to_object(item, strict=strict) for item in value]
-            elif value:
-                out[key] = list(value)
-        elif field.has_presence and not message.HasField(field.name):
-            if field.full_name in _NULLABLE:
-                out[key] = None
-        else:
-            out[key] = value
+    for field in _PLANS[message.DESCRIPTOR.full_name].values():
+        shape = field.shape
+        if shape is _Shape.PLAIN:
+            out[field.key] = getattr(message, field.name)
+        elif shape is _Shape.MESSAGES:
+            items = getattr(message, field.name)
+            out[field.key] = [_to_object(item, strict=strict) for item in items]
+        elif shape is _Shape.SCALARS:
+            values = getattr(message, field.name)
+            if values:
+                out[field.key] = list(values)
+        elif message.HasField(field.name):
+            value = getattr(message, field.name)
+            out[field.key] = _body_object(value, strict=strict) if shape is _Shape.BODY else value
+        elif shape is _Shape.NULLABLE:
+            out[field.key] = None
     return out
 
 
@@ -192,18 +232,17 @@ def decode_frame(data: bytes) -> Frame:
 # --- JSON view → proto
 
 
-def _fits(body: dict[str, Any], descriptor: Any) -> bool:
+def _fits(body: dict[str, Any], plan: dict[str, _Field]) -> bool:
     """Whether ``body`` has exactly the shape of a typed body, so nothing is lost."""
-    fields = descriptor.fields_by_name
-    if not set(body) <= set(fields):
+    if not body.keys() <= plan.keys():
         return False
-    for name, field in fields.items():
-        if name not in body:
-            if not field.has_presence:
+    for key, field in plan.items():
+        if key not in body:
+            if field.shape is not _Shape.OPTIONAL:
                 return False
             continue
-        value = body[name]
-        if field.type == FieldDescriptor.TYPE_STRING:
+        value = body[key]
+        if field.is_string:
             if not isinstance(value, str):
                 return False
         elif isinstance(value, bool) or not isinstance(value, int) or value not in _INT64:
@@ -217,7 +256,7 @@ def _fill_body(target: pb.Body, kind: Any, body: dict[str, Any]) -> None:
         return
     if kind in _TYPED_BODIES:
         typed = getattr(target, kind)
-        if _fits(body, typed.DESCRIPTOR):
+        if _fits(body, _PLANS[typed.DESCRIPTOR.full_name]):
             typed.SetInParent()
             for name, value in body.items():
                 setattr(typed, name, value)
@@ -236,26 +275,26 @@ def _fill_body(target: pb.Body, kind: Any, body: dict[str, Any]) -> None:
 
 def _fill(target: ProtoMessage, obj: dict[str, Any]) -> None:
     target.SetInParent()
-    fields = _proto_fields(target.DESCRIPTOR)
+    plan = _PLANS[target.DESCRIPTOR.full_name]
     for key, value in obj.items():
         if key in ("t", "rid"):
             continue
-        field = fields.get(key)
+        field = plan.get(key)
         if field is None:
             raise ValueError(f"{target.DESCRIPTOR.name} has no field {key!r}")
+        shape = field.shape
         if value is None:
-            if not field.has_presence:
+            if shape not in (_Shape.OPTIONAL, _Shape.NULLABLE, _Shape.BODY):
                 raise ValueError(f"{target.DESCRIPTOR.name}.{key} may not be null")
-            continue
-        if field.message_type is pb.Body.DESCRIPTOR:
+        elif shape is _Shape.BODY:
             if not isinstance(value, dict):
                 raise ValueError(f"{target.DESCRIPTOR.name}.{key} must be an object")
             _fill_body(getattr(target, field.name), obj.get("kind"), value)
-        elif field.is_repeated and field.message_type is not None:
+        elif shape is _Shape.MESSAGES:
             container = getattr(target, field.name)
             for item in value:
                 _fill(container.add(), item)
-        elif field.is_repeated:
+        elif shape is _Shape.SCALARS:
             getattr(target, field.name).extend(value)
         else:
             try:
