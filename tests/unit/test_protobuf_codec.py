@@ -194,6 +194,50 @@ def test_random_commands_decode_like_the_json_codec(raw: dict[str, Any]) -> None
     )
 
 
+# Values on the validators' edges that the schema can still carry, by field.
+_texts = st.sampled_from(["", "x", "x" * 64, "x" * 65, "x" * 257, "x" * 4097]) | st.text(
+    max_size=70
+)
+_numbers = st.sampled_from([0, 1, 2**53 - 1, 2**53, 2**64 - 1]) | st.integers(0, 2**64 - 1)
+EDGE_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    **dict.fromkeys(("token", "device", "cid", "conv", "kind", "cursor"), _texts),
+    **dict.fromkeys(("reply_to", "after", "before", "limit", "seq"), _numbers),
+    "on": st.booleans(),
+    "mentions": st.lists(_texts, max_size=3) | st.lists(st.just("u"), min_size=99, max_size=102),
+    "body": bodies,
+    "rid": rids | st.text(min_size=65, max_size=70),
+}
+FIELDS_OF = {
+    "auth": ("token", "device"),
+    "send": ("cid", "conv", "kind", "body", "reply_to", "mentions"),
+    "pull": ("conv", "after", "before", "limit"),
+    "sync": ("cursor",),
+    "read": ("conv", "seq"),
+    "recv": ("conv", "seq"),
+    "typing": ("conv", "on"),
+    "ping": (),
+}
+
+
+def _outcome(decode: Any, data: Any) -> Any:
+    try:
+        return decode(data)
+    except ProtocolError as error:
+        return (error.code, error.message, error.rid, error.cid)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_any_representable_command_gets_the_same_outcome_from_both_codecs(
+    data: st.DataObject,
+) -> None:
+    t = data.draw(st.sampled_from(sorted(FIELDS_OF)))
+    names = data.draw(st.sets(st.sampled_from((*FIELDS_OF[t], "rid"))))
+    raw = {"t": t} | {name: data.draw(EDGE_VALUES[name]) for name in sorted(names)}
+    from_json = _outcome(codec.decode_command, orjson.dumps(raw))
+    assert _outcome(protobuf.decode_command, protobuf.encode_command(raw)) == from_json
+
+
 def test_encode_command_refuses_what_the_schema_cannot_carry() -> None:
     with pytest.raises(ValueError, match="not a frame"):
         protobuf.encode_command({"t": "ready"})
