@@ -111,7 +111,7 @@ class _Fields:
             or not all(isinstance(v, str) and 0 < len(v) <= MAX_ID_CHARS for v in value)
         ):
             raise self.fail("mentions", f"a list of at most {MAX_MENTIONS} user ids")
-        return tuple(dict.fromkeys(value))
+        return tuple(dict.fromkeys(value)) or None  # an empty list mentions no one
 
 
 def _auth(f: _Fields) -> Auth:
@@ -200,6 +200,15 @@ def decode_command(data: str | bytes) -> Command:
         raise ProtocolError(ErrorCode.MALFORMED_FRAME, "frame is not valid JSON") from None
     if not isinstance(raw, dict):
         raise ProtocolError(ErrorCode.MALFORMED_FRAME)
+    return command_from_object(raw)
+
+
+def command_from_object(raw: dict[str, Any]) -> Command:
+    """Validate one decoded client frame (JSON keys) and build its command.
+
+    Every codec funnels into this, so one set of field rules applies to all of them.
+    Raises ``ProtocolError``; never anything else.
+    """
     rid = _read_rid(raw)
     kind = raw.get("t")
     if not isinstance(kind, str):

@@ -140,3 +140,8 @@ def error_frame(code: int, message: str, rid: Rid = None, cid: str | None = None
     if cid is not None:
         frame["cid"] = cid
     return with_rid(frame, rid)
+
+
+def close_frame(code: int, reason: str) -> Frame:
+    """The last frame on a TCP connection, which has no close code of its own."""
+    return {"t": "close", "code": code, "reason": reason}
