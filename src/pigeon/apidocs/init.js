@@ -1,0 +1,11 @@
+// Starts Swagger UI on this server's OpenAPI document. Kept out of the page so the
+// page's Content-Security-Policy can forbid inline scripts.
+window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  layout: "BaseLayout",
+  deepLinking: true,
+  showExtensions: true,
+  showCommonExtensions: true,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+});
