@@ -19,6 +19,7 @@ from harness import ServerProcess, unique_name
 from .wsclient import Account, Rest, assert_error, register
 
 LIMIT = 64 * 1024
+MAX_UPLOAD = 256 * 1024
 TOO_LARGE, TRANSFER_CODING_UNSUPPORTED = 41300, 50100
 MULTIPART_INVALID, MULTIPART_INCOMPLETE = 40030, 40031
 BAD_CREDENTIALS = 40101
@@ -27,7 +28,8 @@ BAD_CREDENTIALS = 40101
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(
-        tmp_path_factory.mktemp("http"), {"PIGEON_MAX_REQUEST_BYTES": str(LIMIT)}
+        tmp_path_factory.mktemp("http"),
+        {"PIGEON_MAX_REQUEST_BYTES": str(LIMIT), "PIGEON_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)},
     )
     server.start()
     yield server
@@ -262,6 +264,29 @@ async def test_a_multipart_body_without_its_closing_boundary_is_not_stored(
         await conn.close()
     assert status == 400, reply
     assert_envelope(reply, MULTIPART_INCOMPLETE)
+    assert _stored_blobs(limited_server) == before
+
+
+async def test_an_upload_counts_the_bytes_it_reads_not_the_declared_length(
+    rest: Rest, limited_server: ServerProcess
+) -> None:
+    account = await register(rest)
+    before = _stored_blobs(limited_server)
+    packed = gzip.compress(_part(b"\0" * (MAX_UPLOAD + 1)) + b"\r\n--bnd--\r\n")
+    assert len(packed) < MAX_UPLOAD // 8  # the declared length is far under the limit
+    conn = await RawHttp.open(limited_server)
+    try:
+        await conn.send(
+            f"POST /api/v1/files HTTP/1.1\nHost: t\nAuthorization: Bearer {account.access}\n"
+            "Content-Type: multipart/form-data; boundary=bnd\nContent-Encoding: gzip\n"
+            f"Content-Length: {len(packed)}\n",
+            packed,
+        )
+        status, _, reply = await conn.response()
+    finally:
+        await conn.close()
+    assert status == 413
+    assert_envelope(reply, 41310)
     assert _stored_blobs(limited_server) == before
 
 
