@@ -22,7 +22,6 @@ from fastapi import FastAPI
 from pigeon.apidocs import docs_routes
 from pigeon.files.http import STREAMED_BODY_PATHS
 from pigeon.httpguard import (
-    BODY_METHODS,
     REQUEST_ID_KEY,
     BodyLimit,
     check_declared_length,
@@ -80,7 +79,6 @@ def _reject_early(request: web.Request, max_request_bytes: int) -> web.Response 
     rejected = check_transfer_coding(request)
     if (
         rejected is None
-        and request.method in BODY_METHODS
         and request.path.startswith("/api/")
         and not request.path.startswith(STREAMED_BODY_PATHS)  # limited while streamed
     ):

@@ -159,6 +159,16 @@ async def test_a_chunked_body_within_the_limit_is_served(limited_server: ServerP
         await conn.close()
 
 
+async def test_any_method_is_limited(limited_server: ServerProcess) -> None:
+    status, _, body = await raw(
+        limited_server,
+        "DELETE /api/v1/users/me/devices/x HTTP/1.1\nHost: t\nTransfer-Encoding: chunked\n",
+        chunked(b"x" * (LIMIT + 1)),
+    )
+    assert status == 413
+    assert_envelope(body, TOO_LARGE)
+
+
 async def test_a_compressed_body_counts_its_decoded_size(limited_server: ServerProcess) -> None:
     packed = gzip.compress(login_json(padding=4 * LIMIT))
     assert len(packed) < LIMIT // 4  # the declared length is small, the body is not
