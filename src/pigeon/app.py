@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -45,6 +46,7 @@ from pigeon.server import build_http_app
 from pigeon.services import Services
 from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
+from pigeon.store.records import Appended, AppendOutcome, NewMessage
 
 log = logging.getLogger("pigeon")
 
@@ -95,12 +97,13 @@ class PigeonApp:
             settings.revocation_check_s,
         )
         self.committer = GroupCommitter(
-            self.store.messages.append, settings.commit_batch, self._observe_commit
+            self._append_counted, settings.commit_batch, self._observe_commit
         )
         jwt_secret = resolve_jwt_secret(settings)
         tokens = TokenService(jwt_secret, settings.access_token_ttl_s)
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         permissions = PostingCache(settings.permission_cache_s)
+        file_store = FileStore(self.store.db)
         accounts = AccountService(
             self.store,
             tokens,
@@ -108,10 +111,11 @@ class PigeonApp:
             self.broker,
             settings.refresh_token_ttl_s,
             permissions,
+            avatar_files=file_store,
         )
         social = SocialService(self.store, self.broker, permissions)
         files = FileService(
-            FileStore(self.store.db),
+            file_store,
             LocalBlobStore(settings.data_dir / "files"),
             UrlSigner(jwt_secret),
             FileLimits(
@@ -192,7 +196,14 @@ class PigeonApp:
 
     def _observe_commit(self, batch: int, seconds: float) -> None:
         self.metrics.observe_commit(batch, seconds)
-        self.metrics.messages_stored.inc(batch)
+
+    async def _append_counted(self, batch: Sequence[NewMessage]) -> list[AppendOutcome]:
+        """The store's append, counting only messages stored now: a retry answered with
+        its original, or a rejected send, is not a stored message."""
+        outcomes = await self.store.messages.append(batch)
+        stored = sum(1 for o in outcomes if isinstance(o, Appended) and not o.duplicate)
+        self.metrics.messages_stored.inc(stored)
+        return outcomes
 
     async def start(self) -> int:
         """Migrate, start background work, listen. Returns the bound port."""

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     max_group_members: int = Field(5000, ge=2)
     max_channel_members: int = Field(1_000_000, ge=2)
     max_request_bytes: int = Field(1024 * 1024, ge=1024, description="largest REST JSON body")
+    user_search_min_chars: int = Field(
+        2, ge=1, le=64, description="shortest user search query, in characters (→ 40032)"
+    )
+    user_search_max_results: int = Field(
+        20, ge=1, le=100, description="most users one search returns"
+    )
 
     # --- files (docs/files.md)
     max_image_pixels: int = Field(
@@ -149,4 +155,6 @@ class Settings(BaseSettings):
             "send_burst": self.send_burst,
             "max_page": self.max_page,
             "heartbeat_s": self.heartbeat_s,
+            "user_search_min_chars": self.user_search_min_chars,
+            "user_search_max_results": self.user_search_max_results,
         }

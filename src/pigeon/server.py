@@ -9,7 +9,6 @@ the leaner stack (docs/architecture.md has the measurements).
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
@@ -20,44 +19,40 @@ from aiohttp.typedefs import Middleware
 from aiohttp_asgi import ASGIResource
 from fastapi import FastAPI
 
+from pigeon.apidocs import docs_routes
 from pigeon.files.http import STREAMED_BODY_PATHS
+from pigeon.httpguard import (
+    REQUEST_ID_KEY,
+    BodyLimit,
+    check_declared_length,
+    check_transfer_coding,
+    envelope_error,
+    request_id_for,
+    security_headers,
+    web_client_csp,
+)
 from pigeon.metrics import Metrics
-from pigeon.protocol.errors import ErrorCode, PigeonError
+from pigeon.protocol.errors import ErrorCode
 from pigeon.store.engine import Database, StoreError
 
 log = logging.getLogger("pigeon.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-
-
-def _envelope_error(code: ErrorCode, message: str | None = None) -> web.Response:
-    error = PigeonError(code, message)
-    return web.json_response(
-        {"code": int(code), "message": error.message, "data": None}, status=code.http_status
-    )
 
 
 def request_middleware(metrics: Metrics, max_request_bytes: int) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+        request[REQUEST_ID_KEY] = request_id = request_id_for(request)
         started = time.perf_counter()
-        if (
-            request.method in _BODY_METHODS
-            and request.path.startswith("/api/")
-            and not request.path.startswith(STREAMED_BODY_PATHS)  # limited while streamed
-        ):
-            rejected = _check_body_size(request, max_request_bytes)
-            if rejected is not None:
-                rejected.headers["X-Request-Id"] = request_id
-                return rejected
         status = 500
         try:
+            rejected = _reject_early(request, max_request_bytes)
+            if rejected is not None:
+                status = rejected.status
+                return rejected
             response = await handler(request)
             status = response.status
-            if not response.prepared:
-                response.headers["X-Request-Id"] = request_id
             return response
         except web.HTTPException as exc:
             status = exc.status
@@ -79,14 +74,16 @@ def request_middleware(metrics: Metrics, max_request_bytes: int) -> Middleware:
     return middleware
 
 
-def _check_body_size(request: web.Request, limit: int) -> web.Response | None:
-    if request.content_length is None:
-        if request.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return _envelope_error(ErrorCode.BAD_REQUEST, "Content-Length is required")
-        return None
-    if request.content_length > limit:
-        return _envelope_error(ErrorCode.TOO_LARGE, f"request body is larger than {limit} bytes")
-    return None
+def _reject_early(request: web.Request, max_request_bytes: int) -> web.Response | None:
+    """Refusals decided from the headers alone, before any handler reads the body."""
+    rejected = check_transfer_coding(request)
+    if (
+        rejected is None
+        and request.path.startswith("/api/")
+        and not request.path.startswith(STREAMED_BODY_PATHS)  # limited while streamed
+    ):
+        rejected = check_declared_length(request, max_request_bytes)
+    return rejected
 
 
 def _web_root() -> Path:
@@ -102,7 +99,11 @@ def build_http_app(
     max_request_bytes: int,
     file_routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
+    web_root = _web_root()
     app = web.Application(middlewares=[request_middleware(metrics, max_request_bytes)])
+    app.on_response_prepare.append(
+        security_headers(web_client_csp((web_root / "index.html").read_text()))
+    )
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"code": 0, "message": "ok", "data": {"status": "alive"}})
@@ -111,15 +112,13 @@ def build_http_app(
         try:
             await database.ping()
         except StoreError as exc:
-            return _envelope_error(ErrorCode.UNAVAILABLE, exc.message)
+            return envelope_error(ErrorCode.UNAVAILABLE, exc.message)
         return web.json_response({"code": 0, "message": "ok", "data": {"status": "ready"}})
 
     async def metrics_endpoint(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = metrics.content_type
         return response
-
-    web_root = _web_root()
 
     async def index(_: web.Request) -> web.FileResponse:
         return web.FileResponse(web_root / "index.html")
@@ -131,6 +130,7 @@ def build_http_app(
     app.router.add_get("/", index)
     app.router.add_static("/static/", web_root, follow_symlinks=False)
     app.router.add_routes(file_routes)
-    # Everything else (REST under /api/v1, /docs, /openapi.json) is FastAPI's.
-    app.router.register_resource(ASGIResource(api, root_path="/"))
+    app.router.add_routes(docs_routes())
+    # Everything else (REST under /api/v1, /openapi.json) is FastAPI's.
+    app.router.register_resource(ASGIResource(BodyLimit(api, max_request_bytes), root_path="/"))
     return app

@@ -43,11 +43,21 @@ async def test_users_by_ids_returns_only_those_that_exist(store: Store) -> None:
 
 async def test_update_user(store: Store) -> None:
     user = await make_user(store)
-    await store.accounts.update_user(user.id, display_name="New Name", avatar="https://a/b.png")
+    avatar = "/api/v1/avatars/f_1"
+    await store.accounts.update_user(user.id, display_name="New Name", avatar=avatar)
     found = await store.accounts.user_by_id(user.id)
     assert found is not None
-    assert (found.display_name, found.avatar) == ("New Name", "https://a/b.png")
+    assert (found.display_name, found.avatar) == ("New Name", avatar)
     await store.accounts.update_user(user.id)  # nothing to change is fine
+
+
+async def test_an_avatar_link_elsewhere_reads_as_none(store: Store) -> None:
+    """Stored before avatars were limited to uploads: never shown (it would leak viewers)."""
+    user = await make_user(store)
+    await store.accounts.update_user(user.id, avatar="https://tracker.example/p.png")
+    found = await store.accounts.user_by_id(user.id)
+    assert found is not None
+    assert found.avatar is None
 
 
 async def test_search_matches_username_or_display_name_prefix(store: Store) -> None:

@@ -231,7 +231,10 @@ async def test_two_users_chat(shared_server: ServerProcess, clients: list[Pigeon
     conn_b = await bob.connect(device="phone", options=FAST)
     events_a, events_b = conn_a.events(), conn_b.events()
     assert conn_b.ready is not None
-    assert conn_b.ready.device == "phone"
+    devices = await bob.call("GET", "/users/me/devices")
+    # The device is the login's name; the one a connection names is ignored.
+    assert conn_b.ready.device in {d["device"] for d in devices["items"]}
+    assert conn_b.ready.device != "phone"
 
     ack = await conn_a.send(conv, body="hello bob")
     assert (ack.conv, ack.seq) == (conv, 1)

@@ -132,3 +132,22 @@ def test_public_limits_hold_what_the_contract_names() -> None:
     assert limits["max_text_chars"] == 123
     assert limits["send_rate_per_s"] == 3.0
     assert "jwt_secret" not in limits
+
+
+@pytest.mark.parametrize(
+    ("name", "lowest", "highest"),
+    [("user_search_min_chars", 1, 64), ("user_search_max_results", 1, 100)],
+)
+def test_user_search_bounds_at_their_edges(name: str, lowest: int, highest: int) -> None:
+    for fine in (lowest, highest):
+        settings = Settings(**{name: fine})
+        assert getattr(settings, name) == fine
+        assert settings.public_limits()[name] == fine
+    for wrong in (lowest - 1, highest + 1):
+        with pytest.raises(ValidationError):
+            Settings(**{name: wrong})
+
+
+def test_user_search_defaults() -> None:
+    settings = Settings()
+    assert (settings.user_search_min_chars, settings.user_search_max_results) == (2, 20)

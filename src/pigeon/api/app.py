@@ -18,7 +18,7 @@ def create_api(services: Services) -> FastAPI:
         version=__version__,
         description="Instant messaging: REST API. Live traffic uses the WebSocket at /ws "
         "(see docs/protocol.md).",
-        docs_url="/docs",
+        docs_url=None,  # served by pigeon.apidocs with local assets
         redoc_url=None,
         openapi_url="/openapi.json",
     )

@@ -11,17 +11,20 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from pigeon.core.accounts import Principal
 from pigeon.files.images import sanitize_filename
 from pigeon.files.service import Download, FileService
 from pigeon.files.signing import VARIANTS, FileError
 from pigeon.protocol.errors import ErrorCode, PigeonError
+from pigeon.store.files import AVATAR_URL_PREFIX
 
 log = logging.getLogger("pigeon.files")
 
@@ -84,6 +87,7 @@ class FileHandlers:
             web.post(FILES_PATH, _enveloped(self.upload_multipart)),
             web.get(f"{FILES_PATH}/{{file_id}}", _enveloped(self.describe), allow_head=False),
             web.get(f"{FILES_PATH}/{{file_id}}/{{variant}}", _enveloped(self.download)),
+            web.get(f"{AVATAR_URL_PREFIX}{{file_id}}", _enveloped(self.avatar)),
             web.options(UPLOADS_PATH, self.tus_options),
             web.options(UPLOADS_PATH + "/", self.tus_options),
             web.post(UPLOADS_PATH, _enveloped(self.tus_create, tus=True)),
@@ -119,9 +123,9 @@ class FileHandlers:
             raise FileError(
                 ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send multipart/form-data with a 'file' part"
             )
-        part = await _file_part(request)
+        reader, part = await _file_part(request)
         name = sanitize_filename(part.filename)
-        record = await self.files.upload_whole(principal.user_id, name, _part_chunks(part))
+        record = await self.files.upload_whole(principal.user_id, name, _part_chunks(reader, part))
         data = self.files.public(record, self._base_url(request))
         return web.json_response({"code": 0, "message": "ok", "data": data}, status=201)
 
@@ -145,6 +149,23 @@ class FileHandlers:
             request.query.get("sig"),
         )
         return web.FileResponse(found.path, headers=_download_headers(found, variant))
+
+    async def avatar(self, request: web.Request) -> web.Response:
+        """A user's avatar, for anyone (an <img> sends no token): a redirect to a freshly
+        signed link of its thumbnail, or of the image when it has none. Only files some
+        user shows as their avatar are served this way."""
+        file_id = request.match_info["file_id"]
+        record = await self.files.store.get(file_id)
+        if record is None or not await self.files.store.is_avatar(file_id):
+            raise FileError(ErrorCode.FILE_NOT_FOUND)
+        links = self.files.public(record, self._base_url(request))
+        return web.Response(
+            status=302,
+            headers={
+                "Location": links.get("thumbnail_url") or links["url"],
+                "Cache-Control": "public, max-age=60",
+            },
+        )
 
     # --- tus 1.0: core, creation, termination
 
@@ -251,17 +272,31 @@ async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
         )
 
 
-async def _file_part(request: web.Request) -> BodyPartReader:
-    reader = await request.multipart()
-    for _ in range(_MAX_PARTS):
-        part = await reader.next()
-        if part is None:
-            break
-        if not isinstance(part, BodyPartReader):
-            raise FileError(ErrorCode.BAD_REQUEST, "nested multipart is not supported")
-        if part.name == "file":
-            return part
-        await _skip_small_part(part)
+@contextmanager
+def _multipart_errors(code: ErrorCode = ErrorCode.MULTIPART_INVALID) -> Iterator[None]:
+    """What aiohttp's multipart reader raises on a malformed body, as a client error."""
+    try:
+        yield
+    except LineTooLong:
+        raise FileError(
+            ErrorCode.MULTIPART_INVALID, "a multipart header line is too long"
+        ) from None
+    except (ValueError, LookupError, AssertionError, HttpProcessingError):
+        raise FileError(code) from None
+
+
+async def _file_part(request: web.Request) -> tuple[MultipartReader, BodyPartReader]:
+    with _multipart_errors():
+        reader = await request.multipart()
+        for _ in range(_MAX_PARTS):
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                raise FileError(ErrorCode.BAD_REQUEST, "nested multipart is not supported")
+            if part.name == "file":
+                return reader, part
+            await _skip_small_part(part)
     raise FileError(ErrorCode.BAD_REQUEST, "multipart body has no 'file' part")
 
 
@@ -273,9 +308,27 @@ async def _skip_small_part(part: BodyPartReader) -> None:
             raise FileError(ErrorCode.TOO_LARGE, "form fields besides 'file' must be small")
 
 
-async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
-    while chunk := await part.read_chunk(_CHUNK):
+async def _part_chunks(reader: MultipartReader, part: BodyPartReader) -> AsyncIterator[bytes]:
+    """The file part's bytes; raises at the end unless the body closes properly.
+
+    A body cut off before its closing boundary reads like a shorter file: the
+    error raised here makes the upload fail instead of storing the truncated file.
+    """
+    while True:
+        with _multipart_errors():
+            chunk = await part.read_chunk(_CHUNK)
+        if not chunk:
+            break
         yield chunk
+    with _multipart_errors(ErrorCode.MULTIPART_INCOMPLETE):
+        for _ in range(_MAX_PARTS):
+            following = await reader.next()
+            if following is None:
+                return
+            if not isinstance(following, BodyPartReader):
+                raise FileError(ErrorCode.BAD_REQUEST, "nested multipart is not supported")
+            await _skip_small_part(following)
+    raise FileError(ErrorCode.BAD_REQUEST, f"multipart body has more than {_MAX_PARTS} parts")
 
 
 def _content_disposition(kind: str, name: str) -> str:

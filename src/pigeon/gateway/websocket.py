@@ -155,7 +155,8 @@ class Gateway:
                 await ws.close(code=code, message=exc.message.encode())
                 return None
             self.metrics.frames_in.labels("auth").inc()
-            return principal, command.device or principal.device, command.rid
+            # The device is the login's name; an auth frame's `device` is ignored (protocol.md).
+            return principal, principal.device, command.rid
 
     async def _send_error(
         self,

@@ -18,6 +18,10 @@ class ErrorCode(IntEnum):
     INVALID_BODY = 40003
     INVALID_USERNAME = 40004
     WEAK_PASSWORD = 40005
+    MULTIPART_INVALID = 40030
+    MULTIPART_INCOMPLETE = 40031
+    QUERY_TOO_SHORT = 40032
+    AVATAR_NOT_UPLOADED = 40033
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -51,6 +55,7 @@ class ErrorCode(IntEnum):
     UNSUPPORTED_MEDIA_TYPE = 41500
     RATE_LIMITED = 42900
     INTERNAL = 50000
+    TRANSFER_CODING_UNSUPPORTED = 50100
     UNAVAILABLE = 50300
 
     @property
@@ -65,6 +70,10 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_BODY: "message body does not match its kind",
     ErrorCode.INVALID_USERNAME: "username must be 3-32 characters: letters, digits, '_', '.', '-'",
     ErrorCode.WEAK_PASSWORD: "password must be 8-128 characters",
+    ErrorCode.MULTIPART_INVALID: "multipart body is malformed",
+    ErrorCode.MULTIPART_INCOMPLETE: "multipart body ends before its closing boundary",
+    ErrorCode.QUERY_TOO_SHORT: "search query is too short",
+    ErrorCode.AVATAR_NOT_UPLOADED: "avatar must be an image you uploaded",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
@@ -98,6 +107,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "unsupported Content-Type",
     ErrorCode.RATE_LIMITED: "too many requests; slow down",
     ErrorCode.INTERNAL: "internal server error",
+    ErrorCode.TRANSFER_CODING_UNSUPPORTED: "only the chunked transfer coding is supported",
     ErrorCode.UNAVAILABLE: "service unavailable; retry shortly",
 }
 

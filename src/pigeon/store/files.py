@@ -27,13 +27,14 @@ from sqlalchemy import (
     delete,
     exists,
     insert,
+    literal,
     or_,
     select,
     update,
 )
 
 from pigeon.store.engine import Conn, Database
-from pigeon.store.schema import members, messages, metadata
+from pigeon.store.schema import members, messages, metadata, users
 
 files = Table(
     "files",
@@ -68,6 +69,8 @@ file_refs = Table(
 
 UPLOADING, COMPLETE = "uploading", "complete"
 REFERENCING_KINDS = frozenset({"image", "file"})
+# A user's avatar is stored as this path plus an image file id; it keeps the file alive.
+AVATAR_URL_PREFIX = "/api/v1/avatars/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,11 @@ def _record(row: Any) -> FileRecord:
         created_at=row.created_at,
         touched_at=row.touched_at,
     )
+
+
+def _avatar_refs(file_id: Any) -> Any:
+    """Users showing the file as their avatar."""
+    return select(users.c.id).where(users.c.avatar == literal(AVATAR_URL_PREFIX, String) + file_id)
 
 
 def _live_refs(file_id: Any) -> Any:
@@ -263,9 +271,17 @@ class FileStore:
         async with self.db.read() as conn:
             return (await conn.execute(_live_refs(file_id).limit(1))).first() is not None
 
+    async def is_avatar(self, file_id: str) -> bool:
+        async with self.db.read() as conn:
+            return (await conn.execute(_avatar_refs(file_id).limit(1))).first() is not None
+
     async def delete_unreferenced(self, file_id: str, touched_before: int | None = None) -> bool:
         """Delete the file unless a live message references it (or it was touched since)."""
-        conditions = [files.c.id == file_id, ~exists(_live_refs(file_id))]
+        conditions = [
+            files.c.id == file_id,
+            ~exists(_live_refs(file_id)),
+            ~exists(_avatar_refs(file_id)),
+        ]
         if touched_before is not None:
             conditions.append(files.c.touched_at < touched_before)
         async with self.db.write() as conn:
@@ -279,7 +295,11 @@ class FileStore:
         """Files untouched since ``touched_before`` with no live reference: collection candidates."""
         stmt = (
             select(files)
-            .where(files.c.touched_at < touched_before, ~exists(_live_refs(files.c.id)))
+            .where(
+                files.c.touched_at < touched_before,
+                ~exists(_live_refs(files.c.id)),
+                ~exists(_avatar_refs(files.c.id)),
+            )
             .order_by(files.c.touched_at)
             .limit(limit)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Depends, Response, status
 
 from pigeon.api.deps import ClientIpDep, PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, ok
@@ -13,7 +13,16 @@ from pigeon.api.schemas import GrantOut, LoginIn, RefreshIn, RegisterIn
 from pigeon.core.accounts import Grant
 from pigeon.services import Services
 
-router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
+
+def _no_store(response: Response) -> None:
+    """Responses carrying tokens must not be cached anywhere (RFC 6749 section 5.1)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+router = APIRouter(
+    prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES, dependencies=[Depends(_no_store)]
+)
 
 
 def _limit(services: Services, ip: str, username: str) -> None:

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
 from pigeon.api.schemas import DeviceOut, MeOut, ProfileIn, UserOut
+from pigeon.core.errors import CoreError
+from pigeon.protocol.errors import ErrorCode
 from pigeon.store.records import UserRecord
 
 router = APIRouter(prefix="/users", tags=["users"], responses=ERROR_RESPONSES)
@@ -52,6 +54,17 @@ async def search_users(
     q: Annotated[str, Query(max_length=64)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
+    """Users whose username or display name starts with ``q``. A query shorter than
+    ``user_search_min_chars`` is refused (no listing everyone a letter at a time), and
+    at most ``user_search_max_results`` come back whatever ``limit`` asks."""
+    settings = services.settings
+    if len(q.strip()) < settings.user_search_min_chars:
+        raise CoreError(
+            ErrorCode.QUERY_TOO_SHORT,
+            f"q must be at least {settings.user_search_min_chars} characters",
+            {"min_chars": settings.user_search_min_chars},
+        )
+    limit = min(limit, settings.user_search_max_results)
     found = await services.accounts.search(q, limit + 1)
     return ok({"items": [u.public() for u in found[:limit]], "more": len(found) > limit})
 
