@@ -18,13 +18,11 @@ import { Timeline } from "./timeline.js";
 import { StreamTracker } from "./tracker.js";
 import { readJson, writeJson } from "./storage.js";
 import { uploadFile } from "./uploads.js";
+import { Peers } from "./peers.js";
 
 const PAGE = 50;
 const PULL_LIMIT = 100;
 const MAX_PAGES = 20;
-const TYPING_TTL_MS = 7_000;
-const TYPING_RESEND_MS = 3_000;
-const MARKS_KEPT = 300;
 const RATE_LIMITED = 42900;
 
 /** @typedef {Record<string, any>} Frame */
@@ -58,12 +56,6 @@ export class PigeonClient extends Emitter {
     this.convs = new Map();
     /** @type {Map<string, Timeline>} */
     this.timelines = new Map();
-    /** @type {Map<string, Record<string, any>>} */
-    this.users = new Map([[this.me.id, this.me]]);
-    /** @type {Map<string, {online: boolean, last_seen?: number}>} */
-    this.presence = new Map();
-    /** @type {Map<string, Map<string, number>>} */
-    this.typing = new Map();
     /** @type {string | null} */
     this.activeConv = null;
     this.viewing = false; // the active conversation is on screen and scrolled to the end
@@ -84,14 +76,22 @@ export class PigeonClient extends Emitter {
     this.resumed = !!resume.delivered;
     this.cursor = resume.cursor || null;
     this.tracker = new StreamTracker(resume.delivered || {});
-    /** @type {Record<string, Record<string, {read: number, recv: number, at?: number}>>} */
-    this.marks = readJson(this.storage, this.keys.marks, {});
-    /** @type {Map<string, Promise<any>>} */
-    this._userFetches = new Map();
+    this.peers = new Peers({
+      api,
+      me: this.me,
+      marksKey: this.keys.marks,
+      send: (frame) => this.link.send(frame),
+      emit: (event, payload) => this.emit(event, payload),
+      hasPresence: () => this.has("presence"),
+      storage: this.storage,
+      marks: readJson(this.storage, this.keys.marks, {}),
+    });
+    /** Shared with Peers: user records, presence, typing. */
+    this.users = this.peers.users;
+    this.presence = this.peers.presence;
+    this.typing = this.peers.typing;
     /** @type {Map<string, {id: any, seq: number}>} */
     this._recvTimers = new Map();
-    /** @type {Map<string, number>} */
-    this._typingSent = new Map();
     /** @type {Map<string, Promise<void>>} */
     this._pulls = new Map();
     this._loadedOnce = false;
@@ -105,7 +105,7 @@ export class PigeonClient extends Emitter {
       onFrame: (frame) => this._onFrame(frame),
       onAuthLost: () => this.emit("authlost"),
     }, options);
-    this._typingSweep = setInterval(() => this._sweepTyping(), 1_000);
+    this._typingSweep = setInterval(() => this.peers.sweepTyping(), 1_000);
     if (typeof this._typingSweep.unref === "function") this._typingSweep.unref();
   }
 
@@ -384,7 +384,7 @@ export class PigeonClient extends Emitter {
     try {
       const data = await this.history(convId, { before: timeline.lo, limit: PAGE });
       timeline.prepend(data.items, data.more);
-      this._learnSenders(data.items);
+      this.peers.learnSenders(data.items);
       this.emit("timeline", convId);
       return true;
     } finally {
@@ -547,10 +547,9 @@ export class PigeonClient extends Emitter {
       case "receipt":
         return this._onReceipt(frame);
       case "typing":
-        return this._onTyping(frame);
+        return this.peers.onTyping(frame);
       case "presence":
-        this.presence.set(frame.user, { online: frame.online, last_seen: frame.last_seen });
-        return this.emit("presence", frame.user);
+        return this.peers.onPresence(frame);
       case "error":
         if (frame.cid) return this._onSendError(frame);
         return undefined;
@@ -559,11 +558,14 @@ export class PigeonClient extends Emitter {
     }
   }
 
-  /** A live message (a push, or the echo of our ack). @param {Message} message */
-  _onLive(message) {
-    if (!this.convs.has(message.conv)) {
+  /**
+   * A live message (a push, or the echo of our ack).
+   * @param {Message} message @param {boolean} [listed]  the list was just reloaded for it
+   */
+  _onLive(message, listed = false) {
+    if (!this.convs.has(message.conv) && !listed) {
       // A conversation we have not seen yet (a new direct chat, an invitation): list it.
-      this.loadConversations().then(() => this._onLive(message), () => {});
+      this.loadConversations().then(() => this._onLive(message, true), () => {});
       return;
     }
     const timeline = this.timelines.get(message.conv);
@@ -601,13 +603,13 @@ export class PigeonClient extends Emitter {
   /** Bookkeeping for messages that are news. @param {string} convId @param {Message[]} messages @param {boolean} live */
   _afterIncoming(convId, messages, live) {
     const conv = this.convs.get(convId);
-    this._learnSenders(messages);
+    this.peers.learnSenders(messages);
     let changed = false;
     let newest = 0;
     let peersRead = false;
     for (const message of messages) {
       if (!conv) continue;
-      if (message.from !== this.me.id && message.kind !== "system") peersRead = this._peerRead(convId, message.from, message.seq) || peersRead;
+      if (message.from !== this.me.id && message.kind !== "system") peersRead = this.peers.sawMessage(convId, message.from, message.seq) || peersRead;
       newest = Math.max(newest, message.seq);
       changed = this._summarize(conv, message, live) || changed;
       if (live && message.from !== this.me.id && !HIDDEN_KINDS.has(message.kind) && !conv.muted) {
@@ -617,20 +619,10 @@ export class PigeonClient extends Emitter {
     if (conv && newest && messages.some((m) => m.from !== this.me.id)) this._scheduleRecv(convId, newest);
     if (changed) this.emit("convs");
     if (peersRead) {
-      this._saveMarks();
+      this.peers.saveMarks();
       this.emit("receipts", convId);
     }
     if (this.activeConv === convId && this.viewing) this.markRead(convId);
-  }
-
-  /** Sending advances the sender's read watermark, so a reply is also a read receipt. */
-  _peerRead(/** @type {string} */ convId, /** @type {string} */ userId, /** @type {number} */ seq) {
-    const mark = ((this.marks[convId] ||= {})[userId] ||= { read: 0, recv: 0 });
-    if (mark.read >= seq) return false;
-    mark.read = seq;
-    mark.recv = Math.max(mark.recv, seq);
-    mark.at = Date.now();
-    return true;
   }
 
   /** @param {Record<string, any>} conv @param {Message} message @param {boolean} live */
@@ -690,151 +682,58 @@ export class PigeonClient extends Emitter {
     }
   }
 
-  // --- receipts
+  // --- receipts, typing, users, presence (kept in Peers)
 
   /** @param {Frame} frame */
   _onReceipt(frame) {
-    const conv = this.convs.get(frame.conv);
-    if (frame.user === this.me.id) {
-      if (!conv) return;
-      if (frame.read !== undefined && frame.read > (conv.read_seq || 0)) {
-        conv.read_seq = frame.read;
-        if (frame.read >= conv.last_seq) {
-          conv.unread = 0;
-          conv.mentioned = false;
-        }
-        this.emit("convs");
-      }
+    if (frame.user !== this.me.id) {
+      this.peers.onReceipt(frame);
       return;
     }
-    const perConv = (this.marks[frame.conv] ||= {});
-    const mark = (perConv[frame.user] ||= { read: 0, recv: 0 });
-    if (frame.read !== undefined) mark.read = Math.max(mark.read, frame.read);
-    if (frame.recv !== undefined) mark.recv = Math.max(mark.recv, frame.recv);
-    mark.recv = Math.max(mark.recv, mark.read);
-    mark.at = Date.now();
-    this._saveMarks();
-    this.emit("receipts", frame.conv);
-  }
-
-  _saveMarks() {
-    const entries = Object.entries(this.marks);
-    if (entries.length > MARKS_KEPT) {
-      /** @param {Record<string, {at?: number}>} perConv */
-      const newest = (perConv) => Math.max(...Object.values(perConv).map((m) => m.at || 0));
-      entries.sort((a, b) => newest(b[1]) - newest(a[1]));
-      this.marks = Object.fromEntries(entries.slice(0, MARKS_KEPT));
+    // Our own read watermark moved on another device.
+    const conv = this.convs.get(frame.conv);
+    if (!conv || frame.read === undefined || frame.read <= (conv.read_seq || 0)) return;
+    conv.read_seq = frame.read;
+    if (frame.read >= conv.last_seq) {
+      conv.unread = 0;
+      conv.mentioned = false;
     }
-    writeJson(this.storage, this.keys.marks, this.marks);
+    this.emit("convs");
   }
 
-  /** "read" when another member read it, "delivered" when a device of theirs has it. */
-  tickFor(/** @type {string} */ convId, /** @type {number} */ seq) {
-    let state = "sent";
-    for (const [user, mark] of Object.entries(this.marks[convId] || {})) {
-      if (user === this.me.id) continue;
-      if (mark.read >= seq) return "read";
-      if (mark.recv >= seq) state = "delivered";
-    }
-    return state;
-  }
-
-  // --- typing
-
-  /** @param {Frame} frame */
-  _onTyping(frame) {
-    if (frame.user === this.me.id) return;
-    const typers = this.typing.get(frame.conv) || new Map();
-    if (frame.on) typers.set(frame.user, Date.now() + TYPING_TTL_MS);
-    else typers.delete(frame.user);
-    this.typing.set(frame.conv, typers);
-    this.getUser(frame.user);
-    this.emit("typing", frame.conv);
-  }
-
-  _sweepTyping() {
-    const now = Date.now();
-    for (const [convId, typers] of this.typing) {
-      let changed = false;
-      for (const [user, until] of typers) {
-        if (until < now) {
-          typers.delete(user);
-          changed = true;
-        }
-      }
-      if (changed) this.emit("typing", convId);
-    }
+  /** "sent", "delivered" or "read" for one of our messages. @param {string} convId @param {number} seq */
+  tickFor(convId, seq) {
+    return this.peers.tickFor(convId, seq);
   }
 
   /** Who is typing in a conversation now. @param {string} convId */
   typers(convId) {
-    return Array.from((this.typing.get(convId) || new Map()).keys());
+    return this.peers.typers(convId);
   }
 
-  /** Tell the others we are typing — at most every few seconds, and once when we stop. */
-  setTyping(/** @type {string} */ convId, /** @type {boolean} */ on) {
-    const last = this._typingSent.get(convId) || 0;
-    const now = Date.now();
-    if (on && now - last < TYPING_RESEND_MS) return;
-    if (!on && !last) return;
-    this._typingSent.set(convId, on ? now : 0);
-    this.link.send({ t: "typing", conv: convId, on });
+  /** Tell the others we are typing (throttled) or stopped. @param {string} convId @param {boolean} on */
+  setTyping(convId, on) {
+    this.peers.setTyping(convId, on);
   }
 
-  // --- users and presence
-
-  userName(/** @type {string} */ userId) {
-    if (userId === this.me.id) return this.me.display_name || this.me.username;
-    const user = this.users.get(userId);
-    if (!user) {
-      this.getUser(userId);
-      return "…";
-    }
-    return user.display_name || user.username;
+  /** @param {string} userId */
+  userName(userId) {
+    return this.peers.userName(userId);
   }
 
-  /** @param {string} userId @returns {Promise<Record<string, any> | null>} */
+  /** @param {string} userId */
   getUser(userId) {
-    const known = this.users.get(userId);
-    if (known) return Promise.resolve(known);
-    const inFlight = this._userFetches.get(userId);
-    if (inFlight) return inFlight;
-    const fetching = this.api
-      .get(`/users/${encodeURIComponent(userId)}`)
-      .then((user) => {
-        this.users.set(user.id, user);
-        this.emit("users", user.id);
-        return user;
-      })
-      .catch(() => null)
-      .finally(() => this._userFetches.delete(userId));
-    this._userFetches.set(userId, fetching);
-    return fetching;
+    return this.peers.getUser(userId);
   }
 
   /** @param {Array<Record<string, any>>} users */
   rememberUsers(users) {
-    for (const user of users) if (user && user.id) this.users.set(user.id, user);
-  }
-
-  /** @param {Message[]} messages */
-  _learnSenders(messages) {
-    for (const message of messages) if (!this.users.has(message.from)) this.getUser(message.from);
+    this.peers.remember(users);
   }
 
   /** @param {string[]} [userIds]  default: every direct-chat peer */
-  async refreshPresence(userIds) {
-    if (!this.has("presence")) return;
+  refreshPresence(userIds) {
     const ids = userIds || Array.from(this.convs.values()).filter((c) => c.peer).map((c) => c.peer.id);
-    for (let i = 0; i < ids.length; i += 50) {
-      const chunk = ids.slice(i, i + 50);
-      try {
-        const data = await this.api.get(`/presence?users=${chunk.map(encodeURIComponent).join(",")}`);
-        for (const item of data.items) this.presence.set(item.user, { online: item.online, last_seen: item.last_seen });
-      } catch {
-        return;
-      }
-    }
-    this.emit("presence");
+    return this.peers.refreshPresence(ids);
   }
 }
