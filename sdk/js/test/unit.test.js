@@ -117,3 +117,31 @@ test("base64 of UTF-8 matches the platform's", () => {
     assert.equal(base64Utf8(text), Buffer.from(text, "utf8").toString("base64"));
   }
 });
+
+test("conversation summary: unread counts only live news from others, not on screen", async () => {
+  const { summarize, mergeConversation, sortConversations, totalUnread } = await import("../src/core/convlist.js");
+  const conv = { id: "c1", last_seq: 3, read_seq: 3, unread: 0 };
+  const from = (seq, who, extra = {}) => msg(seq, "c1", { from: who, ...extra });
+  const ctx = { me: "me", live: true, viewing: false };
+  assert.equal(summarize(conv, from(4, "bob"), ctx), true);
+  assert.equal(conv.unread, 1);
+  summarize(conv, from(5, "bob", { mentions: ["me"] }), ctx);
+  assert.deepEqual([conv.unread, conv.mentioned], [2, true]);
+  summarize(conv, from(6, "bob", { kind: "system", body: {} }), ctx);
+  summarize(conv, from(7, "bob", { kind: "recall", body: { seq: 4 } }), ctx);
+  summarize(conv, from(8, "bob"), { ...ctx, live: false });
+  summarize(conv, from(9, "bob"), { ...ctx, viewing: true });
+  assert.equal(conv.unread, 2, "notices, recalls, catch-up and what is on screen do not count");
+  assert.equal(summarize(conv, from(9, "bob"), ctx), false, "an old message changes nothing");
+  summarize(conv, from(10, "me"), ctx);
+  assert.deepEqual([conv.unread, conv.mentioned, conv.read_seq, conv.last_seq], [0, false, 10, 10], "our message reads all before it");
+  summarize(conv, from(11, "me", { kind: "edit", body: { seq: 10, text: "fixed" } }), ctx);
+  assert.equal(conv.last_message.body.text, "fixed", "an edit of the last message shows in the preview");
+
+  const merged = mergeConversation(conv, { id: "c1", last_seq: 2, last_message: from(2, "bob"), title: "t" });
+  assert.deepEqual([merged.last_seq, merged.last_message.seq, merged.title], [11, 10, "t"], "a stale list item does not roll back");
+
+  const list = [{ id: "a", last_ts: 1, unread: 2 }, { id: "b", last_ts: 5, unread: 1, muted: true }, { id: "c", last_ts: 0, pinned: true, unread: 3 }];
+  assert.deepEqual(sortConversations(list, (c) => c.last_ts).map((c) => c.id), ["c", "b", "a"]);
+  assert.equal(totalUnread(list), 5, "muted conversations are not counted");
+});

@@ -19,6 +19,7 @@ import { StreamTracker } from "./tracker.js";
 import { readJson, writeJson } from "./storage.js";
 import { uploadFile } from "./uploads.js";
 import { Peers } from "./peers.js";
+import { mergeConversation, mentions, summarize, sortConversations, totalUnread } from "./convlist.js";
 
 const PAGE = 50;
 const PULL_LIMIT = 100;
@@ -208,13 +209,7 @@ export class PigeonClient extends Emitter {
 
   /** @param {Record<string, any>} item */
   _mergeConversation(item) {
-    const known = this.convs.get(item.id);
-    const conv = { ...(known || {}), ...item };
-    if (known && known.last_seq > item.last_seq) {
-      conv.last_seq = known.last_seq;
-      conv.last_message = known.last_message;
-      conv.last_ts = known.last_ts;
-    }
+    const conv = mergeConversation(this.convs.get(item.id), item);
     if (item.peer) this.users.set(item.peer.id, item.peer);
     this.convs.set(item.id, conv);
     return conv;
@@ -243,10 +238,7 @@ export class PigeonClient extends Emitter {
 
   /** Pinned first, then by last activity (our own queued sends count). */
   sortedConversations() {
-    return Array.from(this.convs.values()).sort((a, b) => {
-      if (!!a.pinned !== !!b.pinned) return a.pinned ? -1 : 1;
-      return this.activityOf(b) - this.activityOf(a);
-    });
+    return sortConversations(this.convs.values(), (conv) => this.activityOf(conv));
   }
 
   activityOf(/** @type {Record<string, any>} */ conv) {
@@ -256,9 +248,7 @@ export class PigeonClient extends Emitter {
   }
 
   totalUnread() {
-    let total = 0;
-    for (const conv of this.convs.values()) if (!conv.muted) total += conv.unread || 0;
-    return total;
+    return totalUnread(this.convs.values());
   }
 
   /** @param {string} convId @param {{muted?: boolean, pinned?: boolean}} settings */
@@ -611,7 +601,8 @@ export class PigeonClient extends Emitter {
       if (!conv) continue;
       if (message.from !== this.me.id && message.kind !== "system") peersRead = this.peers.sawMessage(convId, message.from, message.seq) || peersRead;
       newest = Math.max(newest, message.seq);
-      changed = this._summarize(conv, message, live) || changed;
+      const viewing = this.activeConv === convId && this.viewing;
+      changed = summarize(conv, message, { me: this.me.id, live, viewing }) || changed;
       if (live && message.from !== this.me.id && !HIDDEN_KINDS.has(message.kind) && !conv.muted) {
         this.emit("incoming", { conv, message });
       }
@@ -625,33 +616,9 @@ export class PigeonClient extends Emitter {
     if (this.activeConv === convId && this.viewing) this.markRead(convId);
   }
 
-  /** @param {Record<string, any>} conv @param {Message} message @param {boolean} live */
-  _summarize(conv, message, live) {
-    if (message.seq <= (conv.last_message ? conv.last_message.seq : 0)) return false;
-    if (message.kind === "edit" && conv.last_message && conv.last_message.seq === message.body.seq) {
-      conv.last_message = { ...conv.last_message, body: { ...conv.last_message.body, text: message.body.text } };
-    } else if (message.kind !== "edit") {
-      conv.last_message = message;
-    }
-    const wasNew = message.seq > (conv.last_seq || 0);
-    conv.last_seq = Math.max(conv.last_seq || 0, message.seq);
-    conv.last_ts = Math.max(conv.last_ts || 0, message.ts);
-    if (message.from === this.me.id) {
-      conv.read_seq = Math.max(conv.read_seq || 0, message.seq);
-      conv.unread = 0;
-      conv.mentioned = false;
-    } else if (live && wasNew && !HIDDEN_KINDS.has(message.kind) && message.kind !== "system") {
-      if (!(this.activeConv === conv.id && this.viewing)) {
-        conv.unread = (conv.unread || 0) + 1;
-        if (this.mentionsMe(message)) conv.mentioned = true;
-      }
-    }
-    return true;
-  }
-
-  mentionsMe(/** @type {Message} */ message) {
-    const mentions = message.mentions || [];
-    return mentions.includes(this.me.id) || mentions.includes("@all");
+  /** Whether a message mentions us (or @all). @param {Message} message */
+  mentionsMe(message) {
+    return mentions(message, this.me.id);
   }
 
   /** @param {string} convId @param {number} seq */
