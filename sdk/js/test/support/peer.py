@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from pigeon.client import Connection, PigeonClient
+from pigeon.client import Connection, MessageEvent, PigeonClient
 
 
 def emit(value: dict[str, Any]) -> None:
@@ -24,10 +24,19 @@ def emit(value: dict[str, Any]) -> None:
 
 async def pump_events(conn: Connection) -> None:
     async for event in conn.events():
-        if event.t == "msg":
+        if isinstance(event, MessageEvent):
             m = event.message
-            emit({"event": "msg", "conv": m.conv, "seq": m.seq, "from": m.sender,
-                  "kind": m.kind, "body": m.body, "cid": m.cid})
+            emit(
+                {
+                    "event": "msg",
+                    "conv": m.conv,
+                    "seq": m.seq,
+                    "from": m.sender,
+                    "kind": m.kind,
+                    "body": m.body,
+                    "cid": m.cid,
+                }
+            )
 
 
 async def main(base_url: str) -> None:
