@@ -35,7 +35,9 @@ export async function waitFor(check, { timeoutMs = 60_000, everyMs = 50, what = 
 }
 
 export class Server {
-  constructor() {
+  /** @param {{env?: Record<string, string>}} [options]  extra PIGEON_* settings */
+  constructor({ env = {} } = {}) {
+    this.env = env;
     this.dataDir = mkdtempSync(join(tmpdir(), "pigeon-js-"));
     this.port = 0;
     this.proc = null;
@@ -48,7 +50,7 @@ export class Server {
 
   async start() {
     const args = ["-m", "pigeon", "serve", "--host", "127.0.0.1", "--port", String(this.port), "--data-dir", this.dataDir];
-    const proc = spawn(python(), args, { env: { ...process.env, ...TEST_ENV }, stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(python(), args, { env: { ...process.env, ...TEST_ENV, ...this.env }, stdio: ["ignore", "pipe", "pipe"] });
     this.proc = proc;
     let buffered = "";
     let port = 0;
