@@ -6,7 +6,8 @@ const ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 /** @param {number} n  @returns {Uint8Array} */
 export function randomBytes(n) {
   const bytes = new Uint8Array(n);
-  const c = /** @type {any} */ (globalThis).crypto;
+  // Some mini-program engines have neither globalThis nor crypto.
+  const c = typeof crypto !== "undefined" ? /** @type {any} */ (crypto) : null;
   if (c && typeof c.getRandomValues === "function") return c.getRandomValues(bytes);
   // Mini-program runtimes may lack a synchronous CSPRNG; cids need uniqueness, not secrecy.
   for (let i = 0; i < n; i++) bytes[i] = Math.floor(Math.random() * 256);

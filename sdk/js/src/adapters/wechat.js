@@ -14,15 +14,16 @@ function lowerHeaders(header) {
 /** @param {any} data */
 function asText(data) {
   if (typeof data === "string") return data;
-  if (data instanceof ArrayBuffer) return new TextDecoder().decode(data);
+  // The server sends text frames only; a binary one would be a protocol error anyway.
+  if (typeof ArrayBuffer !== "undefined" && data instanceof ArrayBuffer) return "";
   return JSON.stringify(data ?? null);
 }
 
 /**
- * @param {any} [wxApi]  the `wx` object (injectable for tests)
+ * @param {any} wxApi  the mini-program's `wx` object
  * @returns {import("../core/adapter.js").Adapter}
  */
-export function wechatAdapter(wxApi = /** @type {any} */ (globalThis).wx) {
+export function wechatAdapter(wxApi) {
   const wx = wxApi;
   let online = true;
   /** @type {Set<(online: boolean) => void>} */
