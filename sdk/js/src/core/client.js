@@ -13,7 +13,8 @@
 
 import { Emitter } from "./emitter.js";
 import { Link } from "./link.js";
-import { Outbox, HIDDEN_KINDS, sendFrame } from "./outbox.js";
+import { Outbox, HIDDEN_KINDS } from "./outbox.js";
+import { Sender } from "./sender.js";
 import { Timeline } from "./timeline.js";
 import { StreamTracker } from "./tracker.js";
 import { readJson, writeJson } from "./storage.js";
@@ -24,7 +25,6 @@ import { mergeConversation, mentions, summarize, sortConversations, totalUnread 
 const PAGE = 50;
 const PULL_LIMIT = 100;
 const MAX_PAGES = 20;
-const RATE_LIMITED = 42900;
 
 /** @typedef {Record<string, any>} Frame */
 /** @typedef {import("./tracker.js").Message} Message */
@@ -72,6 +72,14 @@ export class PigeonClient extends Emitter {
       marks: `${prefix}.marks.${this.me.id}`,
     };
     this.outbox = new Outbox(this.storage, this.keys.outbox);
+    this.sender = new Sender({
+      outbox: this.outbox,
+      ready: () => this.synced && this.link.online,
+      send: (frame) => this.link.send(frame),
+      emit: (event, payload) => this.emit(event, payload),
+      stored: (message) => this._onLive(message),
+      me: this.me.id,
+    });
     /** @type {{cursor?: string | null, delivered?: Record<string, number>}} */
     const resume = readJson(this.storage, this.keys.sync, /** @type {any} */ ({}));
     this.resumed = !!resume.delivered;
@@ -97,7 +105,7 @@ export class PigeonClient extends Emitter {
     this._pulls = new Map();
     this._loadedOnce = false;
     this._offStorage = this.adapter.onStorageChange
-      ? this.adapter.onStorageChange(this.keys.outbox, () => this._adoptOutbox())
+      ? this.adapter.onStorageChange(this.keys.outbox, () => this.sender.adopt())
       : () => {};
     const wsUrl = config.ws_url || api.url("").replace(/^http/, "ws").replace(/\/api\/v1$/, "/ws");
     this.link = new Link(wsUrl, api, {
@@ -172,7 +180,7 @@ export class PigeonClient extends Emitter {
       await this._sync();
       this.synced = true;
       this.link.markOnline();
-      this._pump();
+      this.sender.pump();
       if (this.activeConv && this.viewing) this.markRead(this.activeConv);
     } catch {
       // A failed sync leaves the link useless; drop it and let backoff try again.
@@ -409,12 +417,8 @@ export class PigeonClient extends Emitter {
    * @param {{reply_to?: number, mentions?: string[]}} [extra]
    */
   send(convId, kind, body, extra = {}) {
-    const item = this.outbox.add(convId, kind, body, extra);
     this.setTyping(convId, false);
-    this.emit("timeline", convId);
-    this.emit("convs");
-    this._pump();
-    return item;
+    return this.sender.queue(convId, kind, body, extra);
   }
 
   /** @param {string} convId @param {string} text @param {{reply_to?: number, mentions?: string[]}} [extra] */
@@ -458,69 +462,14 @@ export class PigeonClient extends Emitter {
     return this.outbox.pendingFor(convId);
   }
 
-  /** @param {string} cid */
+  /** Send a failed message again (same cid). @param {string} cid */
   retry(cid) {
-    const item = this.outbox.retry(cid);
-    if (!item) return;
-    this.emit("timeline", item.conv);
-    this._pump();
+    this.sender.retry(cid);
   }
 
-  /** @param {string} cid */
+  /** Give up on a failed message. @param {string} cid */
   discard(cid) {
-    const item = this.outbox.discard(cid);
-    if (item) this.emit("timeline", item.conv);
-  }
-
-  _pump() {
-    if (!this.synced || !this.link.online) return;
-    for (const item of this.outbox.take()) {
-      if (!this.link.send(sendFrame(item))) {
-        item.inflight = false;
-        break;
-      }
-    }
-  }
-
-  /** @param {Frame} ack */
-  _onAck(ack) {
-    const item = this.outbox.find(ack.cid);
-    if (!item) return;
-    /** @type {Message} */
-    const message = { conv: ack.conv, seq: ack.seq, id: ack.id, from: this.me.id, kind: item.kind, body: item.body, ts: ack.ts, cid: ack.cid };
-    if (item.reply_to) message.reply_to = item.reply_to;
-    if (item.mentions) message.mentions = item.mentions;
-    this._onLive(message);
-    this.emit("convs");
-    this._pump();
-  }
-
-  /** @param {Frame} frame */
-  _onSendError(frame) {
-    const item = this.outbox.find(frame.cid);
-    if (!item) return;
-    item.inflight = false;
-    if (frame.code === RATE_LIMITED) {
-      setTimeout(() => this._pump(), 1_000);
-      return;
-    }
-    if (HIDDEN_KINDS.has(item.kind)) {
-      // A refused edit or recall has no bubble of its own to retry from: drop it, say why.
-      this.outbox.discard(item.cid);
-      this.emit("senderror", { item, frame });
-      this._pump();
-      return;
-    }
-    this.outbox.fail(item.cid, frame.message);
-    this.emit("timeline", item.conv);
-    this.emit("senderror", { item, frame });
-  }
-
-  _adoptOutbox() {
-    const before = new Set(this.outbox.items.map((i) => i.conv));
-    this.outbox.load();
-    for (const convId of new Set([...before, ...this.outbox.items.map((i) => i.conv)])) this.emit("timeline", convId);
-    this._pump();
+    this.sender.discard(cid);
   }
 
   // --- incoming frames
@@ -533,7 +482,7 @@ export class PigeonClient extends Emitter {
         return this._onLive(/** @type {Message} */ (message));
       }
       case "ack":
-        return this._onAck(frame);
+        return this.sender.onAck(frame);
       case "receipt":
         return this._onReceipt(frame);
       case "typing":
@@ -541,7 +490,7 @@ export class PigeonClient extends Emitter {
       case "presence":
         return this.peers.onPresence(frame);
       case "error":
-        if (frame.cid) return this._onSendError(frame);
+        if (frame.cid) return this.sender.onError(frame);
         return undefined;
       default:
         return this.emit("frame", frame);
