@@ -74,3 +74,18 @@ test("conversation list with unread counts, read receipts, typing, presence", as
   await alice.client.refreshPresence([bob.user.id]);
   await waitFor(() => alice.client.presence.get(bob.user.id)?.online === true, { what: "bob online" });
 });
+
+test("coming back to the foreground syncs at once", async () => {
+  const alice = await newUser(server);
+  cleanups.push(() => alice.client.stop());
+  const syncs = [];
+  const request = alice.client.link.request.bind(alice.client.link);
+  alice.client.link.request = (frame, timeout) => {
+    if (frame.t === "sync") syncs.push(frame);
+    return request(frame, timeout);
+  };
+  alice.adapter.signals.foreground();
+  await waitFor(() => syncs.length === 1 && !alice.client._resyncing, { what: "a sync on foreground" });
+  assert.ok(syncs[0].cursor, "from the saved cursor");
+  assert.ok(alice.client.online);
+});

@@ -104,6 +104,9 @@ export class PigeonClient extends Emitter {
     /** @type {Map<string, Promise<void>>} */
     this._pulls = new Map();
     this._loadedOnce = false;
+    /** @type {Promise<void> | null} */
+    this._resyncing = null;
+    this._offForeground = this.adapter.onForeground(() => this._onForeground());
     this._offStorage = this.adapter.onStorageChange
       ? this.adapter.onStorageChange(this.keys.outbox, () => this.sender.adopt())
       : () => {};
@@ -147,6 +150,7 @@ export class PigeonClient extends Emitter {
     for (const timer of this._recvTimers.values()) clearTimeout(timer.id);
     this._recvTimers.clear();
     this._offStorage();
+    this._offForeground();
     this.removeAllListeners();
   }
 
@@ -173,6 +177,18 @@ export class PigeonClient extends Emitter {
       this.outbox.resetInflight();
     }
     this.emit("state", state);
+  }
+
+  /** Back in the foreground: catch up at once; a socket that slept may have missed pushes. */
+  _onForeground() {
+    if (!this.synced || this._resyncing) return;
+    this._resyncing = this._sync()
+      .catch(() => {
+        if (this.link.ws) this.link.reconnect("sync failed");
+      })
+      .finally(() => {
+        this._resyncing = null;
+      });
   }
 
   async _onReady() {
