@@ -12,6 +12,9 @@ export function h(spec, attrs, ...children) {
         el.addEventListener(key.slice(2), value);
       } else if (key === "class") {
         el.className = [el.className, value].filter(Boolean).join(" ");
+      } else if (key === "style") {
+        // Through the CSSOM, which a Content-Security-Policy without 'unsafe-inline' allows.
+        el.style.cssText = String(value);
       } else if (key === "dataset") {
         Object.assign(el.dataset, value);
       } else if (key === "value" || key === "checked" || key === "disabled" || key === "hidden") {

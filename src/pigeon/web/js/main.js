@@ -1,6 +1,6 @@
 // Entry point: read the server's config, apply language and theme, then sign in or open the app.
 
-import { Api } from "./api.js";
+import { Api, browserAdapter } from "./sdk/browser.js";
 import { h, fill } from "./dom.js";
 import { t } from "./i18n.js";
 import { applyTheme } from "./views/prefs.js";
@@ -9,15 +9,13 @@ import { AppView } from "./views/app.js";
 import { updateTitle } from "./notify.js";
 
 const root = document.getElementById("app");
-const api = new Api();
+const api = new Api(browserAdapter());
 let app = null;
 
 async function loadConfig() {
   for (let attempt = 0; attempt < 30; attempt++) {
     try {
-      const response = await fetch("/api/v1/config");
-      const payload = await response.json();
-      if (payload.code === 0) return payload.data;
+      return await api.config();
     } catch {
       // The server may be restarting; try again shortly.
     }

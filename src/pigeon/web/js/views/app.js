@@ -4,7 +4,7 @@
 import { h, clear, avatar, fill } from "../dom.js";
 import { t, onLangChange, errorText } from "../i18n.js";
 import { icon } from "../icons.js";
-import { Client } from "../client.js";
+import { PigeonClient } from "../sdk/browser.js";
 import { Sidebar } from "./sidebar.js";
 import { ChatView } from "./chat.js";
 import { previewText, convTitle } from "./preview.js";
@@ -19,7 +19,7 @@ export class AppView {
     this.root = root;
     this.api = api;
     this.onSignedOut = onSignedOut;
-    this.client = new Client(api, config);
+    this.client = new PigeonClient(api, config);
     this.chat = null;
     this.ctx = {
       client: this.client,
@@ -60,7 +60,7 @@ export class AppView {
     } catch (error) {
       if (error && error.status === 401) return;
       toast(t("something_wrong", { msg: errorText(error) }), "error");
-      this.client.socket.start();
+      this.client.connect();
     }
     this.route();
   }
@@ -141,7 +141,7 @@ export class AppView {
   async logout() {
     this.teardown();
     // Signing out on purpose leaves nothing of this account behind in the browser.
-    for (const key of Object.values(this.client._keys)) localStorage.removeItem(key);
+    this.client.forgetLocalData();
     await this.api.logout();
     this.onSignedOut("");
   }

@@ -110,7 +110,7 @@ export class ChatView {
       } catch (error) {
         this.loadError = errorText(error);
       }
-    } else if (this.client.socket.online) {
+    } else if (this.client.online) {
       this.client.pullAfter(this.convId);
     }
     this.renderMessages();
@@ -227,7 +227,7 @@ export class ChatView {
     fill(this.bannerEl, 
       state === "offline" || state === "reconnecting" ? icon("wifiOff", { size: 16 }) : h("span.spinner", { "aria-hidden": "true" }),
       h("span", null, text),
-      state === "reconnecting" ? h("button.link", { type: "button", onclick: () => this.client.socket.connectNow() }, t("retry_now")) : null,
+      state === "reconnecting" ? h("button.link", { type: "button", onclick: () => this.client.connectNow() }, t("retry_now")) : null,
     );
     this.bannerEl.dataset.state = state;
   }

@@ -364,9 +364,11 @@ export class Composer {
     if (isImage) Object.assign(upload, await imageSize(file));
     this.chat.addUpload(upload);
     try {
-      const stored = await this.client.api.upload(file, (fraction) => {
-        upload.progress = fraction;
-        this.chat.updateUpload(upload);
+      const stored = await this.client.upload(file, {
+        onProgress: (fraction) => {
+          upload.progress = fraction;
+          this.chat.updateUpload(upload);
+        },
       });
       rememberFile(stored);
       if (isImage) {

@@ -1,7 +1,9 @@
 // One conversation's messages in memory: deduplicated by seq, with the highest seq up to
 // which the stream is known to be complete (`hi`), so a gap is noticed and pulled.
 
-export const HIDDEN_KINDS = new Set(["edit", "recall"]);
+import { HIDDEN_KINDS } from "./outbox.js";
+
+export { HIDDEN_KINDS };
 
 export class Timeline {
   constructor(convId) {

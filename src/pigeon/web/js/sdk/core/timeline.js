@@ -1,0 +1,121 @@
+// One conversation's messages in memory: deduplicated by seq, with the highest seq up to
+// which the stream is known to be complete (`hi`), so a gap is noticed and pulled.
+
+import { HIDDEN_KINDS } from "./outbox.js";
+
+export { HIDDEN_KINDS };
+
+export class Timeline {
+  constructor(convId) {
+    this.conv = convId;
+    this.bySeq = new Map();
+    this.lo = null; // lowest seq loaded
+    this.hi = 0; // every seq from lo to hi is loaded
+    this.hasOlder = true;
+    this.loaded = false;
+    this.loadingOlder = false;
+    this.chain = Promise.resolve();
+    this.version = 0;
+    this._sorted = null;
+  }
+
+  /** Replace everything with the latest page from history. */
+  reset(items, more, lastSeq = 0) {
+    this.bySeq.clear();
+    this.lo = null;
+    this.hi = items.length ? 0 : lastSeq;
+    for (const message of items) this._put(message);
+    if (items.length) {
+      this.lo = items[0].seq;
+      this.hi = items[items.length - 1].seq;
+    }
+    this.hasOlder = !!more;
+    this.loaded = true;
+    this._changed();
+  }
+
+  /** Older messages (a `before=` page); they sit just below `lo`. */
+  prepend(items, more) {
+    for (const message of items) this._put(message);
+    if (items.length) this.lo = Math.min(this.lo ?? items[0].seq, items[0].seq);
+    this.hasOlder = !!more;
+    this._changed();
+  }
+
+  /**
+   * Messages known to follow `hi` without a gap (an `after=` pull or an ack's echo).
+   * Returns the messages that were new.
+   */
+  extend(items) {
+    const fresh = [];
+    for (const message of items) if (this._put(message)) fresh.push(message);
+    for (const message of items) this.hi = Math.max(this.hi, message.seq);
+    if (this.lo === null && items.length) this.lo = items[0].seq;
+    this._absorb();
+    if (fresh.length || items.length) this._changed();
+    return fresh;
+  }
+
+  /** A live push. Returns {fresh, gap}: whether it was new, and whether seqs are missing. */
+  push(message) {
+    const fresh = this._put(message);
+    if (this.lo === null) this.lo = message.seq;
+    this._absorb();
+    if (fresh) this._changed();
+    return { fresh, gap: this.hi < message.seq };
+  }
+
+  _absorb() {
+    while (this.bySeq.has(this.hi + 1)) this.hi += 1;
+  }
+
+  _put(message) {
+    if (this.bySeq.has(message.seq)) {
+      // A recalled or edited copy from history beats what we had; anything else is a duplicate.
+      const known = this.bySeq.get(message.seq);
+      if ((message.recalled && !known.recalled) || (message.edited_at && message.edited_at !== known.edited_at)) {
+        this.bySeq.set(message.seq, { ...message });
+        this._changed();
+      }
+      return false;
+    }
+    this.bySeq.set(message.seq, { ...message });
+    this._apply(message);
+    return true;
+  }
+
+  /** Edits and recalls change their target in place. */
+  _apply(message) {
+    if (!HIDDEN_KINDS.has(message.kind) || !message.body) return;
+    const target = this.bySeq.get(message.body.seq);
+    if (!target) return;
+    if (message.kind === "recall") {
+      this.bySeq.set(target.seq, { ...target, recalled: true, body: {} });
+    } else if (message.kind === "edit" && !target.recalled) {
+      this.bySeq.set(target.seq, { ...target, body: { ...target.body, text: message.body.text }, edited_at: message.ts });
+    }
+  }
+
+  get(seq) {
+    return this.bySeq.get(seq);
+  }
+
+  _changed() {
+    this._sorted = null;
+    this.version += 1;
+  }
+
+  touch() {
+    this._changed();
+  }
+
+  /** Visible messages in order (edits and recalls are folded into their targets). */
+  visible() {
+    if (!this._sorted) {
+      this._sorted = Array.from(this.bySeq.values())
+        .filter((m) => !HIDDEN_KINDS.has(m.kind))
+        .sort((a, b) => a.seq - b.seq);
+    }
+    return this._sorted;
+  }
+}
