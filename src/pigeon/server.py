@@ -23,13 +23,13 @@ from pigeon.apidocs import docs_routes
 from pigeon.files.http import STREAMED_BODY_PATHS
 from pigeon.httpguard import (
     REQUEST_ID_KEY,
+    WEB_CLIENT_CSP,
     BodyLimit,
     check_declared_length,
     check_transfer_coding,
     envelope_error,
     request_id_for,
     security_headers,
-    web_client_csp,
 )
 from pigeon.metrics import Metrics
 from pigeon.protocol.errors import ErrorCode
@@ -101,9 +101,7 @@ def build_http_app(
 ) -> web.Application:
     web_root = _web_root()
     app = web.Application(middlewares=[request_middleware(metrics, max_request_bytes)])
-    app.on_response_prepare.append(
-        security_headers(web_client_csp((web_root / "index.html").read_text()))
-    )
+    app.on_response_prepare.append(security_headers(WEB_CLIENT_CSP))
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"code": 0, "message": "ok", "data": {"status": "alive"}})
