@@ -259,6 +259,13 @@ async def test_file_names_and_tus_metadata_follow_the_name_rule(rest: Rest) -> N
     headers = {**auth, "Tus-Resumable": "1.0.0", "Upload-Length": "²"}
     async with rest.http.post(rest.server.base_url + "/api/v1/uploads/", headers=headers) as r:
         assert r.status == 400  # a digit to str.isdigit, not to int()
+    link = rest.server.base_url + "/api/v1/files/f_1/content"
+    async with rest.http.get(link, params={"exp": "²", "sig": "x"}) as response:
+        assert response.status == 403
+        assert (await response.json())["code"] == 40311  # FILE_URL_INVALID, not a 500
+    async with rest.http.get(link + "%00", headers=auth) as response:
+        assert response.status == 400
+        assert (await response.json())["code"] == INVALID_CHARACTERS
 
 
 # --- 2. recall removes the text of every edit
