@@ -184,9 +184,13 @@ async def test_recall_removes_the_text_of_every_edit(store: Store) -> None:
     by_seq = {m.seq: m for m in stream}
     assert by_seq[target.seq].recalled
     assert by_seq[target.seq].body == {}
-    edits = [m for m in stream if m.kind == "edit" and m.body["seq"] == target.seq]
-    assert [m.body for m in edits] == [{"seq": target.seq}, {"seq": target.seq}]
-    assert by_seq[other.seq].body["text"] == "kept edit"  # another message's edit stays
+    edits = [m for m in stream if m.kind == "edit"]
+    assert [(m.recalled, m.body) for m in edits] == [
+        (True, {}),
+        (False, {"seq": other.seq, "text": "kept edit"}),  # another message's edit stays
+        (True, {}),
+    ]
+    assert by_seq[other.seq].body["text"] == "kept edit"
 
 
 async def test_an_edit_committed_after_a_recall_in_one_batch_brings_no_text_back(
@@ -199,6 +203,10 @@ async def test_an_edit_committed_after_a_recall_in_one_batch_brings_no_text_back
     await append(store, batch)
     stream = await all_messages(store, conv.id)
     assert "too late" not in repr([m.body for m in stream])
+    assert [(m.kind, m.recalled, m.body) for m in stream[1:]] == [
+        ("recall", False, {"seq": target.seq}),
+        ("edit", True, {}),
+    ]
     recalled = stream[0]
     assert recalled.recalled
     assert recalled.body == {}

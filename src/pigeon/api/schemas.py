@@ -67,6 +67,9 @@ Name = Annotated[str, _text_rule(TextKind.NAME)]
 Prose = Annotated[str, _text_rule(TextKind.PROSE)]
 DeviceName = Annotated[str, Field(min_length=1, max_length=64), _text_rule(TextKind.NAME)]
 Reference = Annotated[str, _text_rule(TextKind.IDENTIFIER)]  # avatar: a file id or URL
+# The core's own format check answers usernames (INVALID_USERNAME at sign-up, wrong
+# credentials at login); the edge only keeps control characters out.
+Username = Annotated[str, Field(max_length=_COARSE), _text_rule(TextKind.LINE)]
 Body = Annotated[dict[str, Any], AfterValidator(_body_rule)]
 #: A non-negative integer a client sends (seqs, timestamps), within JSON's exact range.
 ClientInt = Annotated[int, _int_rule(0)]
@@ -85,14 +88,14 @@ class MeOut(UserOut):
 
 
 class RegisterIn(BaseModel):
-    username: Identifier
+    username: Username
     password: str = Field(max_length=_COARSE)
     display_name: Name | None = Field(None, max_length=_COARSE)
     device: DeviceName | None = None
 
 
 class LoginIn(BaseModel):
-    username: Identifier
+    username: Username
     password: str = Field(max_length=_COARSE)
     device: DeviceName | None = None
 

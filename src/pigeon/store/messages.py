@@ -274,10 +274,10 @@ async def _apply_amendments(
 ) -> None:
     """Recalls and edits change their target in the transaction that stores them.
 
-    A recall also empties every edit of its target: an ``edit`` entry carries the
+    A recall also recalls every edit of its target: an ``edit`` entry carries the
     new text in its own body, which must not outlive the recall in history, pull
     or sync. An edit whose target was recalled (earlier in the same batch) is
-    emptied the same way instead of bringing the text back.
+    recalled the same way instead of bringing the text back.
     """
     for indexes in fresh.values():
         for index in indexes:
@@ -302,7 +302,11 @@ async def _apply_amendments(
 
 
 async def _empty_edits_of(conn: Conn, conv_id: str, seq: int) -> None:
-    """Strip the text from every ``edit`` entry of message ``seq`` (keeping the reference)."""
+    """Recall every ``edit`` entry of message ``seq`` too: ``recalled`` with body ``{}``.
+
+    The same shape as the recalled target, so a client applying entries in order
+    finds nothing to apply (no ``seq`` to follow, no text to show).
+    """
     rows = (
         await conn.execute(
             select(messages.c.seq, messages.c.body).where(
@@ -315,7 +319,7 @@ async def _empty_edits_of(conn: Conn, conv_id: str, seq: int) -> None:
         await conn.execute(
             update(messages)
             .where(messages.c.conv_id == conv_id, messages.c.seq.in_(edits))
-            .values(body=orjson.dumps({"seq": seq}).decode())
+            .values(recalled=True, body="{}")
         )
 
 
