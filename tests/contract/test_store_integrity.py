@@ -184,6 +184,7 @@ async def test_recall_removes_the_text_of_every_edit(store: Store) -> None:
     by_seq = {m.seq: m for m in stream}
     assert by_seq[target.seq].recalled
     assert by_seq[target.seq].body == {}
+    assert by_seq[target.seq].edited_at is None
     edits = [m for m in stream if m.kind == "edit"]
     assert [(m.recalled, m.body) for m in edits] == [
         (True, {}),

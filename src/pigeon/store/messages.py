@@ -290,7 +290,8 @@ async def _apply_amendments(
                 messages.c.recalled.is_(False),
             )
             if item.amends.body is None:
-                await conn.execute(update(messages).where(target).values(recalled=True, body="{}"))
+                recall = {"recalled": True, "body": "{}", "edited_at": None}  # no trace of edits
+                await conn.execute(update(messages).where(target).values(**recall))
                 await _empty_edits_of(conn, item.conv_id, item.amends.seq)
                 continue
             body = orjson.dumps(item.amends.body).decode()
