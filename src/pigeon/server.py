@@ -16,9 +16,9 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from aiohttp_asgi import ASGIResource
 from fastapi import FastAPI
 
+from pigeon.api.bridge import FastAPIResource, url_text_middleware
 from pigeon.apidocs import docs_routes
 from pigeon.files.http import STREAMED_BODY_PATHS
 from pigeon.httpguard import (
@@ -100,7 +100,9 @@ def build_http_app(
     file_routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     web_root = _web_root()
-    app = web.Application(middlewares=[request_middleware(metrics, max_request_bytes)])
+    app = web.Application(
+        middlewares=[request_middleware(metrics, max_request_bytes), url_text_middleware]
+    )
     app.on_response_prepare.append(security_headers(WEB_CLIENT_CSP))
 
     async def healthz(_: web.Request) -> web.Response:
@@ -130,5 +132,5 @@ def build_http_app(
     app.router.add_routes(file_routes)
     app.router.add_routes(docs_routes())
     # Everything else (REST under /api/v1, /openapi.json) is FastAPI's.
-    app.router.register_resource(ASGIResource(BodyLimit(api, max_request_bytes), root_path="/"))
+    app.router.register_resource(FastAPIResource(BodyLimit(api, max_request_bytes), root_path="/"))
     return app

@@ -168,7 +168,7 @@ async def test_cursor_pagination_walks_the_whole_list(rest: Rest) -> None:
         assert walked == whole, size
 
     bad = await rest.call("GET", "conversations", token=me.access, params={"cursor": "nonsense"})
-    assert (bad.status, bad.code) == (400, 40000)
+    assert (bad.status, bad.code) == (400, 40008)  # INVALID_CURSOR
 
 
 async def test_leaving_removes_a_group_from_the_list(rest: Rest) -> None:

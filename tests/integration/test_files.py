@@ -202,7 +202,6 @@ async def test_html_disguised_as_png_is_served_as_an_inert_attachment(rest: Rest
     [
         ("../../etc/passwd", "passwd"),
         ("..", "file"),
-        ("evil\u202egnp.exe", "evilgnp.exe"),
     ],
 )
 async def test_filenames_lose_their_paths(rest: Rest, given: str, expected: str) -> None:

@@ -66,8 +66,9 @@ class Replica:
             )
             if target is None:
                 continue
-            if item["kind"] == "recall":
+            if item["kind"] == "recall":  # a recalled message keeps no trace of its edits
                 target["body"], target["recalled"] = {}, True
+                target.pop("edited_at", None)
             else:
                 target["body"] = {**target["body"], "text": item["body"]["text"]}
                 target["edited_at"] = item["ts"]

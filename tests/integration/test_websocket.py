@@ -345,7 +345,7 @@ async def test_a_foreign_or_bad_cursor_is_an_error_frame(
     for cursor in ("not-a-cursor", "-5", "1" * 40):
         answer = await client.request({"t": "sync", "cursor": cursor})
         assert answer["t"] == "error"
-        assert answer["code"] == BAD_REQUEST
+        assert answer["code"] == 40008  # INVALID_CURSOR
     await client.barrier()
 
 

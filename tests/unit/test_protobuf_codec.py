@@ -188,9 +188,9 @@ commands = st.one_of(
 @settings(max_examples=400, deadline=None)
 @given(commands)
 def test_random_commands_decode_like_the_json_codec(raw: dict[str, Any]) -> None:
-    raw = _json_view(raw)
-    assert protobuf.decode_command(protobuf.encode_command(raw)) == codec.decode_command(
-        orjson.dumps(raw)
+    raw = _json_view(raw)  # random text may break a character rule: then both refuse alike
+    assert _outcome(protobuf.decode_command, protobuf.encode_command(raw)) == _outcome(
+        codec.decode_command, orjson.dumps(raw)
     )
 
 

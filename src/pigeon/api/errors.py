@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pigeon.api.envelope import error_response
+from pigeon.api.schemas import ERROR_CODE_KEY
 from pigeon.protocol.errors import ErrorCode, PigeonError
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,13 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     }
 
 
+def _first_error(exc: RequestValidationError) -> dict[str, Any]:
+    """The error to report: one of our own rules (with its specific code) if any broke."""
+    errors: list[dict[str, Any]] = list(exc.errors())
+    ours = [err for err in errors if ERROR_CODE_KEY in (err.get("ctx") or {})]
+    return (ours or errors or [{}])[0]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(PigeonError)
     async def _pigeon(request: Request, exc: PigeonError) -> JSONResponse:
@@ -57,10 +65,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
+        first = _first_error(exc)
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = f"{where}: {first.get('msg', 'invalid')}" if where else "request is invalid"
-        return error_response(PigeonError(ErrorCode.BAD_REQUEST, message, _validation_details(exc)))
+        code = ErrorCode((first.get("ctx") or {}).get(ERROR_CODE_KEY, ErrorCode.BAD_REQUEST))
+        return error_response(PigeonError(code, message, _validation_details(exc)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -2,16 +2,78 @@
 
 Coarse bounds here stop oversized input early; the domain's own rules (username
 format, password length, message kinds) are checked by the core with their own
-error codes.
+error codes. Every text field carries its ``protocol.text`` rule and every
+client integer its range (the same validators the WebSocket codec uses); a
+violation keeps its own error code through ``api.errors``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from pigeon.protocol.cursors import MAX_CLIENT_INT
+from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.text import TextKind, TextViolation, check, check_body
 
 _COARSE = 1024
+#: The ``ctx`` key under which a validation error carries its Pigeon error code.
+ERROR_CODE_KEY = "pigeon_code"
+
+
+def _refuse(violation: TextViolation) -> PydanticCustomError:
+    return PydanticCustomError(
+        "pigeon_rule", "{reason}", {"reason": violation.reason, ERROR_CODE_KEY: int(violation.code)}
+    )
+
+
+def _text_rule(kind: TextKind) -> AfterValidator:
+    def validate(value: str) -> str:
+        violation = check(kind, value)
+        if violation is not None:
+            raise _refuse(violation)
+        return value
+
+    return AfterValidator(validate)
+
+
+def _body_rule(value: dict[str, Any]) -> dict[str, Any]:
+    violation = check_body(value)
+    if violation is not None:
+        raise _refuse(violation)
+    return value
+
+
+def _int_rule(minimum: int) -> AfterValidator:
+    def validate(value: int) -> int:
+        if not minimum <= value <= MAX_CLIENT_INT:
+            raise PydanticCustomError(
+                "pigeon_rule",
+                "{reason}",
+                {
+                    "reason": f"must be between {minimum} and {MAX_CLIENT_INT}",
+                    ERROR_CODE_KEY: int(ErrorCode.NUMBER_OUT_OF_RANGE),
+                },
+            )
+        return value
+
+    return AfterValidator(validate)
+
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64), _text_rule(TextKind.IDENTIFIER)]
+Name = Annotated[str, _text_rule(TextKind.NAME)]
+Prose = Annotated[str, _text_rule(TextKind.PROSE)]
+DeviceName = Annotated[str, Field(min_length=1, max_length=64), _text_rule(TextKind.NAME)]
+Reference = Annotated[str, _text_rule(TextKind.IDENTIFIER)]  # avatar: a file id or URL
+# The core's own format check answers usernames (INVALID_USERNAME at sign-up, wrong
+# credentials at login); the edge only keeps control characters out.
+Username = Annotated[str, Field(max_length=_COARSE), _text_rule(TextKind.LINE)]
+Body = Annotated[dict[str, Any], AfterValidator(_body_rule)]
+#: A non-negative integer a client sends (seqs, timestamps), within JSON's exact range.
+ClientInt = Annotated[int, _int_rule(0)]
+PositiveClientInt = Annotated[int, _int_rule(1)]
 
 
 class UserOut(BaseModel):
@@ -26,20 +88,20 @@ class MeOut(UserOut):
 
 
 class RegisterIn(BaseModel):
-    username: str = Field(max_length=_COARSE)
+    username: Username
     password: str = Field(max_length=_COARSE)
-    display_name: str | None = Field(None, max_length=_COARSE)
-    device: str | None = Field(None, min_length=1, max_length=64)
+    display_name: Name | None = Field(None, max_length=_COARSE)
+    device: DeviceName | None = None
 
 
 class LoginIn(BaseModel):
-    username: str = Field(max_length=_COARSE)
+    username: Username
     password: str = Field(max_length=_COARSE)
-    device: str | None = Field(None, min_length=1, max_length=64)
+    device: DeviceName | None = None
 
 
 class RefreshIn(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=_COARSE)
+    refresh_token: Reference = Field(min_length=1, max_length=_COARSE)
 
 
 class GrantOut(BaseModel):
@@ -54,8 +116,8 @@ class GrantOut(BaseModel):
 
 class ProfileIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    display_name: str | None = Field(None, max_length=_COARSE)
-    avatar: str | None = Field(None, max_length=4096)
+    display_name: Name | None = Field(None, max_length=_COARSE)
+    avatar: Reference | None = Field(None, max_length=4096)
     dm_policy: Literal["anyone", "friends"] | None = None
 
 
@@ -67,7 +129,7 @@ class DeviceOut(BaseModel):
 
 
 class DirectIn(BaseModel):
-    user_id: str = Field(min_length=1, max_length=64)
+    user_id: Identifier
 
 
 class SettingsIn(BaseModel):
@@ -111,11 +173,11 @@ class ConversationOut(BaseModel):
 
 
 class SendIn(BaseModel):
-    cid: str = Field(min_length=1, max_length=64)
-    kind: str = Field(min_length=1, max_length=32)
-    body: dict[str, Any]
-    reply_to: int | None = Field(None, ge=1)
-    mentions: list[str] | None = Field(None, max_length=100)
+    cid: Identifier
+    kind: Identifier = Field(max_length=32)
+    body: Body
+    reply_to: PositiveClientInt | None = None
+    mentions: list[Identifier] | None = Field(None, max_length=100)
 
 
 class AckOut(BaseModel):
@@ -127,7 +189,7 @@ class AckOut(BaseModel):
 
 
 class ReadIn(BaseModel):
-    seq: int = Field(ge=0)
+    seq: ClientInt
 
 
 class WatermarksOut(BaseModel):

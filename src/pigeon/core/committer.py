@@ -3,6 +3,11 @@
 While one batch commits, new sends queue up; the next batch takes them all (up to
 ``max_batch``). One commit in flight per node keeps SQLite's single writer busy
 without contention and turns N fsyncs into one.
+
+A batch holds many users' messages, so failures are kept apart: the store's
+``append`` answers a message the database refuses with its own ``Rejected``
+(UNSTORABLE) and commits the rest; only an exception from ``append`` — the store
+is unavailable — fails every waiting sender, with UNAVAILABLE (retry).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.core.permissions import PostingCache
 from pigeon.protocol import frames
+from pigeon.protocol.cursors import MemberCursor
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.facade import Store
 from pigeon.store.groups import ChangeResult, MembershipChange, NewConversation
@@ -234,12 +235,8 @@ class GroupService:
         self, user_id: str, conv_id: str, cursor: str | None, limit: int
     ) -> tuple[list[dict[str, Any]], str | None, bool]:
         await self._as_member(conv_id, user_id)
-        after = None
-        if cursor:
-            joined, _, last_user = cursor.partition(".")
-            if not joined.isdigit() or not last_user:
-                raise CoreError(ErrorCode.BAD_REQUEST, "cursor is not one this server issued")
-            after = (int(joined), last_user)
+        position = MemberCursor.decode(cursor) if cursor else None
+        after = (position.joined_at, position.user_id) if position else None
         page, more = await self.store.groups.member_page(conv_id, after, limit)
         users = await self.store.accounts.users_by_ids([m.user_id for m in page])
         items = [
@@ -252,7 +249,9 @@ class GroupService:
             for m in page
             if m.user_id in users
         ]
-        next_cursor = f"{page[-1].joined_at}.{page[-1].user_id}" if more and page else None
+        next_cursor = (
+            MemberCursor(page[-1].joined_at, page[-1].user_id).encode() if more and page else None
+        )
         return items, next_cursor, more
 
     async def add_members(

@@ -16,6 +16,7 @@ from pigeon.core.permissions import PostingCache
 from pigeon.core.social import SocialService
 from pigeon.core.typing import TypingTracker
 from pigeon.protocol import frames
+from pigeon.protocol.cursors import ListCursor, decode_sync_cursor, encode_sync_cursor
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.frames import Send
 from pigeon.store.facade import Store
@@ -46,19 +47,6 @@ class Paging:
 
     def clamp(self, limit: int | None) -> int:
         return self.default if limit is None else max(1, min(limit, self.maximum))
-
-
-def _parse_int_cursor(cursor: str) -> int:
-    if not cursor.isdigit() or len(cursor) > 19:
-        raise CoreError(ErrorCode.BAD_REQUEST, "cursor is not one this server issued")
-    return int(cursor)
-
-
-def _parse_list_cursor(cursor: str) -> tuple[bool, int, str]:
-    parts = cursor.split(".", 2)
-    if len(parts) != 3 or parts[0] not in ("0", "1") or not parts[1].isdigit():
-        raise CoreError(ErrorCode.BAD_REQUEST, "cursor is not one this server issued")
-    return parts[0] == "1", int(parts[1]), parts[2]
 
 
 AttachmentCheck = Callable[[str, str, dict[str, Any]], Awaitable[None]]
@@ -134,7 +122,8 @@ class MessagingService:
     async def conversation_page(
         self, user_id: str, cursor: str | None, limit: int | None
     ) -> tuple[list[dict[str, Any]], str | None, bool]:
-        after = _parse_list_cursor(cursor) if cursor else None
+        position = ListCursor.decode(cursor) if cursor else None
+        after = (position.pinned, position.last_ts, position.conv_id) if position else None
         views, more = await self.store.conversations.list_for_user(
             user_id, self.paging.clamp(limit), after
         )
@@ -142,9 +131,9 @@ class MessagingService:
         next_cursor = None
         if more and views:
             last = views[-1]
-            next_cursor = (
-                f"{int(last.member.pinned)}.{last.conversation.last_ts}.{last.conversation.id}"
-            )
+            next_cursor = ListCursor(
+                last.member.pinned, last.conversation.last_ts, last.conversation.id
+            ).encode()
         return items, next_cursor, more
 
     async def conversation_item(self, user_id: str, conv_id: str) -> dict[str, Any]:
@@ -319,7 +308,7 @@ class MessagingService:
         )
 
     async def sync(self, user_id: str, cursor: str | None, limit: int | None = None) -> SyncPage:
-        since = _parse_int_cursor(cursor) if cursor else None
+        since = decode_sync_cursor(cursor) if cursor else None
         views, next_cursor, more = await self.store.conversations.changed_since(
             user_id, since, self.paging.clamp(limit or self.paging.maximum)
         )
@@ -337,7 +326,7 @@ class MessagingService:
                     removed=True, last_seq=view.member.left_seq or view.member.join_seq, unread=0
                 )
             convs.append(entry)
-        return SyncPage(str(next_cursor), convs, more)
+        return SyncPage(encode_sync_cursor(next_cursor), convs, more)
 
     # --- typing
 

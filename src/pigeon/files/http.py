@@ -23,7 +23,9 @@ from pigeon.core.accounts import Principal
 from pigeon.files.images import sanitize_filename
 from pigeon.files.service import Download, FileService
 from pigeon.files.signing import VARIANTS, FileError
+from pigeon.protocol.cursors import parse_client_int
 from pigeon.protocol.errors import ErrorCode, PigeonError
+from pigeon.protocol.text import TextKind, check
 from pigeon.store.files import AVATAR_URL_PREFIX
 
 log = logging.getLogger("pigeon.files")
@@ -124,7 +126,7 @@ class FileHandlers:
                 ErrorCode.UNSUPPORTED_MEDIA_TYPE, "send multipart/form-data with a 'file' part"
             )
         reader, part = await _file_part(request)
-        name = sanitize_filename(part.filename)
+        name = sanitize_filename(_checked_text("filename", part.filename, TextKind.NAME))
         record = await self.files.upload_whole(principal.user_id, name, _part_chunks(reader, part))
         data = self.files.public(record, self._base_url(request))
         return web.json_response({"code": 0, "message": "ok", "data": data}, status=201)
@@ -239,10 +241,19 @@ def _check_tus_version(request: web.Request) -> None:
 
 
 def _header_int(request: web.Request, name: str) -> int:
-    raw = request.headers.get(name, "")
-    if not raw.isdigit() or len(raw) > 18:
+    value = parse_client_int(request.headers.get(name, ""))
+    if value is None:
         raise FileError(ErrorCode.BAD_REQUEST, f"{name} must be a non-negative integer")
-    return int(raw)
+    return value
+
+
+def _checked_text(where: str, value: str | None, kind: TextKind) -> str | None:
+    """``value`` unless it breaks its ``protocol.text`` rule (an empty one is left unset)."""
+    if value:
+        violation = check(kind, value)
+        if violation is not None:
+            raise FileError(violation.code, f"{where} {violation.reason}")
+    return value
 
 
 def _parse_metadata(raw: str) -> dict[str, str]:
@@ -253,11 +264,13 @@ def _parse_metadata(raw: str) -> dict[str, str]:
         if not key:
             continue
         try:
-            found[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8", "replace")
+            text = base64.b64decode(value.strip(), validate=True).decode("utf-8", "replace")
         except (binascii.Error, ValueError):
             raise FileError(
                 ErrorCode.BAD_REQUEST, f"Upload-Metadata {key!r} is not base64"
             ) from None
+        kind = TextKind.NAME if key in ("filename", "name") else TextKind.LINE
+        found[key] = _checked_text(f"Upload-Metadata {key!r}", text, kind) or ""
     return found
 
 

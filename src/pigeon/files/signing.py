@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 
+from pigeon.protocol.cursors import parse_client_int
 from pigeon.protocol.errors import ErrorCode, PigeonError
 
 VARIANTS = frozenset({"content", "thumbnail"})
@@ -39,14 +40,14 @@ class UrlSigner:
         The signature is checked first, so an attacker cannot learn anything from
         the expiry answer by editing ``exp``.
         """
+        expires = parse_client_int(exp or "")  # ASCII digits only: "²" is no expiry
         if (
             variant not in VARIANTS
-            or not exp
+            or expires is None
             or not sig
-            or not exp.isdigit()
-            or len(exp) > _MAX_EXP_DIGITS
-            or not hmac.compare_digest(self.sign(file_id, variant, int(exp)).encode(), sig.encode())
+            or len(exp or "") > _MAX_EXP_DIGITS
+            or not hmac.compare_digest(self.sign(file_id, variant, expires).encode(), sig.encode())
         ):
             raise FileError(ErrorCode.FILE_URL_INVALID)
-        if int(exp) <= now_s:
+        if expires <= now_s:
             raise FileError(ErrorCode.FILE_URL_EXPIRED)

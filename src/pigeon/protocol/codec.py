@@ -1,7 +1,9 @@
 """JSON codec: bytes/str ⇄ typed commands and server frames.
 
-Decoding validates shape only (types, required fields, cid length). Limits that
-depend on configuration (text length, body bytes) are enforced by the core.
+Decoding validates shape (types, required fields, cid length) and characters:
+every string field follows its ``protocol.text`` rule, exactly as the REST
+schemas do. Limits that depend on configuration (text length, body bytes) are
+enforced by the core.
 Every failure raises ``ProtocolError`` carrying the request's ``rid`` and ``cid``
 when they could be read, so the error frame can be matched to its request.
 """
@@ -13,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from pigeon.protocol.cursors import MAX_CLIENT_INT
 from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.frames import (
     Auth,
@@ -27,6 +30,7 @@ from pigeon.protocol.frames import (
     Sync,
     Typing,
 )
+from pigeon.protocol.text import TextKind, TextViolation, check, check_body
 
 MAX_CID_CHARS = 64
 MAX_ID_CHARS = 64
@@ -63,12 +67,27 @@ class _Fields:
             ErrorCode.BAD_REQUEST, f"field '{name}' must be {expected}", self.rid, self.cid
         )
 
-    def text(self, name: str, max_chars: int, *, required: bool = True) -> str | None:
+    def refuse(self, name: str, violation: TextViolation) -> ProtocolError:
+        return ProtocolError(
+            violation.code, f"field '{name}' {violation.reason}", self.rid, self.cid
+        )
+
+    def text(
+        self,
+        name: str,
+        max_chars: int,
+        *,
+        required: bool = True,
+        kind: TextKind = TextKind.IDENTIFIER,
+    ) -> str | None:
         value = self.raw.get(name)
         if value is None and not required:
             return None
         if not isinstance(value, str) or not 1 <= len(value) <= max_chars:
             raise self.fail(name, f"a string of 1-{max_chars} characters")
+        violation = check(kind, value)
+        if violation is not None:
+            raise self.refuse(name, violation)
         return value
 
     def required_text(self, name: str, max_chars: int) -> str:
@@ -80,7 +99,11 @@ class _Fields:
         value = self.raw.get(name)
         if value is None and not required:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 0 <= value <= MAX_CLIENT_INT
+        ):
             raise self.fail(name, "a non-negative integer")
         return value
 
@@ -99,6 +122,9 @@ class _Fields:
         value = self.raw.get("body")
         if not isinstance(value, dict):
             raise self.fail("body", "a JSON object")
+        violation = check_body(value)
+        if violation is not None:
+            raise self.refuse("body", violation)
         return value
 
     def mentions(self) -> tuple[str, ...] | None:
@@ -111,13 +137,17 @@ class _Fields:
             or not all(isinstance(v, str) and 0 < len(v) <= MAX_ID_CHARS for v in value)
         ):
             raise self.fail("mentions", f"a list of at most {MAX_MENTIONS} user ids")
+        for item in value:
+            violation = check(TextKind.IDENTIFIER, item)
+            if violation is not None:
+                raise self.refuse("mentions", violation)
         return tuple(dict.fromkeys(value)) or None  # an empty list mentions no one
 
 
 def _auth(f: _Fields) -> Auth:
     return Auth(
         token=f.required_text("token", MAX_TOKEN_CHARS),
-        device=f.text("device", MAX_DEVICE_CHARS, required=False),
+        device=f.text("device", MAX_DEVICE_CHARS, required=False, kind=TextKind.NAME),
         rid=f.rid,
     )
 

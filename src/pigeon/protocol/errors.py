@@ -18,6 +18,11 @@ class ErrorCode(IntEnum):
     INVALID_BODY = 40003
     INVALID_USERNAME = 40004
     WEAK_PASSWORD = 40005
+    INVALID_CHARACTERS = 40006
+    BLANK_TEXT = 40007
+    INVALID_CURSOR = 40008
+    NUMBER_OUT_OF_RANGE = 40009
+    UNSTORABLE = 40010
     MULTIPART_INVALID = 40030
     MULTIPART_INCOMPLETE = 40031
     QUERY_TOO_SHORT = 40032
@@ -70,6 +75,11 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_BODY: "message body does not match its kind",
     ErrorCode.INVALID_USERNAME: "username must be 3-32 characters: letters, digits, '_', '.', '-'",
     ErrorCode.WEAK_PASSWORD: "password must be 8-128 characters",
+    ErrorCode.INVALID_CHARACTERS: "text contains a character this field does not allow",
+    ErrorCode.BLANK_TEXT: "this field needs at least one visible character",
+    ErrorCode.INVALID_CURSOR: "cursor is not one this server issued",
+    ErrorCode.NUMBER_OUT_OF_RANGE: "a number is out of range or not finite",
+    ErrorCode.UNSTORABLE: "the store cannot accept this message; resending it will not help",
     ErrorCode.MULTIPART_INVALID: "multipart body is malformed",
     ErrorCode.MULTIPART_INCOMPLETE: "multipart body ends before its closing boundary",
     ErrorCode.QUERY_TOO_SHORT: "search query is too short",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import and_, bindparam, case, insert, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.changes import allocate_change_ids, lock_change_counter
@@ -23,8 +24,13 @@ from pigeon.store.records import (
 )
 from pigeon.store.schema import conversations, members, messages
 
+log = logging.getLogger(__name__)
+
 # How often a batch is retried when a concurrent node inserted the same (sender, cid).
 _APPEND_ATTEMPTS = 3
+# SQLSTATE class 22, "data exception": the database refuses a value (a NUL in text,
+# an integer out of range, ...). Retrying the same value can never succeed.
+_DATA_EXCEPTION_CLASS = "22"
 
 
 # Built once: the group commit runs these for every batch.
@@ -86,7 +92,28 @@ class MessageStore:
         next seq of its conversation, with no gap, and the sender's read watermark
         moves to it. A sender who is not an active member is rejected with
         CONVERSATION_NOT_FOUND. When this returns, everything accepted is committed.
+
+        Failure isolation: when the database refuses a *value* in the batch, the
+        batch is split in halves and each half retried, down to the single message
+        at fault, which alone is rejected with UNSTORABLE; every other message is
+        stored. Any other failure (the database is unreachable, ...) is raised for
+        the whole batch.
         """
+        try:
+            return await self._append_batch(batch)
+        except Exception as exc:
+            if not _is_unstorable(exc):
+                raise
+            if len(batch) == 1:
+                log.warning(
+                    "message refused by the database",
+                    extra={"conv": batch[0].conv_id, "error": type(exc).__name__},
+                )
+                return [Rejected(ErrorCode.UNSTORABLE)]
+        middle = len(batch) // 2
+        return await self.append(batch[:middle]) + await self.append(batch[middle:])
+
+    async def _append_batch(self, batch: Sequence[NewMessage]) -> list[AppendOutcome]:
         for attempt in range(_APPEND_ATTEMPTS):
             try:
                 async with self.db.write() as conn:
@@ -161,6 +188,20 @@ class MessageStore:
         return {row.conv_id: message_from_row(row) for row in rows}
 
 
+def _is_unstorable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database refuses a value, not that it is unavailable."""
+    if isinstance(exc, DBAPIError):
+        if isinstance(exc, DataError):
+            return True
+        state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(state, str) and state.startswith(_DATA_EXCEPTION_CLASS)
+    if isinstance(exc, StatementError) and isinstance(exc.orig, BaseException):
+        return _is_unstorable(exc.orig)  # a bind parameter could not be converted
+    # Raised before the database sees the value: by the SQLite driver (a lone
+    # surrogate, an integer beyond 64 bits) or while encoding the body to JSON.
+    return isinstance(exc, UnicodeError | OverflowError | TypeError | ValueError)
+
+
 async def append_in_transaction(conn: Conn, batch: Sequence[NewMessage]) -> list[AppendOutcome]:
     """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``)."""
     # Appends on other nodes commit under this lock too: taking it before looking for
@@ -231,18 +272,56 @@ async def _store_fresh(
 async def _apply_amendments(
     conn: Conn, batch: Sequence[NewMessage], fresh: dict[str, list[int]]
 ) -> None:
-    """Recalls and edits change their target in the transaction that stores them."""
+    """Recalls and edits change their target in the transaction that stores them.
+
+    A recall also recalls every edit of its target: an ``edit`` entry carries the
+    new text in its own body, which must not outlive the recall in history, pull
+    or sync. An edit whose target was recalled (earlier in the same batch) is
+    recalled the same way instead of bringing the text back.
+    """
     for indexes in fresh.values():
         for index in indexes:
             item = batch[index]
             if item.amends is None:
                 continue
-            target = and_(messages.c.conv_id == item.conv_id, messages.c.seq == item.amends.seq)
+            target = and_(
+                messages.c.conv_id == item.conv_id,
+                messages.c.seq == item.amends.seq,
+                messages.c.recalled.is_(False),
+            )
             if item.amends.body is None:
-                values: dict[str, Any] = {"recalled": True, "body": "{}"}
-            else:
-                values = {"body": orjson.dumps(item.amends.body).decode(), "edited_at": item.ts}
-            await conn.execute(update(messages).where(target).values(**values))
+                recall = {"recalled": True, "body": "{}", "edited_at": None}  # no trace of edits
+                await conn.execute(update(messages).where(target).values(**recall))
+                await _empty_edits_of(conn, item.conv_id, item.amends.seq)
+                continue
+            body = orjson.dumps(item.amends.body).decode()
+            result = await conn.execute(
+                update(messages).where(target).values(body=body, edited_at=item.ts)
+            )
+            if result.rowcount == 0:  # recalled meanwhile: keep no trace of the text
+                await _empty_edits_of(conn, item.conv_id, item.amends.seq)
+
+
+async def _empty_edits_of(conn: Conn, conv_id: str, seq: int) -> None:
+    """Recall every ``edit`` entry of message ``seq`` too: ``recalled`` with body ``{}``.
+
+    The same shape as the recalled target, so a client applying entries in order
+    finds nothing to apply (no ``seq`` to follow, no text to show).
+    """
+    rows = (
+        await conn.execute(
+            select(messages.c.seq, messages.c.body).where(
+                messages.c.conv_id == conv_id, messages.c.seq > seq, messages.c.kind == "edit"
+            )
+        )
+    ).all()
+    edits = [row.seq for row in rows if orjson.loads(row.body).get("seq") == seq]
+    if edits:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.conv_id == conv_id, messages.c.seq.in_(edits))
+            .values(recalled=True, body="{}")
+        )
 
 
 async def _find_originals(

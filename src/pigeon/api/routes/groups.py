@@ -9,11 +9,11 @@ from pydantic import BaseModel, Field
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import UserOut
+from pigeon.api.schemas import ClientInt, Identifier, Name, Prose, Reference, UserOut
 
 router = APIRouter(prefix="/groups", tags=["groups"], responses=ERROR_RESPONSES)
 
-UserIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=500)]
+UserIds = Annotated[list[Identifier], Field(max_length=500)]
 
 
 class GroupOut(BaseModel):
@@ -36,16 +36,16 @@ class MemberOut(BaseModel):
 
 
 class GroupIn(BaseModel):
-    title: str = Field(max_length=256)
+    title: Name = Field(max_length=256)
     members: UserIds = []
     visibility: Literal["private", "public"] = "private"
     kind: Literal["group", "channel"] = "group"
 
 
 class GroupPatch(BaseModel):
-    title: str | None = Field(None, max_length=256)
-    avatar: str | None = Field(None, max_length=2048)
-    announcement: str | None = Field(None, max_length=10_000)
+    title: Name | None = Field(None, max_length=256)
+    avatar: Reference | None = Field(None, max_length=2048)
+    announcement: Prose | None = Field(None, max_length=10_000)
     visibility: Literal["private", "public"] | None = None
 
 
@@ -55,11 +55,11 @@ class MembersIn(BaseModel):
 
 class MemberPatch(BaseModel):
     role: Literal["admin", "member"] | None = None
-    muted_until: int | None = Field(None, ge=0)
+    muted_until: ClientInt | None = None
 
 
 class TransferIn(BaseModel):
-    user_id: str = Field(min_length=1, max_length=64)
+    user_id: Identifier
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[GroupOut])

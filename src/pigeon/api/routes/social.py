@@ -9,14 +9,14 @@ from pydantic import BaseModel, Field
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import UserOut
+from pigeon.api.schemas import Identifier, Prose, UserOut
 
 router = APIRouter(tags=["friends"], responses=ERROR_RESPONSES)
 
 
 class FriendRequestIn(BaseModel):
-    user_id: str = Field(min_length=1, max_length=64)
-    note: str | None = Field(None, max_length=1024)
+    user_id: Identifier
+    note: Prose | None = Field(None, max_length=1024)
 
 
 class FriendRequestOut(BaseModel):
