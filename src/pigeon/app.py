@@ -28,7 +28,7 @@ from pigeon.core.messaging import MessagingService, Paging
 from pigeon.core.passwords import Passwords
 from pigeon.core.permissions import PostingCache
 from pigeon.core.presence import PresenceService
-from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
@@ -134,6 +134,7 @@ class PigeonApp:
             (settings.typing_throttle_s, settings.typing_expire_s),
             permissions,
             files.check_attachment,
+            KeyedLimiter(settings.user_send_rate_per_s * 60, burst=settings.user_send_burst),
         )
         receipts = ReceiptService(
             self.store,
@@ -163,7 +164,7 @@ class PigeonApp:
                 self.store, self.broker, self.presence, settings.presence_debounce_s
             ),
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
-            auth_by_username=KeyedLimiter(settings.auth_rate_per_min),
+            login_guard=LoginGuard(settings.auth_rate_per_min, settings.login_failures_per_min),
             files=files,
         )
         self.gateway = Gateway(
