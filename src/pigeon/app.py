@@ -32,6 +32,7 @@ from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
+from pigeon.files.decoder import ImageDecoder
 from pigeon.files.http import FileHandlers
 from pigeon.files.local import LocalBlobStore
 from pigeon.files.service import FileLimits, FileService
@@ -116,12 +117,16 @@ class PigeonApp:
             UrlSigner(jwt_secret),
             FileLimits(
                 max_upload_bytes=settings.max_upload_bytes,
-                max_image_pixels=settings.max_image_pixels,
                 thumbnail_px=settings.thumbnail_px,
                 url_ttl_s=settings.file_url_ttl_s,
                 unreferenced_ttl_s=settings.unreferenced_file_ttl_s,
                 gc_interval_s=settings.file_gc_interval_s,
+                quota_bytes=settings.upload_quota_bytes,
+                max_pending=settings.max_pending_uploads,
+                pending_ttl_s=settings.pending_upload_ttl_s,
             ),
+            ImageDecoder(settings.image_workers, settings.max_image_pixels, settings.thumbnail_px),
+            KeyedLimiter(settings.upload_rate_per_min),
         )
         messaging = MessagingService(
             self.store,
