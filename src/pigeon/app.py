@@ -147,10 +147,13 @@ class PigeonApp:
             settings.receipt_push_max_members,
             settings.receipt_detail_max_members,
         )
+        presence_service = PresenceService(
+            self.store, self.broker, self.presence, settings.presence_debounce_s
+        )
         groups = GroupService(
             self.store,
             self.broker,
-            self.presence,
+            presence_service,
             GroupLimits(settings.max_group_members, settings.max_channel_members),
             permissions,
         )
@@ -165,9 +168,7 @@ class PigeonApp:
             receipts=receipts,
             social=social,
             presence=self.presence,
-            presence_service=PresenceService(
-                self.store, self.broker, self.presence, settings.presence_debounce_s
-            ),
+            presence_service=presence_service,
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
             login_guard=LoginGuard(settings.auth_rate_per_min, settings.login_failures_per_min),
             files=files,
