@@ -243,11 +243,10 @@ class FileService:
             self._reserved[owner_id] = self._reserved.get(owner_id, 0) + limit
             record = await self._create(owner_id, None, name)
         try:
-            async with self._upload_lock(record.id):  # keeps collection away meanwhile
-                overflow = await self._write(record.id, chunks, limit)
-            if overflow:
-                raise self._overflow(limit)
-            return await self._finish(record.id)
+            async with self._upload_lock(record.id):  # keeps collection away until done
+                if await self._write(record.id, chunks, limit):
+                    raise self._overflow(limit)
+                return await self._finish(record.id)
         except BaseException:
             await self._remove(record.id)
             raise
