@@ -49,30 +49,47 @@ def header_only_png(side: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IEND", b"")
 
 
-def tree_rss_mib(pid: int) -> int:
-    """Resident memory of a process and all its descendants (image workers included)."""
+def process_tree(pid: int) -> list[int]:
+    """A process and all its descendants (the server's image workers and forkserver)."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue
-        children.setdefault(parent, []).append(int(entry))
-    total_kib, todo = 0, [pid]
+        if fields[0] != "Z":  # a zombie holds no memory and is no longer running
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo.extend(children.get(current, []))
+    return found
+
+
+def tree_rss_mib(pid: int) -> int:
+    """Resident memory of a process and all its descendants."""
+    total_kib = 0
+    for member in process_tree(pid):
         try:
-            with open(f"/proc/{current}/status") as handle:
+            with open(f"/proc/{member}/status") as handle:
                 for line in handle:
                     if line.startswith("VmRSS:"):
                         total_kib += int(line.split()[1])
         except OSError:
             continue  # a worker that just exited
     return total_kib // 1024
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 async def _upload(rest: Rest, account: Account, content: bytes, name: str = "f.bin") -> Any:
@@ -145,6 +162,25 @@ async def test_big_images_are_files_and_the_servers_memory_stays_bounded(
     # server's own process used to leave it hundreds of MiB larger for good.
     grown = tree_rss_mib(server.proc.pid) - baseline
     assert grown < 80, f"server and workers grew by {grown} MiB"
+
+
+async def test_image_workers_leave_when_the_server_is_killed(
+    http: aiohttp.ClientSession, server_factory: Callable[..., ServerProcess]
+) -> None:
+    server = server_factory()
+    assert server.proc is not None
+    rest = Rest(http, server)
+    alice = await register(rest, "alice")
+    reply = await _upload(rest, alice, rgba_png(64, 64), "small.png")
+    assert reply.data["width"] == 64
+    helpers = [pid for pid in process_tree(server.proc.pid) if pid != server.proc.pid]
+    assert helpers  # the forkserver and an idle worker, at least
+    server.kill()
+
+    async def all_gone() -> bool:
+        return not any(_running(pid) for pid in helpers)
+
+    await eventually(all_gone, timeout=60, what="image workers to exit after the server died")
 
 
 # --- rate, quota, unfinished uploads

@@ -9,7 +9,9 @@ and at most ``workers`` images are decoded at the same time on a node. Workers
 are forked from a forkserver that has Pillow loaded, so starting one is cheap.
 
 A worker that dies (killed for memory, say) only costs its image its thumbnail:
-the pool is rebuilt and the upload is kept as a plain attachment.
+the pool is rebuilt and the upload is kept as a plain attachment. A worker
+leaves by itself when the server is gone, even after a SIGKILL: waiting for
+work, it would otherwise never notice (and the forkserver waits for it).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -27,6 +32,23 @@ from pigeon.files.images import ImageInfo, inspect_image
 log = logging.getLogger("pigeon.files")
 
 _PRELOAD = ["pigeon.files.images"]
+_PARENT_CHECK_S = 1.0
+
+
+def _leave_with(server_pid: int) -> None:
+    """Worker initializer: exit once ``server_pid`` no longer exists."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(_PARENT_CHECK_S)
+            try:
+                os.kill(server_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                continue  # exists, owned by someone else (cannot happen for our parent)
+
+    threading.Thread(target=watch, name="server-watch", daemon=True).start()
 
 
 class ImageDecoder:
@@ -44,7 +66,11 @@ class ImageDecoder:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(_PRELOAD)
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=context, max_tasks_per_child=1
+                max_workers=self.workers,
+                mp_context=context,
+                max_tasks_per_child=1,
+                initializer=_leave_with,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
