@@ -29,10 +29,11 @@ from pigeon.core.messaging import MessagingService, Paging
 from pigeon.core.passwords import Passwords
 from pigeon.core.permissions import PostingCache
 from pigeon.core.presence import PresenceService
-from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
+from pigeon.files.decoder import ImageDecoder
 from pigeon.files.http import FileHandlers
 from pigeon.files.local import LocalBlobStore
 from pigeon.files.service import FileLimits, FileService
@@ -120,12 +121,16 @@ class PigeonApp:
             UrlSigner(jwt_secret),
             FileLimits(
                 max_upload_bytes=settings.max_upload_bytes,
-                max_image_pixels=settings.max_image_pixels,
                 thumbnail_px=settings.thumbnail_px,
                 url_ttl_s=settings.file_url_ttl_s,
                 unreferenced_ttl_s=settings.unreferenced_file_ttl_s,
                 gc_interval_s=settings.file_gc_interval_s,
+                quota_bytes=settings.upload_quota_bytes,
+                max_pending=settings.max_pending_uploads,
+                pending_ttl_s=settings.pending_upload_ttl_s,
             ),
+            ImageDecoder(settings.image_workers, settings.max_image_pixels, settings.thumbnail_px),
+            KeyedLimiter(settings.upload_rate_per_min),
         )
         messaging = MessagingService(
             self.store,
@@ -138,6 +143,7 @@ class PigeonApp:
             (settings.typing_throttle_s, settings.typing_expire_s),
             permissions,
             files.check_attachment,
+            KeyedLimiter(settings.user_send_rate_per_s * 60, burst=settings.user_send_burst),
         )
         receipts = ReceiptService(
             self.store,
@@ -145,10 +151,13 @@ class PigeonApp:
             settings.receipt_push_max_members,
             settings.receipt_detail_max_members,
         )
+        presence_service = PresenceService(
+            self.store, self.broker, self.presence, settings.presence_debounce_s
+        )
         groups = GroupService(
             self.store,
             self.broker,
-            self.presence,
+            presence_service,
             GroupLimits(settings.max_group_members, settings.max_channel_members),
             permissions,
         )
@@ -163,11 +172,9 @@ class PigeonApp:
             receipts=receipts,
             social=social,
             presence=self.presence,
-            presence_service=PresenceService(
-                self.store, self.broker, self.presence, settings.presence_debounce_s
-            ),
+            presence_service=presence_service,
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
-            auth_by_username=KeyedLimiter(settings.auth_rate_per_min),
+            login_guard=LoginGuard(settings.auth_rate_per_min, settings.login_failures_per_min),
             files=files,
         )
         self.gateway = Gateway(

@@ -54,7 +54,12 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19 * 1024, ge=8)
     auth_rate_per_min: int = Field(
-        30, ge=1, description="login/register attempts per IP and per username"
+        30, ge=1, description="login/register attempts per IP and per (username, IP)"
+    )
+    login_failures_per_min: int = Field(
+        10,
+        ge=1,
+        description="failed logins per username from addresses that never signed in to it",
     )
 
     # --- gateway
@@ -77,6 +82,10 @@ class Settings(BaseSettings):
     send_rate_per_s: float = Field(20.0, gt=0)
     send_burst: int = Field(40, ge=1)
     rate_violations_before_close: int = Field(20, ge=1)
+    user_send_rate_per_s: float = Field(
+        40.0, gt=0, description="sends per user across all sockets and REST, on one node"
+    )
+    user_send_burst: int = Field(80, ge=1, description="burst of the per-user send budget")
 
     # --- messages
     max_text_chars: int = Field(4000, ge=1)
@@ -109,10 +118,26 @@ class Settings(BaseSettings):
 
     # --- files (docs/files.md)
     max_image_pixels: int = Field(
-        40_000_000,
+        16_000_000,
         ge=1,
         le=89_478_485,
-        description="larger images are kept as plain attachments (no decoding, no thumbnail)",
+        description="most pixels decoded for a thumbnail (after JPEG draft scaling); "
+        "larger images are plain attachments",
+    )
+    image_workers: int = Field(
+        1, ge=1, le=16, description="processes decoding images at once (each is recycled)"
+    )
+    upload_rate_per_min: int = Field(30, ge=1, description="uploads a user may start per minute")
+    upload_quota_bytes: int = Field(
+        1024 * 1024 * 1024,
+        ge=1,
+        description="bytes a user may keep stored, unfinished uploads counted at their length",
+    )
+    max_pending_uploads: int = Field(
+        10, ge=1, description="unfinished tus uploads a user may have at once"
+    )
+    pending_upload_ttl_s: int = Field(
+        3600, ge=1, description="an unfinished upload untouched this long is deleted"
     )
     thumbnail_px: int = Field(320, ge=16, le=2048, description="longest side of a thumbnail")
     file_url_ttl_s: int = Field(3600, ge=1, description="lifetime of a signed file URL")
@@ -148,6 +173,11 @@ class Settings(BaseSettings):
             "max_body_bytes": self.max_body_bytes,
             "max_upload_bytes": self.max_upload_bytes,
             "max_image_pixels": self.max_image_pixels,
+            "upload_rate_per_min": self.upload_rate_per_min,
+            "upload_quota_bytes": self.upload_quota_bytes,
+            "max_pending_uploads": self.max_pending_uploads,
+            "user_send_rate_per_s": self.user_send_rate_per_s,
+            "user_send_burst": self.user_send_burst,
             "max_group_members": self.max_group_members,
             "max_channel_members": self.max_channel_members,
             "recall_window_s": self.recall_window_s,

@@ -10,7 +10,7 @@ from pigeon.core.accounts import AccountService
 from pigeon.core.groups import GroupService
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
-from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
 from pigeon.files.service import FileService
@@ -32,5 +32,5 @@ class Services:
     presence: Presence
     presence_service: PresenceService
     auth_by_ip: KeyedLimiter
-    auth_by_username: KeyedLimiter
+    login_guard: LoginGuard
     files: FileService

@@ -7,6 +7,7 @@ import asyncio
 
 import aiohttp
 
+from integration.live import in_touch
 from integration.wsclient import (
     Rest,
     connect,
@@ -86,7 +87,7 @@ async def test_presence_spans_nodes_and_expires_with_a_dead_node(
     node_a, node_b = node_factory("a"), node_factory("b")
     rest_a = Rest(http, node_a)
     alice, bob = await register(rest_a, "pa"), await register(rest_a, "pb")
-    await direct(rest_a, alice, bob)  # direct peers see each other's presence
+    await in_touch(rest_a, alice, bob)  # bob wrote to alice: she sees his presence
     ws_a, _ = await connect(http, node_a, alice)
     ws_b, _ = await connect(http, node_b, bob)
     await ws_a.expect("presence", user=bob.id, online=True)

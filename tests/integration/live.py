@@ -165,3 +165,14 @@ async def presence_of(rest: Rest, viewer: Account, *users: Account) -> dict[str,
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+async def in_touch(rest: Rest, watcher: Account, target: Account) -> str:
+    """A direct conversation in which ``target`` has written to ``watcher``: what lets the
+    watcher see the target's presence in full (friends aside). Returns its id."""
+    conv = await rest.ok(
+        "POST", "conversations/direct", token=watcher.access, json={"user_id": target.id}
+    )
+    body = {"cid": unique_name("c"), "kind": "text", "body": {"text": "hi"}}
+    await rest.ok("POST", f"conversations/{conv['id']}/messages", token=target.access, json=body)
+    return str(conv["id"])

@@ -14,7 +14,15 @@ import pytest
 
 from harness import ServerProcess
 
-from .live import CLOSE_REVOKED, TOKEN_REVOKED, Devices, amend, device_online, devices_of
+from .live import (
+    CLOSE_REVOKED,
+    TOKEN_REVOKED,
+    Devices,
+    amend,
+    device_online,
+    devices_of,
+    in_touch,
+)
 from .people import create_group, remove
 from .wsclient import (
     Account,
@@ -205,7 +213,7 @@ async def test_devices_are_listed_and_one_logout_closes_only_its_sockets(
     laptop = await login(rest, phone, device="laptop")
     tablet = await login(rest, phone, device="tablet")
     peer = await register(rest, "peer")
-    chat = await direct(rest, phone, peer)
+    chat = await in_touch(rest, peer, phone)
     phone_ws, phone_ws_2 = await devices.open(phone), await devices.open(phone)
     laptop_ws = await devices.open(laptop)
     peer_ws = await devices.open(peer)

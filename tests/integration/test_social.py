@@ -7,6 +7,7 @@ from typing import Any
 
 from harness import unique_name
 
+from .live import in_touch
 from .people import (
     BLOCKED,
     CONFLICT,
@@ -220,8 +221,8 @@ async def test_a_blocked_user_sees_nothing_of_the_blockers_presence(
     rest: Rest, online: Callable[[Account], Any]
 ) -> None:
     ann, troll, pal = [await register(rest, name) for name in ("ann", "troll", "pal")]
-    await direct(rest, troll, ann)  # a direct peer normally hears about presence
-    await direct(rest, pal, ann)
+    await in_touch(rest, troll, ann)  # a peer ann wrote to normally hears about presence
+    await in_touch(rest, pal, ann)
     await rest.ok("PUT", f"blocks/{troll.id}", token=ann.access)
     troll_ws: WsClient = await online(troll)
     pal_ws: WsClient = await online(pal)
@@ -239,9 +240,10 @@ async def test_a_blocked_user_sees_nothing_of_the_blockers_presence(
     seen_by_pal = await rest.ok("GET", "presence", token=pal.access, params={"users": ann.id})
     [item] = seen_by_pal["items"]
     assert item["online"] is True
-    # The block is one-way: the blocker still sees the blocked user.
+    # Presence is hidden across a block both ways: the blocker no longer sees the blocked.
+    await online(troll)
     seen_by_ann = await rest.ok("GET", "presence", token=ann.access, params={"users": troll.id})
-    assert seen_by_ann["items"][0]["online"] is True
+    assert seen_by_ann["items"] == [{"user": troll.id, "online": False, "last_seen": None}]
 
 
 # --- the direct-message policy

@@ -18,6 +18,7 @@ from .live import (
     Devices,
     device_online,
     devices_of,
+    in_touch,
     keep_alive,
     now_ms,
     presence_of,
@@ -83,7 +84,7 @@ async def _after_a_debounce(
     that was going to be made is in the watcher's backlog.
     """
     probe = await register(rest, "probe", device="probe")
-    await direct(rest, probe, watcher_account)
+    await in_touch(rest, watcher_account, probe)
     probe_ws = await devices.open(probe)
     await watcher.expect("presence", user=probe.id, online=True)
     await probe_ws.close()
@@ -185,7 +186,7 @@ async def test_offline_comes_only_after_the_last_device_and_the_debounce(
 async def test_a_flapping_connection_announces_nothing(rest: Rest, devices: Devices) -> None:
     user = await register(rest, "flappy", device="phone")
     peer = await register(rest, "peer")
-    await direct(rest, peer, user)
+    await in_touch(rest, peer, user)
     peer_ws = await devices.open(peer)
     socket = await devices.open(user)
     await peer_ws.expect("presence", user=user.id, online=True)
@@ -201,8 +202,8 @@ async def test_a_flapping_connection_announces_nothing(rest: Rest, devices: Devi
 
 async def test_blocked_users_hear_nothing_of_the_blocker(rest: Rest, devices: Devices) -> None:
     ann, troll, pal = [await register(rest, n) for n in ("ann", "troll", "pal")]
-    await direct(rest, troll, ann)
-    await direct(rest, pal, ann)
+    await in_touch(rest, troll, ann)
+    await in_touch(rest, pal, ann)
     await _befriend(rest, troll, ann)  # friends first, then blocked: still nothing
     await rest.ok("PUT", f"blocks/{troll.id}", token=ann.access)
     troll_ws, pal_ws = await devices.open(troll), await devices.open(pal)
@@ -225,6 +226,8 @@ async def test_the_presence_endpoint_reports_online_and_last_seen(
     viewer, never, online_now, left = [
         await register(rest, n) for n in ("viewer", "never", "online", "left")
     ]
+    for other in (never, online_now, left):
+        await in_touch(rest, viewer, other)
     online_ws = await devices.open(online_now)
     left_ws = await devices.open(left)
     before_leaving = now_ms()
@@ -258,7 +261,7 @@ async def test_a_heartbeat_timeout_takes_the_user_offline(
     )
     local = Rest(http, server)
     silent, watcher = await register(local, "silent", device="quiet"), await register(local, "w")
-    await direct(local, watcher, silent)
+    await in_touch(local, watcher, silent)
     async with devices_of(http, server) as pool:
         watcher_ws = await pool.open(watcher)
         async with keep_alive(watcher_ws, every_s=0.3):

@@ -139,3 +139,28 @@ def test_signed_links_verify_and_expire() -> None:
             signer.verify(file_id, variant, exp, given, now_s=now)
         assert caught.value.code == code
     assert UrlSigner("other").sign("f_1", "content", 2000) != sig
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_within_the_limit(tmp_path: Path) -> None:
+    # 12 M pixels stored, but decoding at 1/4 scale (1000 x 750) covers a 320 thumbnail.
+    path = _save(tmp_path / "big.jpg", Image.new("RGB", (4000, 3000), "blue"), "JPEG")
+    info = inspect_image(path, max_pixels=1_000_000, thumbnail_px=320)
+    assert info is not None
+    assert (info.width, info.height) == (4000, 3000)
+    with Image.open(io.BytesIO(info.thumbnail)) as thumb:
+        assert thumb.size == (320, 240)
+    # A PNG has no reduced decoding: the same pixels are refused.
+    png = _save(tmp_path / "big.png", Image.new("RGB", (4000, 3000), "blue"), "PNG")
+    assert inspect_image(png, max_pixels=1_000_000, thumbnail_px=320) is None
+
+
+def test_orientation_survives_the_early_reduction(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image = Image.new("RGBA", (2000, 1000), (10, 20, 30, 128))
+    path = _save(tmp_path / "r.png", image, "PNG", exif=exif)
+    info = inspect_image(path, max_pixels=10_000_000, thumbnail_px=100)
+    assert info is not None
+    assert (info.width, info.height, info.thumbnail_mime) == (1000, 2000, "image/png")
+    with Image.open(io.BytesIO(info.thumbnail)) as thumb:
+        assert thumb.size == (50, 100)

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pigeon.core.ratelimit import KeyedLimiter, TokenBucket
+from pigeon.core.ratelimit import KeyedLimiter, LoginGuard, RateLimited, TokenBucket
+from pigeon.protocol.errors import ErrorCode
 
 
 def _bucket(rate: float, burst: float) -> tuple[TokenBucket, float]:
@@ -110,3 +111,37 @@ def test_least_recently_used_key_is_forgotten_first() -> None:
     limiter.take("k2")  # one too many: "old" was used least recently and goes
     assert limiter.take("busy") is not None  # still remembered, still exhausted
     assert limiter.take("old") is None  # forgotten: a fresh budget
+
+
+def test_keyed_limiter_burst_can_differ_from_the_rate() -> None:
+    limiter = KeyedLimiter(per_minute=0.6, burst=2)
+    assert [limiter.take("u") for _ in range(2)] == [None, None]
+    wait = limiter.take("u")
+    assert wait is not None
+    assert wait > 50
+    assert limiter.wait("other") is None
+
+
+def test_login_guard_spends_the_username_budget_only_on_unknown_addresses() -> None:
+    guard = LoginGuard(per_address_per_min=100, failures_per_min=2)
+    guard.succeeded("Owner", "10.0.0.1")
+    for n in range(2):
+        guard.check("owner", f"10.9.0.{n}")
+        guard.failed("owner", f"10.9.0.{n}")
+    with pytest.raises(RateLimited) as refused:
+        guard.check("owner", "10.9.0.9")
+    assert refused.value.code == ErrorCode.LOGIN_SLOWED
+    assert refused.value.retry_after >= 1
+    guard.check("OWNER ", "10.0.0.1")  # the known address passes, whatever the case
+    guard.failed("owner", "10.0.0.1")  # and its failures cost the budget nothing
+    guard.check("someone-else", "10.9.0.9")
+
+
+def test_login_guard_limits_each_address_per_username() -> None:
+    guard = LoginGuard(per_address_per_min=1, failures_per_min=100)
+    guard.check("a", "10.0.0.1")
+    with pytest.raises(RateLimited) as refused:
+        guard.check("a", "10.0.0.1")
+    assert refused.value.code == ErrorCode.RATE_LIMITED
+    guard.check("a", "10.0.0.2")
+    guard.check("b", "10.0.0.1")

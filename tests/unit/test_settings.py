@@ -151,3 +151,46 @@ def test_user_search_bounds_at_their_edges(name: str, lowest: int, highest: int)
 def test_user_search_defaults() -> None:
     settings = Settings()
     assert (settings.user_search_min_chars, settings.user_search_max_results) == (2, 20)
+
+
+ABUSE_LIMITS = {
+    # name: (default, smallest allowed, largest allowed or None)
+    "max_image_pixels": (16_000_000, 1, 89_478_485),
+    "image_workers": (1, 1, 16),
+    "upload_rate_per_min": (30, 1, None),
+    "upload_quota_bytes": (1024**3, 1, None),
+    "max_pending_uploads": (10, 1, None),
+    "pending_upload_ttl_s": (3600, 1, None),
+    "user_send_burst": (80, 1, None),
+    "login_failures_per_min": (10, 1, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ABUSE_LIMITS))
+def test_abuse_limits_have_defaults_and_edges(name: str) -> None:
+    default, low, high = ABUSE_LIMITS[name]
+    assert getattr(Settings(), name) == default
+    assert getattr(Settings(**{name: low}), name) == low
+    with pytest.raises(ValidationError):
+        Settings(**{name: low - 1})
+    if high is not None:
+        assert getattr(Settings(**{name: high}), name) == high
+        with pytest.raises(ValidationError):
+            Settings(**{name: high + 1})
+
+
+def test_the_per_user_send_rate_must_be_positive() -> None:
+    assert Settings().user_send_rate_per_s == 40.0
+    assert Settings(user_send_rate_per_s=0.01).user_send_rate_per_s == 0.01
+    with pytest.raises(ValidationError):
+        Settings(user_send_rate_per_s=0)
+
+
+def test_upload_and_send_limits_are_published() -> None:
+    limits = Settings(upload_quota_bytes=5000, max_pending_uploads=3).public_limits()
+    assert limits["upload_quota_bytes"] == 5000
+    assert limits["max_pending_uploads"] == 3
+    assert limits["upload_rate_per_min"] == 30
+    assert limits["user_send_rate_per_s"] == 40.0
+    assert limits["user_send_burst"] == 80
+    assert limits["max_image_pixels"] == 16_000_000

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,9 +12,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pigeon.api.envelope import error_response
 from pigeon.api.schemas import ERROR_CODE_KEY
+from pigeon.core.ratelimit import RateLimited
 from pigeon.protocol.errors import ErrorCode, PigeonError
 
 log = logging.getLogger(__name__)
+
+__all__ = ["RateLimited", "install"]
 
 _STATUS_CODES = {
     400: ErrorCode.BAD_REQUEST,
@@ -27,12 +29,6 @@ _STATUS_CODES = {
     413: ErrorCode.TOO_LARGE,
     429: ErrorCode.RATE_LIMITED,
 }
-
-
-class RateLimited(PigeonError):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(ErrorCode.RATE_LIMITED)
-        self.retry_after = max(1, math.ceil(retry_after))
 
 
 def _validation_details(exc: RequestValidationError) -> dict[str, Any]:

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pigeon.broker.base import Broker, Presence, Push
+from pigeon.broker.base import Broker, Push
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.core.permissions import PostingCache
+from pigeon.core.presence import PresenceService
 from pigeon.protocol import frames
 from pigeon.protocol.cursors import MemberCursor
 from pigeon.protocol.errors import ErrorCode
@@ -68,7 +69,7 @@ class GroupService:
         self,
         store: Store,
         broker: Broker,
-        presence: Presence,
+        presence: PresenceService,
         limits: GroupLimits,
         permissions: PostingCache | None = None,
     ) -> None:
@@ -380,11 +381,14 @@ class GroupService:
         return group_view(updated)
 
     async def online_members(self, user_id: str, conv_id: str, limit: int) -> list[dict[str, Any]]:
-        """Members online now: the chat-room list."""
-        await self._as_member(conv_id, user_id)
+        """Members online now that the caller may see online (core/presence.py): the
+        chat-room list. Nobody across a block; in a channel, only people the caller
+        knows otherwise (subscribers share no room)."""
+        conv, _ = await self._as_member(conv_id, user_id)
         member_ids = await self.store.conversations.active_member_ids(conv_id)
-        present = await self.presence.online_users(member_ids)
-        online = [u for u in member_ids if u in present][:limit]
+        online = await self.presence.visible_online(
+            user_id, member_ids, limit, shared_group=conv.kind == "group"
+        )
         users = await self.store.accounts.users_by_ids(online)
         return [users[u].public() for u in online if u in users]
 

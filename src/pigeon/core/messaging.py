@@ -13,6 +13,7 @@ from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.core.permissions import PostingCache
+from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.social import SocialService
 from pigeon.core.typing import TypingTracker
 from pigeon.protocol import frames
@@ -65,7 +66,10 @@ class MessagingService:
         typing: tuple[float, float] = (3.0, 6.0),
         permissions: PostingCache | None = None,
         check_attachment: AttachmentCheck | None = None,
+        sends_per_user: KeyedLimiter | None = None,
     ) -> None:
+        # One budget per user for every send, whatever socket or REST call it came by.
+        self.sends_per_user = sends_per_user
         self.permissions = permissions or PostingCache(ttl_s=0)
         # (sender, kind, body) → raises CoreError unless an image/file message names a
         # complete file the sender uploaded.
@@ -211,6 +215,8 @@ class MessagingService:
         A retry of a stored ``(sender, cid)`` returns the original even when the
         checks would now refuse it (removed since, recall window over, ...).
         """
+        if self.sends_per_user is not None:
+            self.sends_per_user.check(user_id, ErrorCode.SEND_RATE_LIMITED)
         try:
             item = await self._accept(user_id, request)
         except CoreError:

@@ -20,6 +20,7 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from pigeon.core.accounts import Principal
+from pigeon.core.ratelimit import RateLimited
 from pigeon.files.images import sanitize_filename
 from pigeon.files.service import Download, FileService
 from pigeon.files.signing import VARIANTS, FileError
@@ -61,7 +62,10 @@ def _enveloped(handler: Handler, *, tus: bool = False) -> Handler:
         try:
             response = await handler(request)
         except PigeonError as exc:
-            return envelope_error(exc, {**extra, "Cache-Control": "no-store"})
+            headers = {**extra, "Cache-Control": "no-store"}
+            if isinstance(exc, RateLimited):
+                headers["Retry-After"] = str(exc.retry_after)
+            return envelope_error(exc, headers)
         except Exception:
             log.exception("file request failed", extra={"path": request.path})
             return envelope_error(PigeonError(ErrorCode.INTERNAL), extra)

@@ -94,14 +94,21 @@ class ImageInfo:
 def inspect_image(path: Path, *, max_pixels: int, thumbnail_px: int) -> ImageInfo | None:
     """Dimensions (as displayed) and a thumbnail, or None when this is no displayable image.
 
-    Blocking and CPU-heavy: run it in a worker thread. Only the header is read
-    before the pixel limit is checked, so a bomb is refused without decoding it.
+    Blocking, CPU- and memory-heavy: run it in a worker process (files/decoder.py).
+    Only the header is read before the pixel limit is checked. The limit bounds the
+    pixels actually *decoded*: a JPEG is decoded at 1/2, 1/4 or 1/8 scale when that
+    still covers the thumbnail (``draft``), so a large photo costs little, while a
+    PNG, GIF or WebP is decoded whole and so must itself be within the limit.
     """
     try:
         with Image.open(path, formats=list(_PILLOW_FORMATS)) as image:
             mime = _PILLOW_FORMATS[str(image.format)]
             width, height = image.size
-            if width < 1 or height < 1 or width * height > max_pixels:
+            if width < 1 or height < 1:
+                return None
+            # JPEG only: pick a reduced decoding scale; other formats keep their size.
+            image.draft("RGB", (thumbnail_px * 2, thumbnail_px * 2))
+            if image.size[0] * image.size[1] > max_pixels:
                 return None
             orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
             if orientation in _SWAPS_AXES:
@@ -110,18 +117,24 @@ def inspect_image(path: Path, *, max_pixels: int, thumbnail_px: int) -> ImageInf
             thumbnail, thumbnail_mime = _thumbnail(image, thumbnail_px)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError):
         return None  # undecodable, truncated or refused by Pillow: an attachment
+    except MemoryError:
+        return None  # the worker's memory is bounded: keep it as an attachment
     return ImageInfo(mime, width, height, animated, thumbnail, thumbnail_mime)
 
 
 def _thumbnail(image: Image.Image, size: int) -> tuple[bytes, str]:
     image.seek(0)  # first frame of an animation
-    # JPEG can decode at 1/2, 1/4 or 1/8 scale: far less work for a large photo.
-    image.draft("RGB", (size * 2, size * 2))
-    upright = ImageOps.exif_transpose(image)
-    has_alpha = upright.mode in ("RGBA", "LA", "PA") or (
-        upright.mode == "P" and "transparency" in upright.info
+    image.load()
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (
+        image.mode == "P" and "transparency" in image.info
     )
-    frame = upright.convert("RGBA" if has_alpha else "RGB")
+    frame: Image.Image = image.convert("RGBA" if has_alpha else "RGB")
+    # Shrink by a whole factor first (cheap box averaging) so the copies made below
+    # are small; the final resize then starts from at most twice the thumbnail.
+    factor = max(1, max(frame.size) // (size * 2))
+    if factor > 1:
+        frame = frame.reduce(factor)
+    frame = ImageOps.exif_transpose(frame)
     frame.thumbnail((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     # Saved without exif/icc/pnginfo arguments: the thumbnail carries no metadata.

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,27 +20,30 @@ from typing import Any
 
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
+from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.files.blobs import BlobStore, SealedBlob
-from pigeon.files.images import INLINE_IMAGE_TYPES, ImageInfo, inspect_image, sniff
+from pigeon.files.decoder import ImageDecoder
+from pigeon.files.images import INLINE_IMAGE_TYPES, ImageInfo, sniff
 from pigeon.files.signing import FileError, UrlSigner
 from pigeon.protocol.errors import ErrorCode
-from pigeon.store.files import REFERENCING_KINDS, Completion, FileRecord, FileStore
+from pigeon.store.files import REFERENCING_KINDS, Completion, FileRecord, FileStore, Usage
 
 log = logging.getLogger("pigeon.files")
 
 _GC_BATCH = 200
 _LOCK_WAIT_S = 10.0
-_IMAGE_WORKERS = 1  # decoding is memory-heavy; one image at a time bounds the peak
 
 
 @dataclass(frozen=True, slots=True)
 class FileLimits:
     max_upload_bytes: int
-    max_image_pixels: int
     thumbnail_px: int
     url_ttl_s: int
     unreferenced_ttl_s: int
     gc_interval_s: float
+    quota_bytes: int
+    max_pending: int
+    pending_ttl_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,13 @@ def _not_found() -> FileError:
 
 class FileService:
     def __init__(
-        self, store: FileStore, blobs: BlobStore, signer: UrlSigner, limits: FileLimits
+        self,
+        store: FileStore,
+        blobs: BlobStore,
+        signer: UrlSigner,
+        limits: FileLimits,
+        decoder: ImageDecoder,
+        upload_rate: KeyedLimiter,
     ) -> None:
         self.store = store
         self.blobs = blobs
@@ -67,18 +77,60 @@ class FileService:
         # Held while a blob moves into place and its row is pinned to it, and while
         # collection decides a blob is unused and deletes it: the two never interleave.
         self._blob_lock = asyncio.Lock()
-        self._image_slots = asyncio.Semaphore(_IMAGE_WORKERS)
+        self.decoder = decoder
+        self.upload_rate = upload_rate
+        # Quota decisions for one user are taken one at a time on this node; bytes
+        # reserved by one-shot uploads still streaming count as used.
+        self._quota_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._reserved: dict[str, int] = {}
         self._gc_task: asyncio.Task[None] | None = None
 
     # --- uploads
 
     async def create_upload(self, owner_id: str, length: int | None, name: str) -> FileRecord:
+        """Start a resumable upload of ``length`` bytes (counted against the quota now)."""
+        self._check_size(length)
+        self.upload_rate.check(owner_id, ErrorCode.UPLOAD_RATE_LIMITED)
+        async with self._quota_lock(owner_id):
+            usage = await self.store.usage(owner_id)
+            if usage.pending >= self.limits.max_pending:
+                raise FileError(
+                    ErrorCode.TOO_MANY_PENDING_UPLOADS,
+                    details={"max_pending_uploads": self.limits.max_pending},
+                )
+            self._check_room(owner_id, usage, length or 0)
+            return await self._create(owner_id, length, name)
+
+    def _check_size(self, length: int | None) -> None:
         if length is not None and length > self.limits.max_upload_bytes:
             raise FileError(
                 ErrorCode.FILE_TOO_LARGE,
                 f"file is larger than {self.limits.max_upload_bytes} bytes",
                 {"max_upload_bytes": self.limits.max_upload_bytes},
             )
+
+    def _room(self, owner_id: str, usage: Usage) -> int:
+        return self.limits.quota_bytes - usage.bytes - self._reserved.get(owner_id, 0)
+
+    def _check_room(self, owner_id: str, usage: Usage, wanted: int) -> int:
+        """Bytes still free for ``owner_id``; raises unless ``wanted`` (and one byte) fit."""
+        room = self._room(owner_id, usage)
+        if room < max(wanted, 1):
+            raise FileError(
+                ErrorCode.STORAGE_QUOTA_EXCEEDED,
+                details={"upload_quota_bytes": self.limits.quota_bytes, "free": max(room, 0)},
+            )
+        return room
+
+    def _quota_lock(self, owner_id: str) -> asyncio.Lock:
+        lock = self._quota_locks.get(owner_id)
+        if lock is None:
+            lock = self._quota_locks[owner_id] = asyncio.Lock()
+        return lock
+
+    async def _create(self, owner_id: str, length: int | None, name: str) -> FileRecord:
         file_id = new_id("f_")
         await self.store.create(file_id, owner_id, name, length, now_ms())
         await self.blobs.create_partial(file_id)
@@ -181,20 +233,39 @@ class FileService:
     async def upload_whole(
         self, owner_id: str, name: str, chunks: AsyncIterator[bytes]
     ) -> FileRecord:
-        """A one-shot upload (multipart): stored only if it ends within the size limit."""
-        record = await self.create_upload(owner_id, None, name)
+        """A one-shot upload (multipart): stored only if it ends within the size limit
+        and the owner's free quota, which it holds reserved while it streams."""
+        self.upload_rate.check(owner_id, ErrorCode.UPLOAD_RATE_LIMITED)
+        async with self._quota_lock(owner_id):
+            usage = await self.store.usage(owner_id)
+            room = self._check_room(owner_id, usage, 0)
+            limit = min(self.limits.max_upload_bytes, room)
+            self._reserved[owner_id] = self._reserved.get(owner_id, 0) + limit
+            record = await self._create(owner_id, None, name)
         try:
-            overflow = await self._write(record.id, chunks, self.limits.max_upload_bytes)
-            if overflow:
-                raise FileError(
-                    ErrorCode.FILE_TOO_LARGE,
-                    f"file is larger than {self.limits.max_upload_bytes} bytes",
-                    {"max_upload_bytes": self.limits.max_upload_bytes},
-                )
-            return await self._finish(record.id)
+            async with self._upload_lock(record.id):  # keeps collection away until done
+                if await self._write(record.id, chunks, limit):
+                    raise self._overflow(limit)
+                return await self._finish(record.id)
         except BaseException:
             await self._remove(record.id)
             raise
+        finally:
+            left = self._reserved.pop(owner_id, 0) - limit
+            if left > 0:
+                self._reserved[owner_id] = left
+
+    def _overflow(self, limit: int) -> FileError:
+        if limit < self.limits.max_upload_bytes:
+            return FileError(
+                ErrorCode.STORAGE_QUOTA_EXCEEDED,
+                details={"upload_quota_bytes": self.limits.quota_bytes, "free": limit},
+            )
+        return FileError(
+            ErrorCode.FILE_TOO_LARGE,
+            f"file is larger than {self.limits.max_upload_bytes} bytes",
+            {"max_upload_bytes": self.limits.max_upload_bytes},
+        )
 
     async def terminate(self, file_id: str, owner_id: str) -> None:
         """tus termination: the owner drops an upload, or a file no message references."""
@@ -240,13 +311,7 @@ class FileService:
         path = self.blobs.local_path(key)
         if path is None:
             return None
-        async with self._image_slots:
-            return await asyncio.to_thread(
-                inspect_image,
-                path,
-                max_pixels=self.limits.max_image_pixels,
-                thumbnail_px=self.limits.thumbnail_px,
-            )
+        return await self.decoder.inspect(path)
 
     # --- reading
 
@@ -332,13 +397,16 @@ class FileService:
         return True
 
     async def collect_garbage(self) -> int:
-        """Remove files nobody referenced for ``unreferenced_ttl_s``; returns how many."""
-        cutoff = now_ms() - self.limits.unreferenced_ttl_s * 1000
+        """Remove files nobody referenced for ``unreferenced_ttl_s`` and uploads left
+        unfinished for ``pending_ttl_s``; returns how many."""
+        now = now_ms()
+        cutoff = now - self.limits.unreferenced_ttl_s * 1000
+        pending_cutoff = now - self.limits.pending_ttl_s * 1000
         removed = 0
-        for record in await self.store.stale(cutoff, _GC_BATCH):
+        for record in await self.store.stale(cutoff, _GC_BATCH, pending_cutoff):
             if record.id in self._upload_locks:
                 continue  # a request is writing it right now
-            if await self._remove(record.id, cutoff):
+            if await self._remove(record.id, cutoff if record.complete else pending_cutoff):
                 removed += 1
         return removed
 
@@ -362,3 +430,4 @@ class FileService:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._gc_task
             self._gc_task = None
+        self.decoder.close()

@@ -41,6 +41,7 @@ class ErrorCode(IntEnum):
     NOT_ADMIN = 40305
     FILE_URL_EXPIRED = 40310
     FILE_URL_INVALID = 40311
+    TOO_MANY_PENDING_UPLOADS = 40330
     NOT_FOUND = 40400
     USER_NOT_FOUND = 40401
     CONVERSATION_NOT_FOUND = 40402
@@ -57,8 +58,12 @@ class ErrorCode(IntEnum):
     TOO_LARGE = 41300
     MESSAGE_TOO_LARGE = 41301
     FILE_TOO_LARGE = 41310
+    STORAGE_QUOTA_EXCEEDED = 41311
     UNSUPPORTED_MEDIA_TYPE = 41500
     RATE_LIMITED = 42900
+    SEND_RATE_LIMITED = 42910
+    LOGIN_SLOWED = 42911
+    UPLOAD_RATE_LIMITED = 42912
     INTERNAL = 50000
     TRANSFER_CODING_UNSUPPORTED = 50100
     UNAVAILABLE = 50300
@@ -98,6 +103,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.NOT_ADMIN: "only the group's owner or admins may do that",
     ErrorCode.FILE_URL_EXPIRED: "this file link has expired; ask for a fresh one",
     ErrorCode.FILE_URL_INVALID: "this file link is not valid",
+    ErrorCode.TOO_MANY_PENDING_UPLOADS: "too many unfinished uploads; finish or delete one first",
     ErrorCode.NOT_FOUND: "not found",
     ErrorCode.USER_NOT_FOUND: "user not found",
     ErrorCode.CONVERSATION_NOT_FOUND: "conversation not found",
@@ -114,8 +120,12 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.TOO_LARGE: "request is too large",
     ErrorCode.MESSAGE_TOO_LARGE: "message body is too large",
     ErrorCode.FILE_TOO_LARGE: "file is larger than the upload limit",
+    ErrorCode.STORAGE_QUOTA_EXCEEDED: "your storage quota is used up; delete unused uploads",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "unsupported Content-Type",
     ErrorCode.RATE_LIMITED: "too many requests; slow down",
+    ErrorCode.SEND_RATE_LIMITED: "your devices together send too fast; slow down",
+    ErrorCode.LOGIN_SLOWED: "too many failed sign-ins to this account; try again later",
+    ErrorCode.UPLOAD_RATE_LIMITED: "too many uploads; slow down",
     ErrorCode.INTERNAL: "internal server error",
     ErrorCode.TRANSFER_CODING_UNSUPPORTED: "only the chunked transfer coding is supported",
     ErrorCode.UNAVAILABLE: "service unavailable; retry shortly",

@@ -242,6 +242,48 @@ class ConversationStore:
         async with self.db.read() as conn:
             return list((await conn.execute(_DIRECT_PEERS, {"user": user_id})).scalars())
 
+    async def direct_peers_who_wrote(
+        self, user_id: str, among: Sequence[str] | None = None, *, writer_is_peer: bool = True
+    ) -> set[str]:
+        """Direct-conversation peers of ``user_id`` where someone has written: the peer
+        (``writer_is_peer``) or ``user_id`` itself. Opening a direct conversation
+        costs nothing; writing in it is what shows the two are in touch."""
+        writer = _other.c.user_id if writer_is_peer else _mine.c.user_id
+        wrote = (
+            select(messages.c.seq)
+            .where(messages.c.conv_id == _mine.c.conv_id, messages.c.sender_id == writer)
+            .exists()
+        )
+        stmt = _DIRECT_PEERS.where(wrote)
+        if among is not None:
+            if not among:
+                return set()
+            stmt = stmt.where(_other.c.user_id.in_(among))
+        async with self.db.read() as conn:
+            return set((await conn.execute(stmt, {"user": user_id})).scalars())
+
+    async def group_peers(self, user_id: str, among: Sequence[str]) -> set[str]:
+        """Which of ``among`` are active members with ``user_id`` of a live group
+        (not a channel: its subscribers do not share a room)."""
+        if not among:
+            return set()
+        stmt = (
+            select(_other.c.user_id)
+            .join_from(_mine, conversations, conversations.c.id == _mine.c.conv_id)
+            .join(_other, _other.c.conv_id == _mine.c.conv_id)
+            .where(
+                _mine.c.user_id == user_id,
+                _mine.c.state == "active",
+                conversations.c.kind == "group",
+                conversations.c.dissolved_at.is_(None),
+                _other.c.state == "active",
+                _other.c.user_id.in_(among),
+            )
+            .distinct()
+        )
+        async with self.db.read() as conn:
+            return set((await conn.execute(stmt)).scalars())
+
     async def receipt_counts(
         self, conv_id: str, seq: int, sender_id: str, with_names: bool
     ) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -98,6 +99,15 @@ class FileRecord:
     def displayable(self) -> bool:
         """A decoded, allow-listed image within the pixel limit (it has dimensions)."""
         return self.complete and self.width is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What one user's files hold: bytes (unfinished uploads at their declared
+    length) and how many resumable uploads are unfinished."""
+
+    bytes: int
+    pending: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,15 +301,30 @@ class FileStore:
             await conn.execute(delete(file_refs).where(file_refs.c.file_id == file_id))
         return True
 
-    async def stale(self, touched_before: int, limit: int) -> list[FileRecord]:
-        """Files untouched since ``touched_before`` with no live reference: collection candidates."""
+    async def usage(self, owner_id: str) -> Usage:
+        pending = and_(files.c.state == UPLOADING, files.c.length.is_not(None))
+        stmt = select(
+            func.coalesce(func.sum(files.c.length), 0),
+            func.count().filter(pending),
+        ).where(files.c.owner_id == owner_id)
+        async with self.db.read() as conn:
+            row = (await conn.execute(stmt)).one()
+        return Usage(int(row[0]), int(row[1]))
+
+    async def stale(
+        self, touched_before: int, limit: int, pending_before: int | None = None
+    ) -> list[FileRecord]:
+        """Collection candidates: files with no live reference untouched since
+        ``touched_before`` — unfinished uploads already since ``pending_before``."""
+        idle = files.c.touched_at < touched_before
+        if pending_before is not None:
+            idle = or_(
+                and_(files.c.state == COMPLETE, idle),
+                and_(files.c.state == UPLOADING, files.c.touched_at < pending_before),
+            )
         stmt = (
             select(files)
-            .where(
-                files.c.touched_at < touched_before,
-                ~exists(_live_refs(files.c.id)),
-                ~exists(_avatar_refs(files.c.id)),
-            )
+            .where(idle, ~exists(_live_refs(files.c.id)), ~exists(_avatar_refs(files.c.id)))
             .order_by(files.c.touched_at)
             .limit(limit)
         )

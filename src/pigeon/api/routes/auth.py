@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Response, status
 
 from pigeon.api.deps import ClientIpDep, PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, ok
-from pigeon.api.errors import RateLimited
 from pigeon.api.schemas import GrantOut, LoginIn, RefreshIn, RegisterIn
 from pigeon.core.accounts import Grant
+from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.services import Services
 
 
@@ -26,14 +26,10 @@ router = APIRouter(
 
 
 def _limit(services: Services, ip: str, username: str) -> None:
-    """Per-IP and per-username budgets, so neither a botnet nor one host can guess freely."""
-    for limiter, key in (
-        (services.auth_by_ip, ip),
-        (services.auth_by_username, username.strip().lower()),
-    ):
-        wait = limiter.take(key)
-        if wait is not None:
-            raise RateLimited(wait)
+    """Per-IP and per-(username, IP) budgets, and the username's failure budget
+    (core/ratelimit.py ``LoginGuard``): no host guesses freely, no botnet either."""
+    services.auth_by_ip.check(ip)
+    services.login_guard.check(username, ip)
 
 
 def _grant(grant: Grant) -> dict[str, Any]:
@@ -56,13 +52,21 @@ async def register(body: RegisterIn, services: ServicesDep, ip: ClientIpDep) -> 
     grant = await services.accounts.register(
         body.username, body.password, body.display_name, body.device
     )
+    services.login_guard.succeeded(body.username, ip)
     return _grant(grant)
 
 
 @router.post("/login", response_model=Envelope[GrantOut])
 async def login(body: LoginIn, services: ServicesDep, ip: ClientIpDep) -> dict[str, Any]:
     _limit(services, ip, body.username)
-    return _grant(await services.accounts.login(body.username, body.password, body.device))
+    try:
+        grant = await services.accounts.login(body.username, body.password, body.device)
+    except PigeonError as exc:
+        if exc.code == ErrorCode.BAD_CREDENTIALS:
+            services.login_guard.failed(body.username, ip)
+        raise
+    services.login_guard.succeeded(body.username, ip)
+    return _grant(grant)
 
 
 @router.post("/refresh", response_model=Envelope[GrantOut])
