@@ -160,6 +160,7 @@ class PigeonApp:
             presence_service,
             GroupLimits(settings.max_group_members, settings.max_channel_members),
             permissions,
+            file_store,
         )
         self.services = Services(
             settings=settings,

@@ -205,6 +205,28 @@ async def test_only_current_avatars_are_served(rest: Rest, http: aiohttp.ClientS
         assert response.status == 404
 
 
+async def test_a_group_avatar_is_an_image_its_setter_uploaded(
+    rest: Rest, http: aiohttp.ClientSession
+) -> None:
+    owner, member = await register(rest), await register(rest)
+    group = await rest.ok(
+        "POST", "groups", token=owner.access, json={"title": "Pictures", "members": [member.id]}
+    )
+    path = f"groups/{group['id']}"
+    theirs = await _upload(rest, member, _png(), "theirs.png")
+    for refused in ("https://img.example/a.png", theirs["id"]):
+        await rest.fails(
+            "PATCH", path, 400, AVATAR_NOT_UPLOADED, token=owner.access, json={"avatar": refused}
+        )
+    assert (await rest.ok("GET", path, token=owner.access))["avatar"] is None
+    mine = await _upload(rest, owner, _png(), "group.png")
+    changed = await rest.ok("PATCH", path, token=owner.access, json={"avatar": mine["id"]})
+    assert changed["avatar"] == f"/api/v1/avatars/{mine['id']}"
+    async with http.get(rest.server.base_url + changed["avatar"]) as shown:
+        assert shown.status == 200
+        assert shown.headers["Content-Type"].startswith("image/")
+
+
 async def test_an_avatar_is_not_collected_as_an_unused_upload(
     rest: Rest, http: aiohttp.ClientSession
 ) -> None:

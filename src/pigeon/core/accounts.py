@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from pigeon.broker.base import Broker, Kick, Presence
+from pigeon.core.avatars import claim_avatar
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.core.passwords import Passwords
@@ -16,14 +16,12 @@ from pigeon.core.tokens import TokenService, hash_refresh_token, new_refresh_tok
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.facade import Store
-from pigeon.store.files import AVATAR_URL_PREFIX, FileStore
+from pigeon.store.files import FileStore
 from pigeon.store.records import LoginRecord, UserRecord
 
-USERNAME_RE = re.compile(r"^[a-z0-9_.\-]{3,32}$")
+USERNAME_RE = re.compile(r"[a-z0-9_.\-]{3,32}")
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
 MAX_DISPLAY_NAME = 64
-MAX_AVATAR = 2048
-_FILE_ID_RE = re.compile(r"^[0-9A-Za-z_\-]{1,64}$")  # id-shaped; ownership is checked
 DM_POLICIES = ("anyone", "friends")
 
 
@@ -48,7 +46,7 @@ class Grant:
 
 def normalize_username(username: str) -> str:
     name = username.strip().lower()
-    if not USERNAME_RE.match(name):
+    if not USERNAME_RE.fullmatch(name):
         raise CoreError(ErrorCode.INVALID_USERNAME)
     return name
 
@@ -56,14 +54,6 @@ def normalize_username(username: str) -> str:
 def check_password(password: str) -> None:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise CoreError(ErrorCode.WEAK_PASSWORD)
-
-
-def _avatar_file_id(given: str) -> str | None:
-    if len(given) > MAX_AVATAR:
-        return None
-    path = urlsplit(given).path
-    candidate = path[len(AVATAR_URL_PREFIX) :] if path.startswith(AVATAR_URL_PREFIX) else given
-    return candidate if _FILE_ID_RE.match(candidate) else None
 
 
 def check_display_name(name: str) -> str:
@@ -123,7 +113,11 @@ class AccountService:
 
     async def login(self, username: str, password: str, device: str | None) -> Grant:
         name = username.strip().lower()
-        user = await self.store.accounts.user_by_username(name) if USERNAME_RE.match(name) else None
+        user = (
+            await self.store.accounts.user_by_username(name)
+            if USERNAME_RE.fullmatch(name)
+            else None
+        )
         if not await self.passwords.verify(user.password_hash if user else None, password):
             raise CoreError(ErrorCode.BAD_CREDENTIALS)
         assert user is not None
@@ -216,7 +210,7 @@ class AccountService:
         if changes.get("display_name") is not None:
             fields["display_name"] = check_display_name(changes["display_name"])
         if "avatar" in changes:
-            fields["avatar"] = await self._avatar(user_id, changes["avatar"])
+            fields["avatar"] = await claim_avatar(self.avatar_files, user_id, changes["avatar"])
         if changes.get("dm_policy") is not None:
             if changes["dm_policy"] not in DM_POLICIES:
                 raise CoreError(ErrorCode.BAD_REQUEST, "dm_policy must be 'anyone' or 'friends'")
@@ -225,20 +219,6 @@ class AccountService:
         if "dm_policy" in fields and self.permissions is not None:
             self.permissions.invalidate()
         return await self.user(user_id)
-
-    async def _avatar(self, user_id: str, given: str | None) -> str | None:
-        """An avatar is an image its user uploaded, never a link elsewhere (viewers' addresses
-        would leak to that host). Given as the file id or the avatar URL this server returned;
-        stored and shown as the server's own path for it."""
-        if given is None:
-            return None
-        file_id = _avatar_file_id(given)
-        if file_id is None or self.avatar_files is None:
-            raise CoreError(ErrorCode.AVATAR_NOT_UPLOADED)
-        record = await self.avatar_files.claim(file_id, user_id, now_ms())
-        if record is None or not record.displayable:
-            raise CoreError(ErrorCode.AVATAR_NOT_UPLOADED)
-        return AVATAR_URL_PREFIX + file_id
 
     # --- devices
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pigeon.broker.base import Broker, Push
+from pigeon.core.avatars import claim_avatar
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.core.permissions import PostingCache
@@ -24,6 +25,7 @@ from pigeon.protocol import frames
 from pigeon.protocol.cursors import MemberCursor
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.facade import Store
+from pigeon.store.files import FileStore
 from pigeon.store.groups import ChangeResult, MembershipChange, NewConversation
 from pigeon.store.records import ConversationRecord, MemberRecord, NewMessage
 
@@ -72,8 +74,10 @@ class GroupService:
         presence: PresenceService,
         limits: GroupLimits,
         permissions: PostingCache | None = None,
+        avatar_files: FileStore | None = None,
     ) -> None:
         self.permissions = permissions or PostingCache(ttl_s=0)
+        self.avatar_files = avatar_files
         self.store = store
         self.broker = broker
         self.presence = presence
@@ -195,7 +199,7 @@ class GroupService:
         if fields.get("title") is not None:
             changes["title"] = _title(fields["title"])
         if "avatar" in fields:
-            changes["avatar"] = fields["avatar"]
+            changes["avatar"] = await claim_avatar(self.avatar_files, user_id, fields["avatar"])
         if "announcement" in fields:
             text = fields["announcement"]
             if text is not None and len(text) > MAX_ANNOUNCEMENT:

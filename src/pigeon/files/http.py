@@ -157,9 +157,9 @@ class FileHandlers:
         return web.FileResponse(found.path, headers=_download_headers(found, variant))
 
     async def avatar(self, request: web.Request) -> web.Response:
-        """A user's avatar, for anyone (an <img> sends no token): a redirect to a freshly
+        """A user's or group's avatar, for anyone (an <img> sends no token): a redirect to a freshly
         signed link of its thumbnail, or of the image when it has none. Only files some
-        user shows as their avatar are served this way."""
+        user or group shows as their avatar are served this way."""
         file_id = request.match_info["file_id"]
         record = await self.files.store.get(file_id)
         if record is None or not await self.files.store.is_avatar(file_id):

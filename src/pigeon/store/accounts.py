@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pigeon.store.engine import Database
-from pigeon.store.files import AVATAR_URL_PREFIX
+from pigeon.store.files import shown_avatar
 from pigeon.store.records import LoginRecord, UserRecord
 from pigeon.store.schema import logins, refresh_tokens, users
 
@@ -20,9 +20,7 @@ def user_from_row(row: Any) -> UserRecord:
         id=row.id,
         username=row.username,
         display_name=row.display_name,
-        # Only the server's own avatar path is shown: a link elsewhere, stored before
-        # avatars were limited to uploads, would tell that host who looks at it.
-        avatar=row.avatar if (row.avatar or "").startswith(AVATAR_URL_PREFIX) else None,
+        avatar=shown_avatar(row.avatar),
         dm_policy=row.dm_policy,
         disabled=bool(row.disabled),
         created_at=row.created_at,

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from pigeon.store.changes import allocate_change_ids, current_change_id
 from pigeon.store.engine import Database
+from pigeon.store.files import shown_avatar
 from pigeon.store.records import ConversationRecord, ConversationView, MemberRecord
 from pigeon.store.schema import conversations, members, messages
 
@@ -25,7 +26,7 @@ def conversation_from_row(row: Any) -> ConversationRecord:
         id=row.id,
         kind=row.kind,
         title=row.title,
-        avatar=row.avatar,
+        avatar=shown_avatar(row.avatar),
         owner_id=row.owner_id,
         created_at=row.created_at,
         last_seq=row.last_seq,

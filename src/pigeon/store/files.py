@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 
 from pigeon.store.engine import Conn, Database
-from pigeon.store.schema import members, messages, metadata, users
+from pigeon.store.schema import conversations, members, messages, metadata, users
 
 files = Table(
     "files",
@@ -70,8 +70,15 @@ file_refs = Table(
 
 UPLOADING, COMPLETE = "uploading", "complete"
 REFERENCING_KINDS = frozenset({"image", "file"})
-# A user's avatar is stored as this path plus an image file id; it keeps the file alive.
+# A user's or group's avatar is stored as this path plus an image file id; it keeps the file alive.
 AVATAR_URL_PREFIX = "/api/v1/avatars/"
+
+
+def shown_avatar(stored: str | None) -> str | None:
+    """A stored avatar as clients see it: only the server's own avatar path. A link
+    elsewhere, stored before avatars were limited to uploads, would tell that host
+    who looks at it."""
+    return stored if stored is not None and stored.startswith(AVATAR_URL_PREFIX) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +150,13 @@ def _record(row: Any) -> FileRecord:
     )
 
 
-def _avatar_refs(file_id: Any) -> Any:
-    """Users showing the file as their avatar."""
-    return select(users.c.id).where(users.c.avatar == literal(AVATAR_URL_PREFIX, String) + file_id)
+def _shown_as_avatar(file_id: Any) -> Any:
+    """Whether a user or a group shows the file as their avatar."""
+    path = literal(AVATAR_URL_PREFIX, String) + file_id
+    return or_(
+        exists(select(users.c.id).where(users.c.avatar == path)),
+        exists(select(conversations.c.id).where(conversations.c.avatar == path)),
+    )
 
 
 def _live_refs(file_id: Any) -> Any:
@@ -283,14 +294,14 @@ class FileStore:
 
     async def is_avatar(self, file_id: str) -> bool:
         async with self.db.read() as conn:
-            return (await conn.execute(_avatar_refs(file_id).limit(1))).first() is not None
+            return bool((await conn.execute(select(_shown_as_avatar(file_id)))).scalar())
 
     async def delete_unreferenced(self, file_id: str, touched_before: int | None = None) -> bool:
         """Delete the file unless a live message references it (or it was touched since)."""
         conditions = [
             files.c.id == file_id,
             ~exists(_live_refs(file_id)),
-            ~exists(_avatar_refs(file_id)),
+            ~_shown_as_avatar(file_id),
         ]
         if touched_before is not None:
             conditions.append(files.c.touched_at < touched_before)
@@ -324,7 +335,7 @@ class FileStore:
             )
         stmt = (
             select(files)
-            .where(idle, ~exists(_live_refs(files.c.id)), ~exists(_avatar_refs(files.c.id)))
+            .where(idle, ~exists(_live_refs(files.c.id)), ~_shown_as_avatar(files.c.id))
             .order_by(files.c.touched_at)
             .limit(limit)
         )
