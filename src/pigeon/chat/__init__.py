@@ -1,0 +1,43 @@
+"""``pigeon chat``: a full-screen terminal client built on the Python SDK.
+
+``model`` holds what is shown (pure data), ``session`` turns SDK events and typed
+commands into model changes and server calls, ``screen`` draws it with prompt_toolkit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+from pigeon.chat.screen import ChatScreen
+from pigeon.chat.session import HELP, ChatSession
+from pigeon.client import PigeonClient
+
+__all__ = ["HELP", "ChatScreen", "ChatSession", "run_chat"]
+
+
+async def run_chat(server: str, username: str, password: str, register: bool) -> None:
+    """Sign in, connect, and run the screen until the user quits (/quit, Ctrl-C, Ctrl-D)."""
+    async with PigeonClient(server) as client:
+        grant: dict[str, Any]
+        if register:
+            grant = await client.register(username, password)
+        else:
+            grant = await client.login(username, password)
+        conn = await client.connect()
+        session = ChatSession(client, conn, str(grant["user"]["id"]))
+        screen = ChatScreen(session)
+        loop = asyncio.get_running_loop()
+        # SIGINT (Ctrl-C outside raw mode, or kill -INT) quits like the key does, and
+        # one arriving while we close down changes nothing.
+        loop.add_signal_handler(signal.SIGINT, screen.quit)
+        try:
+            await session.start()
+            session.model.notice(f"* signed in as {grant['user']['username']}; /help for commands")
+            await screen.run()
+        finally:
+            await session.close()
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signal.SIGINT)
