@@ -17,7 +17,7 @@ from typing import Any
 
 from pigeon.broker.base import Broker, Presence, Push
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.permissions import PostingCache
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode
@@ -113,10 +113,10 @@ class GroupService:
 
     def _system(self, conv_id: str, actor: str, event: str, **details: Any) -> NewMessage:
         return NewMessage(
-            id=new_id("m_"),
+            id=new_id(IdPrefix.MESSAGE),
             conv_id=conv_id,
             sender_id=actor,
-            cid=new_id("sys_"),
+            cid=new_id(IdPrefix.SYSTEM_CID),
             kind="system",
             body={"event": event, "actor": actor, **details},
             ts=now_ms(),
@@ -153,7 +153,9 @@ class GroupService:
         others = [m for m in dict.fromkeys(member_ids) if m != owner_id]
         await self._check_invitees(owner_id, others)
         now = now_ms()
-        conv = NewConversation(new_id("c_"), kind, _title(title), owner_id, visibility, now)
+        conv = NewConversation(
+            new_id(IdPrefix.CONVERSATION), kind, _title(title), owner_id, visibility, now
+        )
         system = self._system(conv.id, owner_id, "group_created", title=conv.title, users=others)
         result = await self.store.groups.create(
             conv, [owner_id, *others], system, self.limits.for_kind(kind)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.files.blobs import BlobStore, SealedBlob
 from pigeon.files.images import INLINE_IMAGE_TYPES, ImageInfo, inspect_image, sniff
 from pigeon.files.signing import FileError, UrlSigner
@@ -79,7 +79,7 @@ class FileService:
                 f"file is larger than {self.limits.max_upload_bytes} bytes",
                 {"max_upload_bytes": self.limits.max_upload_bytes},
             )
-        file_id = new_id("f_")
+        file_id = new_id(IdPrefix.FILE)
         await self.store.create(file_id, owner_id, name, length, now_ms())
         await self.blobs.create_partial(file_id)
         record = await self.store.get(file_id)
