@@ -9,7 +9,7 @@ from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.codec import ProtocolError
 from pigeon.protocol.errors import DEFAULT_MESSAGES, ErrorCode, PigeonError
 
-# Statuses the contract allows an error to carry (CONTRACT §2), plus 5xx for the server side,
+# Statuses the contract allows an error to carry (docs/protocol.md, "REST conventions"), plus 5xx for the server side,
 # plus 412 and 415, which tus 1.0 mandates for uploads (docs/files.md).
 ALLOWED_STATUSES = {400, 401, 403, 404, 409, 412, 413, 415, 429, 500, 503}
 

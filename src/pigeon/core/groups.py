@@ -4,9 +4,9 @@ Permissions, in one place:
 - owner: everything; the only one who changes roles, transfers or dissolves.
 - admin: edits the group, adds members, removes and mutes plain members.
 - member: posts (in groups), leaves; in a public group may also add others.
-Every change is a ``system`` message in the stream (DESIGN: offline members
-catch up by sync), except channel subscribe/unsubscribe, which would flood a
-huge audience with notices nobody reads.
+Every change is a ``system`` message in the stream, so offline members catch up
+by sync (docs/protocol.md, "Groups, channels, rooms"), except channel
+subscribe/unsubscribe, which would flood a huge audience with notices nobody reads.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class MessagingService:
 
     async def member(self, conv_id: str, user_id: str, *, readable: bool = False) -> MemberRecord:
         """The caller's active membership; a stranger gets the same error as for no such
-        conversation (DESIGN invariant 8). With ``readable``, a member who left or was
+        conversation (docs/protocol.md, "REST conventions"). With ``readable``, a member who left or was
         removed also qualifies: they keep reading the history up to their departure."""
         member = await self.store.conversations.membership(conv_id, user_id)
         if member is None or not (member.active or (readable and member.left_seq is not None)):

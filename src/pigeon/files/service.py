@@ -1,6 +1,6 @@
 """Files: uploads (whole or resumable), content analysis, access rules, signed links, GC.
 
-Access rule (DESIGN invariant 8): a file is visible to its uploader and to
+Access rule (docs/files.md, "The file object"): a file is visible to its uploader and to
 members who can read a message referencing it; to everyone else it does not
 exist (FILE_NOT_FOUND, the same answer as for an unknown id). Signed links are
 bearer capabilities: whoever holds an unexpired one may download that variant.
