@@ -175,7 +175,8 @@ def upgrade(**flags: Any) -> None:
             await store.close()
 
     _run(_upgrade())
-    click.echo("schema is up to date")
+    where = "the configured database" if settings.database_url else settings.data_dir.resolve()
+    click.echo(f"schema is up to date in {where}")
 
 
 @main.group(short_help="Manage user accounts.")
