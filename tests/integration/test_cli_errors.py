@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import TEST_ENV
+from harness import TEST_ENV, ServerProcess, unique_name
 
 
 def pigeon(
@@ -99,3 +99,17 @@ def test_help_is_not_truncated(tmp_path: Path) -> None:
     assert "..." not in user.stdout.split("Commands:", 1)[1], user.stdout
     serve = pigeon("serve", "--help", cwd=tmp_path)
     assert "/docs" in serve.stdout, serve.stdout
+
+
+def test_chat_with_a_wrong_password_is_one_line(
+    shared_server: ServerProcess, tmp_path: Path
+) -> None:
+    args = ("chat", "--server", shared_server.base_url, "-u", unique_name("nobody"))
+    result = pigeon(*args, cwd=tmp_path, env={"PIGEON_PASSWORD": "wrong-password"})
+    assert_one_line_error(result)
+
+
+def test_chat_outside_a_terminal_says_so(shared_server: ServerProcess, tmp_path: Path) -> None:
+    args = ("chat", "--server", shared_server.base_url, "-u", unique_name("pipe"), "--register")
+    result = pigeon(*args, cwd=tmp_path, env={"PIGEON_PASSWORD": "terminal-pass"})
+    assert_one_line_error(result, "needs an interactive terminal")

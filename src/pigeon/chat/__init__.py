@@ -9,13 +9,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from typing import Any
 
 from pigeon.chat.screen import ChatScreen
 from pigeon.chat.session import HELP, ChatSession
 from pigeon.client import PigeonClient
 
-__all__ = ["HELP", "ChatScreen", "ChatSession", "run_chat"]
+__all__ = ["HELP", "ChatScreen", "ChatSession", "NotATerminal", "run_chat"]
+
+
+class NotATerminal(Exception):
+    """``pigeon chat`` draws a full screen: it needs a terminal on stdin and stdout."""
 
 
 async def run_chat(server: str, username: str, password: str, register: bool) -> None:
@@ -26,6 +31,9 @@ async def run_chat(server: str, username: str, password: str, register: bool) ->
             grant = await client.register(username, password)
         else:
             grant = await client.login(username, password)
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            # Checked after signing in, so a wrong server or password is reported first.
+            raise NotATerminal("pigeon chat needs an interactive terminal (stdin and stdout)")
         conn = await client.connect()
         session = ChatSession(client, conn, str(grant["user"]["id"]))
         screen = ChatScreen(session)
