@@ -9,9 +9,10 @@ STAMP   := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench clean
 
+# The pip that ships with Python >= 3.11 installs this project as it is; upgrading it
+# first would only add a download to every fresh clone.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
 $(RUNTIME): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
