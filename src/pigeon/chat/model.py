@@ -14,7 +14,7 @@ from typing import Any
 
 from pigeon.client import Ack, Message
 
-NOTICE_LINES = 12  # command output kept under the open conversation
+NOTICE_LINES = 16  # command output kept under the open conversation (/help fits)
 
 
 class Tick(enum.IntEnum):

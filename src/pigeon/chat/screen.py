@@ -113,7 +113,7 @@ class ChatScreen:
         self.input = Buffer(
             multiline=False,
             accept_handler=self._accept,
-            on_text_changed=lambda _: session.typed(),
+            on_text_changed=lambda buffer: session.typed() if buffer.text else None,
         )
         messages = FormattedTextControl(
             lambda: message_lines(model),

@@ -110,6 +110,15 @@ class ChatSession:
         self.spawn(self._send_receipts())
         self.spawn(self.pump())
         self.spawn(self._expire_typing())
+        self.spawn(self._pending_requests())
+
+    async def _pending_requests(self) -> None:
+        """Friend requests made while this user was away (live ones arrive as pushes)."""
+        requests = await self.client.call("GET", "/friends/requests")
+        waiting = [r for r in requests["items"] if r["status"] == "pending"]
+        await self._fetch_names([str(r["from"]) for r in waiting if r["direction"] == "in"])
+        for request in waiting:
+            self._on_friend_request(request)
 
     # --- incoming
 
