@@ -52,8 +52,9 @@ def _describe_invalid(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else "settings"
-        given = error.get("input")
-        lines.append(f"invalid setting {_setting_source(name)}: {error['msg']} (got {given!r})")
+        field = Settings.model_fields.get(name)
+        given = f" (got {error.get('input')!r})" if field is None or field.repr else ""
+        lines.append(f"invalid setting {_setting_source(name)}: {error['msg']}{given}")
     return "\n".join(lines)
 
 
@@ -66,14 +67,24 @@ def _require_database(settings: Settings) -> None:
         )
 
 
-def _listen_error(settings: Settings, exc: OSError) -> str:
+def _start_error(settings: Settings, exc: OSError) -> str:
+    """Why ``serve`` could not start, naming the settings that lead to the cause."""
     where = f"{settings.host}:{settings.port}"
     if exc.errno == errno.EADDRINUSE:
         return f"cannot listen on {where}: address already in use; choose another with --port / PIGEON_PORT"
     if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
         reason = exc.strerror or str(exc)
         return f"cannot listen on {where}: {reason}; check --host / PIGEON_HOST and --port / PIGEON_PORT"
-    return f"cannot start: {exc}"
+    services = [
+        source
+        for source, value in (
+            ("--database-url / PIGEON_DATABASE_URL", settings.database_url),
+            ("--redis-url / PIGEON_REDIS_URL", settings.redis_url),
+        )
+        if value
+    ]
+    hint = f"; check {' and '.join(services)}" if services else ""
+    return f"cannot start: {exc}{hint}"
 
 
 _common = [
@@ -146,12 +157,15 @@ def serve(**flags: Any) -> None:
     settings = _settings(**flags)
     from pigeon.app import PigeonApp
 
-    app = PigeonApp(settings)
+    try:
+        app = PigeonApp(settings)
+    except (OSError, ValueError) as exc:  # e.g. an unreadable or too short JWT secret file
+        raise click.ClickException(f"cannot start: {exc}") from None
     logs.configure(settings.log_level, app.node_id)
     try:
         _run(app.serve_forever())
     except OSError as exc:
-        raise click.ClickException(_listen_error(settings, exc)) from None
+        raise click.ClickException(_start_error(settings, exc)) from None
 
 
 @main.group(short_help="Database schema commands.")

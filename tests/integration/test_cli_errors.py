@@ -46,6 +46,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
         (["serve"], {"PIGEON_TRUSTED_PROXIES": "not-a-network"}, "PIGEON_TRUSTED_PROXIES"),
         (["serve"], {"PIGEON_HEARTBEAT_S": "0"}, "PIGEON_HEARTBEAT_S"),
         (["user", "list"], {"PIGEON_MAX_PAGE": "many"}, "PIGEON_MAX_PAGE"),
+        (["serve"], {"PIGEON_LOG_LEVEL": "LOUD"}, "--log-level / PIGEON_LOG_LEVEL"),
+        (["serve"], {"PIGEON_JWT_SECRET": "too-short-secret"}, "PIGEON_JWT_SECRET"),
     ],
 )
 def test_bad_setting_names_the_setting(
@@ -54,6 +56,16 @@ def test_bad_setting_names_the_setting(
     result = pigeon(*args, cwd=tmp_path, env=env)
     assert_one_line_error(result, setting)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "too-short-secret" not in result.stderr  # a secret is never echoed
+
+
+def test_unreachable_database_names_the_setting(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://postgres@127.0.0.1:{port}/nothing"
+    result = pigeon("serve", "--port", "0", "--database-url", url, cwd=tmp_path)
+    assert_one_line_error(result, "--database-url / PIGEON_DATABASE_URL")
 
 
 def test_busy_port_is_one_line(tmp_path: Path) -> None:
