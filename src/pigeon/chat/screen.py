@@ -109,6 +109,7 @@ class ChatScreen:
 
     def __init__(self, session: ChatSession) -> None:
         self.session = session
+        self.back = 0  # lines scrolled up from the newest (PageUp / PageDown)
         model = session.model
         self.input = Buffer(
             multiline=False,
@@ -154,10 +155,18 @@ class ChatScreen:
         session.redraw = self.app.invalidate
 
     def _last_line(self) -> Point:
+        """Where the message pane keeps its view: the end, or ``back`` lines above it."""
         lines = sum(text.count("\n") for _, text, *_ in message_lines(self.session.model))
-        return Point(0, max(0, lines - 1))
+        self.back = min(self.back, lines)
+        return Point(0, lines - self.back)  # at the end: the empty line after the last message
+
+    def _scroll(self, lines: int) -> None:
+        self.back = max(0, self.back + lines)
+        if self.back and self._last_line().y == 0:  # at the top: fetch older messages
+            self.session.spawn(self.session.cmd_history(""))
 
     def _accept(self, buffer: Buffer) -> bool:
+        self.back = 0
         if not self.session.enter(buffer.text):
             self.quit()
         self.app.invalidate()
@@ -177,11 +186,21 @@ class ChatScreen:
 
         @keys.add("c-n")
         def _next(event: KeyPressEvent) -> None:
+            self.back = 0
             self.session.switch(+1)
 
         @keys.add("c-p")
         def _previous(event: KeyPressEvent) -> None:
+            self.back = 0
             self.session.switch(-1)
+
+        @keys.add("pageup")
+        def _page_up(event: KeyPressEvent) -> None:
+            self._scroll(+10)
+
+        @keys.add("pagedown")
+        def _page_down(event: KeyPressEvent) -> None:
+            self._scroll(-10)
 
         return keys
 

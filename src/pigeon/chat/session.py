@@ -42,7 +42,7 @@ TYPING_EVERY_S = 3.0  # the server relays at most one typing-on per 3 s anyway
 TYPING_SHOWN_S = 6.0  # the server ends a typer's indicator after ~6 s of quiet
 HISTORY_PAGE = 50
 
-HELP = """commands (Ctrl-N / Ctrl-P switch conversations, Ctrl-C quits):
+HELP = """commands (Ctrl-N / Ctrl-P switch conversations, PageUp / PageDown scroll, Ctrl-C quits):
   /open NAME|ID|N        open a direct chat with a user, a conversation id, or list entry N
   /group TITLE [USER…]   create a group with these users and open it
   /invite USER…          add users to the open group
@@ -449,6 +449,8 @@ class ChatSession:
     async def cmd_history(self, count: str) -> None:
         conv = self.model.conv(self._need_current())
         oldest = min(conv.entries, default=None)
+        if oldest == 1:
+            return  # the whole conversation is here
         limit = int(count) if count.isdigit() else HISTORY_PAGE
         page = await self.client.history(conv.id, before=oldest, limit=limit)
         self.model.load_history(conv.id, (Message.from_frame(i) for i in page["items"]))
