@@ -125,3 +125,17 @@ def test_chat_outside_a_terminal_says_so(shared_server: ServerProcess, tmp_path:
     args = ("chat", "--server", shared_server.base_url, "-u", unique_name("pipe"), "--register")
     result = pigeon(*args, cwd=tmp_path, env={"PIGEON_PASSWORD": "terminal-pass"})
     assert_one_line_error(result, "needs an interactive terminal")
+
+
+def test_user_commands_use_the_database_they_are_pointed_at(tmp_path: Path) -> None:
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    created = pigeon("user", "create", "alice", "--password", "correct horse", cwd=home)
+    assert created.returncode == 0, created.stderr
+    assert str((home / "pigeon-data").resolve()) in created.stdout  # says where
+    listed = pigeon("user", "list", cwd=home)
+    assert "\talice\t" in listed.stdout
+    pointed = pigeon("user", "list", "--data-dir", str(home / "pigeon-data"), cwd=elsewhere)
+    assert "\talice\t" in pointed.stdout
+    assert list(elsewhere.iterdir()) == []
