@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -316,6 +317,9 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
         ) from None
     except KeyboardInterrupt:
         pass
+    finally:
+        # Done: one more Ctrl-C while the interpreter shuts down must not kill it (130).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @main.command(short_help="Load-test a real server and write a report.")

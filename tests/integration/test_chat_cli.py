@@ -5,10 +5,12 @@ back, commands answer in words, and Ctrl-C exits cleanly."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -34,24 +36,29 @@ class Terminal:
         chat = shlex.join(
             [sys.executable, "-m", "pigeon", "chat", "--server", server.base_url, "-u", username]
         )
-        # The pane outlives the client, so its exit status and stderr can be checked.
-        script = f"{chat} 2>{shlex.quote(str(self.err_path))}; echo $? > {shlex.quote(str(self.rc_path))}; sleep 600"
+        # The pane outlives the client, so its exit status and stderr can be checked. The
+        # wrapping shell shares the client's process group (an interactive shell would give
+        # the client its own), so it must survive a Ctrl-C sent after the client left raw
+        # mode; a trap (not an ignore) keeps the client's own SIGINT disposition default.
+        err, rc = shlex.quote(str(self.err_path)), shlex.quote(str(self.rc_path))
+        script = f"trap : INT; {chat} 2>{err}; echo $? > {rc}; sleep 600"
         env = {**os.environ, "PIGEON_PASSWORD": PASSWORD, "TERM": "xterm-256color"}
         self.tmux("new-session", "-d", "-s", "chat", "-x", "120", "-y", "32", script, env=env)
 
-    def tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
+    def tmux(self, *args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
         done = subprocess.run(
             ["tmux", "-L", self.socket, *args],
             capture_output=True,
             text=True,
             env=env,
             timeout=30,
-            check=True,
+            check=check,
         )
         return done.stdout
 
     def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "chat")
+        """The pane's text; empty if the pane is gone (the failure message says so)."""
+        return self.tmux("capture-pane", "-p", "-t", "chat", check=False)
 
     def wait_for(self, *needles: str, timeout: float = SCREEN_TIMEOUT_S) -> str:
         return self.wait_until(lambda s: all(n in s for n in needles), repr(needles), timeout)
@@ -81,6 +88,21 @@ class Terminal:
     def input_line(self) -> str:
         lines = [ln for ln in self.screen().splitlines() if "> " in ln]
         return lines[-1].split("> ", 1)[1].rstrip() if lines else ""
+
+    def interrupt(self) -> None:
+        """SIGINT to the client itself, as `kill -INT` or a Ctrl-C outside raw mode sends it."""
+        shell = int(self.tmux("display-message", "-p", "-t", "chat", "#{pane_pid}"))
+        children = subprocess.run(
+            ["ps", "-o", "pid=,args=", "--ppid", str(shell)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for line in children.stdout.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            if "pigeon" in args:
+                with contextlib.suppress(ProcessLookupError):  # it may have exited already
+                    os.kill(int(pid), signal.SIGINT)
 
     def exit_code(self, timeout: float = SCREEN_TIMEOUT_S) -> int:
         deadline = time.monotonic() + timeout
@@ -191,7 +213,7 @@ async def test_chat_with_an_sdk_user(
     # Ctrl-C twice: one clean exit, no traceback.
     bob.keys("C-c")
     bob.keys("C-c")
-    assert await asyncio.to_thread(bob.exit_code) == 0
+    assert await asyncio.to_thread(bob.exit_code) == 0, bob.stderr()
     assert "Traceback" not in bob.stderr()
 
 
@@ -218,8 +240,11 @@ async def test_group_created_after_login_shows_its_title(
     await in_thread(lambda: bob.wait_for("↪#2 thanks  ✓"))
     bob.line("/edit 3 thanks a lot")
     await in_thread(lambda: bob.wait_for("thanks a lot (edited)"))
-    bob.keys("C-c")
-    assert await asyncio.to_thread(bob.exit_code) == 0
+    # Interrupted twice by signal: one clean exit, no traceback.
+    bob.interrupt()
+    bob.interrupt()
+    assert await asyncio.to_thread(bob.exit_code) == 0, bob.stderr()
+    assert "Traceback" not in bob.stderr()
 
 
 async def in_thread_screen(term: Terminal, needle: str) -> str:

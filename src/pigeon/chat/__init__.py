@@ -7,9 +7,9 @@ commands into model changes and server calls, ``screen`` draws it with prompt_to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from pigeon.chat.screen import ChatScreen
@@ -21,6 +21,23 @@ __all__ = ["HELP", "ChatScreen", "ChatSession", "NotATerminal", "run_chat"]
 
 class NotATerminal(Exception):
     """``pigeon chat`` draws a full screen: it needs a terminal on stdin and stdout."""
+
+
+def _quit_on_interrupt(screen: ChatScreen) -> None:
+    """SIGINT (Ctrl-C outside raw mode, kill -INT) quits like the key does; more of them
+    while we close down, or after the event loop ended, change nothing.
+
+    A plain signal handler rather than the loop's, which goes when the loop closes; the
+    command ignores SIGINT once this returns (``pigeon.cli``), because the interpreter
+    resets handlers to the default while it shuts down.
+    """
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(screen.quit)
+
+    signal.signal(signal.SIGINT, on_interrupt)
 
 
 async def run_chat(server: str, username: str, password: str, register: bool) -> None:
@@ -37,15 +54,10 @@ async def run_chat(server: str, username: str, password: str, register: bool) ->
         conn = await client.connect()
         session = ChatSession(client, conn, str(grant["user"]["id"]))
         screen = ChatScreen(session)
-        loop = asyncio.get_running_loop()
-        # SIGINT (Ctrl-C outside raw mode, or kill -INT) quits like the key does, and
-        # one arriving while we close down changes nothing.
-        loop.add_signal_handler(signal.SIGINT, screen.quit)
+        _quit_on_interrupt(screen)
         try:
             await session.start()
             session.model.notice(f"* signed in as {grant['user']['username']}; /help for commands")
             await screen.run()
         finally:
             await session.close()
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(signal.SIGINT)

@@ -173,7 +173,8 @@ class ChatScreen:
         return False  # clear the line
 
     def quit(self) -> None:
-        if not self.app.is_done:  # a second Ctrl-C while closing changes nothing
+        # A second Ctrl-C while closing, or one after the screen is gone, changes nothing.
+        if self.app.is_running and not self.app.is_done:
             self.app.exit()
 
     def _keys(self) -> KeyBindings:
