@@ -116,7 +116,10 @@ class Terminal:
         return self.err_path.read_text() if self.err_path.exists() else ""
 
     def close(self) -> None:
+        socket_path = self.tmux("display-message", "-p", "#{socket_path}", check=False).strip()
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, check=False)
+        if socket_path:
+            Path(socket_path).unlink(missing_ok=True)
 
 
 @pytest.fixture
