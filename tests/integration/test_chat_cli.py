@@ -252,3 +252,22 @@ async def test_group_created_after_login_shows_its_title(
 
 async def in_thread_screen(term: Terminal, needle: str) -> str:
     return await asyncio.to_thread(term.wait_for, needle)
+
+
+async def test_friend_request_arrives_and_is_accepted(
+    shared_server: ServerProcess, terminal: Callable[[str], Terminal], peer: Peer
+) -> None:
+    bob_name = unique_name("bob")
+    bob_id = await registered(shared_server, bob_name)
+    alice_name = str((await peer.client.me())["username"])
+    bob = terminal(bob_name)
+    await in_thread(lambda: bob.wait_for("signed in as"))
+
+    await peer.client.call("POST", "/friends/requests", json={"user_id": bob_id})
+    await in_thread(lambda: bob.wait_for(f"wants to be friends: /accept {alice_name}"))
+    bob.line(f"/accept {alice_name}")
+    await in_thread(lambda: bob.wait_for("are friends"))
+    friends = await peer.client.call("GET", "/friends")
+    assert [u["id"] for u in friends["items"]] == [bob_id]
+    bob.keys("C-c")
+    assert await asyncio.to_thread(bob.exit_code) == 0, bob.stderr()

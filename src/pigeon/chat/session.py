@@ -72,6 +72,8 @@ class ChatSession:
         self._receipts_due = asyncio.Event()
         self._typing_sent = 0.0
         self._looking_up: set[str] = set()
+        self._list_reading = False
+        self._list_again = False
 
     # --- background work
 
@@ -115,10 +117,9 @@ class ChatSession:
     async def _pending_requests(self) -> None:
         """Friend requests made while this user was away (live ones arrive as pushes)."""
         requests = await self.client.call("GET", "/friends/requests")
-        waiting = [r for r in requests["items"] if r["status"] == "pending"]
-        await self._fetch_names([str(r["from"]) for r in waiting if r["direction"] == "in"])
-        for request in waiting:
-            self._on_friend_request(request)
+        for request in requests["items"]:
+            if request["status"] == "pending":
+                await self._announce_request(request)
 
     # --- incoming
 
@@ -158,18 +159,39 @@ class ChatSession:
         if entry is not None:
             self._learn_names(model.user_ids(entry))
         if not conv.title and not conv.peer:
-            self.spawn(self.refresh_list())  # a conversation that began after login
+            self._learn_conversations()  # one that began after login
         if fresh:
             read = message.seq if message.conv == model.current else 0
             self.want_receipt(message.conv, recv=message.seq, read=read)
 
+    def _learn_conversations(self) -> None:
+        """Re-read the conversation list once, however many messages ask for it meanwhile."""
+        if self._list_reading:
+            self._list_again = True  # the read in flight may have started too early
+            return
+        self._list_reading = True
+        self.spawn(self._read_list_until_current())
+
+    async def _read_list_until_current(self) -> None:
+        try:
+            while True:
+                self._list_again = False
+                await self.refresh_list()
+                if not self._list_again:
+                    return
+        finally:
+            self._list_reading = False
+
     def _on_friend_request(self, data: dict[str, Any]) -> None:
+        self.spawn(self._announce_request(data))
+
+    async def _announce_request(self, data: dict[str, Any]) -> None:
         other = str(data.get("from") if data.get("direction") == "in" else data.get("to"))
-        self._learn_names([other])
-        name = self.model.names.get(other, other)
+        user = await self.client.get_user(other)  # /accept takes the username
+        name = self.model.names.setdefault(other, str(user.get("display_name") or user["username"]))
         status = data.get("status")
         if status == "pending" and data.get("direction") == "in":
-            self.model.notice(f"* {name} wants to be friends: /accept {name}")
+            self.model.notice(f"* {name} wants to be friends: /accept {user['username']}")
         elif status in ("accepted", "declined"):
             self.model.notice(f"* friend request with {name}: {status}")
 
