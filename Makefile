@@ -1,20 +1,28 @@
-# Pigeon — `make run` serves, `make test` runs every check. Both work on a fresh clone.
+# Pigeon — `make run` serves (runtime dependencies only), `make test` runs every check. Both work on a fresh clone.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two install states: serving needs only the runtime dependencies; every check
+# (lint, types, tests, bench) adds the dev extras on top.
+RUNTIME := $(VENV)/.installed-runtime
+STAMP   := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench clean jsdeps jscheck jstest vendor-sdk
 
+# The pip that ships with Python >= 3.11 installs this project as it is; upgrading it
+# first would only add a download to every fresh clone.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(RUNTIME)
 	$(BIN)/pigeon serve
 
 lint: $(STAMP)

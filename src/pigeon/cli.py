@@ -1,14 +1,22 @@
-"""The ``pigeon`` command: serve, db, user (chat and bench come with their features)."""
+"""The ``pigeon`` command: serve, db, user, chat, bench.
+
+Mistakes a user can make — a bad setting, a busy port, no server to talk to, no
+database where one is expected — end with one ``Error:`` line naming the setting or
+the cause and a non-zero exit, never a traceback.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
 
 from pigeon import __version__, logs
 from pigeon.config import Settings
@@ -26,7 +34,58 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 def _settings(**flags: Any) -> Settings:
     """Defaults → env PIGEON_* → the flags actually given on the command line."""
-    return Settings(**{k: v for k, v in flags.items() if v is not None})
+    try:
+        return Settings(**{k: v for k, v in flags.items() if v is not None})
+    except ValidationError as exc:
+        raise click.ClickException(_describe_invalid(exc)) from None
+
+
+def _setting_source(name: str) -> str:
+    """How the user sets ``name`` for the running command: its flag (if any) and env var."""
+    env = f"PIGEON_{name.upper()}"
+    context = click.get_current_context(silent=True)
+    flags = {p.name for p in context.command.params} if context is not None else set()
+    return f"--{name.replace('_', '-')} / {env}" if name in flags else env
+
+
+def _describe_invalid(exc: ValidationError) -> str:
+    """One line per invalid setting: where it comes from, what was given, what is wrong."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        field = Settings.model_fields.get(name)
+        given = f" (got {error.get('input')!r})" if field is None or field.repr else ""
+        lines.append(f"invalid setting {_setting_source(name)}: {error['msg']}{given}")
+    return "\n".join(lines)
+
+
+def _require_database(settings: Settings) -> None:
+    """Refuse to create an empty database by accident (e.g. run from another directory)."""
+    if settings.database_url is None and not (settings.data_dir / "pigeon.db").exists():
+        raise click.ClickException(
+            f"no Pigeon database in {settings.data_dir.resolve()}: run this where `pigeon serve` "
+            "keeps its data, or pass --data-dir / PIGEON_DATA_DIR (or --database-url)"
+        )
+
+
+def _start_error(settings: Settings, exc: OSError) -> str:
+    """Why ``serve`` could not start, naming the settings that lead to the cause."""
+    where = f"{settings.host}:{settings.port}"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: address already in use; choose another with --port / PIGEON_PORT"
+    if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
+        reason = exc.strerror or str(exc)
+        return f"cannot listen on {where}: {reason}; check --host / PIGEON_HOST and --port / PIGEON_PORT"
+    services = [
+        source
+        for source, value in (
+            ("--database-url / PIGEON_DATABASE_URL", settings.database_url),
+            ("--redis-url / PIGEON_REDIS_URL", settings.redis_url),
+        )
+        if value
+    ]
+    hint = f"; check {' and '.join(services)}" if services else ""
+    return f"cannot start: {exc}{hint}"
 
 
 _common = [
@@ -51,10 +110,14 @@ def common_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pigeon")
 def main() -> None:
-    """Pigeon instant-messaging server."""
+    """Pigeon instant-messaging server.
+
+    Start with `pigeon serve`, then open http://127.0.0.1:8080/ (web client) or
+    http://127.0.0.1:8080/docs (REST reference), or run `pigeon chat`.
+    """
 
 
-@main.command()
+@main.command(short_help="Run the server: REST, WebSocket, web client, /docs.")
 @click.option("--host", help="Interface to listen on [env PIGEON_HOST; default 127.0.0.1].")
 @click.option(
     "--port",
@@ -86,19 +149,27 @@ def main() -> None:
     "--log-level", help="DEBUG, INFO, WARNING or ERROR [env PIGEON_LOG_LEVEL; default INFO]."
 )
 def serve(**flags: Any) -> None:
-    """Serve REST (/api/v1), the WebSocket (/ws), the web client (/), /healthz, /readyz, /metrics.
+    """Serve everything on one port: REST under /api/v1, the WebSocket at /ws, the web
+    client at /, the REST reference at /docs (OpenAPI at /openapi.json), and /healthz,
+    /readyz, /metrics.
 
     Every other setting is read from the environment as PIGEON_<NAME>; see docs/operations.md.
     """
     settings = _settings(**flags)
     from pigeon.app import PigeonApp
 
-    app = PigeonApp(settings)
+    try:
+        app = PigeonApp(settings)
+    except (OSError, ValueError) as exc:  # e.g. an unreadable or too short JWT secret file
+        raise click.ClickException(f"cannot start: {exc}") from None
     logs.configure(settings.log_level, app.node_id)
-    _run(app.serve_forever())
+    try:
+        _run(app.serve_forever())
+    except OSError as exc:
+        raise click.ClickException(_start_error(settings, exc)) from None
 
 
-@main.group()
+@main.group(short_help="Database schema commands.")
 def db() -> None:
     """Database schema commands."""
 
@@ -119,16 +190,22 @@ def upgrade(**flags: Any) -> None:
             await store.close()
 
     _run(_upgrade())
-    click.echo("schema is up to date")
+    where = "the configured database" if settings.database_url else settings.data_dir.resolve()
+    click.echo(f"schema is up to date in {where}")
 
 
-@main.group()
+@main.group(short_help="Manage user accounts.")
 def user() -> None:
     """Manage user accounts."""
 
 
-def _with_accounts(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+def _with_accounts(
+    settings: Settings, action: Callable[[Any], Awaitable[T]], *, may_create: bool = False
+) -> T:
     from pigeon.app import PigeonApp
+
+    if not may_create:
+        _require_database(settings)
 
     async def _go() -> T:
         app = PigeonApp(settings)
@@ -156,14 +233,17 @@ def user_create(username: str, password: str, display_name: str | None, **flags:
     """Create a user account."""
     from pigeon.core.errors import CoreError
 
+    settings = _settings(**flags)
     try:
         created = _with_accounts(
-            _settings(**flags),
+            settings,
             lambda accounts: accounts.create_user(username, password, display_name),
+            may_create=True,  # a first account may come before the first start
         )
     except CoreError as exc:
         raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
-    click.echo(f"created {created.username} ({created.id})")
+    where = "the configured database" if settings.database_url else settings.data_dir.resolve()
+    click.echo(f"created {created.username} ({created.id}) in {where}")
 
 
 @user.command("list")
@@ -179,7 +259,7 @@ def user_list(limit: int, **flags: Any) -> None:
         click.echo(f"{record.id}\t{record.username}\t{record.display_name}\t{state}")
 
 
-@user.command("disable")
+@user.command("disable", short_help="Disable (or --enable) a user.")
 @click.argument("username")
 @click.option("--enable", is_flag=True, help="Re-enable instead.")
 @common_options
@@ -196,7 +276,7 @@ def user_disable(username: str, enable: bool, **flags: Any) -> None:
     click.echo(f"{username} {'enabled' if enable else 'disabled'}")
 
 
-@main.command()
+@main.command(short_help="Chat from the terminal (full-screen client).")
 @click.option(
     "--server",
     default="http://127.0.0.1:8080",
@@ -214,19 +294,35 @@ def user_disable(username: str, enable: bool, **flags: Any) -> None:
 )
 @click.option("--register", is_flag=True, help="Create the account first.")
 def chat(server: str, username: str, password: str, register: bool) -> None:
-    """Chat from the terminal: type to send, /help for commands."""
-    from pigeon.chat import run_chat
+    """Chat from the terminal: a full-screen client with a conversation list, ticks
+    (sent, delivered, read) and an input line nothing overwrites. /help inside lists
+    the commands; Ctrl-C quits.
+    """
+    import aiohttp
+
+    from pigeon.chat import NotATerminal, run_chat
     from pigeon.client import PigeonApiError
 
     try:
         _run(run_chat(server, username, password, register))
     except PigeonApiError as exc:
-        raise click.ClickException(f"{exc.code} {exc.message}") from None
+        raise click.ClickException(f"{exc.message} ({exc.code})") from None
+    except NotATerminal as exc:
+        raise click.ClickException(str(exc)) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise click.ClickException(
+            f"cannot reach the server at {server} ({reason}); is `pigeon serve` running? "
+            "Choose another with --server / PIGEON_SERVER"
+        ) from None
     except KeyboardInterrupt:
         pass
+    finally:
+        # Done: one more Ctrl-C while the interpreter shuts down must not kill it (130).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-@main.command()
+@main.command(short_help="Load-test a real server and write a report.")
 @click.argument(
     "scenario",
     nargs=-1,

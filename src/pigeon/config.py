@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class Settings(BaseSettings):
@@ -47,7 +48,7 @@ class Settings(BaseSettings):
     listen_backlog: int = Field(4096, ge=16, description="pending TCP connections (connect storms)")
 
     # --- auth
-    jwt_secret: str | None = None
+    jwt_secret: str | None = Field(None, min_length=32, repr=False)  # repr=False: never echoed
     jwt_secret_file: Path | None = None
     access_token_ttl_s: int = Field(900, ge=10)
     refresh_token_ttl_s: int = Field(30 * 24 * 3600, ge=60)
@@ -147,6 +148,13 @@ class Settings(BaseSettings):
     file_gc_interval_s: float = Field(
         600.0, gt=0, description="how often unreferenced files are collected"
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.upper()
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -1,4 +1,4 @@
-"""Sign-up, sign-in, token rotation, sign-out, devices and token checks (CONTRACT §2, §3)."""
+"""Sign-up, sign-in, token rotation, sign-out, devices and token checks (docs/protocol.md: Auth, Connecting)."""
 
 from __future__ import annotations
 

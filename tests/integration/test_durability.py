@@ -1,5 +1,5 @@
 """Durability against a real process: offline catch-up, crash (SIGKILL) and graceful
-shutdown (SIGTERM) keep every acknowledged message, once, in gapless order (CONTRACT §4)."""
+shutdown (SIGTERM) keep every acknowledged message, once, in gapless order (docs/operations.md, "What each component guarantees")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The WebSocket protocol against a real server (CONTRACT §3): auth, send/ack/msg fan-out,
-pull and sync, watermarks and receipts, typing, limits and the close codes."""
+"""The WebSocket protocol against a real server (docs/protocol.md, "WebSocket /ws"): auth,
+send/ack/msg fan-out, pull and sync, watermarks and receipts, typing, limits and the close
+codes."""
 
 from __future__ import annotations
 

@@ -9,9 +9,10 @@ from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.codec import ProtocolError
 from pigeon.protocol.errors import DEFAULT_MESSAGES, ErrorCode, PigeonError
 
-# Statuses the contract allows an error to carry (CONTRACT §2), plus 5xx for the server side,
-# plus 412 and 415, which tus 1.0 mandates for uploads (docs/files.md), plus 501, which
-# HTTP/1.1 mandates for a transfer coding the server does not understand (RFC 9112 §6.1).
+# Statuses the contract allows an error to carry (docs/protocol.md, "REST conventions"), plus
+# 5xx for the server side, plus 412 and 415, which tus 1.0 mandates for uploads
+# (docs/files.md), plus 501, which HTTP/1.1 mandates for a transfer coding the server does
+# not understand (RFC 9112 section 6.1).
 ALLOWED_STATUSES = {400, 401, 403, 404, 409, 412, 413, 415, 429, 500, 501, 503}
 
 

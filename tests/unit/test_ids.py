@@ -69,3 +69,12 @@ def test_now_ms_is_wall_clock_milliseconds() -> None:
     after = time.time() * 1000
     assert isinstance(value, int)
     assert before - 1 <= value <= after + 1
+
+
+def test_every_kind_has_its_own_prefix() -> None:
+    prefixes = [p.value for p in ids.IdPrefix]
+    assert len(set(prefixes)) == len(prefixes)
+    # No prefix may start another, or "f_…" could be a file or a friend request.
+    for a in prefixes:
+        for b in prefixes:
+            assert a == b or not b.startswith(a), (a, b)

@@ -1,4 +1,4 @@
-"""Request and response bodies of the REST API (shapes per CONTRACT §2).
+"""Request and response bodies of the REST API (shapes per docs/protocol.md, "REST conventions").
 
 Coarse bounds here stop oversized input early; the domain's own rules (username
 format, password length, message kinds) are checked by the core with their own

@@ -9,7 +9,7 @@ from typing import Any
 from pigeon.broker.base import Broker, Kick, Presence
 from pigeon.core.avatars import claim_avatar
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.passwords import Passwords
 from pigeon.core.permissions import PostingCache
 from pigeon.core.tokens import TokenService, hash_refresh_token, new_refresh_token
@@ -92,7 +92,7 @@ class AccountService:
         name = normalize_username(username)
         check_password(password)
         user = UserRecord(
-            id=new_id("u_"),
+            id=new_id(IdPrefix.USER),
             username=name,
             display_name=check_display_name(display_name) if display_name else name,
             avatar=None,
@@ -128,9 +128,9 @@ class AccountService:
     async def _grant(self, user: UserRecord, device: str | None) -> Grant:
         now = now_ms()
         login = LoginRecord(
-            id=new_id("s_"),
+            id=new_id(IdPrefix.LOGIN),
             user_id=user.id,
-            device=device or new_id("d_"),
+            device=device or new_id(IdPrefix.DEVICE),
             created_at=now,
             last_seen=now,
             expires_at=now + self.refresh_ttl_s * 1000,

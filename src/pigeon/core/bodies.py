@@ -1,4 +1,4 @@
-"""Validation of message bodies by kind (CONTRACT §3)."""
+"""Validation of message bodies by kind (docs/protocol.md, "Message kinds")."""
 
 from __future__ import annotations
 

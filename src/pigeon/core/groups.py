@@ -4,9 +4,9 @@ Permissions, in one place:
 - owner: everything; the only one who changes roles, transfers or dissolves.
 - admin: edits the group, adds members, removes and mutes plain members.
 - member: posts (in groups), leaves; in a public group may also add others.
-Every change is a ``system`` message in the stream (DESIGN: offline members
-catch up by sync), except channel subscribe/unsubscribe, which would flood a
-huge audience with notices nobody reads.
+Every change is a ``system`` message in the stream, so offline members catch up
+by sync (docs/protocol.md, "Groups, channels, rooms"), except channel
+subscribe/unsubscribe, which would flood a huge audience with notices nobody reads.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from pigeon.broker.base import Broker, Push
 from pigeon.core.avatars import claim_avatar
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.permissions import PostingCache
 from pigeon.core.presence import PresenceService
 from pigeon.protocol import frames
@@ -119,10 +119,10 @@ class GroupService:
 
     def _system(self, conv_id: str, actor: str, event: str, **details: Any) -> NewMessage:
         return NewMessage(
-            id=new_id("m_"),
+            id=new_id(IdPrefix.MESSAGE),
             conv_id=conv_id,
             sender_id=actor,
-            cid=new_id("sys_"),
+            cid=new_id(IdPrefix.SYSTEM_CID),
             kind="system",
             body={"event": event, "actor": actor, **details},
             ts=now_ms(),
@@ -159,7 +159,9 @@ class GroupService:
         others = [m for m in dict.fromkeys(member_ids) if m != owner_id]
         await self._check_invitees(owner_id, others)
         now = now_ms()
-        conv = NewConversation(new_id("c_"), kind, _title(title), owner_id, visibility, now)
+        conv = NewConversation(
+            new_id(IdPrefix.CONVERSATION), kind, _title(title), owner_id, visibility, now
+        )
         system = self._system(conv.id, owner_id, "group_created", title=conv.title, users=others)
         result = await self.store.groups.create(
             conv, [owner_id, *others], system, self.limits.for_kind(kind)

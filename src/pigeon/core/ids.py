@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import enum
 import secrets
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+
+
+class IdPrefix(enum.StrEnum):
+    """Every kind of id has its own prefix, so an id says what it names.
+
+    Ids are compared whole and never parsed, so a prefix may change for new ids while
+    stored ones stay valid (friend requests were once ``f_``, like files).
+    """
+
+    USER = "u_"
+    CONVERSATION = "c_"
+    MESSAGE = "m_"
+    SYSTEM_CID = "sys_"
+    LOGIN = "s_"
+    DEVICE = "d_"
+    FILE = "f_"
+    FRIEND_REQUEST = "fr_"
 
 
 def now_ms() -> int:

@@ -11,7 +11,7 @@ from pigeon.core.amend import AMENDING_KINDS, plan_amendment
 from pigeon.core.bodies import BodyLimits, validate_body
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.permissions import PostingCache
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.social import SocialService
@@ -85,7 +85,7 @@ class MessagingService:
 
     async def member(self, conv_id: str, user_id: str, *, readable: bool = False) -> MemberRecord:
         """The caller's active membership; a stranger gets the same error as for no such
-        conversation (DESIGN invariant 8). With ``readable``, a member who left or was
+        conversation (docs/protocol.md, "REST conventions"). With ``readable``, a member who left or was
         removed also qualifies: they keep reading the history up to their departure."""
         member = await self.store.conversations.membership(conv_id, user_id)
         if member is None or not (member.active or (readable and member.left_seq is not None)):
@@ -121,7 +121,9 @@ class MessagingService:
         if peer is None or peer.disabled:
             raise CoreError(ErrorCode.USER_NOT_FOUND)
         await self.social.check_can_open_direct(user_id, peer)
-        return await self.store.conversations.direct(new_id("c_"), user_id, peer_id, now_ms())
+        return await self.store.conversations.direct(
+            new_id(IdPrefix.CONVERSATION), user_id, peer_id, now_ms()
+        )
 
     async def conversation_page(
         self, user_id: str, cursor: str | None, limit: int | None
@@ -264,7 +266,7 @@ class MessagingService:
         if request.mentions:
             await self._check_mentions(conversation, member, request.mentions)
         return NewMessage(
-            id=new_id("m_"),
+            id=new_id(IdPrefix.MESSAGE),
             conv_id=request.conv,
             sender_id=user_id,
             cid=request.cid,

@@ -6,7 +6,7 @@ from typing import Any
 
 from pigeon.broker.base import Broker, Push
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.permissions import PostingCache
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.facade import Store
@@ -64,7 +64,9 @@ class SocialService:
         if pending is not None:
             return await self.answer(user_id, pending.id, accept=True)
         now = now_ms()
-        request = FriendRequestRecord(new_id("f_"), user_id, target_id, note, "pending", now, now)
+        request = FriendRequestRecord(
+            new_id(IdPrefix.FRIEND_REQUEST), user_id, target_id, note, "pending", now, now
+        )
         await self.store.social.create_request(request)
         await self._notify(request)
         return request.public(user_id)

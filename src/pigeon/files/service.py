@@ -1,6 +1,6 @@
 """Files: uploads (whole or resumable), content analysis, access rules, signed links, GC.
 
-Access rule (DESIGN invariant 8): a file is visible to its uploader and to
+Access rule (docs/files.md, "The file object"): a file is visible to its uploader and to
 members who can read a message referencing it; to everyone else it does not
 exist (FILE_NOT_FOUND, the same answer as for an unknown id). Signed links are
 bearer capabilities: whoever holds an unexpired one may download that variant.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.files.blobs import BlobStore, SealedBlob
 from pigeon.files.decoder import ImageDecoder
@@ -131,7 +131,7 @@ class FileService:
         return lock
 
     async def _create(self, owner_id: str, length: int | None, name: str) -> FileRecord:
-        file_id = new_id("f_")
+        file_id = new_id(IdPrefix.FILE)
         await self.store.create(file_id, owner_id, name, length, now_ms())
         await self.blobs.create_partial(file_id)
         record = await self.store.get(file_id)

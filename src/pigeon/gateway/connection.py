@@ -1,6 +1,6 @@
 """One live client connection: identity, and frames written without ever waiting.
 
-Fan-out must never wait on a socket (DESIGN invariant 5). Every outgoing frame is
+Fan-out must never wait on a socket (docs/architecture.md, "The message path"). Every outgoing frame is
 encoded once into WebSocket wire bytes (a push to many connections shares them)
 and handed to the socket's transport with a plain ``write``: no task, no await.
 The transport's buffer is the connection's send queue; when what a client has not

@@ -1,4 +1,4 @@
-"""WebSocket close codes of the public contract (CONTRACT §3)."""
+"""WebSocket close codes of the public contract (docs/protocol.md, "Close codes")."""
 
 from __future__ import annotations
 

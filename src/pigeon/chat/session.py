@@ -1,0 +1,498 @@
+"""The terminal client's behaviour: SDK events in, commands out, receipts sent back.
+
+``ChatSession`` owns the SDK client and connection and the ``ChatModel``; the
+screen (``pigeon.chat.screen``) only draws the model and hands typed lines here.
+Every action that talks to the server runs as its own task, so the screen never
+waits on the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mimetypes
+import shlex
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from pigeon.chat.model import ChatModel
+from pigeon.client import (
+    ClosedEvent,
+    ConnectedEvent,
+    Connection,
+    DisconnectedEvent,
+    ErrorEvent,
+    Event,
+    Message,
+    MessageEvent,
+    OtherEvent,
+    PigeonApiError,
+    PigeonClient,
+    PresenceEvent,
+    ReceiptEvent,
+    TypingEvent,
+    new_cid,
+)
+
+TYPING_EVERY_S = 3.0  # the server relays at most one typing-on per 3 s anyway
+TYPING_SHOWN_S = 6.0  # the server ends a typer's indicator after ~6 s of quiet
+HISTORY_PAGE = 50
+
+HELP = """commands (Ctrl-N / Ctrl-P switch conversations, PageUp / PageDown scroll, Ctrl-C quits):
+  /open NAME|ID|N        open a direct chat with a user, a conversation id, or list entry N
+  /group TITLE [USER…]   create a group with these users and open it
+  /invite USER…          add users to the open group
+  /add USER [NOTE]       send a friend request          /accept USER   accept one
+  /reply SEQ TEXT        reply to message #SEQ          /edit SEQ TEXT  change your message
+  /recall SEQ            take back your message         /file PATH      send a file or image
+  /rooms [QUERY]         public groups and channels     /join ID        join one and open it
+  /history [N]           load N older messages          /who            who is online here
+  /quit                  leave
+anything else is sent to the open conversation"""
+
+Command = Callable[[str], Awaitable[None]]
+
+
+class UsageError(Exception):
+    """A command typed wrongly; the message says how to type it."""
+
+
+class ChatSession:
+    def __init__(self, client: PigeonClient, conn: Connection, me: str) -> None:
+        self.client = client
+        self.conn = conn
+        self.model = ChatModel(me)
+        self.redraw: Callable[[], None] = lambda: None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._receipts: dict[str, tuple[int, int]] = {}  # conv -> (recv, read) to send
+        self._receipts_due = asyncio.Event()
+        self._typing_sent = 0.0
+        self._looking_up: set[str] = set()
+        self._list_reading = False
+        self._list_again = False
+
+    # --- background work
+
+    def spawn(self, work: Awaitable[None]) -> None:
+        """Run ``work`` without waiting for it; its failure becomes a notice."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except UsageError as exc:
+                self.model.notice(f"! {exc}")
+            except PigeonApiError as exc:
+                self.model.notice(f"! {exc.message} ({exc.code})")
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                self.model.notice(f"! server unreachable: {type(exc).__name__} {exc}")
+            self.redraw()
+
+        task = asyncio.create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.conn.close()
+
+    async def start(self) -> None:
+        page = await self.client.conversations(limit=100)
+        self.model.load_list(page["items"])
+        for conv in self.model.convs.values():
+            if conv.unread:  # this device now has them: tell the senders
+                self.want_receipt(conv.id, recv=conv.last_seq)
+        self.spawn(self._send_receipts())
+        self.spawn(self.pump())
+        self.spawn(self._expire_typing())
+        self.spawn(self._pending_requests())
+
+    async def _pending_requests(self) -> None:
+        """Friend requests made while this user was away (live ones arrive as pushes)."""
+        requests = await self.client.call("GET", "/friends/requests")
+        for request in requests["items"]:
+            if request["status"] == "pending":
+                await self._announce_request(request)
+
+    # --- incoming
+
+    async def pump(self) -> None:
+        async for event in self.conn.events():
+            self.on_event(event)
+            self.redraw()
+
+    def on_event(self, event: Event) -> None:
+        model = self.model
+        if isinstance(event, MessageEvent):
+            self._on_message(event.message)
+        elif isinstance(event, ReceiptEvent):
+            model.on_receipt(event.conv, event.user, event.read, event.recv)
+        elif isinstance(event, TypingEvent):
+            until = time.monotonic() + TYPING_SHOWN_S
+            model.set_typing(event.conv, event.user, event.on, until)
+            self._learn_names([event.user])
+        elif isinstance(event, PresenceEvent):
+            (model.online.add if event.online else model.online.discard)(event.user)
+        elif isinstance(event, ErrorEvent):
+            model.notice(f"! {event.message} ({event.code})")
+        elif isinstance(event, DisconnectedEvent):
+            model.notice(f"* connection lost; reconnecting in {event.retry_in:.1f}s")
+        elif isinstance(event, ConnectedEvent) and event.attempt > 1:
+            model.notice("* reconnected")
+        elif isinstance(event, ClosedEvent) and event.error is not None:
+            model.notice(f"! disconnected for good: {event.error}")
+        elif isinstance(event, OtherEvent) and event.t == "friend_request":
+            self._on_friend_request(event.data)
+
+    def _on_message(self, message: Message) -> None:
+        model = self.model
+        fresh = model.on_message(message)
+        conv = model.conv(message.conv)
+        entry = conv.entries.get(message.seq)
+        if entry is not None:
+            self._learn_names(model.user_ids(entry))
+        if not conv.title and not conv.peer:
+            self._learn_conversations()  # one that began after login
+        if fresh:
+            read = message.seq if message.conv == model.current else 0
+            self.want_receipt(message.conv, recv=message.seq, read=read)
+
+    def _learn_conversations(self) -> None:
+        """Re-read the conversation list once, however many messages ask for it meanwhile."""
+        if self._list_reading:
+            self._list_again = True  # the read in flight may have started too early
+            return
+        self._list_reading = True
+        self.spawn(self._read_list_until_current())
+
+    async def _read_list_until_current(self) -> None:
+        try:
+            while True:
+                self._list_again = False
+                await self.refresh_list()
+                if not self._list_again:
+                    return
+        finally:
+            self._list_reading = False
+
+    def _on_friend_request(self, data: dict[str, Any]) -> None:
+        self.spawn(self._announce_request(data))
+
+    async def _announce_request(self, data: dict[str, Any]) -> None:
+        other = str(data.get("from") if data.get("direction") == "in" else data.get("to"))
+        user = await self.client.get_user(other)  # /accept takes the username
+        name = self.model.names.setdefault(other, str(user.get("display_name") or user["username"]))
+        status = data.get("status")
+        if status == "pending" and data.get("direction") == "in":
+            self.model.notice(f"* {name} wants to be friends: /accept {user['username']}")
+        elif status in ("accepted", "declined"):
+            self.model.notice(f"* friend request with {name}: {status}")
+
+    def _learn_names(self, user_ids: list[str]) -> None:
+        wanted = [u for u in user_ids if u not in self.model.names and u not in self._looking_up]
+        if wanted:
+            self._looking_up.update(wanted)
+            self.spawn(self._fetch_names(wanted))
+
+    async def _fetch_names(self, user_ids: list[str]) -> None:
+        for user_id in user_ids:
+            try:
+                user = await self.client.get_user(user_id)
+            except PigeonApiError:
+                continue
+            self.model.names[user_id] = str(user.get("display_name") or user["username"])
+
+    async def refresh_list(self) -> None:
+        page = await self.client.conversations(limit=100)
+        self.model.load_list(page["items"])
+
+    async def _expire_typing(self) -> None:
+        while True:  # typing indicators fade by time, so the screen must redraw by time
+            await asyncio.sleep(1.0)
+            if any(self.model.typing.values()):
+                self.redraw()
+
+    # --- receipts
+
+    def want_receipt(self, conv: str, *, recv: int = 0, read: int = 0) -> None:
+        old_recv, old_read = self._receipts.get(conv, (0, 0))
+        self._receipts[conv] = (max(old_recv, recv, read), max(old_read, read))
+        self._receipts_due.set()
+
+    async def _send_receipts(self) -> None:
+        """One worker sends the newest watermarks; bursts of messages cost one frame each."""
+        while True:
+            await self._receipts_due.wait()
+            self._receipts_due.clear()
+            due, self._receipts = self._receipts, {}
+            for conv, (recv, read) in due.items():
+                try:
+                    if read:
+                        await self.conn.read(conv, read)  # read implies delivered
+                    elif recv:
+                        await self.conn.recv(conv, recv)
+                except PigeonApiError as exc:  # e.g. removed from the group meanwhile
+                    self.model.notice(f"! receipt not sent: {exc.message} ({exc.code})")
+
+    # --- typed input
+
+    def typed(self) -> None:
+        """The input line changed: say we are typing, at most every few seconds."""
+        now = time.monotonic()
+        current = self.model.current
+        if current is None or now - self._typing_sent < TYPING_EVERY_S:
+            return
+        self._typing_sent = now
+        self.spawn(self._typing(current))
+
+    async def _typing(self, conv: str) -> None:
+        await self.conn.typing(conv, True)
+
+    def enter(self, line: str) -> bool:
+        """One line from the input; False means quit."""
+        line = line.strip()
+        if not line:
+            return True
+        if not line.startswith("/"):
+            self.send("text", {"text": line})
+            return True
+        name, _, arg = line[1:].partition(" ")
+        if name in ("quit", "exit", "q"):
+            return False
+        command = self.commands().get(name)
+        if command is None:
+            self.model.notice(f"! unknown command /{name}; /help lists them")
+        else:
+            self.spawn(command(arg.strip()))
+        return True
+
+    def send(self, kind: str, body: dict[str, Any], reply_to: int | None = None) -> None:
+        conv = self.model.current
+        if conv is None:
+            self.model.notice("! open a conversation first: /open NAME")
+            return
+        cid = new_cid()
+        entry = self.model.sending(conv, cid, kind, body)
+        entry.reply_to = reply_to
+        self._typing_sent = 0.0
+        self.spawn(self._send(conv, cid, kind, body, reply_to))
+
+    async def _send(
+        self, conv: str, cid: str, kind: str, body: dict[str, Any], reply_to: int | None
+    ) -> None:
+        try:
+            ack = await self.conn.send(conv, kind, body, reply_to=reply_to, cid=cid)
+        except PigeonApiError:
+            self.model.failed(conv, cid)
+            raise
+        self.model.acked(ack)
+
+    # --- commands
+
+    def commands(self) -> dict[str, Command]:
+        return {
+            "help": self.cmd_help,
+            "list": self.cmd_list,
+            "open": self.cmd_open,
+            "group": self.cmd_group,
+            "invite": self.cmd_invite,
+            "add": self.cmd_add,
+            "accept": self.cmd_accept,
+            "reply": self.cmd_reply,
+            "edit": self.cmd_edit,
+            "recall": self.cmd_recall,
+            "file": self.cmd_file,
+            "rooms": self.cmd_rooms,
+            "join": self.cmd_join,
+            "history": self.cmd_history,
+            "who": self.cmd_who,
+        }
+
+    async def cmd_help(self, _: str) -> None:
+        self.model.notice(HELP)
+
+    async def cmd_list(self, _: str) -> None:
+        await self.refresh_list()
+
+    async def find_user(self, name: str) -> dict[str, Any]:
+        wanted = name.lstrip("@").lower()
+        found = await self.client.search_users(wanted, limit=20)
+        for user in found["items"]:
+            if str(user["username"]).lower() == wanted or user["id"] == name:
+                self.model.names.setdefault(user["id"], str(user["display_name"]))
+                return dict(user)
+        raise UsageError(f"no user named {name!r}")
+
+    async def cmd_open(self, target: str) -> None:
+        if not target:
+            raise UsageError("/open NAME, /open CONVERSATION-ID or /open N (list entry)")
+        listed = self.model.ordered_convs()
+        if target.isdigit() and 0 < int(target) <= len(listed):
+            conv_id = listed[int(target) - 1].id
+        elif target.startswith("c_"):
+            conv_id = target
+        else:
+            user = await self.find_user(target)
+            opened = await self.client.open_direct(user["id"])
+            self.model.load_list([opened])
+            conv_id = str(opened["id"])
+        await self.open(conv_id)
+
+    async def open(self, conv_id: str) -> None:
+        conv = self.model.open(conv_id)
+        page = await self.client.history(conv_id, limit=HISTORY_PAGE)
+        messages = [Message.from_frame(item) for item in page["items"]]
+        self.model.load_history(conv_id, messages)
+        for entry in conv.entries.values():
+            self._learn_names(self.model.user_ids(entry))
+        if not conv.title and not conv.peer:
+            await self.refresh_list()
+        if conv.last_seq:
+            self.want_receipt(conv_id, read=conv.last_seq)
+
+    def switch(self, step: int) -> None:
+        """Open the next (+1) or previous (-1) conversation of the list."""
+        listed = [c.id for c in self.model.ordered_convs()]
+        if not listed:
+            return
+        here = listed.index(self.model.current) if self.model.current in listed else -step
+        self.spawn(self.open(listed[(here + step) % len(listed)]))
+
+    async def cmd_group(self, arg: str) -> None:
+        words = shlex.split(arg)
+        if not words:
+            raise UsageError(
+                '/group TITLE [USER…]  (quote a title with spaces: /group "Team A" bob)'
+            )
+        members = [(await self.find_user(name))["id"] for name in words[1:]]
+        group = await self.client.call(
+            "POST", "/groups", json={"title": words[0], "members": members}
+        )
+        self.model.load_list([{**group, "last_seq": 1, "last_ts": int(time.time() * 1000)}])
+        await self.open(str(group["id"]))
+
+    async def cmd_invite(self, arg: str) -> None:
+        conv = self._need_current()
+        users = [(await self.find_user(name))["id"] for name in arg.split()]
+        if not users:
+            raise UsageError("/invite USER…")
+        await self.client.call("POST", f"/groups/{conv}/members", json={"user_ids": users})
+
+    async def cmd_add(self, arg: str) -> None:
+        name, _, note = arg.partition(" ")
+        if not name:
+            raise UsageError("/add USER [NOTE]")
+        user = await self.find_user(name)
+        body = {"user_id": user["id"], "note": note or None}
+        await self.client.call("POST", "/friends/requests", json=body)
+        self.model.notice(f"* friend request sent to {user['display_name']}")
+
+    async def cmd_accept(self, name: str) -> None:
+        user = await self.find_user(name)
+        requests = await self.client.call("GET", "/friends/requests")
+        for request in requests["items"]:
+            if request["from"] == user["id"] and request["status"] == "pending":
+                await self.client.call("POST", f"/friends/requests/{request['id']}/accept")
+                self.model.notice(f"* you and {user['display_name']} are friends")
+                return
+        raise UsageError(f"no pending friend request from {name}")
+
+    def _need_current(self) -> str:
+        if self.model.current is None:
+            raise UsageError("open a conversation first: /open NAME")
+        return self.model.current
+
+    @staticmethod
+    def _seq_and_text(arg: str, usage: str, *, text: bool = True) -> tuple[int, str]:
+        seq, _, rest = arg.lstrip("#").partition(" ")
+        if not seq.isdigit() or (text and not rest.strip()):
+            raise UsageError(usage)
+        return int(seq), rest.strip()
+
+    async def cmd_reply(self, arg: str) -> None:
+        seq, text = self._seq_and_text(arg, "/reply SEQ TEXT  (SEQ is the #number of a message)")
+        self.send("text", {"text": text}, reply_to=seq)
+
+    async def cmd_edit(self, arg: str) -> None:
+        seq, text = self._seq_and_text(arg, "/edit SEQ TEXT")
+        self.send("edit", {"seq": seq, "text": text})
+
+    async def cmd_recall(self, arg: str) -> None:
+        seq, _ = self._seq_and_text(arg, "/recall SEQ", text=False)
+        self.send("recall", {"seq": seq})
+
+    async def cmd_file(self, arg: str) -> None:
+        self._need_current()
+        if not arg:
+            raise UsageError("/file PATH")
+        name, data = await asyncio.to_thread(_read_file, arg)
+        uploaded = await self.upload(name, data)
+        if str(uploaded.get("mime", "")).startswith("image/") and uploaded.get("width"):
+            size = {"width": uploaded["width"], "height": uploaded["height"]}
+            self.send("image", {"file_id": uploaded["id"], **size})
+        else:
+            self.send("file", {"file_id": uploaded["id"], "name": uploaded.get("name") or name})
+
+    async def upload(self, name: str, data: bytes) -> dict[str, Any]:
+        """``POST /api/v1/files`` (multipart); returns the file object."""
+        form = aiohttp.FormData()
+        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        form.add_field("file", data, filename=name, content_type=mime)
+        headers = {"Authorization": f"Bearer {self.client.access_token}"}
+        url = f"{self.client.base_url}/api/v1/files"
+        async with self.client.session.post(url, data=form, headers=headers) as response:
+            payload = await response.json(content_type=None)
+        if not isinstance(payload, dict) or payload.get("code") != 0:
+            found = payload if isinstance(payload, dict) else {}
+            code = int(found.get("code") or response.status * 100)
+            raise PigeonApiError(code, str(found.get("message") or f"HTTP {response.status}"))
+        return dict(payload["data"])
+
+    async def cmd_rooms(self, query: str) -> None:
+        found = await self.client.call("GET", "/groups", params={"q": query})
+        lines = [
+            f"  {g['id']}  {g['kind']:<7} {g['title']} ({g['member_count']})"
+            for g in found["items"]
+        ]
+        self.model.notice("\n".join(["public groups and channels (/join ID):", *lines]))
+
+    async def cmd_join(self, conv_id: str) -> None:
+        group = await self.client.call("POST", f"/groups/{conv_id}/join")
+        self.model.load_list([group])
+        await self.open(conv_id)
+
+    async def cmd_history(self, count: str) -> None:
+        conv = self.model.conv(self._need_current())
+        oldest = min(conv.entries, default=None)
+        if oldest == 1:
+            return  # the whole conversation is here
+        limit = int(count) if count.isdigit() else HISTORY_PAGE
+        page = await self.client.history(conv.id, before=oldest, limit=limit)
+        self.model.load_history(conv.id, (Message.from_frame(i) for i in page["items"]))
+
+    async def cmd_who(self, _: str) -> None:
+        conv = self.model.conv(self._need_current())
+        if conv.kind == "direct":
+            peer = conv.peer or ""
+            found = await self.client.call("GET", "/presence", params={"users": peer})
+            online = any(item["online"] for item in found["items"])
+            name = self.model.names.get(peer, peer)
+            self.model.notice(f"* {name} is {'online' if online else 'offline'}")
+            return
+        online = await self.client.call("GET", f"/groups/{conv.id}/online")
+        names = ", ".join(u["display_name"] for u in online["items"]) or "nobody"
+        self.model.notice(f"* online here: {names}")
+
+
+def _read_file(arg: str) -> tuple[str, bytes]:
+    path = Path(arg).expanduser()
+    if not path.is_file():
+        raise UsageError(f"no file at {arg!r}")
+    return path.name, path.read_bytes()
