@@ -210,7 +210,11 @@ async def test_a_group_avatar_is_an_image_its_setter_uploaded(
 ) -> None:
     owner, member = await register(rest), await register(rest)
     group = await rest.ok(
-        "POST", "groups", token=owner.access, json={"title": "Pictures", "members": [member.id]}
+        "POST",
+        "groups",
+        status=201,
+        token=owner.access,
+        json={"title": "Pictures", "members": [member.id]},
     )
     path = f"groups/{group['id']}"
     theirs = await _upload(rest, member, _png(), "theirs.png")

@@ -71,6 +71,9 @@ test("conversation list with unread counts, read receipts, typing, presence", as
   bob.client.setTyping(conv.id, false);
   await waitFor(() => !alice.client.typers(conv.id).includes(bob.user.id), { what: "typing stops" });
 
+  // Presence is shown to a direct peer once the watched user has written there.
+  bob.client.sendText(conv.id, "three");
+  await waitFor(() => texts(alice.messages, conv.id).includes("three"), { what: "bob's reply" });
   await alice.client.refreshPresence([bob.user.id]);
   await waitFor(() => alice.client.presence.get(bob.user.id)?.online === true, { what: "bob online" });
 });
