@@ -101,7 +101,9 @@ def build_http_app(
     metrics: Metrics,
     max_request_bytes: int,
     file_routes: Sequence[web.RouteDef] = (),
+    metrics_endpoint: Handler | None = None,
 ) -> web.Application:
+    """``metrics_endpoint`` None: /metrics is not served on this port (pigeon.metrics_http)."""
     app = web.Application(middlewares=[request_middleware(metrics, max_request_bytes)])
 
     async def healthz(_: web.Request) -> web.Response:
@@ -114,11 +116,6 @@ def build_http_app(
             return _envelope_error(ErrorCode.UNAVAILABLE, exc.message)
         return web.json_response({"code": 0, "message": "ok", "data": {"status": "ready"}})
 
-    async def metrics_endpoint(_: web.Request) -> web.Response:
-        response = web.Response(body=metrics.render())
-        response.headers["Content-Type"] = metrics.content_type
-        return response
-
     web_root = _web_root()
 
     async def index(_: web.Request) -> web.FileResponse:
@@ -127,7 +124,8 @@ def build_http_app(
     app.router.add_get("/ws", websocket)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_endpoint)
+    if metrics_endpoint is not None:
+        app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/", index)
     app.router.add_static("/static/", web_root, follow_symlinks=False)
     app.router.add_routes(file_routes)

@@ -18,6 +18,7 @@ class ErrorCode(IntEnum):
     INVALID_BODY = 40003
     INVALID_USERNAME = 40004
     WEAK_PASSWORD = 40005
+    HEAD_TIMEOUT = 40020
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -50,6 +51,7 @@ class ErrorCode(IntEnum):
     FILE_TOO_LARGE = 41310
     UNSUPPORTED_MEDIA_TYPE = 41500
     RATE_LIMITED = 42900
+    TOO_MANY_CONNECTIONS = 42901
     INTERNAL = 50000
     UNAVAILABLE = 50300
 
@@ -65,6 +67,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_BODY: "message body does not match its kind",
     ErrorCode.INVALID_USERNAME: "username must be 3-32 characters: letters, digits, '_', '.', '-'",
     ErrorCode.WEAK_PASSWORD: "password must be 8-128 characters",
+    ErrorCode.HEAD_TIMEOUT: "the request line and headers did not arrive in time",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
@@ -97,6 +100,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.FILE_TOO_LARGE: "file is larger than the upload limit",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "unsupported Content-Type",
     ErrorCode.RATE_LIMITED: "too many requests; slow down",
+    ErrorCode.TOO_MANY_CONNECTIONS: "too many connections from this address",
     ErrorCode.INTERNAL: "internal server error",
     ErrorCode.UNAVAILABLE: "service unavailable; retry shortly",
 }
