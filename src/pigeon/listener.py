@@ -101,6 +101,19 @@ class FrameScanner:
                 self._skip -= taken
                 pos += taken
                 continue
+            if not self._head and size - pos >= 14:  # a whole header at hand: no copies
+                second = data[pos + 1]
+                if not second & 0x80:
+                    return pos
+                length = second & 0x7F
+                if length == 126:
+                    length, pos = int.from_bytes(data[pos + 2 : pos + 4]), pos + 8
+                elif length == 127:
+                    length, pos = int.from_bytes(data[pos + 2 : pos + 10]), pos + 14
+                else:
+                    pos += 6
+                self._skip = length
+                continue
             start = pos - len(self._head)
             if len(self._head) < 2:
                 taken = min(2 - len(self._head), size - pos)
@@ -324,6 +337,12 @@ class Listener:
 
     def admit(self, guard: GuardedProtocol) -> bytes | None:
         """None to accept the socket, else the reply that refuses it."""
+        guard.capped = not self._trusted(guard.ip)
+        if guard.capped and (
+            self._open.get(guard.ip, 0) >= self.limits.max_per_ip
+            or self._pending.get(guard.ip, 0) >= self.limits.max_pending_per_ip
+        ):
+            return _TOO_MANY_FROM_IP
         if self.total >= self.limits.max_connections:
             oldest = next(iter(self._heads), None)
             if oldest is None:
@@ -331,12 +350,6 @@ class Listener:
             self._heads.pop(oldest)
             oldest.evict()
             self._note_eviction()
-        guard.capped = not self._trusted(guard.ip)
-        if guard.capped and (
-            self._open.get(guard.ip, 0) >= self.limits.max_per_ip
-            or self._pending.get(guard.ip, 0) >= self.limits.max_pending_per_ip
-        ):
-            return _TOO_MANY_FROM_IP
         self.total += 1
         self._open[guard.ip] = self._open.get(guard.ip, 0) + 1
         self._by_handler[guard.inner] = guard
@@ -373,9 +386,6 @@ class Listener:
         self._by_handler.pop(guard.inner, None)
         self.total -= 1
         _decrement(self._open, guard.ip)
-
-    def pending_of(self, ip: str) -> int:
-        return self._pending.get(ip, 0)
 
     # --- hooks for aiohttp and the gateway
 
