@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         128, ge=0, description="file descriptors kept free for the database, files and logs"
     )
     max_connections_per_ip: int = Field(
-        256, ge=1, description="open sockets per client address (trusted proxies exempt)"
+        1024, ge=1, description="open sockets per client address (trusted proxies exempt)"
     )
     max_pending_per_ip: int = Field(
         64,
@@ -184,4 +184,5 @@ class Settings(BaseSettings):
             "send_burst": self.send_burst,
             "max_page": self.max_page,
             "heartbeat_s": self.heartbeat_s,
+            "max_sockets_per_user": self.max_sockets_per_user,
         }

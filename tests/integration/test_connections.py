@@ -133,6 +133,17 @@ def test_a_partial_head_is_closed_after_the_header_timeout_also_on_keep_alive(
     assert _envelope_code(reply) == HEAD_TIMEOUT
 
 
+def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory(env={"PIGEON_KEEPALIVE_TIMEOUT_S": "1"})
+    with _open_from(server, "127.0.0.1") as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        reply = _reply_of(sock)  # the response, then the close once idle
+    assert reply.startswith(b"HTTP/1.1 200"), reply
+    assert reply.count(b"HTTP/1.1") == 1
+
+
 def test_per_address_pending_cap_refuses_with_42901_and_spares_others(
     server_factory: Callable[..., ServerProcess],
 ) -> None:

@@ -92,7 +92,7 @@ async def test_a_token_opens_metrics_to_any_address_and_nothing_else(
 async def test_a_metrics_port_serves_metrics_and_the_main_port_stops(
     http: aiohttp.ClientSession, server_factory: Callable[..., ServerProcess]
 ) -> None:
-    server = server_factory(env={"PIGEON_METRICS_PORT": "0"})
+    server = server_factory(args=["--metrics-port", "0"])
     port = _metrics_port(server)
     status, text = await _get(http, f"http://127.0.0.1:{port}/metrics")
     assert status == 200
