@@ -41,7 +41,9 @@ from pigeon.files.signing import UrlSigner
 from pigeon.gateway.hub import Hub
 from pigeon.gateway.session import SessionLimits
 from pigeon.gateway.websocket import Gateway
+from pigeon.listener import GuardedSite, Listener, ListenerLimits, derived_max_connections
 from pigeon.metrics import Metrics
+from pigeon.metrics_http import Handler, MetricsListener, metrics_handler
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.server import build_http_app
 from pigeon.services import Services
@@ -96,6 +98,17 @@ class PigeonApp:
             settings.heartbeat_s,
             self.store.accounts.revoked_among,
             settings.revocation_check_s,
+            settings.max_sockets_per_user,
+        )
+        self.listener = Listener(
+            ListenerLimits(
+                header_timeout_s=settings.header_timeout_s,
+                max_connections=settings.max_connections
+                or derived_max_connections(settings.fd_reserve),
+                max_per_ip=settings.max_connections_per_ip,
+                max_pending_per_ip=settings.max_pending_per_ip,
+                trusted=settings.trusted_proxy_networks,
+            )
         )
         self.committer = GroupCommitter(
             self._append_counted, settings.commit_batch, self._observe_commit
@@ -197,9 +210,11 @@ class PigeonApp:
             send_queue_bytes=settings.send_queue_bytes,
             auth_timeout_s=settings.auth_timeout_s,
             heartbeat_s=settings.heartbeat_s,
+            listener=self.listener,
         )
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
+        self._site: web.BaseSite | None = None
+        self._metrics_listener: MetricsListener | None = None
         self.port: int | None = None
 
     def _observe_commit(self, batch: int, seconds: float) -> None:
@@ -232,16 +247,19 @@ class PigeonApp:
             file_routes=FileHandlers(
                 self.services.files, self.services.accounts.authenticate, self.settings.public_url
             ).routes(),
+            metrics_endpoint=await self._start_metrics(),
         )
         self._runner = web.AppRunner(
             http_app,
             handle_signals=False,
             access_log=None,
             shutdown_timeout=self.settings.shutdown_grace_s,
+            keepalive_timeout=self.settings.keepalive_timeout_s,
         )
         await self._runner.setup()
-        self._site = web.TCPSite(
+        self._site = GuardedSite(
             self._runner,
+            self.listener,
             self.settings.host,
             self.settings.port,
             backlog=self.settings.listen_backlog,
@@ -253,6 +271,20 @@ class PigeonApp:
             extra={"host": self.settings.host, "port": self.port, "node_id": self.node_id},
         )
         return self.port
+
+    async def _start_metrics(self) -> Handler | None:
+        """The /metrics handler for the main port, or None when a separate port serves it."""
+        settings = self.settings
+        handler = metrics_handler(
+            self.metrics, token=settings.metrics_token, local_only=settings.metrics_port is None
+        )
+        if settings.metrics_port is None:
+            return handler
+        self._metrics_listener = MetricsListener(
+            handler, settings.metrics_host, settings.metrics_port
+        )
+        await self._metrics_listener.start()
+        return None
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting, commit what is queued, close sockets with 1012."""
@@ -266,6 +298,8 @@ class PigeonApp:
         await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting", drain_s=2.0)
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._metrics_listener is not None:
+            await self._metrics_listener.stop()
         self.services.messaging.typing_tracker.close()
         await self.services.files.close()
         await self.services.presence_service.close()

@@ -148,6 +148,15 @@ def main() -> None:
 @click.option(
     "--log-level", help="DEBUG, INFO, WARNING or ERROR [env PIGEON_LOG_LEVEL; default INFO]."
 )
+@click.option(
+    "--metrics-host",
+    help="Interface of the separate /metrics listener [env PIGEON_METRICS_HOST; default 127.0.0.1].",
+)
+@click.option(
+    "--metrics-port",
+    type=int,
+    help="Serve /metrics on this port only, not the main one [env PIGEON_METRICS_PORT; default: main port, loopback only].",
+)
 def serve(**flags: Any) -> None:
     """Serve everything on one port: REST under /api/v1, the WebSocket at /ws, the web
     client at /, the REST reference at /docs (OpenAPI at /openapi.json), and /healthz,

@@ -47,6 +47,41 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(10.0, gt=0)
     listen_backlog: int = Field(4096, ge=16, description="pending TCP connections (connect storms)")
 
+    # --- connections (docs/operations.md, Security: Connections and sockets)
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a request line and headers must arrive within this"
+    )
+    keepalive_timeout_s: float = Field(
+        75.0, gt=0, description="an idle kept-alive HTTP connection is closed after this"
+    )
+    max_connections: int | None = Field(
+        None, ge=1, description="open sockets in total; default: the fd limit minus fd_reserve"
+    )
+    fd_reserve: int = Field(
+        128, ge=0, description="file descriptors kept free for the database, files and logs"
+    )
+    max_connections_per_ip: int = Field(
+        1024, ge=1, description="open sockets per client address (trusted proxies exempt)"
+    )
+    max_pending_per_ip: int = Field(
+        64,
+        ge=1,
+        description="sockets per address with a request in progress or a WebSocket before auth",
+    )
+    max_sockets_per_user: int = Field(
+        16, ge=1, description="live WebSockets per user; one more closes the oldest with 4011"
+    )
+    metrics_host: str = Field("127.0.0.1", description="interface of the metrics listener")
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="serve /metrics only on this port (0 picks one), not on the main one",
+    )
+    metrics_token: str | None = Field(
+        None, min_length=16, description="bearer token /metrics requires, from any address"
+    )
+
     # --- auth
     jwt_secret: str | None = Field(None, min_length=32, repr=False)  # repr=False: never echoed
     jwt_secret_file: Path | None = None
@@ -195,4 +230,5 @@ class Settings(BaseSettings):
             "heartbeat_s": self.heartbeat_s,
             "user_search_min_chars": self.user_search_min_chars,
             "user_search_max_results": self.user_search_max_results,
+            "max_sockets_per_user": self.max_sockets_per_user,
         }

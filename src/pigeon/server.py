@@ -98,7 +98,9 @@ def build_http_app(
     metrics: Metrics,
     max_request_bytes: int,
     file_routes: Sequence[web.RouteDef] = (),
+    metrics_endpoint: Handler | None = None,
 ) -> web.Application:
+    """``metrics_endpoint`` None: /metrics is not served on this port (pigeon.metrics_http)."""
     web_root = _web_root()
     app = web.Application(
         middlewares=[request_middleware(metrics, max_request_bytes), url_text_middleware]
@@ -115,18 +117,14 @@ def build_http_app(
             return envelope_error(ErrorCode.UNAVAILABLE, exc.message)
         return web.json_response({"code": 0, "message": "ok", "data": {"status": "ready"}})
 
-    async def metrics_endpoint(_: web.Request) -> web.Response:
-        response = web.Response(body=metrics.render())
-        response.headers["Content-Type"] = metrics.content_type
-        return response
-
     async def index(_: web.Request) -> web.FileResponse:
         return web.FileResponse(web_root / "index.html")
 
     app.router.add_get("/ws", websocket)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_endpoint)
+    if metrics_endpoint is not None:
+        app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/", index)
     app.router.add_static("/static/", web_root, follow_symlinks=False)
     app.router.add_routes(file_routes)

@@ -25,7 +25,12 @@ pytestmark = pytest.mark.slow
 
 # Sockets sit idle while the rest of the audience connects: a long heartbeat keeps
 # the server from closing them as silent in the meantime.
-FANOUT_ENV = {"PIGEON_HEARTBEAT_S": "600"}
+FANOUT_ENV = {
+    "PIGEON_HEARTBEAT_S": "600",
+    # Every socket comes from this process's one address.
+    "PIGEON_MAX_CONNECTIONS_PER_IP": "100000",
+    "PIGEON_MAX_PENDING_PER_IP": "100000",
+}
 CONNECT_PARALLEL = 50
 CHANNEL_SUBSCRIBERS = 10_000
 CONNECTED_SUBSCRIBERS = 1_000  # sockets held by this process; the rest stay offline

@@ -25,6 +25,7 @@ from pigeon.protocol.closecodes import CloseCode
 log = logging.getLogger(__name__)
 
 _TEXT_FIN = 0x81
+_PONG_FIN = 0x8A
 CLOSE_TIMEOUT_S = 10.0
 
 
@@ -36,6 +37,11 @@ def text_frame(payload: bytes) -> bytes:
     if size < 1 << 16:
         return struct.pack("!BBH", _TEXT_FIN, 126, size) + payload
     return struct.pack("!BBQ", _TEXT_FIN, 127, size) + payload
+
+
+def pong_frame(payload: bytes) -> bytes:
+    """RFC 6455 wire bytes of a PONG echoing a PING (control payloads are at most 125 bytes)."""
+    return bytes((_PONG_FIN, len(payload))) + payload
 
 
 class Socket(Protocol):
@@ -50,12 +56,14 @@ class Socket(Protocol):
 class Connection:
     __slots__ = (
         "_close_task",
+        "close_code",
         "closed",
         "device",
         "id",
         "last_seen",
         "login_id",
         "max_buffer_bytes",
+        "opened_at",
         "socket",
         "stream",
         "user_id",
@@ -79,8 +87,9 @@ class Connection:
         self.login_id = login_id
         self.device = device
         self.max_buffer_bytes = max_buffer_bytes
-        self.last_seen = time.monotonic()
+        self.last_seen = self.opened_at = time.monotonic()
         self.closed = False
+        self.close_code: int | None = None  # what this server sent, for the log
         self._close_task: asyncio.Task[None] | None = None
 
     def push(self, data: str) -> bool:
@@ -117,6 +126,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True  # refuses further pushes
+        self.close_code = code
         self._close_task = asyncio.create_task(self._close(code, reason, drain_s))
 
     async def _close(self, code: int, reason: str, drain_s: float) -> None:

@@ -27,8 +27,10 @@ class Hub:
         heartbeat_s: int,
         revoked: RevokedCheck | None = None,
         revocation_check_s: float = 30.0,
+        max_sockets_per_user: int = 16,
     ) -> None:
         self.metrics = metrics
+        self.max_sockets_per_user = max_sockets_per_user
         self.heartbeat_s = heartbeat_s
         self._revoked = revoked
         self.revocation_check_s = revocation_check_s
@@ -39,6 +41,14 @@ class Hub:
     # --- registry
 
     def add(self, conn: Connection) -> None:
+        """Register ``conn``; a user over ``max_sockets_per_user`` loses the oldest
+        sockets (4011). The newest wins because excess sockets are mostly stale ones
+        (a network change the heartbeat has not noticed yet), while the new one is the
+        user at the keyboard; refusing it would lock them out until the sweep."""
+        live = [c for c in self._by_user.get(conn.user_id, ()) if not c.closed]
+        excess = len(live) + 1 - self.max_sockets_per_user
+        for old in sorted(live, key=lambda c: c.opened_at)[: max(0, excess)]:
+            old.close(CloseCode.TOO_MANY_SOCKETS, "too many sockets for this user")
         self._by_user.setdefault(conn.user_id, set()).add(conn)
         self._by_login.setdefault(conn.login_id, set()).add(conn)
         self.metrics.connections.inc()

@@ -81,10 +81,22 @@ class Session:
         if allowed:
             self._violations = 0
             return
+        self._note_violation()
+        raise PigeonError(ErrorCode.RATE_LIMITED)
+
+    def admit_control_frame(self) -> bool:
+        """A client PING spends the frame budget like a command: True to answer it,
+        False to drop it; overrunning repeatedly raises PolicyViolation (4008)."""
+        if self._frames.take():
+            self._violations = 0
+            return True
+        self._note_violation()
+        return False
+
+    def _note_violation(self) -> None:
         self._violations += 1
         if self._violations >= self.limits.violations_before_close:
             raise PolicyViolation
-        raise PigeonError(ErrorCode.RATE_LIMITED)
 
     async def _dispatch(self, command: Command) -> Frame | None:
         user = self.principal.user_id

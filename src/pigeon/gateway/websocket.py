@@ -15,9 +15,10 @@ from pigeon.core.ids import now_ms
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.receipts import ReceiptService
-from pigeon.gateway.connection import Connection
+from pigeon.gateway.connection import Connection, pong_frame
 from pigeon.gateway.hub import Hub
 from pigeon.gateway.session import PolicyViolation, Session, SessionLimits
+from pigeon.listener import Listener
 from pigeon.metrics import Metrics
 from pigeon.protocol import frames
 from pigeon.protocol.closecodes import CloseCode
@@ -49,6 +50,7 @@ class Gateway:
         send_queue_bytes: int,
         auth_timeout_s: float,
         heartbeat_s: int,
+        listener: Listener | None = None,
     ) -> None:
         self.node_id = node_id
         self.accounts = accounts
@@ -62,6 +64,7 @@ class Gateway:
         self.send_queue_bytes = send_queue_bytes
         self.auth_timeout_s = auth_timeout_s
         self.heartbeat_s = heartbeat_s
+        self.listener = listener
         self.accepting = True
         self.in_flight = 0  # commands being handled right now, across connections
         self._ids = itertools.count(1)
@@ -69,12 +72,24 @@ class Gateway:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self.accepting:
             raise web.HTTPServiceUnavailable(text="server is restarting")
-        ws = web.WebSocketResponse(max_msg_size=self.max_frame_bytes, compress=False)
+        # aiohttp refuses a message whose size is >= max_msg_size; the documented limit is
+        # inclusive. Pings are answered by _serve, so they spend the frame budget.
+        ws = web.WebSocketResponse(
+            max_msg_size=self.max_frame_bytes + 1, compress=False, autoping=False
+        )
         await ws.prepare(request)
+        guard = self.listener.socket_of(request) if self.listener is not None else None
+        if guard is not None and not guard.frames_checked:
+            # The listener did not see this upgrade's head (it came pipelined behind
+            # other requests), so it cannot vouch for frame masking: refuse it.
+            await ws.close(code=CloseCode.PROTOCOL_ERROR, message=b"upgrade must open a request")
+            return ws
         connection_id = f"{self.node_id}.{next(self._ids)}"
         authenticated = await self._authenticate(ws, connection_id)
         if authenticated is None:
             return ws
+        if guard is not None:
+            guard.mark_authenticated()
         principal, device, rid = authenticated
         stream = request.transport
         if stream is None:  # the peer left during the handshake
@@ -112,7 +127,12 @@ class Gateway:
             self.hub.remove(conn)
             conn.closed = True
             await self.presence.disconnected(principal.user_id, principal.login_id, connection_id)
-            log.info("disconnected", extra={"conn": connection_id, "close_code": ws.close_code})
+            # ws.close_code is the peer's code when it answered ours; log what we sent.
+            sent = next(
+                (c for c in (conn.close_code, guard and guard.close_code) if c is not None),
+                ws.close_code,
+            )
+            log.info("disconnected", extra={"conn": connection_id, "close_code": sent})
         return ws
 
     async def quiesce(self, timeout_s: float) -> None:
@@ -133,6 +153,11 @@ class Gateway:
                 await ws.close(code=CloseCode.AUTH_TIMEOUT, message=b"auth timeout")
                 return None
             if msg.type is not WSMsgType.TEXT:
+                if msg.type is WSMsgType.PING:  # bounded by the auth timeout
+                    await ws.pong(msg.data)
+                    continue
+                if msg.type is WSMsgType.PONG:
+                    continue
                 if msg.type is WSMsgType.BINARY:
                     await self._send_error(ws, ErrorCode.MALFORMED_FRAME, None)
                     continue
@@ -195,6 +220,13 @@ class Gateway:
                 if reply is not None:
                     conn.push(encode_frame(reply))
                     self.metrics.frames_out.labels(reply["t"]).inc()
+            elif msg.type is WSMsgType.PING:
+                try:
+                    if session.admit_control_frame():
+                        conn.push_frame(pong_frame(msg.data))
+                except PolicyViolation:
+                    conn.close(CloseCode.POLICY, "rate limit exceeded repeatedly")
+                    break
             elif msg.type is WSMsgType.BINARY:
                 conn.push(
                     encode_frame(

@@ -7,6 +7,7 @@ from enum import IntEnum
 
 class CloseCode(IntEnum):
     NORMAL = 1000
+    PROTOCOL_ERROR = 1002
     MESSAGE_TOO_BIG = 1009
     SERVICE_RESTART = 1012
     BAD_TOKEN = 4001
@@ -15,6 +16,7 @@ class CloseCode(IntEnum):
     POLICY = 4008
     TOO_SLOW = 4009
     HEARTBEAT_TIMEOUT = 4010
+    TOO_MANY_SOCKETS = 4011
 
     @property
     def needs_new_token(self) -> bool:

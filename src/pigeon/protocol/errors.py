@@ -23,6 +23,7 @@ class ErrorCode(IntEnum):
     INVALID_CURSOR = 40008
     NUMBER_OUT_OF_RANGE = 40009
     UNSTORABLE = 40010
+    HEAD_TIMEOUT = 40020
     MULTIPART_INVALID = 40030
     MULTIPART_INCOMPLETE = 40031
     QUERY_TOO_SHORT = 40032
@@ -61,6 +62,7 @@ class ErrorCode(IntEnum):
     STORAGE_QUOTA_EXCEEDED = 41311
     UNSUPPORTED_MEDIA_TYPE = 41500
     RATE_LIMITED = 42900
+    TOO_MANY_CONNECTIONS = 42901
     SEND_RATE_LIMITED = 42910
     LOGIN_SLOWED = 42911
     UPLOAD_RATE_LIMITED = 42912
@@ -85,6 +87,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_CURSOR: "cursor is not one this server issued",
     ErrorCode.NUMBER_OUT_OF_RANGE: "a number is out of range or not finite",
     ErrorCode.UNSTORABLE: "the store cannot accept this message; resending it will not help",
+    ErrorCode.HEAD_TIMEOUT: "the request line and headers did not arrive in time",
     ErrorCode.MULTIPART_INVALID: "multipart body is malformed",
     ErrorCode.MULTIPART_INCOMPLETE: "multipart body ends before its closing boundary",
     ErrorCode.QUERY_TOO_SHORT: "search query is too short",
@@ -123,6 +126,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.STORAGE_QUOTA_EXCEEDED: "your storage quota is used up; delete unused uploads",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "unsupported Content-Type",
     ErrorCode.RATE_LIMITED: "too many requests; slow down",
+    ErrorCode.TOO_MANY_CONNECTIONS: "too many connections from this address",
     ErrorCode.SEND_RATE_LIMITED: "your devices together send too fast; slow down",
     ErrorCode.LOGIN_SLOWED: "too many failed sign-ins to this account; try again later",
     ErrorCode.UPLOAD_RATE_LIMITED: "too many uploads; slow down",

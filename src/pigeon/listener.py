@@ -1,0 +1,460 @@
+"""The TCP listener's own defences, below HTTP: connection caps and the header timeout.
+
+aiohttp bounds neither how long a request head may take to arrive (its only timer
+is the idle keep-alive one, which a client trickling a header never meets) nor how
+many sockets one address holds. So every accepted socket is wrapped in a
+``GuardedProtocol`` that sits between the event loop and aiohttp's own protocol:
+
+* a request head (request line and headers) must be complete within
+  ``header_timeout_s`` of the connection opening, or of the first byte of a later
+  request on a kept-alive connection; otherwise 408 and close;
+* one address holds at most ``max_per_ip`` sockets, of which at most
+  ``max_pending_per_ip`` are not yet useful: a request in progress or a WebSocket
+  before ``auth``. The address is the TCP peer: a trusted proxy is exempt (it
+  speaks for many clients, and its own limits apply);
+* all sockets together stay under ``max_connections`` (derived from the fd limit),
+  so accept never meets EMFILE; at the cap the oldest socket still sending its
+  head is dropped for the newcomer, so a slowloris flood cannot lock out
+  ``/healthz`` or real clients, whose heads arrive at once;
+* WebSocket frames from a client must be masked (RFC 6455 §5.1): the frame
+  headers after an upgrade are scanned, and an unmasked one closes with 1002
+  before aiohttp sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import resource
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum, auto
+from http import HTTPStatus
+from typing import Any, cast
+
+import orjson
+from aiohttp import web
+
+from pigeon.config import IPNetwork
+from pigeon.protocol.closecodes import CloseCode
+from pigeon.protocol.errors import DEFAULT_MESSAGES, ErrorCode
+
+log = logging.getLogger(__name__)
+
+_HEAD_END = b"\r\n\r\n"
+_LOG_EVERY_S = 10.0
+_MAX_HEAD_KEPT = 16 * 1024  # an upgrade request is far smaller; others need only the end
+_UPGRADE = re.compile(rb"^upgrade:[ \t]*websocket\b", re.IGNORECASE | re.MULTILINE)
+
+
+def derived_max_connections(reserve: int) -> int:
+    """Sockets this process may hold: its soft fd limit minus ``reserve`` for the
+    database, Redis, files and logs (at least 16)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 1 << 20
+    return max(16, soft - reserve)
+
+
+def _canned(code: ErrorCode, message: str | None = None) -> bytes:
+    """A whole HTTP response in the REST envelope, for sockets refused below HTTP."""
+    body = orjson.dumps(
+        {"code": int(code), "message": message or DEFAULT_MESSAGES[code], "data": None}
+    )
+    status = HTTPStatus(code.http_status)
+    head = (
+        f"HTTP/1.1 {status.value} {status.phrase}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+_TOO_MANY_FROM_IP = _canned(ErrorCode.TOO_MANY_CONNECTIONS)
+_SERVER_FULL = _canned(ErrorCode.UNAVAILABLE, "too many connections; retry shortly")
+_HEAD_TIMEOUT = _canned(ErrorCode.HEAD_TIMEOUT)
+
+
+def _close_frame(code: CloseCode, reason: bytes) -> bytes:
+    payload = int(code).to_bytes(2, "big") + reason
+    return bytes((0x88, len(payload))) + payload
+
+
+class FrameScanner:
+    """Follows client WebSocket frame headers across reads, skipping payloads."""
+
+    __slots__ = ("_head", "_skip")
+
+    def __init__(self) -> None:
+        self._head = b""
+        self._skip = 0
+
+    def feed(self, data: bytes) -> int | None:
+        """Offset in ``data`` where an unmasked frame starts (0 if it began in an
+        earlier read), or None while every frame is masked."""
+        pos, size = 0, len(data)
+        while pos < size:
+            if self._skip:
+                taken = min(self._skip, size - pos)
+                self._skip -= taken
+                pos += taken
+                continue
+            if not self._head and size - pos >= 14:  # a whole header at hand: no copies
+                second = data[pos + 1]
+                if not second & 0x80:
+                    return pos
+                length = second & 0x7F
+                if length == 126:
+                    length, pos = int.from_bytes(data[pos + 2 : pos + 4]), pos + 8
+                elif length == 127:
+                    length, pos = int.from_bytes(data[pos + 2 : pos + 10]), pos + 14
+                else:
+                    pos += 6
+                self._skip = length
+                continue
+            start = pos - len(self._head)
+            if len(self._head) < 2:
+                taken = min(2 - len(self._head), size - pos)
+                self._head += data[pos : pos + taken]
+                pos += taken
+                if len(self._head) < 2:
+                    return None
+            length = self._head[1] & 0x7F
+            if not self._head[1] & 0x80:
+                return max(start, 0)
+            extended = 2 if length == 126 else 8 if length == 127 else 0
+            need = 2 + extended + 4
+            taken = min(need - len(self._head), size - pos)
+            self._head += data[pos : pos + taken]
+            pos += taken
+            if len(self._head) < need:
+                return None
+            if extended:
+                length = int.from_bytes(self._head[2 : 2 + extended], "big")
+            self._skip = length
+            self._head = b""
+        return None
+
+
+class Phase(Enum):
+    HEAD = auto()  # a request head is arriving; the header timer runs
+    BUSY = auto()  # a request is being handled
+    IDLE = auto()  # kept alive between requests
+    FRAMES = auto()  # upgraded to a WebSocket
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerLimits:
+    header_timeout_s: float
+    max_connections: int
+    max_per_ip: int
+    max_pending_per_ip: int
+    trusted: tuple[IPNetwork, ...] = ()
+
+
+class GuardedProtocol(asyncio.Protocol):
+    """aiohttp's protocol for one socket, behind the checks above."""
+
+    def __init__(self, listener: Listener, inner: Any) -> None:
+        self.listener = listener
+        self.inner = inner  # aiohttp's RequestHandler
+        self.transport: asyncio.Transport | None = None
+        self.ip = ""
+        self.capped = True  # counts against the per-address caps
+        self.phase = Phase.HEAD
+        self.pending = False
+        self.authenticated = False
+        self.frames_checked = False
+        self.close_code: int | None = None  # a close frame this layer sent
+        self._head = bytearray()
+        self._head_overflow = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._scanner: FrameScanner | None = None
+        self._blocked = False
+
+    # --- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
+        refusal = self.listener.admit(self)
+        if refusal is not None:
+            self.transport = None
+            transport.write(refusal)
+            transport.close()
+            return
+        self._arm()
+        self.inner.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None or self._blocked:
+            return
+        if self.phase is Phase.IDLE:
+            if not self.listener.enter_pending(self):
+                self._refuse(_TOO_MANY_FROM_IP)
+                return
+            self.phase = Phase.HEAD
+            self._arm()
+        if self.phase is Phase.HEAD:
+            data = self._read_head(data)
+        elif self.phase is Phase.FRAMES:
+            data = self._check_frames(data)
+        if data:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        if self.transport is None:
+            return None
+        result: bool | None = self.inner.eof_received()
+        return result
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        if self.transport is None:
+            return
+        self.transport = None
+        self.listener.release(self)
+        self.inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+    # --- request heads
+
+    def _read_head(self, data: bytes) -> bytes:
+        """Pass ``data`` on; when it completes the head, stop the timer and note
+        whether the frames that follow are a WebSocket's."""
+        prior = len(self._head)
+        self._head += data
+        end = self._head.find(_HEAD_END, max(0, prior - 3))
+        if end < 0:
+            if len(self._head) > _MAX_HEAD_KEPT:  # aiohttp refuses it; just find its end
+                self._head_overflow = True
+                del self._head[:-3]
+            return data
+        self.head_complete()
+        upgrade = not self._head_overflow and _UPGRADE.search(self._head, 0, end)
+        consumed = end + len(_HEAD_END) - prior  # where the head ends inside ``data``
+        self._head.clear()
+        self._head_overflow = False
+        if not upgrade:
+            return data
+        self.phase = Phase.FRAMES
+        self.frames_checked = True
+        self._scanner = FrameScanner()
+        return data[:consumed] + self._check_frames(data[consumed:])
+
+    def head_complete(self) -> None:
+        self._disarm()
+        self.listener.head_done(self)
+        if self.phase is Phase.HEAD:
+            self.phase = Phase.BUSY
+
+    def _check_frames(self, data: bytes) -> bytes:
+        assert self._scanner is not None
+        bad = self._scanner.feed(data)
+        if bad is None:
+            return data
+        # Nothing from the unmasked frame on reaches aiohttp.
+        self._blocked = True
+        self.close_code = CloseCode.PROTOCOL_ERROR
+        transport = self.transport
+        if transport is not None:
+            transport.write(_close_frame(CloseCode.PROTOCOL_ERROR, b"frames must be masked"))
+            transport.close()
+        return data[:bad]
+
+    def request_done(self) -> None:
+        """The handler returned: a kept-alive connection waits for its next head."""
+        if self.phase is Phase.BUSY:
+            self.phase = Phase.IDLE
+            self.listener.leave_pending(self)
+
+    def mark_authenticated(self) -> None:
+        if not self.authenticated:
+            self.authenticated = True
+            self.listener.leave_pending(self)
+
+    # --- header timer
+
+    def _arm(self) -> None:
+        self._disarm()
+        self.listener.heading(self)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.listener.limits.header_timeout_s, self._expired)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expired(self) -> None:
+        self._timer = None
+        if self.phase is Phase.HEAD:
+            self._refuse(_HEAD_TIMEOUT)
+
+    def _refuse(self, reply: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            self._blocked = True
+            transport.write(reply)
+            transport.close()
+
+    def evict(self) -> None:
+        """Make room at the global cap (an incomplete head, the oldest one)."""
+        self._refuse(_SERVER_FULL)
+
+
+class Listener:
+    """Counts sockets per address and in total; hands aiohttp guarded protocols."""
+
+    def __init__(self, limits: ListenerLimits) -> None:
+        self.limits = limits
+        self.total = 0
+        self._open: dict[str, int] = {}
+        self._pending: dict[str, int] = {}
+        self._heads: dict[GuardedProtocol, None] = {}  # insertion order: oldest first
+        self._by_handler: dict[object, GuardedProtocol] = {}
+        self._installed = False
+        self._evicted = 0
+        self._last_logged = -_LOG_EVERY_S
+
+    def _trusted(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in net for net in self.limits.trusted)
+
+    # --- counting
+
+    def admit(self, guard: GuardedProtocol) -> bytes | None:
+        """None to accept the socket, else the reply that refuses it."""
+        guard.capped = not self._trusted(guard.ip)
+        if guard.capped and (
+            self._open.get(guard.ip, 0) >= self.limits.max_per_ip
+            or self._pending.get(guard.ip, 0) >= self.limits.max_pending_per_ip
+        ):
+            return _TOO_MANY_FROM_IP
+        if self.total >= self.limits.max_connections:
+            oldest = next(iter(self._heads), None)
+            if oldest is None:
+                return _SERVER_FULL
+            self._heads.pop(oldest)
+            oldest.evict()
+            self._note_eviction()
+        self.total += 1
+        self._open[guard.ip] = self._open.get(guard.ip, 0) + 1
+        self._by_handler[guard.inner] = guard
+        self.enter_pending(guard)
+        return None
+
+    def _note_eviction(self) -> None:
+        """Log evictions at most every few seconds: a flood must not flood the log."""
+        self._evicted += 1
+        now = time.monotonic()
+        if now - self._last_logged >= _LOG_EVERY_S:
+            log.warning("connection cap reached", extra={"dropped_heads": self._evicted})
+            self._evicted = 0
+            self._last_logged = now
+
+    def enter_pending(self, guard: GuardedProtocol) -> bool:
+        if guard.pending:
+            return True
+        if guard.capped and self._pending.get(guard.ip, 0) >= self.limits.max_pending_per_ip:
+            return False
+        guard.pending = True
+        self._pending[guard.ip] = self._pending.get(guard.ip, 0) + 1
+        return True
+
+    def leave_pending(self, guard: GuardedProtocol) -> None:
+        if not guard.pending:
+            return
+        guard.pending = False
+        _decrement(self._pending, guard.ip)
+
+    def release(self, guard: GuardedProtocol) -> None:
+        self.head_done(guard)
+        self.leave_pending(guard)
+        self._by_handler.pop(guard.inner, None)
+        self.total -= 1
+        _decrement(self._open, guard.ip)
+
+    # --- hooks for aiohttp and the gateway
+
+    def socket_of(self, request: web.BaseRequest) -> GuardedProtocol | None:
+        return self._by_handler.get(request.protocol)
+
+    def heading(self, guard: GuardedProtocol) -> None:
+        self._heads[guard] = None
+
+    def head_done(self, guard: GuardedProtocol) -> None:
+        self._heads.pop(guard, None)
+
+    def wrap_handler(
+        self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+        async def guarded(request: web.BaseRequest) -> web.StreamResponse:
+            guard = self._by_handler.get(request.protocol)
+            if guard is not None:  # aiohttp parsed a head: it is complete whatever we saw
+                guard.head_complete()
+            try:
+                return await handler(request)
+            finally:
+                if guard is not None:
+                    guard.request_done()
+
+        return guarded
+
+    def install(self, server: web.Server) -> None:
+        """Hook aiohttp's server once: its handler reports each request's end."""
+        if not self._installed:
+            # Read by each aiohttp protocol when it is created, so this covers them all.
+            server.request_handler = self.wrap_handler(server.request_handler)
+            self._installed = True
+
+
+class GuardedSite(web.BaseSite):
+    """A TCP site like aiohttp's ``TCPSite`` whose sockets all pass the listener."""
+
+    __slots__ = ("_host", "_listener", "_port")
+
+    def __init__(
+        self, runner: web.AppRunner, listener: Listener, host: str, port: int, *, backlog: int
+    ) -> None:
+        super().__init__(runner, backlog=backlog)
+        self._listener = listener
+        self._host = host
+        self._port = port
+
+    @property
+    def name(self) -> str:
+        return f"http://{self._host}:{self._port}"
+
+    async def start(self) -> None:
+        await super().start()
+        server = self._runner.server
+        assert server is not None, "runner.setup() first"
+        self._listener.install(server)
+        listener = self._listener
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: GuardedProtocol(listener, server()),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+        )
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
