@@ -31,6 +31,12 @@ TEST_ENV = {
     "PIGEON_LOG_LEVEL": "INFO",
 }
 
+# Upper bounds for waits. The suite runs on small shared machines under load, so every
+# wait polls for its condition and returns as soon as it holds; these bounds only decide
+# how long a genuinely broken test takes to fail. Never a performance assertion.
+WAIT_S = 60.0  # one expected event: a frame, a state change, a reply
+START_TIMEOUT_S = 90.0  # a server process (or a helper service) starting to listen
+
 
 def require_service(name: str, available: bool, reason: str) -> None:
     """Skip when a service is missing, unless CI demands it (PIGEON_REQUIRE_SERVICES=1)."""
@@ -67,7 +73,7 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
@@ -121,7 +127,7 @@ class ServerProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
 
-    def terminate(self, timeout: float = 30.0) -> int:
+    def terminate(self, timeout: float = WAIT_S) -> int:
         """SIGTERM and wait: the graceful path."""
         assert self.proc is not None
         if self.proc.poll() is None:

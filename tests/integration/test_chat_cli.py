@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from harness import ServerProcess, unique_name
+from harness import WAIT_S, ServerProcess, unique_name
 
 
 class Terminal:
@@ -43,7 +43,7 @@ class Terminal:
         for line in self.proc.stdout:
             self.lines.put(line)
 
-    def wait_for(self, needle: str, seconds: float = 30.0) -> str:
+    def wait_for(self, needle: str, seconds: float = WAIT_S) -> str:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
@@ -63,7 +63,7 @@ class Terminal:
     def quit(self) -> int:
         if self.proc.poll() is None:
             self.type("/quit")
-        return self.proc.wait(timeout=20)
+        return self.proc.wait(timeout=WAIT_S)
 
 
 def test_two_terminals_chat(shared_server: ServerProcess) -> None:

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from harness import ServerProcess, unique_name
+from harness import WAIT_S, ServerProcess, unique_name
 
 from .wsclient import Account, Rest, assert_error, direct, eventually, register
 
@@ -131,7 +131,7 @@ async def raw_request(server: ServerProcess, head: str, body: bytes = b"") -> by
     try:
         writer.write(head.encode() + body)
         await writer.drain()
-        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
     finally:
         writer.close()
 
