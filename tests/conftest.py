@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, settings
 
-from harness import ServerProcess
+from harness import ServerProcess, stop_all
 
 # One Hypothesis profile for every test, loaded here so that no run can forget it.
 # - No deadline and no `too_slow` health check: both measure wall-clock time, which on a
@@ -39,8 +39,7 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         return server.start()
 
     yield make
-    for server in started:
-        server.stop()
+    stop_all(started)
 
 
 @pytest.fixture
