@@ -7,8 +7,23 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, settings
 
-from harness import ServerProcess
+from harness import ServerProcess, stop_all
+
+# One Hypothesis profile for every test, loaded here so that no run can forget it.
+# - No deadline and no `too_slow` health check: both measure wall-clock time, which on a
+#   loaded shared machine says nothing about the code under test.
+# - Derandomized: each property test draws the same examples on every run and machine,
+#   so a CI failure reproduces exactly from the commit alone (no example database, no
+#   seed to carry over). Searching wider is a deliberate local act:
+#   `pytest --hypothesis-profile=explore` draws fresh random examples on every run.
+# The other health checks count rejected or oversized draws, not time: they stay on.
+settings.register_profile(
+    "pigeon", deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.register_profile("explore", settings.get_profile("pigeon"), derandomize=False)
+settings.load_profile("pigeon")
 
 
 @pytest.fixture
@@ -24,8 +39,7 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
         return server.start()
 
     yield make
-    for server in started:
-        server.stop()
+    stop_all(started)
 
 
 @pytest.fixture

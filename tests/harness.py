@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,12 @@ TEST_ENV = {
     "PIGEON_UPLOAD_RATE_PER_MIN": "100000",
     "PIGEON_LOG_LEVEL": "INFO",
 }
+
+# Upper bounds for waits. The suite runs on small shared machines under load, so every
+# wait polls for its condition and returns as soon as it holds; these bounds only decide
+# how long a genuinely broken test takes to fail. Never a performance assertion.
+WAIT_S = 60.0  # one expected event: a frame, a state change, a reply
+START_TIMEOUT_S = 90.0  # a server process (or a helper service) starting to listen
 
 
 def require_service(name: str, available: bool, reason: str) -> None:
@@ -71,7 +77,7 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
             sys.executable,
@@ -123,9 +129,9 @@ class ServerProcess:
         """SIGKILL: no shutdown code runs, as in a crash."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=WAIT_S)
 
-    def terminate(self, timeout: float = 30.0) -> int:
+    def terminate(self, timeout: float = WAIT_S) -> int:
         """SIGTERM and wait: the graceful path."""
         assert self.proc is not None
         if self.proc.poll() is None:
@@ -138,11 +144,23 @@ class ServerProcess:
         return self.start()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            try:
-                self.terminate(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_all([self])
+
+
+def stop_all(servers: Iterable[ServerProcess], grace_s: float = 15.0) -> None:
+    """Teardown: SIGTERM every running server at once, then wait; whatever is still up
+    after ``grace_s`` is killed. Stopping them together costs one shutdown, not one per
+    server, which matters on a loaded machine where each can take seconds."""
+    running = [s.proc for s in servers if s.proc is not None and s.proc.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    for proc in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=WAIT_S)
 
 
 def unique_name(prefix: str = "u") -> str:

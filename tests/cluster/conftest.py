@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ServerProcess
+from harness import ServerProcess, stop_all
 
 from .services import PostgresServer, RedisServer
 
@@ -75,5 +75,4 @@ def node_factory(
         return node.start(START_TIMEOUT_S) if start else node
 
     yield make
-    for node in made:
-        node.stop()
+    stop_all(made)

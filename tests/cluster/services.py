@@ -17,9 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import require_service, service_binary
-
-START_TIMEOUT_S = 30.0
+from harness import START_TIMEOUT_S, require_service, service_binary
 
 
 def free_port() -> int:

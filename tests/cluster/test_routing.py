@@ -7,6 +7,7 @@ import asyncio
 
 import aiohttp
 
+from harness import WAIT_S
 from integration.live import in_touch
 from integration.wsclient import (
     Rest,
@@ -16,7 +17,7 @@ from integration.wsclient import (
     register,
 )
 
-from .conftest import PRESENCE_TTL_S, START_TIMEOUT_S, NodeFactory
+from .conftest import START_TIMEOUT_S, NodeFactory
 
 
 async def test_direct_and_group_chat_across_nodes(
@@ -99,9 +100,7 @@ async def test_presence_spans_nodes_and_expires_with_a_dead_node(
     assert await bob_online()
     node_b.kill()
     # offline within one TTL (plus a heartbeat to notice); the deadline bounds the wait
-    await eventually(
-        lambda: _negate(bob_online), timeout=PRESENCE_TTL_S * 3 + 5, what="bob offline"
-    )
+    await eventually(lambda: _negate(bob_online), timeout=WAIT_S, what="bob offline")
     seen = await rest_a.ok("GET", "presence", token=alice.access, params={"users": bob.id})
     assert seen["items"][0]["last_seen"] is not None
     await ws_a.close()

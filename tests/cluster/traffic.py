@@ -22,7 +22,9 @@ from integration.wsclient import Account, Closed, WsClient, connect, pull_everyt
 
 Frame = dict[str, Any]
 RECONNECT_ATTEMPTS = 60
-REQUEST_TIMEOUT_S = 10.0
+# A request unanswered this long is treated as lost: reconnect and resend the same cid
+# (the server dedups). Generous, so a merely slow node under load is not abandoned.
+REQUEST_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -68,7 +70,7 @@ class Chatter:
             return error.code
         assert self.ws is not None
         try:
-            return await self.ws.closed(timeout=2.0)
+            return await self.ws.closed(timeout=REQUEST_TIMEOUT_S)
         except Exception:  # no close frame: the node died or the socket broke
             return self.ws.ws.close_code
 
@@ -85,7 +87,8 @@ class Chatter:
             assert self.ws is not None
             try:
                 answer = await self.ws.request(
-                    {"t": "send", "cid": cid, "conv": conv, "kind": "text", "body": {"text": text}}
+                    {"t": "send", "cid": cid, "conv": conv, "kind": "text", "body": {"text": text}},
+                    timeout=REQUEST_TIMEOUT_S,
                 )
             except (
                 Closed,

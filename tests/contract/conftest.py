@@ -34,7 +34,7 @@ from pigeon.store.facade import Store
 POSTGRES_ADMIN_URL = os.environ.get(
     "PIGEON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-_CONNECT_TIMEOUT_S = 5.0
+_CONNECT_TIMEOUT_S = 30.0  # generous: a loaded machine can be slow to accept
 # Durable enough for tests (WAL survives a process crash) and spares an fsync per commit.
 SQLITE_SYNCHRONOUS = "NORMAL"
 

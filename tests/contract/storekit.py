@@ -11,6 +11,8 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from hypothesis import HealthCheck, settings
+
 from pigeon.core.ids import new_id, now_ms
 from pigeon.store.facade import Store
 from pigeon.store.records import (
@@ -24,6 +26,16 @@ from pigeon.store.records import (
 )
 
 _clock = itertools.count(1)
+
+
+def store_property(max_examples: int) -> settings:
+    """Settings for a property whose examples share one store fixture (each example
+    builds its own rows). Timing rules come from the suite's profile and are kept."""
+    inherited = settings().suppress_health_check
+    return settings(
+        max_examples=max_examples,
+        suppress_health_check=[*inherited, HealthCheck.function_scoped_fixture],
+    )
 
 
 def tick() -> int:

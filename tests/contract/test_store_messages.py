@@ -7,7 +7,7 @@ import random
 from collections import defaultdict
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from contract.storekit import (
@@ -18,17 +18,11 @@ from contract.storekit import (
     make_users,
     new_message,
     send,
+    store_property,
 )
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.facade import Store
 from pigeon.store.records import Appended, AppendOutcome, MessageRecord, NewMessage, Rejected
-
-# One store serves every example of a property: each example builds its own users.
-store_property = settings(
-    max_examples=6,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 
 def _appended(outcome: AppendOutcome) -> Appended:
@@ -39,7 +33,7 @@ def _appended(outcome: AppendOutcome) -> Appended:
 # --- gapless seq under concurrency
 
 
-@store_property
+@store_property(max_examples=6)
 @given(
     tasks=st.integers(min_value=2, max_value=8),
     batches_per_task=st.integers(min_value=1, max_value=3),
@@ -302,7 +296,7 @@ async def test_history_returns_what_was_stored(
     assert stored[0].public()["conv"] == conv_id
 
 
-@store_property
+@store_property(max_examples=6)
 @given(
     total=st.integers(min_value=0, max_value=30),
     limit=st.integers(min_value=1, max_value=12),

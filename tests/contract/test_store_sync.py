@@ -5,20 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from contract.storekit import make_direct, make_user, make_users, new_message, send, tick
+from contract.storekit import (
+    make_direct,
+    make_user,
+    make_users,
+    new_message,
+    send,
+    store_property,
+    tick,
+)
 from pigeon.core.ids import new_id
 from pigeon.store.facade import Store
 from pigeon.store.groups import MembershipChange, NewConversation
 from pigeon.store.records import ConversationRecord, ConversationView, MemberRecord, UserRecord
-
-store_property = settings(
-    max_examples=8,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 
 
 async def _member(store: Store, conv_id: str, user_id: str) -> MemberRecord:
@@ -43,7 +45,7 @@ async def _make_group(store: Store, owner: UserRecord, others: list[UserRecord])
 # --- watermarks
 
 
-@store_property
+@store_property(max_examples=8)
 @given(
     sent=st.integers(min_value=0, max_value=8),
     marks=st.lists(
@@ -221,7 +223,7 @@ SYNC_OPS = st.lists(
 )
 
 
-@store_property
+@store_property(max_examples=8)
 @given(ops=SYNC_OPS, final_limit=st.integers(1, 3))
 async def test_a_syncing_client_converges_to_the_store(
     store: Store, ops: list[tuple[str, int]], final_limit: int
@@ -281,7 +283,7 @@ async def test_a_syncing_client_converges_to_the_store(
 # --- the conversation list
 
 
-@store_property
+@store_property(max_examples=8)
 @given(
     activity=st.lists(st.tuples(st.booleans(), st.sampled_from([0, 5, 5, 9, 12])), max_size=9),
     limit=st.integers(min_value=1, max_value=4),

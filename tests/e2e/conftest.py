@@ -52,7 +52,9 @@ def browser() -> Iterator[Any]:
         raise
     from playwright.sync_api import expect
 
-    expect.set_options(timeout=15_000)
+    from e2e.webui import TIMEOUT_MS
+
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as playwright:
         instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

@@ -10,6 +10,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from e2e.webui import (
+    TIMEOUT_MS,
     access_token,
     bubbles,
     conversation_texts,
@@ -139,10 +140,12 @@ def test_short_lived_tokens_are_refreshed_without_interrupting(
         alice.wait_for_function(
             "([old]) => JSON.parse(localStorage.getItem('pigeon.auth')).refresh_token !== old",
             arg=[first_refresh],
-            timeout=30_000,
+            timeout=TIMEOUT_MS,
         )
         # Past the first token's lifetime: REST and the socket both still work.
-        alice.wait_for_function("([t]) => Date.now() > t + 500", arg=[first_expiry], timeout=30_000)
+        alice.wait_for_function(
+            "([t]) => Date.now() > t + 500", arg=[first_expiry], timeout=TIMEOUT_MS
+        )
         send(alice, "after expiry")
         open_conversation(bob, "Alice")
         expect(bubbles(bob, "after expiry")).to_have_count(1)

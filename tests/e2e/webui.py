@@ -8,10 +8,10 @@ from typing import Any
 
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from harness import ServerProcess, unique_name
+from harness import WAIT_S, ServerProcess, unique_name
 
 PASSWORD = "correct-horse-battery"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = int(WAIT_S * 1000)  # Playwright's bound for every action and expectation
 
 
 def new_page(
@@ -84,12 +84,12 @@ def rest(server: ServerProcess, token: str, method: str, path: str, body: Any = 
         method=method,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=WAIT_S) as response:
         return json.loads(response.read())["data"]
 
 
 def features(server: ServerProcess) -> list[str]:
-    with urllib.request.urlopen(f"{server.base_url}/api/v1/config", timeout=10) as response:
+    with urllib.request.urlopen(f"{server.base_url}/api/v1/config", timeout=WAIT_S) as response:
         return list(json.loads(response.read())["data"]["features"])
 
 
@@ -103,7 +103,7 @@ def register_rest(server: ServerProcess, display_name: str) -> tuple[str, dict[s
         method="POST",
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=WAIT_S) as response:
         return username, json.loads(response.read())["data"]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from harness import ServerProcess, unique_name
+from harness import WAIT_S, ServerProcess, unique_name
 
 from .wsclient import Account, Frame, Rest, WsClient, connect
 
@@ -115,7 +115,7 @@ async def server_time(client: WsClient) -> int:
     return int(pong["ts"])
 
 
-async def wait_server_time_past(client: WsClient, moment_ms: int, timeout: float = 30.0) -> None:
+async def wait_server_time_past(client: WsClient, moment_ms: int, timeout: float = WAIT_S) -> None:
     """Poll the server's clock until it is past ``moment_ms`` (a bounded wait)."""
     deadline = time.monotonic() + timeout
     for _ in range(100_000):

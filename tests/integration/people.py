@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from harness import ServerProcess, unique_name
+from harness import WAIT_S, ServerProcess, unique_name
 
 from .wsclient import PASSWORD, Account, Frame, Rest, account_from, all_history
 
@@ -132,7 +132,7 @@ async def register_many(
 def query_db(server: ServerProcess, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """Rows from the server's SQLite file, opened read-only next to the running server."""
     path = (server.data_dir / "pigeon.db").resolve()
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=WAIT_S)
     try:
         return list(conn.execute(sql, params).fetchall())
     finally:

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from harness import ServerProcess, unique_name
+from harness import WAIT_S, ServerProcess, unique_name
 
 from .wsclient import Account, Rest, assert_error, direct, eventually, register
 
@@ -131,7 +131,7 @@ async def raw_request(server: ServerProcess, head: str, body: bytes = b"") -> by
     try:
         writer.write(head.encode() + body)
         await writer.drain()
-        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 15)
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT_S)
     finally:
         writer.close()
 
@@ -479,18 +479,21 @@ async def test_config_lists_files(rest: Rest) -> None:
 async def test_links_expire_and_unreferenced_uploads_are_collected(
     http: aiohttp.ClientSession, server_factory: Any, tmp_path: Path
 ) -> None:
+    # `kept` must be referenced by a message before the unreferenced-upload TTL runs
+    # out: the conversation exists first, so only the send itself falls inside it, and
+    # the TTL leaves a few seconds for that one request on a loaded machine.
     server = server_factory(
         "short",
         env={
             "PIGEON_FILE_URL_TTL_S": "1",
-            "PIGEON_UNREFERENCED_FILE_TTL_S": "1",
+            "PIGEON_UNREFERENCED_FILE_TTL_S": "3",
             "PIGEON_FILE_GC_INTERVAL_S": "0.2",
         },
     )
     rest = Rest(http, server)
     alice, bob = await register(rest, "alice"), await register(rest, "bob")
-    kept = await upload(rest, alice, b"kept\n", "kept.txt")
     conv = await direct(rest, alice, bob)
+    kept = await upload(rest, alice, b"kept\n", "kept.txt")
     sent = await send_message(rest, alice, conv, "file", {"file_id": kept["id"], "name": "k"})
     assert sent.status == 200, sent.text
     dropped = await upload(rest, alice, b"dropped\n", "dropped.txt")

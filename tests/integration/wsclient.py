@@ -22,13 +22,12 @@ import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
 
-from harness import ServerProcess, unique_name
+from harness import WAIT_S, ServerProcess, unique_name
 
 Frame = dict[str, Any]
 FramePredicate = Callable[[Frame], bool]
 
 PASSWORD = "correct-horse-battery"
-WAIT_S = 15.0  # upper bound for one expected event; never a performance assertion
 MAX_FRAMES = 100_000  # most frames one wait reads before giving up
 
 
@@ -259,11 +258,13 @@ class WsClient:
             self.backlog.append(frame)
         raise TimeoutError(f"{failure}; backlog {self.backlog}")
 
-    async def request(self, frame: Frame, reply: str | None = None) -> Frame:
+    async def request(
+        self, frame: Frame, reply: str | None = None, timeout: float = WAIT_S
+    ) -> Frame:
         """Send ``frame`` with a fresh rid; return the reply (or error) echoing it."""
         rid = f"r{next(self._rids)}"
         await self.send({**frame, "rid": rid})
-        answer = await self.expect_rid(rid)
+        answer = await self.expect_rid(rid, timeout)
         if reply is not None:
             assert answer["t"] == reply, answer
         return answer

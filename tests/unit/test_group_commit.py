@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import WAIT_S
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
@@ -57,7 +58,7 @@ class FakeAppend:
         return [Rejected(int(item.id.removeprefix("m_"))) for item in batch]
 
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], timeout: float = WAIT_S) -> None:
     """Let the loop run until ``condition`` holds (bounded in steps and time)."""
     deadline = time.monotonic() + timeout
     for _ in range(100_000):
@@ -210,7 +211,7 @@ async def _run_scenario(max_batch: int, waves: list[int], fail_batches: set[int]
             assert _index_of(result) == index
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     max_batch=st.integers(min_value=1, max_value=6),
     waves=st.lists(st.integers(min_value=0, max_value=10), min_size=1, max_size=6),
