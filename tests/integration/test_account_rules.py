@@ -35,8 +35,10 @@ def rules_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
         {
             "PIGEON_USER_SEARCH_MIN_CHARS": str(MIN_CHARS),
             "PIGEON_USER_SEARCH_MAX_RESULTS": str(MAX_RESULTS),
-            # collect unreferenced uploads quickly, to show avatars are kept
-            "PIGEON_UNREFERENCED_FILE_TTL_S": "1",
+            # collect unreferenced uploads quickly, to show avatars are kept; still long
+            # enough that an upload is used (a request or two later) before it expires,
+            # even when a loaded machine makes each request take a second or more
+            "PIGEON_UNREFERENCED_FILE_TTL_S": "5",
             "PIGEON_FILE_GC_INTERVAL_S": "0.2",
         },
     )
@@ -236,8 +238,8 @@ async def test_an_avatar_is_not_collected_as_an_unused_upload(
 ) -> None:
     me = await register(rest)
     kept = await _upload(rest, me, _png(), "avatar.png")
-    dropped = await _upload(rest, me, _png() + b"\0", "spare.png")
     await rest.ok("PATCH", "users/me", token=me.access, json={"avatar": kept["id"]})
+    dropped = await _upload(rest, me, _png() + b"\0", "spare.png")
 
     async def spare_collected() -> bool:
         reply = await rest.call("GET", f"files/{dropped['id']}", token=me.access)

@@ -124,7 +124,7 @@ def test_a_real_envelope_travels_through_the_framing() -> None:
     assert protobuf.decode_frame(payload) == frames.pong_frame(1_700_000_000_000, rid="p")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     st.lists(st.binary(max_size=LIMIT), max_size=12),
     st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=40),
@@ -146,7 +146,7 @@ def test_any_split_of_the_stream_gives_back_the_same_payloads(
     assert decoder.eof() == 0
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_give_payloads_or_a_framing_error(stream: bytes) -> None:
     decoder = FrameDecoder(LIMIT)

@@ -128,7 +128,7 @@ def test_unknown_fields_inside_a_command_are_ignored() -> None:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_decode_or_raise_protocol_error(data: bytes) -> None:
     failure: ProtocolError | None = None
@@ -185,7 +185,7 @@ commands = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(commands)
 def test_random_commands_decode_like_the_json_codec(raw: dict[str, Any]) -> None:
     raw = _json_view(raw)  # random text may break a character rule: then both refuse alike
@@ -226,7 +226,7 @@ def _outcome(decode: Any, data: Any) -> Any:
         return (error.code, error.message, error.rid, error.cid)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500)
 @given(st.data())
 def test_any_representable_command_gets_the_same_outcome_from_both_codecs(
     data: st.DataObject,
@@ -367,7 +367,7 @@ server_frames = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400)
 @given(server_frames)
 def test_random_server_frames_round_trip(frame: frames.Frame) -> None:
     assert protobuf.decode_frame(protobuf.encode_frame(frame)) == frame
