@@ -129,10 +129,11 @@ test("mini-program: sign in, list, chat with a Python user, image and preview, s
   wx.emitNetwork(true);
   await server.start();
   wx.emitAppShow(); // back to the foreground: reconnect now, then sync
-  await peer.call("send", { conv, text: "after the restart" });
 
   const mine = ["hello from the mini-program", "in flight 1", "while down 1", "while down 2", "while down 3"];
   await waitFor(() => mine.every((t) => peer.messages(conv).some((m) => m.body.text === t)), { what: "python gets every message typed" });
+  // The reply is written once the outbox has drained, so its place in the conversation is known.
+  await peer.call("send", { conv, text: "after the restart" });
   await waitFor(() => textsOf(chat2).includes("after the restart") && chat2.client.pendingFor(conv).length === 0, { what: "the chat settles" });
   const pyTexts = peer.messages(conv).filter((m) => m.kind === "text").map((m) => m.body.text);
   assert.deepEqual(pyTexts, mine, "python got each once, in order");
