@@ -41,7 +41,13 @@ from pigeon.files.signing import UrlSigner
 from pigeon.gateway.hub import Hub
 from pigeon.gateway.session import SessionLimits
 from pigeon.gateway.websocket import Gateway
-from pigeon.listener import GuardedSite, Listener, ListenerLimits, derived_max_connections
+from pigeon.listener import (
+    GuardedSite,
+    Listener,
+    ListenerLimits,
+    derived_max_connections,
+    server_tls_context,
+)
 from pigeon.metrics import Metrics
 from pigeon.metrics_http import Handler, MetricsListener, metrics_handler
 from pigeon.protocol.closecodes import CloseCode
@@ -109,6 +115,11 @@ class PigeonApp:
                 max_pending_per_ip=settings.max_pending_per_ip,
                 trusted=settings.trusted_proxy_networks,
             )
+        )
+        self.tls_context = (
+            server_tls_context(settings.tls_cert, settings.tls_key)
+            if settings.tls_cert is not None and settings.tls_key is not None
+            else None
         )
         self.committer = GroupCommitter(
             self._append_counted, settings.commit_batch, self._observe_commit
@@ -263,6 +274,7 @@ class PigeonApp:
             self.settings.host,
             self.settings.port,
             backlog=self.settings.listen_backlog,
+            ssl_context=self.tls_context,
         )
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])

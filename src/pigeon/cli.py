@@ -52,7 +52,10 @@ def _describe_invalid(exc: ValidationError) -> str:
     """One line per invalid setting: where it comes from, what was given, what is wrong."""
     lines = []
     for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "settings"
+        if not error["loc"]:  # a rule across settings; its message names them
+            lines.append(f"invalid settings: {error['msg']}")
+            continue
+        name = str(error["loc"][0])
         field = Settings.model_fields.get(name)
         given = f" (got {error.get('input')!r})" if field is None or field.repr else ""
         lines.append(f"invalid setting {_setting_source(name)}: {error['msg']}{given}")
@@ -123,6 +126,21 @@ def main() -> None:
     "--port",
     type=int,
     help="TCP port for HTTP, REST and WebSocket; 0 picks a free one [env PIGEON_PORT; default 8080].",
+)
+@click.option(
+    "--tcp-port",
+    type=int,
+    help="Also serve the raw TCP protocol (length-prefixed Protobuf) on this port; 0 picks a free one [env PIGEON_TCP_PORT; default off].",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path),
+    help="PEM certificate chain: HTTP and TCP listeners speak TLS (needs --tls-key) [env PIGEON_TLS_CERT].",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path),
+    help="PEM private key of --tls-cert [env PIGEON_TLS_KEY].",
 )
 @common_options
 @click.option(

@@ -32,6 +32,7 @@ from pigeon.client import (
     PigeonClient,
     ReceiptEvent,
     ReconnectPolicy,
+    SocketDisplaced,
     TypingEvent,
 )
 
@@ -485,6 +486,33 @@ async def test_expired_token_is_refreshed_on_reconnect_and_logout_stops(
     assert conn.closed
     with pytest.raises(ConnectionClosedError):
         await conn.send(conv, body="refused")
+
+
+# --- displaced sockets
+
+
+async def test_a_displaced_connection_stops_instead_of_fighting_the_newer_one(
+    server_factory: Callable[..., ServerProcess], clients: list[PigeonClient]
+) -> None:
+    server = server_factory("displaced", env={"PIGEON_MAX_SOCKETS_PER_USER": "1"})
+    alice = await new_user(clients, server.base_url)
+    older = await alice.connect(options=FAST)
+    events = older.events()
+    newer = await alice.connect(options=FAST)
+
+    closed = await next_of(events, ClosedEvent)
+    assert isinstance(closed.error, SocketDisplaced)
+    assert closed.error.code == 4011
+    assert older.closed
+    with pytest.raises(ConnectionClosedError) as refused:
+        await older.ping()
+    assert isinstance(refused.value.error, SocketDisplaced)
+    # The newer connection keeps its socket: it was never displaced in turn.
+    newer_events = newer.events()
+    assert await newer.ping() > 0
+    assert newer.connected
+    await newer.close()
+    assert [event.t async for event in newer_events] == ["connected", "closed"]
 
 
 # --- heartbeat

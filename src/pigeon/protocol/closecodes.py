@@ -22,3 +22,9 @@ class CloseCode(IntEnum):
     def needs_new_token(self) -> bool:
         """A client must obtain a fresh token before reconnecting after these."""
         return self in (CloseCode.BAD_TOKEN, CloseCode.AUTH_TIMEOUT, CloseCode.REVOKED)
+
+    @property
+    def ends_session(self) -> bool:
+        """A client must not reconnect on its own after these: a newer socket of the
+        same user took this one's place, and reconnecting would displace that one."""
+        return self is CloseCode.TOO_MANY_SOCKETS
