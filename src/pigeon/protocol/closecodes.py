@@ -10,6 +10,7 @@ class CloseCode(IntEnum):
     PROTOCOL_ERROR = 1002
     MESSAGE_TOO_BIG = 1009
     SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013  # TCP only: refused at connect, too many sockets (address or node)
     BAD_TOKEN = 4001
     AUTH_TIMEOUT = 4002
     REVOKED = 4003
