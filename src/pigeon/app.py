@@ -39,8 +39,9 @@ from pigeon.files.local import LocalBlobStore
 from pigeon.files.service import FileLimits, FileService
 from pigeon.files.signing import UrlSigner
 from pigeon.gateway.hub import Hub
-from pigeon.gateway.session import SessionLimits
-from pigeon.gateway.websocket import Gateway
+from pigeon.gateway.machine import MachineLimits
+from pigeon.gateway.runner import Gateway
+from pigeon.gateway.websocket import WebSocketGateway
 from pigeon.listener import GuardedSite, Listener, ListenerLimits, derived_max_connections
 from pigeon.metrics import Metrics
 from pigeon.metrics_http import Handler, MetricsListener, metrics_handler
@@ -199,19 +200,18 @@ class PigeonApp:
             presence=self.services.presence_service,
             hub=self.hub,
             metrics=self.metrics,
-            limits=SessionLimits(
+            limits=MachineLimits(
+                auth_timeout_s=settings.auth_timeout_s,
+                heartbeat_s=settings.heartbeat_s,
                 send_rate_per_s=settings.send_rate_per_s,
                 send_burst=settings.send_burst,
                 frame_rate_per_s=max(50.0, settings.send_rate_per_s * 5),
                 frame_burst=max(100, settings.send_burst * 5),
                 violations_before_close=settings.rate_violations_before_close,
             ),
-            max_frame_bytes=settings.max_frame_bytes,
             send_queue_bytes=settings.send_queue_bytes,
-            auth_timeout_s=settings.auth_timeout_s,
-            heartbeat_s=settings.heartbeat_s,
-            listener=self.listener,
         )
+        self.websocket = WebSocketGateway(self.gateway, settings.max_frame_bytes, self.listener)
         self._runner: web.AppRunner | None = None
         self._site: web.BaseSite | None = None
         self._metrics_listener: MetricsListener | None = None
@@ -240,7 +240,7 @@ class PigeonApp:
         self.services.files.start()
         http_app = build_http_app(
             api=create_api(self.services),
-            websocket=self.gateway.handle,
+            websocket=self.websocket.handle,
             database=self.store.db,
             metrics=self.metrics,
             max_request_bytes=self.settings.max_request_bytes,
