@@ -39,12 +39,15 @@ from pigeon.files.local import LocalBlobStore
 from pigeon.files.service import FileLimits, FileService
 from pigeon.files.signing import UrlSigner
 from pigeon.gateway.hub import Hub
-from pigeon.gateway.session import SessionLimits
-from pigeon.gateway.websocket import Gateway
+from pigeon.gateway.machine import MachineLimits
+from pigeon.gateway.runner import Gateway
+from pigeon.gateway.tcp import TcpGateway
+from pigeon.gateway.websocket import WebSocketGateway
 from pigeon.listener import (
     GuardedSite,
     Listener,
     ListenerLimits,
+    ListenFailed,
     derived_max_connections,
     server_tls_context,
 )
@@ -210,19 +213,19 @@ class PigeonApp:
             presence=self.services.presence_service,
             hub=self.hub,
             metrics=self.metrics,
-            limits=SessionLimits(
+            limits=MachineLimits(
+                auth_timeout_s=settings.auth_timeout_s,
+                heartbeat_s=settings.heartbeat_s,
                 send_rate_per_s=settings.send_rate_per_s,
                 send_burst=settings.send_burst,
                 frame_rate_per_s=max(50.0, settings.send_rate_per_s * 5),
                 frame_burst=max(100, settings.send_burst * 5),
                 violations_before_close=settings.rate_violations_before_close,
             ),
-            max_frame_bytes=settings.max_frame_bytes,
             send_queue_bytes=settings.send_queue_bytes,
-            auth_timeout_s=settings.auth_timeout_s,
-            heartbeat_s=settings.heartbeat_s,
-            listener=self.listener,
         )
+        self.websocket = WebSocketGateway(self.gateway, settings.max_frame_bytes, self.listener)
+        self.tcp = TcpGateway(self.gateway, self.listener, settings.max_frame_bytes)
         self._runner: web.AppRunner | None = None
         self._site: web.BaseSite | None = None
         self._metrics_listener: MetricsListener | None = None
@@ -251,7 +254,7 @@ class PigeonApp:
         self.services.files.start()
         http_app = build_http_app(
             api=create_api(self.services),
-            websocket=self.gateway.handle,
+            websocket=self.websocket.handle,
             database=self.store.db,
             metrics=self.metrics,
             max_request_bytes=self.settings.max_request_bytes,
@@ -278,11 +281,33 @@ class PigeonApp:
         )
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])
+        tcp_port = await self._start_tcp()
         log.info(
             "listening",
-            extra={"host": self.settings.host, "port": self.port, "node_id": self.node_id},
+            extra={
+                "host": self.settings.host,
+                "port": self.port,
+                "tcp_port": tcp_port,
+                "tls": self.tls_context is not None,
+                "node_id": self.node_id,
+            },
         )
         return self.port
+
+    async def _start_tcp(self) -> int | None:
+        """The raw TCP listener, when ``tcp_port`` is set; its bound port."""
+        settings = self.settings
+        if settings.tcp_port is None:
+            return None
+        try:
+            return await self.tcp.start(
+                settings.host,
+                settings.tcp_port,
+                backlog=settings.listen_backlog,
+                ssl_context=self.tls_context,
+            )
+        except OSError as exc:
+            raise ListenFailed("tcp_port", f"{settings.host}:{settings.tcp_port}", exc) from exc
 
     async def _start_metrics(self) -> Handler | None:
         """The /metrics handler for the main port, or None when a separate port serves it."""
@@ -302,12 +327,14 @@ class PigeonApp:
         """Graceful shutdown: stop accepting, commit what is queued, close sockets with 1012."""
         log.info("shutting down")
         self.gateway.accepting = False
+        self.tcp.stop_accepting()
         if self._site is not None:
             await self._site.stop()
         await self.committer.close()
         # Sends committed just now still owe their acks: let them be queued, then written.
         await self.gateway.quiesce(timeout_s=2.0)
         await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting", drain_s=2.0)
+        await self.tcp.close(timeout_s=self.settings.shutdown_grace_s)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._metrics_listener is not None:

@@ -73,12 +73,16 @@ def _require_database(settings: Settings) -> None:
 
 def _start_error(settings: Settings, exc: OSError) -> str:
     """Why ``serve`` could not start, naming the settings that lead to the cause."""
-    where = f"{settings.host}:{settings.port}"
+    from pigeon.listener import ListenFailed
+
+    where, port = f"{settings.host}:{settings.port}", "--port / PIGEON_PORT"
+    if isinstance(exc, ListenFailed):
+        where, port = exc.where, _setting_source(exc.setting)
     if exc.errno == errno.EADDRINUSE:
-        return f"cannot listen on {where}: address already in use; choose another with --port / PIGEON_PORT"
+        return f"cannot listen on {where}: address already in use; choose another with {port}"
     if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
         reason = exc.strerror or str(exc)
-        return f"cannot listen on {where}: {reason}; check --host / PIGEON_HOST and --port / PIGEON_PORT"
+        return f"cannot listen on {where}: {reason}; check --host / PIGEON_HOST and {port}"
     services = [
         source
         for source, value in (

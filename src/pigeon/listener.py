@@ -67,6 +67,15 @@ def derived_max_connections(reserve: int) -> int:
     return max(16, soft - reserve)
 
 
+class ListenFailed(OSError):
+    """A listener could not bind: ``setting`` names the port setting that chose it."""
+
+    def __init__(self, setting: str, where: str, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.setting = setting
+        self.where = where
+
+
 def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
     """A server-side TLS context (TLS 1.2 or later) from PEM files.
 

@@ -22,13 +22,14 @@ bytes:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import cast
 
+from pigeon.gateway.framers import TcpFormat
+from pigeon.gateway.runner import Data, Ended, Fault, Gateway, Inbound, Socket
 from pigeon.listener import Listener, Refusal
 from pigeon.protocol import frames, framing, protobuf
 from pigeon.protocol.closecodes import CloseCode
@@ -53,51 +54,40 @@ def _refusal_bytes(refusal: Refusal) -> bytes:
 _REFUSALS = {refusal: _refusal_bytes(refusal) for refusal in Refusal}
 
 
-class StreamEnded(Exception):
-    """No more payloads: the peer left (``code`` None) or the framing failed (1009)."""
-
-    def __init__(self, code: int | None = None, reason: str = "") -> None:
-        super().__init__(reason or "stream ended")
-        self.code = code
-        self.reason = reason
-
-
 class TcpSocket(asyncio.Protocol):
     """One accepted TCP socket: the listener's accounting, framing, flow control.
 
-    ``receive`` yields whole payloads in order and then raises ``StreamEnded``
-    (after payloads that arrived in the same chunk as a framing fault). ``close``
-    writes the ``close`` frame and ends the stream once it is written, aborting a
-    peer that does not take it within ``CLOSE_TIMEOUT_S``.
+    As a ``Reader`` it yields ``Data`` for each whole payload, in order, then one
+    ``Fault`` (1009) if the framing failed, then ``Ended`` forever. As a
+    ``Transport`` its ``close`` writes the ``close`` frame, ends the stream once that
+    is written, and returns when the socket is gone (the ``Connection`` aborts a
+    peer that does not take it in time).
     """
 
     def __init__(
-        self,
-        listener: Listener,
-        max_frame_bytes: int,
-        on_open: Callable[[TcpSocket], None],
+        self, listener: Listener, max_frame_bytes: int, on_open: Callable[[TcpSocket], None]
     ) -> None:
         self.listener = listener
         self.transport: asyncio.Transport | None = None
         self.ip = ""
         self.capped = True
         self.pending = False
-        self.close_code: int | None = None
         self._on_open = on_open
         self._decoder = framing.FrameDecoder(max_frame_bytes)
         self._limit = max_frame_bytes + framing.HEADER_BYTES
-        self._payloads: deque[bytes] = deque()
+        self._units: deque[Inbound] = deque()
         self._queued = 0
         self._paused = False
-        self._ended: StreamEnded | None = None
+        self._ended = False  # the last unit (Fault or Ended) is queued
         self._wakeup: asyncio.Future[None] | None = None
+        self._lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._counted = False
-        self._closer: asyncio.Task[None] | None = None
+        self._closing = False
 
     # --- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.Transport, transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
         self.ip = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
         refusal = self.listener.admit(self)
@@ -111,60 +101,85 @@ class TcpSocket(asyncio.Protocol):
         self._on_open(self)
 
     def data_received(self, data: bytes) -> None:
-        if self._ended is not None:
+        if self._ended:
             return
         try:
             payloads = self._decoder.feed(data)
         except framing.FramingError as exc:
             self._take(exc.payloads)
-            self._end(StreamEnded(int(exc.close_code), exc.reason))
+            self._end(Fault(exc.close_code, exc.reason))
             return
         self._take(payloads)
 
     def eof_received(self) -> bool | None:
-        self._end(StreamEnded())
-        return False  # close our side too: a half-open stream has nothing more to say
+        self._end(Ended())
+        return False  # close our side too: a half-closed stream has nothing more to say
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._end(StreamEnded(reason=str(exc) if exc else ""))
+        self._end(Ended())
         self.transport = None
+        if not self._lost.done():
+            self._lost.set_result(None)
         if self._counted:
             self._counted = False
             self.listener.release(self)
 
-    # --- inbound
+    # --- Reader
 
-    def _take(self, payloads: list[bytes] | tuple[bytes, ...]) -> None:
+    def _take(self, payloads: Iterable[bytes]) -> None:
         for payload in payloads:
-            self._payloads.append(payload)
+            self._units.append(Data(payload))
             self._queued += len(payload)
+        # Handled one at a time: past one frame's worth waiting, let TCP slow the client.
         if self._queued > self._limit and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
         self._wake()
 
-    def _end(self, ended: StreamEnded) -> None:
-        if self._ended is None:
-            self._ended = ended
-        self._wake()
+    def _end(self, last: Fault | Ended) -> None:
+        if not self._ended:
+            self._ended = True
+            self._units.append(last)
+            self._wake()
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
-    async def receive(self) -> bytes:
-        """The next payload; raises ``StreamEnded`` once there are no more."""
-        while not self._payloads:
-            if self._ended is not None:
-                raise self._ended
+    async def receive(self) -> Inbound:
+        while not self._units:
+            if self._ended:
+                return Ended()
             self._wakeup = asyncio.get_running_loop().create_future()
             await self._wakeup
-        payload = self._payloads.popleft()
-        self._queued -= len(payload)
-        if self._paused and self._queued <= self._limit and self.transport is not None:
-            self._paused = False
-            self.transport.resume_reading()
-        return payload
+        unit = self._units.popleft()
+        if isinstance(unit, Data):
+            self._queued -= len(unit.payload)
+            if self._paused and self._queued <= self._limit and self.transport is not None:
+                self._paused = False
+                self.transport.resume_reading()
+        return unit
+
+    # --- Transport
+
+    @property
+    def closed(self) -> bool:
+        return self.transport is None or self._closing
+
+    async def close(self, code: int, reason: str) -> None:
+        self._send_close(code, reason)
+        await asyncio.shield(self._lost)
+
+    def pong(self, payload: bytes) -> None:
+        """TCP has no control frames: the client pings with the ``ping`` command."""
+
+    def _send_close(self, code: int, reason: str) -> None:
+        transport = self.transport
+        if self._closing or transport is None:
+            return
+        self._closing = True
+        transport.write(close_envelope(code, reason))
+        transport.close()  # once the buffered bytes are written
 
     # --- listener hooks
 
@@ -174,52 +189,73 @@ class TcpSocket(asyncio.Protocol):
         self.listener.leave_pending(self)
 
     def evict(self) -> None:
-        """Make room at the global cap (this socket never authenticated)."""
-        self.close(CloseCode.TRY_AGAIN_LATER, "too many connections; retry shortly")
+        """Make room at the global cap (this socket has not authenticated)."""
+        self._send_close(CloseCode.TRY_AGAIN_LATER, "too many connections; retry shortly")
 
-    # --- outbound
+    def evict_for_restart(self) -> None:
+        """The server is going away: say so (1012) and close; a no-op once closing."""
+        self._send_close(CloseCode.SERVICE_RESTART, "server restarting")
 
-    @property
-    def closed(self) -> bool:
-        return self.transport is None or self.transport.is_closing() or self.close_code is not None
 
-    def close(self, code: int, reason: str = "") -> None:
-        """Send ``close {code, reason}`` and end the stream (never waits)."""
-        transport = self.transport
-        if self.close_code is not None or transport is None:
+class TcpGateway:
+    """The raw TCP listener: accepts sockets and runs each through the ``Gateway``."""
+
+    def __init__(self, gateway: Gateway, listener: Listener, max_frame_bytes: int) -> None:
+        self.gateway = gateway
+        self.listener = listener
+        self.max_frame_bytes = max_frame_bytes
+        self.port: int | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sockets: set[TcpSocket] = set()
+
+    async def start(
+        self, host: str, port: int, *, backlog: int, ssl_context: ssl.SSLContext | None
+    ) -> int:
+        """Listen; returns the bound port."""
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: TcpSocket(self.listener, self.max_frame_bytes, self._opened),
+            host,
+            port,
+            backlog=backlog,
+            ssl=ssl_context,
+            # A TLS handshake gets the time an HTTP request head gets.
+            ssl_handshake_timeout=self.listener.limits.header_timeout_s if ssl_context else None,
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        return self.port
+
+    def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def close(self, timeout_s: float) -> None:
+        """After the hub closed the authenticated connections: end the rest, bounded."""
+        self.stop_accepting()
+        for sock in list(self._sockets):
+            sock.evict_for_restart()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _opened(self, sock: TcpSocket) -> None:
+        if not self.gateway.accepting:
+            sock.evict_for_restart()
             return
-        self.close_code = code
-        if not transport.is_closing():
-            transport.write(close_envelope(code, reason))
-            transport.close()  # after the buffered bytes are written
-        self._closer = asyncio.get_running_loop().create_task(self._abort_if_stuck(transport))
+        task = asyncio.get_running_loop().create_task(self._serve(sock), name="tcp-connection")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def _abort_if_stuck(self, transport: asyncio.Transport) -> None:
-        """A peer that stopped reading never takes the close frame: drop it after a while."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
-                while self.transport is not None:  # noqa: ASYNC110 - no event for "lost"
-                    await asyncio.sleep(0.05)
-                return
-        transport.abort()
-
-
-async def start_tcp_server(
-    listener: Listener,
-    host: str,
-    port: int,
-    *,
-    max_frame_bytes: int,
-    on_open: Callable[[TcpSocket], None],
-    backlog: int,
-    ssl_context: ssl.SSLContext | None,
-) -> asyncio.Server:
-    """Listen for raw TCP clients; ``on_open`` runs for every admitted socket."""
-    return await asyncio.get_running_loop().create_server(
-        lambda: TcpSocket(listener, max_frame_bytes, on_open),
-        host,
-        port,
-        backlog=backlog,
-        ssl=ssl_context,
-        ssl_handshake_timeout=listener.limits.header_timeout_s if ssl_context else None,
-    )
+    async def _serve(self, sock: TcpSocket) -> None:
+        assert sock.transport is not None
+        self._sockets.add(sock)
+        try:
+            conn = await self.gateway.serve(
+                Socket(reader=sock, transport=sock, stream=sock.transport, wire=TcpFormat()),
+                on_authenticated=sock.authenticated,
+            )
+        finally:
+            self._sockets.discard(sock)
+        if conn.user_id:
+            log.info("disconnected", extra={"conn": conn.id, "close_code": conn.close_code})
