@@ -88,6 +88,27 @@ def test_an_unloadable_tls_certificate_is_one_line(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+def test_busy_tcp_port_names_its_setting(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = pigeon(
+            "serve",
+            "--port",
+            "0",
+            "--tcp-port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            cwd=tmp_path,
+        )
+    assert_one_line_error(
+        result, "address already in use", str(port), "--tcp-port / PIGEON_TCP_PORT"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_user_list_elsewhere_creates_nothing(tmp_path: Path) -> None:
     result = pigeon("user", "list", cwd=tmp_path)
     assert_one_line_error(result, "no Pigeon database", "PIGEON_DATA_DIR")

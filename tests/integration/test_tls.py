@@ -1,6 +1,6 @@
 """TLS on the listeners (`--tls-cert`, `--tls-key`) with a throwaway self-signed
-certificate: the Python SDK over https and wss trusting it by its CA file, a client
-that does not trust it refused, and plain text refused on the TLS port."""
+certificate: the Python SDK over https, wss and tls:// (the TCP port) trusting it by its
+CA file, a client that does not trust it refused, and plain text refused on both ports."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 from harness import WAIT_S, ServerProcess, self_signed_cert, unique_name
 from pigeon.client import Codec, ConnectionOptions, MessageEvent, PigeonClient, TlsOptions
+from pigeon.protocol import framing, protobuf
 
 PASSWORD = "correct-horse-battery"
 
@@ -50,9 +51,9 @@ async def trusting(
         await client.close()
 
 
-@pytest.mark.parametrize("codec", [Codec.JSON, Codec.PROTO])
-async def test_the_sdk_talks_https_and_wss_to_a_tls_server(
-    tls_server: ServerProcess, trusting: Callable[[], PigeonClient], codec: Codec
+@pytest.mark.parametrize("wire", ["wss+json", "wss+proto", "tls"])
+async def test_the_sdk_talks_https_and_wss_or_tls_to_a_tls_server(
+    tls_server: ServerProcess, trusting: Callable[[], PigeonClient], wire: str
 ) -> None:
     alice, bob = trusting(), trusting()
     await alice.register(unique_name(), PASSWORD)
@@ -63,7 +64,12 @@ async def test_the_sdk_talks_https_and_wss_to_a_tls_server(
     assert config["ws_url"] == f"wss://127.0.0.1:{tls_server.port}/ws"
     conv = str((await alice.open_direct(str(bob.user["id"])))["id"])
 
-    options = ConnectionOptions(codec=codec, connect_timeout=WAIT_S, request_timeout=WAIT_S)
+    options = ConnectionOptions(
+        codec=Codec.JSON if wire == "wss+json" else Codec.PROTO,
+        url=f"tls://127.0.0.1:{tls_server.tcp_port}" if wire == "tls" else None,
+        connect_timeout=WAIT_S,
+        request_timeout=WAIT_S,
+    )
     conn_a = await alice.connect(options=options)
     conn_b = await bob.connect(options=options)
     ack = await conn_a.send(conv, body="over tls")
@@ -83,11 +89,21 @@ async def test_a_client_that_does_not_trust_the_certificate_is_refused(
     assert isinstance(refused.value.certificate_error, ssl.SSLCertVerificationError)
 
 
-async def test_plain_http_on_the_tls_port_gets_no_answer(tls_server: ServerProcess) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", tls_server.port)
-    writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+@pytest.mark.parametrize("port", ["http", "tcp"])
+async def test_plain_text_on_a_tls_port_gets_no_answer(
+    tls_server: ServerProcess, port: str
+) -> None:
+    if port == "http":
+        target, request = tls_server.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    else:
+        ping = protobuf.encode_command({"t": "ping", "rid": 1})
+        target, request = tls_server.tcp_port, framing.encode(ping)
+    reader, writer = await asyncio.open_connection("127.0.0.1", target)
+    writer.write(request)
     await writer.drain()
     async with asyncio.timeout(WAIT_S):
         reply = await reader.read()  # until the server drops the connection
     writer.close()
-    assert b"HTTP/1.1 200" not in reply
+    # At most a TLS alert: no HTTP response, no framed Envelope.
+    assert b"HTTP/1.1" not in reply
+    assert not reply.startswith(b"\x00\x00")
