@@ -8,7 +8,7 @@ bytes:
 * inbound, ``framing.FrameDecoder`` cuts the stream into payloads; a header that
   announces more than ``max_frame_bytes`` ends the stream with 1009 before any of
   its payload is buffered;
-* outbound, every server frame is one framed ``Envelope`` (``TcpWire``), and the
+* outbound, every server frame is one framed ``Envelope`` (``framers.TcpFormat``), and the
   server's last frame is ``close {code, reason}`` since TCP has no close code;
 * the listener (``pigeon.listener.Listener``) counts these sockets with the HTTP
   ones: per-address and total caps, "pending" until ``auth`` succeeds, and evictable
@@ -31,24 +31,22 @@ from typing import cast
 from pigeon.gateway.framers import TcpFormat
 from pigeon.gateway.runner import Data, Ended, Fault, Gateway, Inbound, Socket
 from pigeon.listener import Listener, Refusal
-from pigeon.protocol import frames, framing, protobuf
+from pigeon.protocol import frames, framing
 from pigeon.protocol.closecodes import CloseCode
 
 log = logging.getLogger(__name__)
 
-CLOSE_TIMEOUT_S = 10.0
+_WIRE = TcpFormat()
 
 
 def close_envelope(code: int, reason: str) -> bytes:
     """The wire bytes of the last frame the server sends: ``close {code, reason}``."""
-    return framing.encode(protobuf.encode_frame({"t": "close", "code": code, "reason": reason}))
+    return _WIRE.encode({"t": "close", "code": code, "reason": reason})
 
 
 def _refusal_bytes(refusal: Refusal) -> bytes:
     error = frames.error_frame(int(refusal.code), refusal.message, None)
-    return framing.encode(protobuf.encode_frame(error)) + close_envelope(
-        CloseCode.TRY_AGAIN_LATER, refusal.message
-    )
+    return _WIRE.encode(error) + close_envelope(CloseCode.TRY_AGAIN_LATER, refusal.message)
 
 
 _REFUSALS = {refusal: _refusal_bytes(refusal) for refusal in Refusal}
@@ -174,11 +172,15 @@ class TcpSocket(asyncio.Protocol):
         """TCP has no control frames: the client pings with the ``ping`` command."""
 
     def _send_close(self, code: int, reason: str) -> None:
+        self._send_last(close_envelope(code, reason))
+
+    def _send_last(self, data: bytes) -> None:
+        """Write the last bytes of this connection (ending in a ``close`` frame), then end it."""
         transport = self.transport
         if self._closing or transport is None:
             return
         self._closing = True
-        transport.write(close_envelope(code, reason))
+        transport.write(data)
         transport.close()  # once the buffered bytes are written
 
     # --- listener hooks
@@ -190,7 +192,7 @@ class TcpSocket(asyncio.Protocol):
 
     def evict(self) -> None:
         """Make room at the global cap (this socket has not authenticated)."""
-        self._send_close(CloseCode.TRY_AGAIN_LATER, "too many connections; retry shortly")
+        self._send_last(_REFUSALS[Refusal.SERVER_FULL])
 
     def evict_for_restart(self) -> None:
         """The server is going away: say so (1012) and close; a no-op once closing."""
@@ -252,7 +254,7 @@ class TcpGateway:
         self._sockets.add(sock)
         try:
             conn = await self.gateway.serve(
-                Socket(reader=sock, transport=sock, stream=sock.transport, wire=TcpFormat()),
+                Socket(reader=sock, transport=sock, stream=sock.transport, wire=_WIRE),
                 on_authenticated=sock.authenticated,
             )
         finally:
