@@ -188,14 +188,16 @@ def serve(**flags: Any) -> None:
     """
     settings = _settings(**flags)
     from pigeon.app import PigeonApp
+    from pigeon.tracing import TracingUnavailable
 
     try:
         app = PigeonApp(settings)
-    except (OSError, ValueError) as exc:  # e.g. an unreadable or too short JWT secret file
+    except (OSError, ValueError, TracingUnavailable) as exc:
+        # e.g. an unreadable or too short JWT secret file, tracing without its packages
         raise click.ClickException(f"cannot start: {exc}") from None
-    logs.configure(settings.log_level, app.node_id)
     try:
-        _run(app.serve_forever())
+        with logs.configured(settings.log_level, app.node_id, app.tracer.ids):
+            _run(app.serve_forever())
     except OSError as exc:
         raise click.ClickException(_start_error(settings, exc)) from None
 

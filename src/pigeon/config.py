@@ -90,7 +90,18 @@ class Settings(BaseSettings):
         description="serve /metrics only on this port (0 picks one), not on the main one",
     )
     metrics_token: str | None = Field(
-        None, min_length=16, description="bearer token /metrics requires, from any address"
+        None,
+        min_length=16,
+        description="bearer token /metrics and /debug/profile require, from any address",
+    )
+    tracing_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces): "
+        "tracing is on when set; needs the `tracing` extra",
+    )
+    tracing_sample_ratio: float = Field(
+        1.0, ge=0.0, le=1.0, description="share of new traces recorded when tracing is on"
     )
 
     # --- auth

@@ -31,34 +31,48 @@ from pigeon.httpguard import (
     request_id_for,
     security_headers,
 )
-from pigeon.metrics import Metrics
+from pigeon.metrics import HttpArea, Metrics
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.engine import Database, StoreError
+from pigeon.tracing import NoTracer, Tracer
 
 log = logging.getLogger("pigeon.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def request_middleware(metrics: Metrics, max_request_bytes: int) -> Middleware:
+def request_middleware(
+    metrics: Metrics, max_request_bytes: int, tracer: Tracer | None = None
+) -> Middleware:
+    """Request id, early refusals, the request's span, its metrics and its log line."""
+    trace = tracer or NoTracer()
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[REQUEST_ID_KEY] = request_id = request_id_for(request)
+        area = HttpArea.of(request.path)
         started = time.perf_counter()
         status = 500
         try:
-            rejected = _reject_early(request, max_request_bytes)
-            if rejected is not None:
-                status = rejected.status
-                return rejected
-            response = await handler(request)
-            status = response.status
-            return response
+            with trace.span(
+                f"http {request.method} {area.value}",
+                {"http.method": request.method, "http.target": request.path},
+            ):
+                rejected = _reject_early(request, max_request_bytes)
+                if rejected is not None:
+                    status = rejected.status
+                    return rejected
+                response = await handler(request)
+                status = response.status
+                return response
         except web.HTTPException as exc:
             status = exc.status
             raise
         finally:
+            elapsed = time.perf_counter() - started
             metrics.http_requests.labels(request.method, str(status)).inc()
+            if area is not HttpArea.WEBSOCKET:  # a socket's lifetime is not a latency
+                metrics.http_seconds.labels(request.method, area.value).observe(elapsed)
             log.info(
                 "request",
                 extra={
@@ -66,7 +80,7 @@ def request_middleware(metrics: Metrics, max_request_bytes: int) -> Middleware:
                     "method": request.method,
                     "path": request.path,
                     "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "ms": round(elapsed * 1000, 2),
                     "remote": request.remote,
                 },
             )
@@ -98,12 +112,14 @@ def build_http_app(
     metrics: Metrics,
     max_request_bytes: int,
     file_routes: Sequence[web.RouteDef] = (),
-    metrics_endpoint: Handler | None = None,
+    ops_routes: Sequence[web.RouteDef] = (),
+    tracer: Tracer | None = None,
 ) -> web.Application:
-    """``metrics_endpoint`` None: /metrics is not served on this port (pigeon.metrics_http)."""
+    """``ops_routes`` empty: /metrics (and /debug/profile) are not served on this
+    port, a separate listener serves them (pigeon.metrics_http)."""
     web_root = _web_root()
     app = web.Application(
-        middlewares=[request_middleware(metrics, max_request_bytes), url_text_middleware]
+        middlewares=[request_middleware(metrics, max_request_bytes, tracer), url_text_middleware]
     )
     app.on_response_prepare.append(security_headers(WEB_CLIENT_CSP))
 
@@ -123,8 +139,7 @@ def build_http_app(
     app.router.add_get("/ws", websocket)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    if metrics_endpoint is not None:
-        app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_routes(ops_routes)
     app.router.add_get("/", index)
     app.router.add_static("/static/", web_root, follow_symlinks=False)
     app.router.add_routes(file_routes)
