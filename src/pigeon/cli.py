@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import signal
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -225,6 +226,64 @@ def upgrade(**flags: Any) -> None:
     _run(_upgrade())
     where = "the configured database" if settings.database_url else settings.data_dir.resolve()
     click.echo(f"schema is up to date in {where}")
+
+
+@db.command("backup")
+@click.argument("archive", type=click.Path(path_type=Path))
+@common_options
+def db_backup(archive: Path, **flags: Any) -> None:
+    """Write a backup ARCHIVE (.tar.gz) of the data dir while the server runs: a
+    consistent copy of the SQLite database, the uploaded files and the generated JWT
+    secret. With PostgreSQL, prints the pg_dump procedure for the database and archives
+    the files. The archive holds secrets: it is created readable by its owner only.
+    """
+    from pigeon.backup import POSTGRES_PROCEDURE, BackupError, backup
+
+    settings = _settings(**flags)
+    sqlite = settings.database_url is None or settings.database_url.startswith("sqlite")
+    if sqlite and settings.database_url is not None:
+        raise click.ClickException(
+            "backup reads the database in the data dir: pass --data-dir, not a SQLite --database-url"
+        )
+    if sqlite:
+        _require_database(settings)
+    try:
+        report = backup(settings.data_dir, archive, sqlite=sqlite)
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        raise click.ClickException(f"backup failed: {exc}") from None
+    what = "database, " if report.database else ""
+    secret = ", JWT secret" if report.secret else ""
+    click.echo(f"wrote {report.path}: {what}{report.blobs} stored file(s){secret}")
+    if not report.database:
+        click.echo(POSTGRES_PROCEDURE)
+
+
+@db.command("restore")
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the database, files and secret of a non-empty data dir (server stopped).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="The data dir to restore into [env PIGEON_DATA_DIR; default ./pigeon-data].",
+)
+def db_restore(archive: Path, force: bool, data_dir: Path | None) -> None:
+    """Unpack a backup ARCHIVE into a new (empty or missing) data dir; refuses a
+    non-empty one unless --force. Then start `pigeon serve --data-dir` on it."""
+    from pigeon.backup import POSTGRES_PROCEDURE, BackupError, restore
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        report = restore(archive, settings.data_dir, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    what = "database, " if report.database else ""
+    click.echo(f"restored {what}{report.blobs} stored file(s) into {settings.data_dir.resolve()}")
+    if not report.database:
+        click.echo(POSTGRES_PROCEDURE)
 
 
 @main.group(short_help="Manage user accounts.")

@@ -53,11 +53,12 @@ def request_middleware(
         area = HttpArea.of(request.path)
         started = time.perf_counter()
         status = 500
-        try:
-            with trace.span(
-                f"http {request.method} {area.value}",
-                {"http.method": request.method, "http.target": request.path},
-            ):
+        # The log line is written inside the span, so it carries the trace id.
+        with trace.span(
+            f"http {request.method} {area.value}",
+            {"http.method": request.method, "http.target": request.path},
+        ):
+            try:
                 rejected = _reject_early(request, max_request_bytes)
                 if rejected is not None:
                     status = rejected.status
@@ -65,25 +66,25 @@ def request_middleware(
                 response = await handler(request)
                 status = response.status
                 return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            elapsed = time.perf_counter() - started
-            metrics.http_requests.labels(request.method, str(status)).inc()
-            if area is not HttpArea.WEBSOCKET:  # a socket's lifetime is not a latency
-                metrics.http_seconds.labels(request.method, area.value).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status,
-                    "ms": round(elapsed * 1000, 2),
-                    "remote": request.remote,
-                },
-            )
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                metrics.http_requests.labels(request.method, str(status)).inc()
+                if area is not HttpArea.WEBSOCKET:  # a socket's lifetime is not a latency
+                    metrics.http_seconds.labels(request.method, area.value).observe(elapsed)
+                log.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": request.method,
+                        "path": request.path,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "remote": request.remote,
+                    },
+                )
 
     return middleware
 
