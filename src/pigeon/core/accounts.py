@@ -118,7 +118,10 @@ class AccountService:
             if USERNAME_RE.fullmatch(name)
             else None
         )
-        if not await self.passwords.verify(user.password_hash if user else None, password):
+        # A guest has no password (core/guests.py): it is verified like an unknown
+        # name, so it costs the same time and is refused the same way.
+        stored = user.password_hash if user is not None and not user.guest else None
+        if not await self.passwords.verify(stored, password):
             raise CoreError(ErrorCode.BAD_CREDENTIALS)
         assert user is not None
         if user.disabled:
