@@ -25,6 +25,7 @@ from pigeon.core.accounts import AccountService
 from pigeon.core.bodies import BodyLimits
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.groups import GroupLimits, GroupService
+from pigeon.core.guests import GuestService
 from pigeon.core.messaging import MessagingService, Paging
 from pigeon.core.passwords import Passwords
 from pigeon.core.permissions import PostingCache
@@ -39,6 +40,9 @@ from pigeon.files.local import LocalBlobStore
 from pigeon.files.service import FileLimits, FileService
 from pigeon.files.signing import UrlSigner
 from pigeon.gateway.hub import Hub
+from pigeon.gateway.linemode import LineLimits, LineListener
+from pigeon.gateway.lineoutput import NickCache
+from pigeon.gateway.linesession import LineServices
 from pigeon.gateway.session import SessionLimits
 from pigeon.gateway.websocket import Gateway
 from pigeon.listener import GuardedSite, Listener, ListenerLimits, derived_max_connections
@@ -212,10 +216,44 @@ class PigeonApp:
             heartbeat_s=settings.heartbeat_s,
             listener=self.listener,
         )
+        self.guests = GuestService(self.store, self.broker, groups, settings.guest_ttl_s)
+        self.line = self._build_line_mode() if settings.line_port is not None else None
+        self.line_port: int | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.BaseSite | None = None
         self._metrics_listener: MetricsListener | None = None
         self.port: int | None = None
+
+    def _build_line_mode(self) -> LineListener:
+        """The telnet/netcat listener (docs/protocol.md, "Line mode"), on the same services."""
+        settings, services = self.settings, self.services
+        return LineListener(
+            node_id=self.node_id,
+            services=LineServices(
+                accounts=services.accounts,
+                guests=self.guests,
+                groups=services.groups,
+                messaging=services.messaging,
+                login_guard=services.login_guard,
+                auth_by_ip=services.auth_by_ip,
+                names=NickCache(self.store.accounts),
+                allow_guests=settings.allow_guests,
+            ),
+            presence=services.presence_service,
+            receipts=services.receipts,
+            messaging=services.messaging,
+            guests=self.guests,
+            metrics=self.metrics,
+            session_limits=self.gateway.limits,
+            limits=LineLimits(
+                max_line_bytes=settings.line_max_bytes,
+                send_queue_bytes=settings.send_queue_bytes,
+                login_timeout_s=settings.line_login_timeout_s,
+                idle_timeout_s=settings.line_idle_timeout_s,
+                max_per_ip=settings.max_connections_per_ip,
+                max_pending_per_ip=settings.max_pending_per_ip,
+            ),
+        )
 
     def _observe_commit(self, batch: int, seconds: float) -> None:
         self.metrics.observe_commit(batch, seconds)
@@ -235,9 +273,12 @@ class PigeonApp:
         await self.broker.start()
         await self.presence.start()
         self.broker.subscribe(self.hub.on_event)
+        if self.line is not None:
+            self.broker.subscribe(self.line.hub.on_event)
         self.committer.start()
         self.hub.start()
         self.services.files.start()
+        self.guests.start()
         http_app = build_http_app(
             api=create_api(self.services),
             websocket=self.gateway.handle,
@@ -266,9 +307,18 @@ class PigeonApp:
         )
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])
+        if self.line is not None and self.settings.line_port is not None:
+            self.line_port = await self.line.start(
+                self.settings.host, self.settings.line_port, self.settings.listen_backlog
+            )
         log.info(
             "listening",
-            extra={"host": self.settings.host, "port": self.port, "node_id": self.node_id},
+            extra={
+                "host": self.settings.host,
+                "port": self.port,
+                "line_port": self.line_port,
+                "node_id": self.node_id,
+            },
         )
         return self.port
 
@@ -295,12 +345,15 @@ class PigeonApp:
         await self.committer.close()
         # Sends committed just now still owe their acks: let them be queued, then written.
         await self.gateway.quiesce(timeout_s=2.0)
+        if self.line is not None:
+            await self.line.stop(CloseCode.SERVICE_RESTART, "server restarting")
         await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting", drain_s=2.0)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._metrics_listener is not None:
             await self._metrics_listener.stop()
         self.services.messaging.typing_tracker.close()
+        await self.guests.close()
         await self.services.files.close()
         await self.services.presence_service.close()
         await self.presence.close()

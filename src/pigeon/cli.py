@@ -70,6 +70,13 @@ def _require_database(settings: Settings) -> None:
 
 def _start_error(settings: Settings, exc: OSError) -> str:
     """Why ``serve`` could not start, naming the settings that lead to the cause."""
+    from pigeon.gateway.linemode import LinePortError
+
+    if isinstance(exc, LinePortError):
+        return (
+            f"cannot listen on {settings.host}:{settings.line_port} for line mode: "
+            f"{exc.strerror}; choose another with --line-port / PIGEON_LINE_PORT"
+        )
     where = f"{settings.host}:{settings.port}"
     if exc.errno == errno.EADDRINUSE:
         return f"cannot listen on {where}: address already in use; choose another with --port / PIGEON_PORT"
@@ -123,6 +130,17 @@ def main() -> None:
     "--port",
     type=int,
     help="TCP port for HTTP, REST and WebSocket; 0 picks a free one [env PIGEON_PORT; default 8080].",
+)
+@click.option(
+    "--line-port",
+    type=int,
+    help="Line-mode chat for telnet/netcat on this port (0 picks one) [env PIGEON_LINE_PORT; default off].",
+)
+@click.option(
+    "--allow-guests",
+    is_flag=True,
+    default=None,
+    help="Line mode: a nickname alone signs in, as a guest account [env PIGEON_ALLOW_GUESTS].",
 )
 @common_options
 @click.option(

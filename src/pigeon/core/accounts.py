@@ -128,6 +128,12 @@ class AccountService:
             raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         return await self._grant(user, device)
 
+    async def open_login(self, user: UserRecord, device: str) -> Principal:
+        """A login for a user the caller has already verified (a line-mode guest): the
+        same login row a sign-in makes, whose tokens nobody is ever given."""
+        grant = await self._grant(user, device)
+        return Principal(user_id=user.id, login_id=grant.login_id, device=grant.device)
+
     async def _grant(self, user: UserRecord, device: str | None) -> Grant:
         now = now_ms()
         login = LoginRecord(
