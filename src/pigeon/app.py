@@ -7,6 +7,7 @@ objects built here are handed down explicitly (no module-level singletons).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
@@ -43,8 +44,9 @@ from pigeon.gateway.hub import Hub
 from pigeon.gateway.linemode import LineLimits, LineListener
 from pigeon.gateway.lineoutput import NickCache
 from pigeon.gateway.linesession import LineServices
-from pigeon.gateway.session import SessionLimits
-from pigeon.gateway.websocket import Gateway
+from pigeon.gateway.machine import MachineLimits
+from pigeon.gateway.runner import Gateway
+from pigeon.gateway.websocket import WebSocketGateway
 from pigeon.listener import GuardedSite, Listener, ListenerLimits, derived_max_connections
 from pigeon.metrics import Metrics
 from pigeon.metrics_http import Handler, MetricsListener, metrics_handler
@@ -203,19 +205,18 @@ class PigeonApp:
             presence=self.services.presence_service,
             hub=self.hub,
             metrics=self.metrics,
-            limits=SessionLimits(
+            limits=MachineLimits(
+                auth_timeout_s=settings.auth_timeout_s,
+                heartbeat_s=settings.heartbeat_s,
                 send_rate_per_s=settings.send_rate_per_s,
                 send_burst=settings.send_burst,
                 frame_rate_per_s=max(50.0, settings.send_rate_per_s * 5),
                 frame_burst=max(100, settings.send_burst * 5),
                 violations_before_close=settings.rate_violations_before_close,
             ),
-            max_frame_bytes=settings.max_frame_bytes,
             send_queue_bytes=settings.send_queue_bytes,
-            auth_timeout_s=settings.auth_timeout_s,
-            heartbeat_s=settings.heartbeat_s,
-            listener=self.listener,
         )
+        self.websocket = WebSocketGateway(self.gateway, settings.max_frame_bytes, self.listener)
         self.guests = GuestService(self.store, self.broker, groups, settings.guest_ttl_s)
         self.line = self._build_line_mode() if settings.line_port is not None else None
         self.line_port: int | None = None
@@ -225,7 +226,8 @@ class PigeonApp:
         self.port: int | None = None
 
     def _build_line_mode(self) -> LineListener:
-        """The telnet/netcat listener (docs/protocol.md, "Line mode"), on the same services."""
+        """The telnet/netcat listener (docs/protocol.md, "Line mode"), on the same services,
+        machine rules and hub as every other transport."""
         settings, services = self.settings, self.services
         return LineListener(
             node_id=self.node_id,
@@ -239,17 +241,22 @@ class PigeonApp:
                 names=NickCache(self.store.accounts),
                 allow_guests=settings.allow_guests,
             ),
+            hub=self.hub,
             presence=services.presence_service,
             receipts=services.receipts,
             messaging=services.messaging,
             guests=self.guests,
             metrics=self.metrics,
-            session_limits=self.gateway.limits,
+            # A person signs in and falls silent at human pace: its own deadline and
+            # silence rule (two "heartbeats" make line_idle_timeout_s), the same budgets.
+            machine_limits=dataclasses.replace(
+                self.gateway.limits,
+                auth_timeout_s=settings.line_login_timeout_s,
+                heartbeat_s=settings.line_idle_timeout_s / 2,
+            ),
             limits=LineLimits(
                 max_line_bytes=settings.line_max_bytes,
                 send_queue_bytes=settings.send_queue_bytes,
-                login_timeout_s=settings.line_login_timeout_s,
-                idle_timeout_s=settings.line_idle_timeout_s,
                 max_per_ip=settings.max_connections_per_ip,
                 max_pending_per_ip=settings.max_pending_per_ip,
             ),
@@ -273,15 +280,13 @@ class PigeonApp:
         await self.broker.start()
         await self.presence.start()
         self.broker.subscribe(self.hub.on_event)
-        if self.line is not None:
-            self.broker.subscribe(self.line.hub.on_event)
         self.committer.start()
         self.hub.start()
         self.services.files.start()
         self.guests.start()
         http_app = build_http_app(
             api=create_api(self.services),
-            websocket=self.gateway.handle,
+            websocket=self.websocket.handle,
             database=self.store.db,
             metrics=self.metrics,
             max_request_bytes=self.settings.max_request_bytes,

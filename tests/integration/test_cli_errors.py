@@ -139,3 +139,21 @@ def test_user_commands_use_the_database_they_are_pointed_at(tmp_path: Path) -> N
     pointed = pigeon("user", "list", "--data-dir", str(home / "pigeon-data"), cwd=elsewhere)
     assert "\talice\t" in pointed.stdout
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("username", "display_name", "code"),
+    [
+        ("Bad Name!", None, "40004"),  # the username rule of sign-up
+        ("carol", "carol\u202e", "40006"),  # a bidi control in a name
+        ("carol", "\u200b", "40007"),  # nothing visible
+    ],
+)
+def test_user_create_follows_the_sign_up_rules(
+    tmp_path: Path, username: str, display_name: str | None, code: str
+) -> None:
+    extra = ("--display-name", display_name) if display_name is not None else ()
+    result = pigeon("user", "create", username, "--password", "correct horse", *extra, cwd=tmp_path)
+    assert_one_line_error(result, code)
+    listed = pigeon("user", "list", cwd=tmp_path)
+    assert username not in listed.stdout

@@ -13,8 +13,10 @@ from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.passwords import Passwords
 from pigeon.core.permissions import PostingCache
 from pigeon.core.tokens import TokenService, hash_refresh_token, new_refresh_token
+from pigeon.protocol import text
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.text import TextKind
 from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
 from pigeon.store.records import LoginRecord, UserRecord
@@ -57,11 +59,15 @@ def check_password(password: str) -> None:
 
 
 def check_display_name(name: str) -> str:
+    """The display-name rule for every way in (REST, CLI): length, then the name text rule."""
     name = name.strip()
     if not 1 <= len(name) <= MAX_DISPLAY_NAME:
         raise CoreError(
             ErrorCode.BAD_REQUEST, f"display_name must be 1-{MAX_DISPLAY_NAME} characters"
         )
+    violation = text.check(TextKind.NAME, name)
+    if violation is not None:
+        raise CoreError(violation.code, f"display_name {violation.reason}")
     return name
 
 

@@ -25,11 +25,11 @@ class TokenBucket:
 
     __slots__ = ("_stamp", "_tokens", "burst", "rate")
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(self, rate: float, burst: float, now: float | None = None) -> None:
         self.rate = rate
         self.burst = burst
         self._tokens = burst
-        self._stamp = time.monotonic()
+        self._stamp = time.monotonic() if now is None else now
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._stamp)  # a clock read out of order adds nothing

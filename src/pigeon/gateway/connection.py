@@ -1,53 +1,44 @@
 """One live client connection: identity, and frames written without ever waiting.
 
-Fan-out must never wait on a socket (docs/architecture.md, "The message path"). Every outgoing frame is
-encoded once into WebSocket wire bytes (a push to many connections shares them)
-and handed to the socket's transport with a plain ``write``: no task, no await.
-The transport's buffer is the connection's send queue; when what a client has not
-yet taken is over ``max_buffer_bytes``, it is too slow and is closed with 4009 (it
-recovers by sync).
+Fan-out must never wait on a socket (docs/architecture.md, "The message path").
+Every outgoing frame is encoded by the connection's ``WireFormat`` into wire
+bytes (a push to many connections shares them) and handed to the socket's
+transport with a plain ``write``: no task, no await. The transport's buffer is
+the connection's send queue; when what a client has not yet taken is over
+``max_buffer_bytes``, it is too slow and is closed with 4009 (it recovers by sync).
 
-Writing frames ourselves is safe beside aiohttp's own writer: server frames are
-unmasked, compression is off, and both write whole frames synchronously, so on one
-event loop they never interleave.
+Writing frames ourselves is safe beside aiohttp's own WebSocket writer: server
+frames are unmasked, and both write whole frames synchronously, so on one event
+loop they never interleave.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import time
 from typing import Protocol
 
+from pigeon.gateway.framers import WireFormat
+from pigeon.gateway.machine import Close, ConnectionMachine
 from pigeon.protocol.closecodes import CloseCode
+from pigeon.protocol.frames import Frame
 
 log = logging.getLogger(__name__)
 
-_TEXT_FIN = 0x81
-_PONG_FIN = 0x8A
 CLOSE_TIMEOUT_S = 10.0
 
 
-def text_frame(payload: bytes) -> bytes:
-    """RFC 6455 wire bytes of one unmasked, final text frame."""
-    size = len(payload)
-    if size < 126:
-        return bytes((_TEXT_FIN, size)) + payload
-    if size < 1 << 16:
-        return struct.pack("!BBH", _TEXT_FIN, 126, size) + payload
-    return struct.pack("!BBQ", _TEXT_FIN, 127, size) + payload
+class Transport(Protocol):
+    """A connection's socket as far as closing it goes; each transport says how."""
 
+    async def close(self, code: int, reason: str) -> None:
+        """Send the transport's close signal with ``code`` and end the stream."""
+        ...
 
-def pong_frame(payload: bytes) -> bytes:
-    """RFC 6455 wire bytes of a PONG echoing a PING (control payloads are at most 125 bytes)."""
-    return bytes((_PONG_FIN, len(payload))) + payload
-
-
-class Socket(Protocol):
-    """The WebSocket as far as closing it goes."""
-
-    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool: ...
+    def pong(self, payload: bytes) -> None:
+        """Answer a transport-level PING; a transport without control frames never gets one."""
+        ...
 
     @property
     def closed(self) -> bool: ...
@@ -60,41 +51,46 @@ class Connection:
         "closed",
         "device",
         "id",
-        "last_seen",
         "login_id",
+        "machine",
         "max_buffer_bytes",
         "opened_at",
         "socket",
         "stream",
         "user_id",
+        "wire",
     )
 
     def __init__(
         self,
         connection_id: str,
-        socket: Socket,
+        socket: Transport,
         stream: asyncio.WriteTransport,
         *,
-        user_id: str,
-        login_id: str,
-        device: str,
+        wire: WireFormat,
+        machine: ConnectionMachine,
         max_buffer_bytes: int,
     ) -> None:
         self.id = connection_id
         self.socket = socket
         self.stream = stream
-        self.user_id = user_id
-        self.login_id = login_id
-        self.device = device
+        self.wire = wire
+        self.machine = machine
+        # Who it is, once authenticated (the hub only holds authenticated connections).
+        self.user_id = self.login_id = self.device = ""
         self.max_buffer_bytes = max_buffer_bytes
-        self.last_seen = self.opened_at = time.monotonic()
+        self.opened_at = time.monotonic()
         self.closed = False
         self.close_code: int | None = None  # what this server sent, for the log
         self._close_task: asyncio.Task[None] | None = None
 
-    def push(self, data: str) -> bool:
-        """Write one encoded text frame; never waits. False if dropped."""
-        return self.push_frame(text_frame(data.encode()))
+    def identify(self, user_id: str, login_id: str, device: str) -> None:
+        self.user_id, self.login_id, self.device = user_id, login_id, device
+
+    def push(self, frame: Frame) -> bool:
+        """Encode and write one frame; never waits. False if dropped or not shown."""
+        data = self.wire.encode(frame)
+        return data is not None and self.push_frame(data)
 
     def push_frame(self, frame: bytes) -> bool:
         """Write one frame's wire bytes; never waits. False if dropped (closed or too slow)."""
@@ -120,9 +116,21 @@ class Connection:
     def _unsent(self) -> int:
         return 0 if self.stream.is_closing() else self.stream.get_write_buffer_size()
 
-    def close(self, code: int, reason: str = "", *, drain_s: float = 0.0) -> None:
+    def tick(self, now: float) -> None:
+        """The clock for this connection's machine: closes it when silent too long."""
+        for action in self.machine.tick(now):
+            if isinstance(action, Close):  # the clock's only action
+                self.shut(action.code, action.reason)
+
+    def close(self, code: CloseCode, reason: str = "", *, drain_s: float = 0.0) -> None:
         """Close with ``code`` soon, after up to ``drain_s`` seconds for the client to
-        take what was already written (a graceful restart)."""
+        take what was already written (a graceful restart). The first close wins."""
+        for action in self.machine.close(code, reason):
+            if isinstance(action, Close):
+                self.shut(action.code, action.reason, drain_s=drain_s)
+
+    def shut(self, code: int, reason: str = "", *, drain_s: float = 0.0) -> None:
+        """Carry out a close the machine decided on."""
         if self.closed:
             return
         self.closed = True  # refuses further pushes
@@ -134,9 +142,7 @@ class Connection:
             await self.flush(drain_s)
         try:
             # A client that stopped reading may never take the close frame either.
-            await asyncio.wait_for(
-                self.socket.close(code=code, message=reason.encode()[:120]), CLOSE_TIMEOUT_S
-            )
+            await asyncio.wait_for(self.socket.close(code, reason), CLOSE_TIMEOUT_S)
         except TimeoutError:
             self.stream.abort()
         except Exception:  # the peer vanished meanwhile: nothing left to close

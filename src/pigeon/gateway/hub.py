@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 
 from pigeon.broker.base import Event, Kick, Push
-from pigeon.gateway.connection import Connection, text_frame
+from pigeon.gateway.connection import Connection
 from pigeon.metrics import Metrics
 from pigeon.protocol.closecodes import CloseCode
-from pigeon.protocol.codec import encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +77,21 @@ class Hub:
             self._kick(event)
 
     def _push(self, event: Push) -> None:
-        data: bytes | None = None  # wire bytes built once, only if someone here receives it
+        # Wire bytes are built once per wire format among the receivers here, and only
+        # if someone here receives the push; a format may show nothing (None).
+        encoded: dict[Hashable, bytes | None] = {}
         delivered = dropped = 0
         for user in event.users:
             for conn in self._by_user.get(user, ()):
                 if conn.id == event.skip_connection:
                     continue
+                key = conn.wire.key
+                if key in encoded:
+                    data = encoded[key]
+                else:
+                    data = encoded[key] = conn.wire.encode(event.frame)
                 if data is None:
-                    data = text_frame(encode_frame(event.frame).encode())
+                    continue
                 if conn.push_frame(data):
                     delivered += 1
                 else:
@@ -103,7 +109,7 @@ class Hub:
         if event.user_id is not None:
             targets.update(self._by_user.get(event.user_id, ()))
         for conn in targets:
-            conn.close(event.code)
+            conn.close(CloseCode(event.code))
 
     # --- heartbeat and shutdown
 
@@ -114,14 +120,12 @@ class Hub:
         """Close connections silent for two heartbeats (one task for all of them), and,
         now and then, those whose login was revoked while no kick reached this node
         (pub/sub is at most once; an operator may disable a user from the CLI)."""
-        limit = 2 * self.heartbeat_s
         next_revocation_check = time.monotonic() + self.revocation_check_s
         while True:
             await asyncio.sleep(max(0.5, self.heartbeat_s / 4))
             now = time.monotonic()
-            deadline = now - limit
-            for conn in [c for c in self.connections() if c.last_seen < deadline]:
-                conn.close(CloseCode.HEARTBEAT_TIMEOUT, "heartbeat timeout")
+            for conn in list(self.connections()):
+                conn.tick(now)  # its machine closes it after two silent heartbeats
             if self._revoked is not None and now >= next_revocation_check:
                 next_revocation_check = now + self.revocation_check_s
                 await self._close_revoked(self._revoked)
@@ -135,7 +139,7 @@ class Hub:
         if gone:
             self._kick(Kick(CloseCode.REVOKED, login_ids=tuple(gone)))
 
-    async def close_all(self, code: int, reason: str = "", *, drain_s: float = 0.0) -> None:
+    async def close_all(self, code: CloseCode, reason: str = "", *, drain_s: float = 0.0) -> None:
         if self._sweeper:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,9 +1,12 @@
 """Line mode's transport: a plain TCP listener for ``nc`` and ``telnet`` (docs/protocol.md).
 
 This module is only the glue: it reads the socket, cuts lines (``protocol.lines``),
-hands commands to a ``LineSession`` and writes what comes back. What lines mean
-lives in ``gateway/linesession.py``; how frames print, in ``protocol/lineview.py``
-and ``gateway/lineoutput.py``.
+hands commands to a ``LineSession`` and writes what comes back. Like every
+transport it runs one ``ConnectionMachine`` per connection (sign-in deadline,
+silence, frame and send budgets, one close), runs sends and history through the
+gateway ``Session``, and sits in the node's ``Hub`` with a ``LineFormat`` for
+fan-out. What lines mean lives in ``gateway/linesession.py``; how frames print, in
+``protocol/lineview.py`` and ``gateway/lineoutput.py``.
 
 Guarantees of the listener:
 
@@ -11,6 +14,9 @@ Guarantees of the listener:
   read before the previous one was answered (the person's own backpressure);
 - writes never wait: lines go to the transport's buffer; a reader who leaves more
   than ``send_queue_bytes`` unread is cut off (4009), as a WebSocket would be;
+- every signed-in line spends the connection's frame budget, sends the send budget
+  too (42900 over it; 4008 after repeated overruns), and the per-user send budget
+  applies across all of a user's connections (42910);
 - before the server closes a connection it prints ``! <close code> <reason>`` with
   the code a WebSocket would be closed with (``/quit`` just says goodbye);
 - a connection that has not signed in within ``line_login_timeout_s`` is closed
@@ -36,21 +42,32 @@ from pigeon.core.ids import now_ms
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.receipts import ReceiptService
-from pigeon.gateway.lineoutput import LineHub, LineOutput
+from pigeon.gateway.connection import Connection
+from pigeon.gateway.hub import Hub
+from pigeon.gateway.lineoutput import LineFormat, LineOutput, encode_lines
 from pigeon.gateway.linesession import LineServices, LineSession, Reply
-from pigeon.gateway.session import PolicyViolation, Session, SessionLimits
+from pigeon.gateway.machine import Action, Close, ConnectionMachine, Dispatch, MachineLimits
+from pigeon.gateway.machine import Reply as FrameReply
+from pigeon.gateway.session import Session
 from pigeon.metrics import Metrics
-from pigeon.protocol import lines
+from pigeon.protocol import frames, lines
 from pigeon.protocol.closecodes import CloseCode
+from pigeon.protocol.codec import ProtocolError
 from pigeon.protocol.errors import ErrorCode
-from pigeon.protocol.frames import Frame
+from pigeon.protocol.frames import Command, Frame
 from pigeon.protocol.lineview import error_line
 
 log = logging.getLogger(__name__)
 
 _READ_BYTES = 16 * 1024
 _KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}  # dead peer: ~2 min
-_DISPATCHED = (lines.Say, lines.DirectMessage, lines.History)  # rate-limited by the Session
+_DISPATCHED = (lines.Say, lines.DirectMessage, lines.History)  # they carry their own frames
+# What a person at a terminal is told, for the machine's closes that have a line-mode word.
+_CLOSE_WORDS = {
+    CloseCode.AUTH_TIMEOUT: "no nickname or /login in time",
+    CloseCode.HEARTBEAT_TIMEOUT: "closed after a long silence",
+    CloseCode.SERVICE_RESTART: "server restarting",
+}
 
 
 class LinePortError(OSError):
@@ -61,58 +78,30 @@ class LinePortError(OSError):
 class LineLimits:
     max_line_bytes: int
     send_queue_bytes: int
-    login_timeout_s: float
-    idle_timeout_s: float
     max_per_ip: int
     max_pending_per_ip: int
 
 
-class LineConnection:
-    """One socket: its writer, and once signed in, its place in the hub."""
+class LineTransport:
+    """The ``Transport`` of a line connection: closing prints why, then ends the stream."""
 
-    def __init__(self, connection_id: str, writer: asyncio.StreamWriter, address: str) -> None:
-        self.id = connection_id
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
-        self.address = address
-        self.user_id = ""
-        self.login_id = ""
-        self.guest = False
-        self.output: LineOutput | None = None
-        self.gateway: Session | None = None  # the limits and dispatch every transport uses
-        self.opened_at = self.last_input = time.monotonic()
-        self.closed = False
-        self.close_code: int | None = None
-        self.max_buffer_bytes = 0
+
+    async def close(self, code: int, reason: str) -> None:
+        if code != CloseCode.NORMAL and not self.writer.transport.is_closing():
+            words = _CLOSE_WORDS.get(CloseCode(code), reason) if code in CloseCode else reason
+            self.writer.write(encode_lines([error_line(code, words)]))
+        self.writer.close()
+        with contextlib.suppress(OSError):
+            await self.writer.wait_closed()
+
+    def pong(self, payload: bytes) -> None:
+        """TCP has no control frames: never asked."""
 
     @property
-    def signed_in(self) -> bool:
-        return bool(self.user_id)
-
-    def write_lines(self, shown: list[str]) -> None:
-        """Write lines (CR LF each, as a terminal expects); never waits."""
-        if self.closed or not shown or self.writer.transport.is_closing():
-            return
-        if self.writer.transport.get_write_buffer_size() > self.max_buffer_bytes:
-            self.close(CloseCode.TOO_SLOW, "too slow: output was not read", announce=False)
-            return
-        self.writer.write(("\r\n".join(shown) + "\r\n").encode())
-
-    def deliver(self, frame: Frame) -> None:
-        if self.output is not None and not self.closed:
-            self.output.deliver(frame)
-
-    def close(self, code: int, reason: str, *, announce: bool = True) -> None:
-        """Say why (``! code reason``), then close once what was written is sent."""
-        if self.closed:
-            return
-        if announce:
-            self.write_lines([error_line(code, reason)])
-        self.closed = True
-        self.close_code = code
-        if code == CloseCode.TOO_SLOW:
-            self.writer.transport.abort()  # it would never take the rest anyway
-        else:
-            self.writer.close()
+    def closed(self) -> bool:
+        return self.writer.transport.is_closing()
 
 
 class LineListener:
@@ -121,26 +110,29 @@ class LineListener:
         *,
         node_id: str,
         services: LineServices,
+        hub: Hub,
         presence: PresenceService,
         receipts: ReceiptService,
         messaging: MessagingService,
         guests: GuestService,
         metrics: Metrics,
-        session_limits: SessionLimits,
+        machine_limits: MachineLimits,
         limits: LineLimits,
     ) -> None:
         self.node_id = node_id
         self.services = services
+        self.hub = hub
         self.presence = presence
         self.receipts = receipts
         self.messaging = messaging
         self.guests = guests
         self.metrics = metrics
-        self.session_limits = session_limits
+        self.machine_limits = machine_limits
         self.limits = limits
-        self.hub: LineHub[LineConnection] = LineHub()
         self._ids = itertools.count(1)
-        self._pending: set[LineConnection] = set()
+        self._pending: dict[Connection, str] = {}  # not signed in yet → address
+        self._live: dict[Connection, bool] = {}  # signed in → is a guest
+        self._sessions: dict[Connection, Session] = {}  # signed in → its gateway Session
         self._per_ip: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -159,17 +151,15 @@ class LineListener:
         log.info("line mode listening", extra={"host": host, "port": bound})
         return bound
 
-    async def stop(
-        self, code: int = CloseCode.SERVICE_RESTART, reason: str = "server restarting"
-    ) -> None:
-        """Stop accepting, close every connection with ``code``, wait for their cleanup."""
+    async def stop(self, code: CloseCode, reason: str) -> None:
+        """Stop accepting, close every line connection with ``code``, wait for cleanup."""
         if self._server is not None:
             self._server.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        for conn in [*self.hub.connections(), *self._pending]:
+        for conn in [*self._pending, *self._live]:
             conn.close(code, reason)
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=5.0)
@@ -188,7 +178,7 @@ class LineListener:
             self._handlers.discard(task)
 
     def _admit(self, address: str) -> bool:
-        pending = sum(1 for c in self._pending if c.address == address)
+        pending = sum(1 for a in self._pending.values() if a == address)
         return (
             self._per_ip[address] < self.limits.max_per_ip
             and pending < self.limits.max_pending_per_ip
@@ -197,126 +187,158 @@ class LineListener:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         address = str(peer[0]) if peer else "?"
-        conn = LineConnection(f"{self.node_id}.line{next(self._ids)}", writer, address)
-        conn.max_buffer_bytes = self.limits.send_queue_bytes
         if not self._admit(address):
-            code = ErrorCode.TOO_MANY_CONNECTIONS
-            conn.write_lines([error_line(int(code), "too many connections from this address")])
-            conn.close(CloseCode.POLICY, "too many connections", announce=False)
+            code = int(ErrorCode.TOO_MANY_CONNECTIONS)
+            writer.write(encode_lines([error_line(code, "too many connections from this address")]))
+            writer.close()
             return
         _keepalive(writer)
+        connection_id = f"{self.node_id}.line{next(self._ids)}"
+        conn = Connection(
+            connection_id,
+            LineTransport(writer),
+            writer.transport,
+            wire=LineFormat(connection_id),
+            machine=ConnectionMachine(self.machine_limits, time.monotonic()),
+            max_buffer_bytes=self.limits.send_queue_bytes,
+        )
         self._per_ip[address] += 1
-        self._pending.add(conn)
+        self._pending[conn] = address
         session = LineSession(self.services, address)
         try:
-            conn.write_lines(session.greeting())
+            _write(conn, session.greeting())
             await self._read(reader, conn, session)
         finally:
-            await self._closed(conn, session)
+            await self._closed(conn, session, address)
 
     async def _read(
-        self, reader: asyncio.StreamReader, conn: LineConnection, session: LineSession
+        self, reader: asyncio.StreamReader, conn: Connection, session: LineSession
     ) -> None:
         splitter = lines.LineSplitter(self.limits.max_line_bytes)
         while not conn.closed:
             try:
                 data = await reader.read(_READ_BYTES)
             except OSError:  # reset by the peer
-                return
+                data = b""
             if not data:
+                conn.machine.transport_closed()
                 last = splitter.eof()
                 if last is not None:
                     await self._line(conn, session, last)
                 return
-            conn.last_input = time.monotonic()
             for item in splitter.feed(data):
                 await self._line(conn, session, item)
                 if conn.closed:
                     return
 
     async def _line(
-        self, conn: LineConnection, session: LineSession, item: bytes | lines.LineTooLong
+        self, conn: Connection, session: LineSession, item: bytes | lines.LineTooLong
     ) -> None:
+        now = time.monotonic()
         try:
             if isinstance(item, lines.LineTooLong):
                 raise item.error()
             command = lines.parse_line(lines.decode_line(item))
         except lines.LineError as exc:
-            self.metrics.errors.labels(str(int(exc.code))).inc()
-            conn.write_lines([error_line(int(exc.code), exc.message)])
+            # Answered like a frame that did not decode: its code, and the frame budget.
+            self._carry_out(conn, conn.machine.malformed(ProtocolError(exc.code, exc.message), now))
             return
         if command is None:
+            conn.machine.activity(now)
             return
-        try:
-            if not conn.signed_in:
-                reply = await session.sign_in(command)
-                conn.write_lines(reply.lines)
-                if session.principal is not None and not reply.quit:
-                    await self._open(conn, session)
-            else:
-                reply = await self._signed_in(conn, session, command)
-        except PolicyViolation:
-            conn.close(CloseCode.POLICY, "rate limit exceeded repeatedly")
-            return
+        if not conn.user_id:
+            conn.machine.activity(now)
+            reply = await session.sign_in(command)
+            _write(conn, reply.lines)
+            if session.principal is not None and not reply.quit:
+                await self._open(conn, session)
+        else:
+            reply = await self._signed_in(conn, session, command)
         if reply.quit:
-            conn.close(CloseCode.NORMAL, "bye", announce=False)
+            conn.close(CloseCode.NORMAL, "bye")
 
     async def _signed_in(
-        self, conn: LineConnection, session: LineSession, command: lines.LineCommand
+        self, conn: Connection, session: LineSession, command: lines.LineCommand
     ) -> Reply:
-        assert conn.gateway is not None
-        if not isinstance(command, _DISPATCHED) and not conn.gateway.admit_control_frame():
-            # Sends, DMs and history are limited by the Session itself; the rest here.
-            return Reply([error_line(int(ErrorCode.RATE_LIMITED), "too many commands; slow down")])
+        if not isinstance(command, _DISPATCHED):
+            # No frame of the protocol carries this command: it spends the frame budget
+            # as a ping does, through the same machine.
+            answer = await self._dispatch(conn, frames.Ping())
+            if answer is None or answer["t"] == "error":
+                shown = [] if answer is None else [_error(answer)]
+                _write(conn, shown)
+                return Reply(shown)
         reply = await session.handle(command)
-        conn.write_lines(reply.lines)
+        _write(conn, reply.lines)
         return reply
 
-    async def _open(self, conn: LineConnection, session: LineSession) -> None:
-        """Signed in: limits and dispatch, the hub, presence, then into the lobby."""
-        principal = session.principal
+    async def _dispatch(self, conn: Connection, command: Command) -> Frame | None:
+        """One command through the machine (budgets) and the gateway ``Session``."""
+        gateway = self._sessions.get(conn)
+        answer: Frame | None = None
+        for action in conn.machine.command(command, time.monotonic()):
+            match action:
+                case Dispatch(command=ready) if gateway is not None:
+                    answer = await gateway.handle(ready)
+                case FrameReply(frame=frame):
+                    answer = frame
+                case Close(code=code, reason=reason):
+                    conn.shut(code, reason)
+        return answer
+
+    def _carry_out(self, conn: Connection, actions: list[Action]) -> None:
+        for action in actions:
+            match action:
+                case FrameReply(frame=frame):
+                    _write(conn, [_error(frame)] if frame["t"] == "error" else [])
+                case Close(code=code, reason=reason):
+                    conn.shut(code, reason)
+
+    async def _open(self, conn: Connection, session: LineSession) -> None:
+        """Signed in: the machine opens, the gateway Session, the hub, presence, the lobby."""
+        principal, user = session.principal, session.user
         assert principal is not None
-        assert session.user is not None
-        conn.user_id, conn.login_id = principal.user_id, principal.login_id
-        conn.guest = session.user.guest
-        conn.gateway = Session(
-            principal,
-            conn.id,
-            self.messaging,
-            self.receipts,
-            self.metrics,
-            self.session_limits,
+        assert user is not None
+        conn.machine.authenticated(time.monotonic())
+        conn.identify(principal.user_id, principal.login_id, principal.device)
+        self._sessions[conn] = Session(
+            principal, conn.id, self.messaging, self.receipts, self.metrics
         )
-        session.dispatch = conn.gateway.handle
-        conn.output = LineOutput(
+        session.dispatch = lambda command: self._dispatch(conn, command)
+        assert isinstance(conn.wire, LineFormat)
+        conn.wire.output = LineOutput(
             session,
             self.services.names,
-            conn.write_lines,
-            lambda: conn.close(CloseCode.TOO_SLOW, "too slow", announce=False),
+            conn.push_frame,
+            lambda: conn.close(CloseCode.TOO_SLOW, "too slow"),
         )
-        self._pending.discard(conn)
+        del self._pending[conn]
+        self._live[conn] = user.guest
         self.hub.add(conn)
         log.info("line connected", extra={"conn": conn.id, "user": principal.user_id})
         await self.presence.connected(principal.user_id, principal.login_id, conn.id)
-        conn.write_lines(await session.enter())
+        _write(conn, await session.enter())
 
-    async def _closed(self, conn: LineConnection, session: LineSession) -> None:
+    async def _closed(self, conn: Connection, session: LineSession, address: str) -> None:
         """The socket is done: leave the hub and presence; end the login; a guest departs."""
-        conn.close(CloseCode.NORMAL, "", announce=False)
-        self._pending.discard(conn)
-        self._per_ip[conn.address] -= 1
-        if self._per_ip[conn.address] <= 0:
-            del self._per_ip[conn.address]
-        if conn.output is not None:
-            conn.output.close()
-        if not conn.signed_in:
+        conn.close(CloseCode.NORMAL, "")
+        await conn.wait_closed()
+        self._pending.pop(conn, None)
+        self._per_ip[address] -= 1
+        if self._per_ip[address] <= 0:
+            del self._per_ip[address]
+        if isinstance(conn.wire, LineFormat) and conn.wire.output is not None:
+            conn.wire.output.close()
+        if conn not in self._live:
             return
+        guest = self._live.pop(conn)
+        self._sessions.pop(conn, None)
         self.hub.remove(conn)
         try:
             await self.presence.disconnected(conn.user_id, conn.login_id, conn.id)
             # A line login lives as long as its socket: nothing else holds its tokens.
             await self.messaging.store.accounts.revoke_login(conn.login_id, now_ms())
-            if conn.guest:
+            if guest:
                 await self.guests.departed(conn.user_id)
         except Exception:  # the store is away: the guest sweeper catches up later
             log.exception("line disconnect cleanup failed", extra={"conn": conn.id})
@@ -325,29 +347,35 @@ class LineListener:
     # --- timers
 
     async def _sweep(self) -> None:
-        """Close connections that did not sign in or went silent; renew live guests."""
-        limits = self.limits
-        every = max(0.5, min(30.0, limits.login_timeout_s / 4, limits.idle_timeout_s / 4))
+        """The machines' clock for connections not yet in the hub (whose own sweeper
+        ticks the signed-in ones), and renewal of this node's live guests."""
+        every = max(0.5, min(30.0, self.machine_limits.auth_timeout_s / 4))
         next_renewal = time.monotonic() + self.guests.renew_every_s
         while True:
             await asyncio.sleep(every)
             now = time.monotonic()
             for conn in list(self._pending):
-                if now - conn.opened_at > limits.login_timeout_s:
-                    conn.close(CloseCode.AUTH_TIMEOUT, "no nickname or /login in time")
-            for conn in list(self.hub.connections()):
-                if now - conn.last_input > limits.idle_timeout_s:
-                    conn.close(CloseCode.HEARTBEAT_TIMEOUT, "closed after a long silence")
+                conn.tick(now)
             if now >= next_renewal:
                 next_renewal = now + self.guests.renew_every_s
                 await self._renew_guests()
 
     async def _renew_guests(self) -> None:
-        guests = [c.user_id for c in self.hub.connections() if c.guest]
+        guests = [conn.user_id for conn, guest in self._live.items() if guest]
         try:
             await self.guests.renew(guests)
         except Exception:
             log.exception("renewing guests failed", extra={"guests": len(guests)})
+
+
+def _write(conn: Connection, shown: list[str]) -> None:
+    """Lines for this reader now; never waits (too slow → 4009, by the Connection)."""
+    if shown:
+        conn.push_frame(encode_lines(shown))
+
+
+def _error(frame: Frame) -> str:
+    return error_line(int(frame["code"]), str(frame.get("message", "")))
 
 
 def _keepalive(writer: asyncio.StreamWriter) -> None:

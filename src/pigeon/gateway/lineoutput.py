@@ -1,16 +1,17 @@
 """Line mode's fan-out: pushed frames become lines on each reader's terminal, in order.
 
-A WebSocket push is encoded once and the same bytes go to every recipient; a line
-connection renders each frame for its own reader (their room, their direct chats,
-people's names), so nothing is shared. ``LineHub`` is the line connections' registry
-and their broker subscriber; ``LineOutput`` is one reader's ordered printer.
+Line connections sit in the node's ``Hub`` like any other; their ``WireFormat`` is
+``LineFormat``, which renders each frame for its own reader (their room, their
+direct chats, people's names). Its ``key`` is the connection's own, so the fan-out
+never shares one reader's lines with another.
 
 Delivery never waits (docs/architecture.md, "The message path"): a frame whose names
-and conversation are known is rendered and written at once. One that needs a name
-not yet cached, or a conversation not yet seen (a first private message), waits in a
-short per-reader queue while one task looks them up; frames behind it wait too, so
-lines always print in the order their frames arrived. A reader whose queue fills
-up, like one whose socket buffer does, is too slow and is closed (4009).
+and conversation are known is rendered at once and the hub writes the bytes. One
+that needs a name not yet cached, or a conversation not yet seen (a first private
+message), waits in a short per-reader queue while one task looks them up; frames
+behind it wait too, so lines always print in the order their frames arrived. A
+reader whose queue fills up, like one whose socket buffer does, is too slow and is
+closed (4009).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, Protocol, TypeVar
+from collections.abc import Callable, Hashable, Iterable
+from typing import Protocol
 
-from pigeon.broker.base import Event, Kick, Push
-from pigeon.protocol.closecodes import CloseCode
-from pigeon.protocol.frames import Frame
+from pigeon.protocol.codec import ProtocolError
+from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.frames import Command, Frame
 from pigeon.protocol.lineview import Viewpoint, names_needed, render
+from pigeon.protocol.wire import Codec
 from pigeon.store.accounts import AccountStore
 
 log = logging.getLogger(__name__)
@@ -87,14 +89,24 @@ class Reader(Protocol):
         """Find out what ``conv_id`` is to the reader (a direct chat, or not shown)."""
 
 
+def encode_lines(shown: list[str]) -> bytes:
+    """Lines as a terminal expects them: UTF-8, each ended by CR LF."""
+    return ("\r\n".join(shown) + "\r\n").encode()
+
+
 class LineOutput:
-    """One reader's printer: frames in, lines out through ``write``, in arrival order."""
+    """One reader's printer: frames in, bytes out, in arrival order.
+
+    ``encode`` answers the fan-out at once when it can (the bytes to write, or None
+    when the frame shows nothing or must wait); frames that wait are written later,
+    still in order, through ``write``.
+    """
 
     def __init__(
         self,
         reader: Reader,
         names: NickCache,
-        write: Callable[[list[str]], None],
+        write: Callable[[bytes], object],
         on_overflow: Callable[[], None],
     ) -> None:
         self.reader = reader
@@ -104,17 +116,17 @@ class LineOutput:
         self._pending: deque[Frame] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
-    def deliver(self, frame: Frame) -> None:
-        """Print ``frame`` now if nothing must be looked up first; never waits."""
+    def encode(self, frame: Frame) -> bytes | None:
+        """The bytes to write for ``frame`` now, or None (nothing to show, or queued)."""
         if not self._pending and self._ready(frame):
-            self._print(frame)
-            return
+            return self._render(frame)
         if len(self._pending) >= MAX_PENDING_FRAMES:
             self.on_overflow()
-            return
+            return None
         self._pending.append(frame)
         if self._drainer is None:
             self._drainer = asyncio.create_task(self._drain(), name="line-output")
+        return None
 
     def _ready(self, frame: Frame) -> bool:
         conv = frame.get("conv")
@@ -122,10 +134,9 @@ class LineOutput:
             return False
         return not self.names.missing(names_needed(frame))
 
-    def _print(self, frame: Frame) -> None:
+    def _render(self, frame: Frame) -> bytes | None:
         shown = render(frame, self.reader.view, self.names.name)
-        if shown:
-            self.write(shown)
+        return encode_lines(shown) if shown else None
 
     async def _drain(self) -> None:
         try:
@@ -133,7 +144,9 @@ class LineOutput:
                 frame = self._pending[0]
                 await self._look_up(frame)
                 self._pending.popleft()
-                self._print(frame)
+                data = self._render(frame)
+                if data is not None:
+                    self.write(data)
         finally:
             self._drainer = None
 
@@ -152,65 +165,32 @@ class LineOutput:
             self._drainer.cancel()
 
 
-class LineEndpoint(Protocol):
-    """A line connection as the hub sees it."""
+class LineFormat:
+    """The ``WireFormat`` of a line connection: frames rendered for one reader.
 
-    id: str
-    user_id: str
-    login_id: str
+    Commands do not arrive as frames on this transport (``protocol.lines`` parses
+    them), so ``decode`` refuses everything.
+    """
 
-    def deliver(self, frame: Frame) -> None: ...
+    __slots__ = ("_key", "output")
 
-    def close(self, code: int, reason: str) -> None: ...
+    def __init__(self, connection_id: str) -> None:
+        self._key = ("line", connection_id)
+        self.output: LineOutput | None = None  # set once the reader has signed in
 
+    @property
+    def key(self) -> Hashable:
+        return self._key
 
-Endpoint = TypeVar("Endpoint", bound=LineEndpoint)
+    @property
+    def codec(self) -> Codec:
+        return Codec.JSON  # what its frames are, before they are rendered as text
 
+    def encode(self, frame: Frame) -> bytes | None:
+        if self.output is None:  # only replies before sign-in: errors
+            shown = render(frame, Viewpoint("", "", {}), str)
+            return encode_lines(shown) if shown else None
+        return self.output.encode(frame)
 
-class LineHub(Generic[Endpoint]):
-    """The signed-in line connections of this node, by user and login, fed by the broker."""
-
-    def __init__(self) -> None:
-        self._by_user: dict[str, set[Endpoint]] = {}
-        self._by_login: dict[str, set[Endpoint]] = {}
-
-    def add(self, conn: Endpoint) -> None:
-        self._by_user.setdefault(conn.user_id, set()).add(conn)
-        self._by_login.setdefault(conn.login_id, set()).add(conn)
-
-    def remove(self, conn: Endpoint) -> None:
-        for index, key in ((self._by_user, conn.user_id), (self._by_login, conn.login_id)):
-            conns = index.get(key)
-            if conns is not None:
-                conns.discard(conn)
-                if not conns:
-                    del index[key]
-
-    def __len__(self) -> int:
-        return sum(len(c) for c in self._by_user.values())
-
-    def connections(self) -> Iterator[Endpoint]:
-        for conns in list(self._by_user.values()):
-            yield from list(conns)
-
-    def user_ids(self) -> list[str]:
-        return list(self._by_user)
-
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, Push):
-            for user in event.users:
-                for conn in list(self._by_user.get(user, ())):
-                    if conn.id != event.skip_connection:
-                        conn.deliver(event.frame)
-            return
-        self._kick(event)
-
-    def _kick(self, event: Kick) -> None:
-        targets: set[Endpoint] = set()
-        for login_id in event.login_ids:
-            targets.update(self._by_login.get(login_id, ()))
-        if event.user_id is not None:
-            targets.update(self._by_user.get(event.user_id, ()))
-        for conn in targets:
-            reason = "signed out" if event.code == CloseCode.REVOKED else "closed by the server"
-            conn.close(event.code, reason)
+    def decode(self, data: str | bytes) -> Command:
+        raise ProtocolError(ErrorCode.MALFORMED_FRAME, "line mode reads lines, not frames")

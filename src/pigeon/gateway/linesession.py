@@ -3,7 +3,7 @@
 ``LineSession`` knows the services and one person's place (who they are, which room
 they are in, their direct conversations); it knows nothing about sockets. Every
 command becomes lines to print, and every failure an ``! <code> <message>`` line:
-nothing raises out of ``sign_in`` or ``handle`` but ``PolicyViolation`` (4008).
+nothing raises out of ``sign_in`` or ``handle``.
 
 Sends and history go through ``dispatch`` — the gateway ``Session`` every transport
 uses — so line mode has the same per-connection rate limits, per-user send budget,
@@ -25,7 +25,6 @@ from pigeon.core.ids import new_id
 from pigeon.core.messaging import MessagingService
 from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.gateway.lineoutput import NickCache
-from pigeon.gateway.session import PolicyViolation
 from pigeon.protocol import frames, lines
 from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.frames import Command, Frame
@@ -173,11 +172,9 @@ class LineSession:
     # --- signed in
 
     async def handle(self, command: lines.LineCommand) -> Reply:
-        """Run one command of a signed-in person. Raises only ``PolicyViolation``."""
+        """Run one command of a signed-in person; never raises."""
         try:
             return Reply(await self._run(command), quit=isinstance(command, lines.Quit))
-        except PolicyViolation:
-            raise
         except PigeonError as exc:
             return Reply(_refusal(exc))
         except Exception:
@@ -209,16 +206,16 @@ class LineSession:
                 raise PigeonError(ErrorCode.ALREADY_AUTHENTICATED, "you are signed in already")
         raise AssertionError(f"unhandled line command {command!r}")
 
-    async def _send(self, conv: str, text: str) -> Frame:
-        """One ordinary text message, through the gateway session (limits, budget, ack)."""
+    async def _send(self, conv: str, text: str) -> Frame | None:
+        """One ordinary text message, through the gateway session (limits, budget, ack);
+        None when the connection is closing instead (repeated overruns)."""
         assert self.dispatch is not None
-        send = frames.Send(new_id(_CID_PREFIX), conv, "text", {"text": text})
-        reply = await self.dispatch(send)
-        assert reply is not None  # a send always gets an ack or an error
-        return reply
+        return await self.dispatch(frames.Send(new_id(_CID_PREFIX), conv, "text", {"text": text}))
 
     async def _say(self, conv: str, text: str, peer: str | None) -> list[str]:
         reply = await self._send(conv, text)
+        if reply is None:
+            return []
         if reply["t"] == "error":
             return [error_line(int(reply["code"]), str(reply["message"]))]
         if peer is None:
@@ -289,7 +286,8 @@ class LineSession:
     async def _history(self, count: int) -> list[str]:
         assert self.dispatch is not None
         reply = await self.dispatch(frames.Pull(self.room, limit=count))
-        assert reply is not None
+        if reply is None:
+            return []
         if reply["t"] == "error":
             return [error_line(int(reply["code"]), str(reply["message"]))]
         items: list[Frame] = reply["items"]
