@@ -67,6 +67,9 @@ _CLOSE_WORDS = {
     CloseCode.AUTH_TIMEOUT: "no nickname or /login in time",
     CloseCode.HEARTBEAT_TIMEOUT: "closed after a long silence",
     CloseCode.SERVICE_RESTART: "server restarting",
+    CloseCode.REVOKED: "signed out: the login was revoked or the account disabled",
+    CloseCode.TOO_SLOW: "too slow: output was not read",
+    CloseCode.TOO_MANY_SOCKETS: "too many connections for this user",
 }
 
 
