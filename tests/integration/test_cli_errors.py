@@ -48,6 +48,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
         (["user", "list"], {"PIGEON_MAX_PAGE": "many"}, "PIGEON_MAX_PAGE"),
         (["serve"], {"PIGEON_LOG_LEVEL": "LOUD"}, "--log-level / PIGEON_LOG_LEVEL"),
         (["serve"], {"PIGEON_JWT_SECRET": "too-short-secret"}, "PIGEON_JWT_SECRET"),
+        (["serve", "--line-port", "70000"], {}, "--line-port / PIGEON_LINE_PORT"),
+        (["serve"], {"PIGEON_LINE_MAX_BYTES": "8"}, "PIGEON_LINE_MAX_BYTES"),
+        (["serve"], {"PIGEON_ALLOW_GUESTS": "perhaps"}, "--allow-guests / PIGEON_ALLOW_GUESTS"),
     ],
 )
 def test_bad_setting_names_the_setting(
@@ -75,6 +78,24 @@ def test_busy_port_is_one_line(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         result = pigeon("serve", "--port", str(port), "--data-dir", str(tmp_path), cwd=tmp_path)
     assert_one_line_error(result, "address already in use", str(port), "PIGEON_PORT")
+
+
+def test_busy_line_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = pigeon(
+            "serve",
+            "--port",
+            "0",
+            "--line-port",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            cwd=tmp_path,
+        )
+    assert_one_line_error(result, "line mode", str(port), "--line-port / PIGEON_LINE_PORT")
 
 
 def test_user_list_elsewhere_creates_nothing(tmp_path: Path) -> None:

@@ -325,6 +325,7 @@ class LineListener:
     async def _closed(self, conn: Connection, session: LineSession, address: str) -> None:
         """The socket is done: leave the hub and presence; end the login; a guest departs."""
         conn.close(CloseCode.NORMAL, "")
+        conn.shut(CloseCode.NORMAL)  # the peer left first: the machine has no close to make
         await conn.wait_closed()
         self._pending.pop(conn, None)
         self._per_ip[address] -= 1
