@@ -131,6 +131,11 @@ async def test_who_rooms_join_history_and_nick(
         line.send("in the den")
         line.send("/history 1")
         await line.expect(STAMPED + f"{second}: in the den$")
+        # A first private message from someone: its conversation is learnt on arrival.
+        me = await owner.search_users(second)
+        direct = await owner.open_direct(me["items"][0]["id"])
+        await owner.send_rest(direct["id"], "text", {"text": "psst"})
+        await line.expect(STAMPED + re.escape(f"*{username(owner)}*: psst") + "$")
         line.send("/join c_nosuchroom")
         await line.expect("^! 40402 ")
         line.send("/nick x")
@@ -157,6 +162,11 @@ async def test_an_account_signs_in_through_the_login_guard(
         await line.expect("^! 40300 ")
         devices = await account.call("GET", "/users/me/devices")
         assert "line" in {d["device"] for d in devices["items"]}
+        # Signing the device out elsewhere ends the line session, saying why.
+        await account.call("DELETE", "/users/me/devices/line")
+        assert "! 4003 signed out: the login was revoked or the account disabled" in (
+            await line.until_closed()
+        )
 
 
 async def test_a_guest_has_no_password(line_server: ServerProcess) -> None:
@@ -242,6 +252,14 @@ async def test_without_guests_only_accounts_sign_in_and_silence_is_closed(
             line.send(f"/login {username(account)} {PASSWORD}")
             await line.expect("^\\* You are ")
             assert "! 4010 closed after a long silence" in await line.until_closed()
+
+
+async def test_a_restart_is_announced(make_server: Callable[..., ServerProcess]) -> None:
+    server = make_server({}, ["--allow-guests"])
+    async with socket_client(line_port(server)) as line:
+        await line.sign_in_as_guest(nick())
+        assert server.terminate() == 0
+        assert "! 1012 server restarting" in await line.until_closed()
 
 
 async def test_guests_are_rate_limited_and_retired_after_they_leave(
