@@ -215,8 +215,17 @@ async def test_bad_lines_get_documented_errors_and_store_nothing(
         line.send(at_limit, ending="\r\n")  # exactly at the limit, CRLF: stored
         line.send(tag + " after the errors", ending="\r\n")
         await line.barrier()
+        line.send(tag + " last words, no line ending", ending="")
+        line.end_input()
+        await line.until_closed()
+
+    async def all_stored() -> bool:
+        texts = [t for t in await lobby_texts(reader) if t.startswith(tag)]
+        return len(texts) == 3
+
+    await wait_until(all_stored)
     texts = [t for t in await lobby_texts(reader) if t.startswith(tag)]
-    assert texts == [at_limit, tag + " after the errors"]
+    assert texts == [at_limit, tag + " after the errors", tag + " last words, no line ending"]
 
 
 # --- servers with other settings

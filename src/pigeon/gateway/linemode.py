@@ -63,7 +63,7 @@ _READ_BYTES = 16 * 1024
 _KEEPALIVE = {"TCP_KEEPIDLE": 60, "TCP_KEEPINTVL": 15, "TCP_KEEPCNT": 4}  # dead peer: ~2 min
 _DISPATCHED = (lines.Say, lines.DirectMessage, lines.History)  # they carry their own frames
 # What a person at a terminal is told, for the machine's closes that have a line-mode word.
-_CLOSE_WORDS = {
+_CLOSE_WORDS: dict[int, str] = {
     CloseCode.AUTH_TIMEOUT: "no nickname or /login in time",
     CloseCode.HEARTBEAT_TIMEOUT: "closed after a long silence",
     CloseCode.SERVICE_RESTART: "server restarting",
@@ -93,7 +93,7 @@ class LineTransport:
 
     async def close(self, code: int, reason: str) -> None:
         if code != CloseCode.NORMAL and not self.writer.transport.is_closing():
-            words = _CLOSE_WORDS.get(CloseCode(code), reason) if code in CloseCode else reason
+            words = _CLOSE_WORDS.get(code, reason)  # an IntEnum key matches its int
             self.writer.write(encode_lines([error_line(code, words)]))
         self.writer.close()
         with contextlib.suppress(OSError):
@@ -212,7 +212,7 @@ class LineListener:
             _write(conn, session.greeting())
             await self._read(reader, conn, session)
         finally:
-            await self._closed(conn, session, address)
+            await self._closed(conn, address)
 
     async def _read(
         self, reader: asyncio.StreamReader, conn: Connection, session: LineSession
@@ -224,10 +224,10 @@ class LineListener:
             except OSError:  # reset by the peer
                 data = b""
             if not data:
-                conn.machine.transport_closed()
-                last = splitter.eof()
+                last = splitter.eof()  # a last line without its LF still counts
                 if last is not None:
                     await self._line(conn, session, last)
+                conn.machine.transport_closed()
                 return
             for item in splitter.feed(data):
                 await self._line(conn, session, item)
@@ -322,7 +322,7 @@ class LineListener:
         await self.presence.connected(principal.user_id, principal.login_id, conn.id)
         _write(conn, await session.enter())
 
-    async def _closed(self, conn: Connection, session: LineSession, address: str) -> None:
+    async def _closed(self, conn: Connection, address: str) -> None:
         """The socket is done: leave the hub and presence; end the login; a guest departs."""
         conn.close(CloseCode.NORMAL, "")
         conn.shut(CloseCode.NORMAL)  # the peer left first: the machine has no close to make
