@@ -128,6 +128,9 @@ class LineSession:
                     )
         except PigeonError as exc:
             return Reply(_refusal(exc))
+        except Exception:  # the store is away: say so, keep the connection
+            log.exception("line sign-in failed")
+            return Reply([error_line(int(ErrorCode.INTERNAL), "internal server error")])
         return Reply([])
 
     async def _as_guest(self, nick: str) -> None:
