@@ -53,7 +53,11 @@ def require_service(name: str, available: bool, reason: str) -> None:
 
 
 class ServerProcess:
-    """One `pigeon serve` subprocess; restarts keep its port and data directory."""
+    """One `pigeon serve` subprocess; restarts keep its ports and data directory.
+
+    Besides HTTP it serves the raw TCP protocol on ``tcp_port`` (picked at the first
+    start), so every test server can be reached over every transport.
+    """
 
     def __init__(
         self,
@@ -65,6 +69,7 @@ class ServerProcess:
         self.env = {**os.environ, **TEST_ENV, **(env or {})}
         self.args = args or []
         self.port = 0
+        self.tcp_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
         self._log_offset = 0
@@ -77,6 +82,10 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    @property
+    def tcp_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.tcp_port}"
+
     def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
@@ -88,6 +97,8 @@ class ServerProcess:
             "127.0.0.1",
             "--port",
             str(self.port),
+            "--tcp-port",
+            str(self.tcp_port),
             "--data-dir",
             str(self.data_dir),
             *self.args,
@@ -95,10 +106,11 @@ class ServerProcess:
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
-        self.port = self._wait_listening(timeout)
+        self.port, self.tcp_port = self._wait_listening(timeout)
         return self
 
-    def _wait_listening(self, timeout: float) -> int:
+    def _wait_listening(self, timeout: float) -> tuple[int, int]:
+        """The HTTP and TCP ports, once the server said it is listening."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc is not None
@@ -106,7 +118,7 @@ class ServerProcess:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             for event in self.events():
                 if event.get("event") == "listening":
-                    return int(event["port"])
+                    return int(event["port"]), int(event.get("tcp_port") or 0)
             time.sleep(0.05)
         raise TimeoutError(f"server did not start in {timeout}s:\n{self.log()}")
 
@@ -174,3 +186,39 @@ def service_binary(name: str) -> str | None:
     for candidate in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
         return str(candidate)
     return None
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and localhost, and its key (PEM files), made
+    by Debian's `openssl`; skips without it (fails under PIGEON_REQUIRE_SERVICES=1)."""
+    openssl = shutil.which("openssl")
+    require_service("openssl", openssl is not None, "install Debian's `openssl` package")
+    assert openssl is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=WAIT_S,
+    )
+    return cert, key

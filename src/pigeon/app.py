@@ -46,8 +46,16 @@ from pigeon.gateway.lineoutput import NickCache
 from pigeon.gateway.linesession import LineServices
 from pigeon.gateway.machine import MachineLimits
 from pigeon.gateway.runner import Gateway
+from pigeon.gateway.tcp import TcpGateway
 from pigeon.gateway.websocket import WebSocketGateway
-from pigeon.listener import GuardedSite, Listener, ListenerLimits, derived_max_connections
+from pigeon.listener import (
+    GuardedSite,
+    Listener,
+    ListenerLimits,
+    ListenFailed,
+    derived_max_connections,
+    server_tls_context,
+)
 from pigeon.metrics import Metrics
 from pigeon.metrics_http import Handler, MetricsListener, metrics_handler
 from pigeon.protocol.closecodes import CloseCode
@@ -115,6 +123,11 @@ class PigeonApp:
                 max_pending_per_ip=settings.max_pending_per_ip,
                 trusted=settings.trusted_proxy_networks,
             )
+        )
+        self.tls_context = (
+            server_tls_context(settings.tls_cert, settings.tls_key)
+            if settings.tls_cert is not None and settings.tls_key is not None
+            else None
         )
         self.committer = GroupCommitter(
             self._append_counted, settings.commit_batch, self._observe_commit
@@ -220,6 +233,7 @@ class PigeonApp:
         self.guests = GuestService(self.store, self.broker, groups, settings.guest_ttl_s)
         self.line = self._build_line_mode() if settings.line_port is not None else None
         self.line_port: int | None = None
+        self.tcp = TcpGateway(self.gateway, self.listener, settings.max_frame_bytes)
         self._runner: web.AppRunner | None = None
         self._site: web.BaseSite | None = None
         self._metrics_listener: MetricsListener | None = None
@@ -242,6 +256,7 @@ class PigeonApp:
                 allow_guests=settings.allow_guests,
             ),
             hub=self.hub,
+            listener=self.listener,
             presence=services.presence_service,
             receipts=services.receipts,
             messaging=services.messaging,
@@ -257,8 +272,6 @@ class PigeonApp:
             limits=LineLimits(
                 max_line_bytes=settings.line_max_bytes,
                 send_queue_bytes=settings.send_queue_bytes,
-                max_per_ip=settings.max_connections_per_ip,
-                max_pending_per_ip=settings.max_pending_per_ip,
             ),
         )
 
@@ -309,6 +322,7 @@ class PigeonApp:
             self.settings.host,
             self.settings.port,
             backlog=self.settings.listen_backlog,
+            ssl_context=self.tls_context,
         )
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])
@@ -316,16 +330,34 @@ class PigeonApp:
             self.line_port = await self.line.start(
                 self.settings.host, self.settings.line_port, self.settings.listen_backlog
             )
+        tcp_port = await self._start_tcp()
         log.info(
             "listening",
             extra={
                 "host": self.settings.host,
                 "port": self.port,
                 "line_port": self.line_port,
+                "tcp_port": tcp_port,
+                "tls": self.tls_context is not None,
                 "node_id": self.node_id,
             },
         )
         return self.port
+
+    async def _start_tcp(self) -> int | None:
+        """The raw TCP listener, when ``tcp_port`` is set; its bound port."""
+        settings = self.settings
+        if settings.tcp_port is None:
+            return None
+        try:
+            return await self.tcp.start(
+                settings.host,
+                settings.tcp_port,
+                backlog=settings.listen_backlog,
+                ssl_context=self.tls_context,
+            )
+        except OSError as exc:
+            raise ListenFailed("tcp_port", f"{settings.host}:{settings.tcp_port}", exc) from exc
 
     async def _start_metrics(self) -> Handler | None:
         """The /metrics handler for the main port, or None when a separate port serves it."""
@@ -345,6 +377,7 @@ class PigeonApp:
         """Graceful shutdown: stop accepting, commit what is queued, close sockets with 1012."""
         log.info("shutting down")
         self.gateway.accepting = False
+        self.tcp.stop_accepting()
         if self._site is not None:
             await self._site.stop()
         await self.committer.close()
@@ -353,6 +386,7 @@ class PigeonApp:
         if self.line is not None:
             await self.line.stop(CloseCode.SERVICE_RESTART, "server restarting")
         await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting", drain_s=2.0)
+        await self.tcp.close(timeout_s=self.settings.shutdown_grace_s)
         if self._runner is not None:
             await self._runner.cleanup()
         if self._metrics_listener is not None:

@@ -52,7 +52,10 @@ def _describe_invalid(exc: ValidationError) -> str:
     """One line per invalid setting: where it comes from, what was given, what is wrong."""
     lines = []
     for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else "settings"
+        if not error["loc"]:  # a rule across settings; its message names them
+            lines.append(f"invalid settings: {error['msg']}")
+            continue
+        name = str(error["loc"][0])
         field = Settings.model_fields.get(name)
         given = f" (got {error.get('input')!r})" if field is None or field.repr else ""
         lines.append(f"invalid setting {_setting_source(name)}: {error['msg']}{given}")
@@ -70,19 +73,16 @@ def _require_database(settings: Settings) -> None:
 
 def _start_error(settings: Settings, exc: OSError) -> str:
     """Why ``serve`` could not start, naming the settings that lead to the cause."""
-    from pigeon.gateway.linemode import LinePortError
+    from pigeon.listener import ListenFailed
 
-    if isinstance(exc, LinePortError):
-        return (
-            f"cannot listen on {settings.host}:{settings.line_port} for line mode: "
-            f"{exc.strerror}; choose another with --line-port / PIGEON_LINE_PORT"
-        )
-    where = f"{settings.host}:{settings.port}"
+    where, port = f"{settings.host}:{settings.port}", "--port / PIGEON_PORT"
+    if isinstance(exc, ListenFailed):
+        where, port = exc.where, _setting_source(exc.setting)
     if exc.errno == errno.EADDRINUSE:
-        return f"cannot listen on {where}: address already in use; choose another with --port / PIGEON_PORT"
+        return f"cannot listen on {where}: address already in use; choose another with {port}"
     if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
         reason = exc.strerror or str(exc)
-        return f"cannot listen on {where}: {reason}; check --host / PIGEON_HOST and --port / PIGEON_PORT"
+        return f"cannot listen on {where}: {reason}; check --host / PIGEON_HOST and {port}"
     services = [
         source
         for source, value in (
@@ -141,6 +141,21 @@ def main() -> None:
     is_flag=True,
     default=None,
     help="Line mode: a nickname alone signs in, as a guest account [env PIGEON_ALLOW_GUESTS].",
+)
+@click.option(
+    "--tcp-port",
+    type=int,
+    help="Also serve the raw TCP protocol (length-prefixed Protobuf) on this port; 0 picks a free one [env PIGEON_TCP_PORT; default off].",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(path_type=Path),
+    help="PEM certificate chain: HTTP and TCP listeners speak TLS (needs --tls-key) [env PIGEON_TLS_CERT].",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(path_type=Path),
+    help="PEM private key of --tls-cert [env PIGEON_TLS_KEY].",
 )
 @common_options
 @click.option(

@@ -10,7 +10,7 @@ import ipaddress
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         "", description="comma-separated IPs/CIDRs allowed to set X-Forwarded-For"
     )
+    tcp_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="also serve the raw TCP protocol (length-prefixed Protobuf) on this port "
+        "(0 picks one); off when unset",
+    )
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate chain: serve HTTP and TCP over TLS (with tls_key)"
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
     shutdown_grace_s: float = Field(10.0, gt=0)
     listen_backlog: int = Field(4096, ge=16, description="pending TCP connections (connect storms)")
 
@@ -225,6 +236,17 @@ class Settings(BaseSettings):
         for part in filter(None, (p.strip() for p in value.split(","))):
             ipaddress.ip_network(part, strict=False)
         return value
+
+    @model_validator(mode="after")
+    def _check_tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether the listeners speak TLS."""
+        return self.tls_cert is not None
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:

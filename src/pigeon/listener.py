@@ -19,6 +19,12 @@ many sockets one address holds. So every accepted socket is wrapped in a
 * WebSocket frames from a client must be masked (RFC 6455 §5.1): the frame
   headers after an upgrade are scanned, and an unmasked one closes with 1002
   before aiohttp sees it.
+
+With ``tls_cert``/``tls_key`` the sockets speak TLS (``server_tls_context``); the
+checks above then see the decrypted stream, and the TLS handshake itself must end
+within ``header_timeout_s``. The raw TCP listener (``gateway/tcp.py``) counts its
+sockets in the same ``Listener``, so the per-address and total caps cover both
+ports together.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ import ipaddress
 import logging
 import re
 import resource
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum, auto
 from http import HTTPStatus
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, Protocol, cast
 
 import orjson
 from aiohttp import web
@@ -59,6 +67,33 @@ def derived_max_connections(reserve: int) -> int:
     return max(16, soft - reserve)
 
 
+class ListenFailed(OSError):
+    """A listener could not bind: ``setting`` names the port setting that chose it."""
+
+    def __init__(self, setting: str, where: str, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.setting = setting
+        self.where = where
+
+
+def server_tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server-side TLS context (TLS 1.2 or later) from PEM files.
+
+    Raises ``ValueError`` naming the settings when they cannot be loaded, so the
+    server refuses to start rather than serve in clear text.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(
+            "cannot load the TLS certificate --tls-cert / PIGEON_TLS_CERT and key "
+            f"--tls-key / PIGEON_TLS_KEY: {exc}"
+        ) from exc
+    return context
+
+
 def _canned(code: ErrorCode, message: str | None = None) -> bytes:
     """A whole HTTP response in the REST envelope, for sockets refused below HTTP."""
     body = orjson.dumps(
@@ -72,8 +107,26 @@ def _canned(code: ErrorCode, message: str | None = None) -> bytes:
     return head.encode() + body
 
 
-_TOO_MANY_FROM_IP = _canned(ErrorCode.TOO_MANY_CONNECTIONS)
-_SERVER_FULL = _canned(ErrorCode.UNAVAILABLE, "too many connections; retry shortly")
+class Refusal(Enum):
+    """Why a socket was turned away; each transport says it in its own way."""
+
+    TOO_MANY_FROM_IP = ErrorCode.TOO_MANY_CONNECTIONS
+    SERVER_FULL = ErrorCode.UNAVAILABLE
+
+    @property
+    def code(self) -> ErrorCode:
+        return ErrorCode(self.value)
+
+    @property
+    def message(self) -> str:
+        if self is Refusal.SERVER_FULL:
+            return "too many connections; retry shortly"
+        return DEFAULT_MESSAGES[self.code]
+
+
+_HTTP_REFUSALS = {refusal: _canned(refusal.code, refusal.message) for refusal in Refusal}
+_TOO_MANY_FROM_IP = _HTTP_REFUSALS[Refusal.TOO_MANY_FROM_IP]
+_SERVER_FULL = _HTTP_REFUSALS[Refusal.SERVER_FULL]
 _HEAD_TIMEOUT = _canned(ErrorCode.HEAD_TIMEOUT)
 
 
@@ -154,6 +207,20 @@ class ListenerLimits:
     trusted: tuple[IPNetwork, ...] = ()
 
 
+class CountedSocket(Protocol):
+    """What the listener needs of a socket to count it, whatever protocol it speaks.
+
+    ``ip`` is the peer's address; ``capped`` and ``pending`` belong to the listener,
+    which sets them; ``evict`` closes the socket to make room at the global cap.
+    """
+
+    ip: str
+    capped: bool
+    pending: bool
+
+    def evict(self) -> None: ...
+
+
 class GuardedProtocol(asyncio.Protocol):
     """aiohttp's protocol for one socket, behind the checks above."""
 
@@ -184,9 +251,10 @@ class GuardedProtocol(asyncio.Protocol):
         refusal = self.listener.admit(self)
         if refusal is not None:
             self.transport = None
-            transport.write(refusal)
+            transport.write(_HTTP_REFUSALS[refusal])
             transport.close()
             return
+        self.listener.track_handler(self)
         self._arm()
         self.inner.connection_made(transport)
 
@@ -320,8 +388,8 @@ class Listener:
         self.total = 0
         self._open: dict[str, int] = {}
         self._pending: dict[str, int] = {}
-        self._heads: dict[GuardedProtocol, None] = {}  # insertion order: oldest first
         self._by_handler: dict[object, GuardedProtocol] = {}
+        self._heads: dict[CountedSocket, None] = {}  # insertion order: oldest first
         self._installed = False
         self._evicted = 0
         self._last_logged = -_LOG_EVERY_S
@@ -335,26 +403,32 @@ class Listener:
 
     # --- counting
 
-    def admit(self, guard: GuardedProtocol) -> bytes | None:
-        """None to accept the socket, else the reply that refuses it."""
+    def admit(self, guard: CountedSocket) -> Refusal | None:
+        """None to accept the socket (counted from now on, and pending), else why not.
+
+        Every admitted socket must be ``release``d exactly once when it ends.
+        """
         guard.capped = not self._trusted(guard.ip)
         if guard.capped and (
             self._open.get(guard.ip, 0) >= self.limits.max_per_ip
             or self._pending.get(guard.ip, 0) >= self.limits.max_pending_per_ip
         ):
-            return _TOO_MANY_FROM_IP
+            return Refusal.TOO_MANY_FROM_IP
         if self.total >= self.limits.max_connections:
             oldest = next(iter(self._heads), None)
             if oldest is None:
-                return _SERVER_FULL
+                return Refusal.SERVER_FULL
             self._heads.pop(oldest)
             oldest.evict()
             self._note_eviction()
         self.total += 1
         self._open[guard.ip] = self._open.get(guard.ip, 0) + 1
-        self._by_handler[guard.inner] = guard
         self.enter_pending(guard)
         return None
+
+    def track_handler(self, guard: GuardedProtocol) -> None:
+        """Remember which aiohttp handler an admitted HTTP socket has (``socket_of``)."""
+        self._by_handler[guard.inner] = guard
 
     def _note_eviction(self) -> None:
         """Log evictions at most every few seconds: a flood must not flood the log."""
@@ -365,7 +439,7 @@ class Listener:
             self._evicted = 0
             self._last_logged = now
 
-    def enter_pending(self, guard: GuardedProtocol) -> bool:
+    def enter_pending(self, guard: CountedSocket) -> bool:
         if guard.pending:
             return True
         if guard.capped and self._pending.get(guard.ip, 0) >= self.limits.max_pending_per_ip:
@@ -374,16 +448,17 @@ class Listener:
         self._pending[guard.ip] = self._pending.get(guard.ip, 0) + 1
         return True
 
-    def leave_pending(self, guard: GuardedProtocol) -> None:
+    def leave_pending(self, guard: CountedSocket) -> None:
         if not guard.pending:
             return
         guard.pending = False
         _decrement(self._pending, guard.ip)
 
-    def release(self, guard: GuardedProtocol) -> None:
+    def release(self, guard: CountedSocket) -> None:
         self.head_done(guard)
         self.leave_pending(guard)
-        self._by_handler.pop(guard.inner, None)
+        if isinstance(guard, GuardedProtocol):
+            self._by_handler.pop(guard.inner, None)
         self.total -= 1
         _decrement(self._open, guard.ip)
 
@@ -392,10 +467,12 @@ class Listener:
     def socket_of(self, request: web.BaseRequest) -> GuardedProtocol | None:
         return self._by_handler.get(request.protocol)
 
-    def heading(self, guard: GuardedProtocol) -> None:
+    def heading(self, guard: CountedSocket) -> None:
+        """``guard`` is not yet useful (a head arriving, a TCP socket before auth): at
+        the global cap the oldest such socket makes room for a newcomer."""
         self._heads[guard] = None
 
-    def head_done(self, guard: GuardedProtocol) -> None:
+    def head_done(self, guard: CountedSocket) -> None:
         self._heads.pop(guard, None)
 
     def wrap_handler(
@@ -427,16 +504,24 @@ class GuardedSite(web.BaseSite):
     __slots__ = ("_host", "_listener", "_port")
 
     def __init__(
-        self, runner: web.AppRunner, listener: Listener, host: str, port: int, *, backlog: int
+        self,
+        runner: web.AppRunner,
+        listener: Listener,
+        host: str,
+        port: int,
+        *,
+        backlog: int,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        super().__init__(runner, backlog=backlog)
+        super().__init__(runner, backlog=backlog, ssl_context=ssl_context)
         self._listener = listener
         self._host = host
         self._port = port
 
     @property
     def name(self) -> str:
-        return f"http://{self._host}:{self._port}"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}"
 
     async def start(self) -> None:
         await super().start()
@@ -449,6 +534,11 @@ class GuardedSite(web.BaseSite):
             self._host,
             self._port,
             backlog=self._backlog,
+            ssl=self._ssl_context,
+            # A TLS handshake is part of the head: it gets the same time to arrive.
+            ssl_handshake_timeout=listener.limits.header_timeout_s
+            if self._ssl_context is not None
+            else None,
         )
 
 

@@ -9,6 +9,7 @@ import aiohttp
 
 from harness import WAIT_S
 from integration.live import in_touch
+from integration.wireclient import Wire, WireClient
 from integration.wsclient import (
     Rest,
     connect,
@@ -69,6 +70,48 @@ async def test_direct_and_group_chat_across_nodes(
     assert not [f for f in ws_c.backlog if f.get("t") == "msg" and f["seq"] == sent["seq"]]
     for ws in (ws_a, ws_b, ws_c):
         await ws.close()
+
+
+async def test_tcp_and_protobuf_connections_chat_across_nodes(
+    node_factory: NodeFactory, http: aiohttp.ClientSession
+) -> None:
+    """A TCP client on one node, WebSocket clients (JSON and Protobuf) on another: the
+    pushes, receipts and kicks between them are the same as between WebSockets."""
+    node_a, node_b = node_factory("a"), node_factory("b")
+    rest_a = Rest(http, node_a)
+    alice, bob = await register(rest_a, "tj"), await register(rest_a, "tp")
+    conv = await direct(rest_a, alice, bob)
+    on_tcp = await WireClient.open(Wire.TCP_PROTO, http, node_b, node_b.tcp_port)
+    on_proto = await WireClient.open(Wire.WS_PROTO, http, node_b, node_b.tcp_port)
+    on_json = await WireClient.open(Wire.WS_JSON, http, node_a, node_a.tcp_port)
+    try:
+        await on_tcp.auth(bob.access)
+        await on_proto.auth(bob.access)
+        await on_json.auth(alice.access)
+
+        ack = await on_json.request(
+            {"t": "send", "cid": "x1", "conv": conv, "kind": "text", "body": {"text": "to tcp"}},
+            reply="ack",
+        )
+        for client in (on_tcp, on_proto):
+            got = await client.expect("msg", conv=conv, seq=ack["seq"])
+            assert (got["from"], got["body"]) == (alice.id, {"text": "to tcp"})
+        await on_tcp.send({"t": "read", "conv": conv, "seq": ack["seq"]})
+        await on_json.expect("receipt", conv=conv, user=bob.id, read=ack["seq"])
+        reply = await on_tcp.request(
+            {"t": "send", "cid": "x2", "conv": conv, "kind": "text", "body": {"text": "back"}},
+            reply="ack",
+        )
+        await on_json.expect("msg", conv=conv, seq=reply["seq"])
+        await on_proto.expect("msg", conv=conv, seq=reply["seq"])  # bob's other device
+
+        # Logging out on node A closes bob's TCP socket on node B with a close frame.
+        await Rest(http, node_a).ok("POST", "auth/logout", token=bob.access)
+        assert await on_tcp.closed() == 4003
+        assert await on_proto.closed() == 4003
+    finally:
+        for client in (on_tcp, on_proto, on_json):
+            await client.close()
 
 
 async def test_logout_on_one_node_closes_the_socket_on_another(

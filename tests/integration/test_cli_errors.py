@@ -48,6 +48,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
         (["user", "list"], {"PIGEON_MAX_PAGE": "many"}, "PIGEON_MAX_PAGE"),
         (["serve"], {"PIGEON_LOG_LEVEL": "LOUD"}, "--log-level / PIGEON_LOG_LEVEL"),
         (["serve"], {"PIGEON_JWT_SECRET": "too-short-secret"}, "PIGEON_JWT_SECRET"),
+        (["serve", "--tls-cert", "cert.pem"], {}, "tls_cert and tls_key go together"),
+        (["serve", "--tcp-port", "70000"], {}, "--tcp-port / PIGEON_TCP_PORT"),
         (["serve", "--line-port", "70000"], {}, "--line-port / PIGEON_LINE_PORT"),
         (["serve"], {"PIGEON_LINE_MAX_BYTES": "8"}, "PIGEON_LINE_MAX_BYTES"),
         (["serve"], {"PIGEON_ALLOW_GUESTS": "perhaps"}, "--allow-guests / PIGEON_ALLOW_GUESTS"),
@@ -80,7 +82,17 @@ def test_busy_port_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(result, "address already in use", str(port), "PIGEON_PORT")
 
 
-def test_busy_line_port_is_one_line(tmp_path: Path) -> None:
+def test_an_unloadable_tls_certificate_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate\n")
+    result = pigeon(
+        "serve", "--port", "0", "--tls-cert", "cert.pem", "--tls-key", "key.pem", cwd=tmp_path
+    )
+    assert_one_line_error(result, "--tls-cert / PIGEON_TLS_CERT", "--tls-key / PIGEON_TLS_KEY")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--tcp-port", "--line-port"])
+def test_a_busy_extra_port_names_its_setting(tmp_path: Path, flag: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -89,13 +101,15 @@ def test_busy_line_port_is_one_line(tmp_path: Path) -> None:
             "serve",
             "--port",
             "0",
-            "--line-port",
+            flag,
             str(port),
             "--data-dir",
             str(tmp_path),
             cwd=tmp_path,
         )
-    assert_one_line_error(result, "line mode", str(port), "--line-port / PIGEON_LINE_PORT")
+    setting = f"{flag} / PIGEON_{flag[2:].replace('-', '_').upper()}"
+    assert_one_line_error(result, "address already in use", str(port), setting)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_user_list_elsewhere_creates_nothing(tmp_path: Path) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import jwt
 import pytest
@@ -21,6 +22,7 @@ import pytest
 from harness import JWT_SECRET, WAIT_S, ServerProcess, unique_name
 from pigeon.client import (
     ClosedEvent,
+    Codec,
     ConnectedEvent,
     Connection,
     ConnectionClosedError,
@@ -32,45 +34,91 @@ from pigeon.client import (
     PigeonClient,
     ReceiptEvent,
     ReconnectPolicy,
+    SocketDisplaced,
     TypingEvent,
 )
+
+from .wireclient import Wire
 
 E = TypeVar("E")
 
 PASSWORD = "correct-horse-battery"
-FAST = ConnectionOptions(
-    reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5),
-    connect_timeout=WAIT_S,
-    request_timeout=WAIT_S,
-)
+FAST_RECONNECT = ReconnectPolicy(initial_delay=0.05, max_delay=0.5)
+
+
+class Endpoint(Protocol):
+    """A server or a relay in front of one: where a connection of each wire goes."""
+
+    @property
+    def tcp_url(self) -> str: ...
+
+
+# Every test that connects runs once over each wire (WebSocket + JSON, WebSocket +
+# Protobuf, TCP + Protobuf): the SDK's behaviour must not depend on the transport.
+@pytest.fixture(params=list(Wire), ids=[wire.value for wire in Wire])
+def wire(request: pytest.FixtureRequest) -> Wire:
+    return Wire(request.param)
+
+
+Options = Callable[..., ConnectionOptions]
+
+
+@pytest.fixture
+def fast(wire: Wire) -> Options:
+    """``fast(endpoint, **more)``: options for this test's wire that reconnect quickly."""
+
+    def options(endpoint: Endpoint, **more: Any) -> ConnectionOptions:
+        return ConnectionOptions(
+            reconnect=FAST_RECONNECT,
+            connect_timeout=WAIT_S,
+            request_timeout=WAIT_S,
+            codec=Codec.JSON if wire is Wire.WS_JSON else Codec.PROTO,
+            url=endpoint.tcp_url if wire is Wire.TCP_PROTO else None,
+            **more,
+        )
+
+    return options
 
 
 class Relay:
-    """A TCP relay in front of the server whose sockets a test can cut (real sockets)."""
+    """TCP relays in front of the server's HTTP port and its raw TCP port, whose sockets
+    a test can cut (real sockets)."""
 
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = 0
+    def __init__(self, target_port: int, tcp_target_port: int) -> None:
+        self.targets = (target_port, tcp_target_port)
+        self.ports = (0, 0)
         self.refusing = False
         self.swallow_replies = False
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.ports[0]}"
+
+    @property
+    def tcp_url(self) -> str:
+        return f"tcp://127.0.0.1:{self.ports[1]}"
 
     async def start(self) -> Relay:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        ports = []
+        for target in self.targets:
+            server = await asyncio.start_server(
+                functools.partial(self._accept, target=target), "127.0.0.1", 0
+            )
+            self._servers.append(server)
+            ports.append(server.sockets[0].getsockname()[1])
+        self.ports = (ports[0], ports[1])
         return self
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, target: int
+    ) -> None:
         if self.refusing:
             writer.transport.abort()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target)
         except OSError:
             writer.transport.abort()
             return
@@ -108,9 +156,9 @@ class Relay:
 
     async def close(self) -> None:
         self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
 
 
 RelayFactory = Callable[[ServerProcess], Awaitable[Relay]]
@@ -121,7 +169,7 @@ async def relay_factory() -> AsyncIterator[RelayFactory]:
     relays: list[Relay] = []
 
     async def make(server: ServerProcess) -> Relay:
-        relay = await Relay(server.port).start()
+        relay = await Relay(server.port, server.tcp_port).start()
         relays.append(relay)
         return relay
 
@@ -224,11 +272,13 @@ async def direct_pair(
 # --- chat
 
 
-async def test_two_users_chat(shared_server: ServerProcess, clients: list[PigeonClient]) -> None:
+async def test_two_users_chat(
+    shared_server: ServerProcess, clients: list[PigeonClient], fast: Options
+) -> None:
     alice, bob, conv = await direct_pair(clients, shared_server.base_url)
     assert (await bob.open_direct(user_id(alice)))["id"] == conv
-    conn_a = await alice.connect(options=FAST)
-    conn_b = await bob.connect(device="phone", options=FAST)
+    conn_a = await alice.connect(options=fast(shared_server))
+    conn_b = await bob.connect(device="phone", options=fast(shared_server))
     events_a, events_b = conn_a.events(), conn_b.events()
     assert conn_b.ready is not None
     devices = await bob.call("GET", "/users/me/devices")
@@ -327,10 +377,10 @@ async def test_rest_helpers_and_errors(
 
 
 async def test_send_retried_across_server_crash(
-    server: ServerProcess, clients: list[PigeonClient]
+    server: ServerProcess, clients: list[PigeonClient], fast: Options
 ) -> None:
     alice, _bob, conv = await direct_pair(clients, server.base_url)
-    conn = await alice.connect(options=FAST)
+    conn = await alice.connect(options=fast(server))
 
     # Stored, then the server dies: the same cid after the restart gets the original ack.
     first = await conn.send(conv, body="first", cid="crash-cid-1")
@@ -364,12 +414,15 @@ async def test_send_retried_across_server_crash(
 
 
 async def test_lost_ack_is_recovered_with_the_original_ack(
-    shared_server: ServerProcess, clients: list[PigeonClient], relay_factory: RelayFactory
+    shared_server: ServerProcess,
+    clients: list[PigeonClient],
+    relay_factory: RelayFactory,
+    fast: Options,
 ) -> None:
     relay = await relay_factory(shared_server)
     alice, bob, conv = await direct_pair(clients, shared_server.base_url)
     behind = through(relay, alice, clients)
-    conn = await behind.connect(options=FAST)
+    conn = await behind.connect(options=fast(relay))
 
     relay.swallow_replies = True  # the server stores the message; its ack never arrives
     sending = asyncio.create_task(conn.send(conv, body="ack lost", cid="lost-ack-cid"))
@@ -392,12 +445,15 @@ async def test_lost_ack_is_recovered_with_the_original_ack(
 
 
 async def test_disconnected_client_gets_every_message_once_in_order(
-    shared_server: ServerProcess, clients: list[PigeonClient], relay_factory: RelayFactory
+    shared_server: ServerProcess,
+    clients: list[PigeonClient],
+    relay_factory: RelayFactory,
+    fast: Options,
 ) -> None:
     relay = await relay_factory(shared_server)
     alice, bob, conv = await direct_pair(clients, shared_server.base_url)
     behind = through(relay, bob, clients)
-    conn = await behind.connect(options=FAST)
+    conn = await behind.connect(options=fast(relay))
     events = conn.events()
 
     for n in range(3):
@@ -425,18 +481,18 @@ async def test_disconnected_client_gets_every_message_once_in_order(
 
 
 async def test_resume_from_saved_state(
-    shared_server: ServerProcess, clients: list[PigeonClient]
+    shared_server: ServerProcess, clients: list[PigeonClient], fast: Options
 ) -> None:
     alice, bob, conv = await direct_pair(clients, shared_server.base_url)
     await alice.send_rest(conv, body="history")
-    conn = await bob.connect(options=FAST)
+    conn = await bob.connect(options=fast(shared_server))
     await alice.send_rest(conv, body="seen")
     assert [e.seq for e in await messages_until(conn.events(), conv, 2)] == [2]
     saved = conn.state()
     await conn.close()
 
     await alice.send_rest(conv, body="while away")
-    resumed = await bob.connect(options=ConnectionOptions(reconnect=FAST.reconnect, resume=saved))
+    resumed = await bob.connect(options=fast(shared_server, resume=saved))
     got = await messages_until(resumed.events(), conv, 3)
     assert [(e.seq, e.message.body["text"], e.live) for e in got] == [(3, "while away", False)]
     await resumed.close()
@@ -453,12 +509,15 @@ def expired_copy(token: str) -> str:
 
 
 async def test_expired_token_is_refreshed_on_reconnect_and_logout_stops(
-    shared_server: ServerProcess, clients: list[PigeonClient], relay_factory: RelayFactory
+    shared_server: ServerProcess,
+    clients: list[PigeonClient],
+    relay_factory: RelayFactory,
+    fast: Options,
 ) -> None:
     relay = await relay_factory(shared_server)
     alice, bob, conv = await direct_pair(clients, shared_server.base_url)
     behind = through(relay, bob, clients)
-    conn: Connection = await behind.connect(options=FAST)
+    conn: Connection = await behind.connect(options=fast(relay))
     events = conn.events()
 
     assert behind.access_token is not None
@@ -487,17 +546,44 @@ async def test_expired_token_is_refreshed_on_reconnect_and_logout_stops(
         await conn.send(conv, body="refused")
 
 
+# --- displaced sockets
+
+
+async def test_a_displaced_connection_stops_instead_of_fighting_the_newer_one(
+    server_factory: Callable[..., ServerProcess], clients: list[PigeonClient], fast: Options
+) -> None:
+    server = server_factory("displaced", env={"PIGEON_MAX_SOCKETS_PER_USER": "1"})
+    alice = await new_user(clients, server.base_url)
+    older = await alice.connect(options=fast(server))
+    events = older.events()
+    newer = await alice.connect(options=fast(server))
+
+    closed = await next_of(events, ClosedEvent)
+    assert isinstance(closed.error, SocketDisplaced)
+    assert closed.error.code == 4011
+    assert older.closed
+    with pytest.raises(ConnectionClosedError) as refused:
+        await older.ping()
+    assert isinstance(refused.value.error, SocketDisplaced)
+    # The newer connection keeps its socket: it was never displaced in turn.
+    newer_events = newer.events()
+    assert await newer.ping() > 0
+    assert newer.connected
+    await newer.close()
+    assert [event.t async for event in newer_events] == ["connected", "closed"]
+
+
 # --- heartbeat
 
 
 async def test_client_pings_keep_a_quiet_connection_open(
-    server_factory: Callable[..., ServerProcess], clients: list[PigeonClient]
+    server_factory: Callable[..., ServerProcess], clients: list[PigeonClient], fast: Options
 ) -> None:
     # The client pings once per heartbeat and the server closes after two silent ones,
     # so the margin for a late ping is one heartbeat: 2 s, not 1, on a loaded machine.
     server = server_factory("heartbeat", env={"PIGEON_HEARTBEAT_S": "2"})
     client = await new_user(clients, server.base_url)
-    conn = await client.connect(options=FAST)
+    conn = await client.connect(options=fast(server))
     assert conn.ready is not None
     assert conn.ready.heartbeat == 2
 

@@ -8,16 +8,20 @@
                 print(event.message.body)
 
 ``PigeonClient`` wraps the REST API and keeps the login's tokens;
-``Connection`` (from ``client.connect()``) keeps one WebSocket alive across
+``Connection`` (from ``client.connect()``) keeps one live socket alive across
 drops, catches up after each reconnect, and yields each message once, in seq
-order per conversation.
+order per conversation. The socket is the server's WebSocket in JSON by default;
+``ConnectionOptions(codec=Codec.PROTO)`` speaks Protobuf on it, and
+``ConnectionOptions(url="tcp://host:port")`` (or ``tls://``) uses the raw TCP
+listener instead.
 """
 
 from __future__ import annotations
 
 from pigeon.client.backoff import Backoff, ReconnectPolicy
+from pigeon.client.channel import TlsOptions
 from pigeon.client.connection import Connection, ConnectionOptions, EventStream
-from pigeon.client.errors import ConnectionClosedError, PigeonApiError
+from pigeon.client.errors import ConnectionClosedError, PigeonApiError, SocketDisplaced
 from pigeon.client.events import (
     Ack,
     ClosedEvent,
@@ -39,11 +43,13 @@ from pigeon.client.events import (
 from pigeon.client.inbox import SyncState
 from pigeon.client.rest import PigeonClient, new_cid
 from pigeon.client.tracker import StreamTracker
+from pigeon.protocol.wire import Codec
 
 __all__ = [
     "Ack",
     "Backoff",
     "ClosedEvent",
+    "Codec",
     "ConnectedEvent",
     "Connection",
     "ConnectionClosedError",
@@ -63,9 +69,11 @@ __all__ = [
     "Ready",
     "ReceiptEvent",
     "ReconnectPolicy",
+    "SocketDisplaced",
     "StreamTracker",
     "SyncPage",
     "SyncState",
+    "TlsOptions",
     "TypingEvent",
     "new_cid",
 ]

@@ -1,9 +1,12 @@
-"""``Connection``: the live, self-healing WebSocket session of one logged-in client.
+"""``Connection``: the live, self-healing session of one logged-in client.
 
-It owns a succession of ``Link`` objects (one per socket). When a socket drops it
-reconnects with exponential backoff and full jitter — after 4001/4002/4003 it
-first refreshes the access token once — and after every (re)connect it catches
-up: ``sync`` from the last cursor, then ``pull after=<delivered>`` for each
+It owns a succession of ``Link`` objects (one per socket: a WebSocket in JSON or
+Protobuf, or a raw TCP/TLS stream, as ``ConnectionOptions`` choose). When a socket
+drops it reconnects with exponential backoff and full jitter — after
+4001/4002/4003 it first refreshes the access token once; after 4011 (a newer
+socket of the same user took this one's place) it stops, ending with a
+``ClosedEvent`` whose error is ``SocketDisplaced``, rather than displace the newer
+socket in turn — and after every (re)connect it catches up: ``sync`` from the last cursor, then ``pull after=<delivered>`` for each
 changed conversation, so the application sees every stored message.
 
 Guarantees, for the messages yielded by ``events()``:
@@ -40,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from pigeon.client.backoff import Backoff, ReconnectPolicy
-from pigeon.client.errors import ConnectionClosedError, PigeonApiError
+from pigeon.client.channel import Channel, ChannelUnsupported, TlsOptions, open_channel
+from pigeon.client.errors import ConnectionClosedError, PigeonApiError, SocketDisplaced
 from pigeon.client.events import (
     Ack,
     ClosedEvent,
@@ -57,8 +61,9 @@ from pigeon.client.events import (
     push_event,
 )
 from pigeon.client.inbox import TRANSIENT_RETRY, Inbox, SyncState
-from pigeon.client.link import TOKEN_CLOSE_CODES, AuthRejected, Link, LinkLost
+from pigeon.client.link import FINAL_CLOSE_CODES, TOKEN_CLOSE_CODES, AuthRejected, Link, LinkLost
 from pigeon.client.rest import message_body, new_cid
+from pigeon.protocol.wire import Codec
 
 if TYPE_CHECKING:
     from pigeon.client.rest import PigeonClient
@@ -81,6 +86,13 @@ class ConnectionOptions:
     transient_retries: int = 8
     """How often a call is repeated after a transient error (rate limited, unavailable)."""
     resume: SyncState | None = None
+    url: str | None = None
+    """Where to connect: ``ws://``/``wss://`` (a WebSocket), ``tcp://host:port`` or
+    ``tls://host:port`` (the raw TCP listener). Default: the server's ``ws_url``."""
+    codec: Codec = Codec.JSON
+    """The WebSocket codec (offered as its subprotocol); TCP always speaks Protobuf."""
+    tls: TlsOptions | None = None
+    """Certificate checks for ``wss://`` and ``tls://``; default: the client's own."""
 
 
 class EventStream:
@@ -329,11 +341,18 @@ class Connection:
                     self._emit(DisconnectedEvent(exc.code, str(exc.error or ""), 0.0))
                     await self._renew_token(token, exc)
                     continue
+                except ChannelUnsupported as exc:
+                    self._finish(exc)  # a wrong URL or codec: retrying cannot help
+                    return
                 except _CONNECT_ERRORS as exc:
                     await self._pause(None, f"{type(exc).__name__}: {exc}")
                     continue
                 attempt += 1
                 await self._serve(link, attempt)
+                if link.close_code in FINAL_CLOSE_CODES:
+                    # A newer socket took this one's place: reconnecting would displace it.
+                    self._finish(SocketDisplaced(link.close_code, link.close_reason))
+                    return
                 if link.close_code in TOKEN_CLOSE_CODES:
                     self._emit(DisconnectedEvent(link.close_code, link.close_reason, 0.0))
                     await self._renew_token(token, AuthRejected(link.close_code, None))
@@ -348,10 +367,15 @@ class Connection:
     async def _open_link(self, token: str | None) -> Link:
         if token is None:
             raise AuthRejected(4001, PigeonApiError(40100, "not logged in"))
-        config = await self.client.config()
+        options = self.options
+        url = options.url or str((await self.client.config())["ws_url"])
+        tls = options.tls or self.client.tls
+
+        async def opener() -> Channel:
+            return await open_channel(self.client.session, url, options.codec, tls)
+
         return await Link.open(
-            self.client.session,
-            str(config["ws_url"]),
+            opener,
             token,
             self.device,
             self._rids,

@@ -56,3 +56,20 @@ class ConnectionClosedError(Exception):
     def __init__(self, message: str = "connection is closed", error: Exception | None = None):
         super().__init__(message)
         self.error = error
+
+
+class SocketDisplaced(Exception):
+    """The server closed this socket with 4011: the user opened more sockets than it
+    allows and this, the oldest, made room for a newer one.
+
+    A ``Connection`` stops on it instead of reconnecting, which would only displace
+    the newer socket in turn; the application decides whether to connect again (the
+    user came back to this window, say).
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(
+            f"replaced by a newer connection ({code}){': ' + reason if reason else ''}"
+        )
+        self.code = code
+        self.reason = reason

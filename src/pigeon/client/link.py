@@ -1,10 +1,11 @@
-"""``Link``: one authenticated WebSocket — frames out, frames in, replies matched by rid.
+"""``Link``: one authenticated channel — frames out, frames in, replies matched by rid.
 
-A link lives from ``auth``/``ready`` to the socket's end and is never reused:
+A link lives from ``auth``/``ready`` to the channel's end and is never reused:
 the ``Connection`` above it opens a new one after every drop. While it runs it
 sends a client ``ping`` every ``heartbeat`` seconds (the server closes sockets
 silent for two heartbeats) and treats a server silent for two heartbeats as
 gone. When it ends, every call still waiting on it fails with ``LinkLost``.
+The transport (WebSocket or TCP) and the codec are the ``Channel``'s business.
 """
 
 from __future__ import annotations
@@ -12,25 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
-import aiohttp
-import orjson
-
+from pigeon.client.channel import ABNORMAL_CLOSE, Channel, ChannelClosed
 from pigeon.client.errors import PigeonApiError
 from pigeon.client.events import Frame, Ready
+from pigeon.protocol.closecodes import CloseCode
 
 log = logging.getLogger("pigeon.client")
 
-# Close codes after which the token must be replaced before reconnecting (contract §3).
-TOKEN_CLOSE_CODES = frozenset({4001, 4002, 4003})
-ABNORMAL_CLOSE = 1006
+# Close codes after which the token must be replaced before reconnecting (protocol.md).
+TOKEN_CLOSE_CODES = frozenset(int(code) for code in CloseCode if code.needs_new_token)
+# Close codes after which the client must not reconnect by itself (4011: displaced).
+FINAL_CLOSE_CODES = frozenset(int(code) for code in CloseCode if code.ends_session)
 # The client's own close code for a server that stopped answering.
 SILENT_SERVER_CLOSE = 4000
-MAX_FRAME_BYTES = 16 * 1024 * 1024
-_CLOSED_TYPES = frozenset(
-    {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED}
-)
 
 PushHandler = Callable[[Frame], None]
 Rid = str | int
@@ -54,10 +51,6 @@ class AuthRejected(Exception):
         self.error = error
 
 
-def _dumps(frame: Frame) -> str:
-    return orjson.dumps(frame).decode()
-
-
 def _api_error(frame: Frame) -> PigeonApiError:
     return PigeonApiError(int(frame.get("code", 0)), str(frame.get("message", "")))
 
@@ -77,7 +70,7 @@ class Link:
 
     def __init__(
         self,
-        ws: aiohttp.ClientWebSocketResponse,
+        channel: Channel,
         ready: Ready,
         rids: Iterator[int],
         reply_within_s: float,
@@ -86,7 +79,7 @@ class Link:
         self.reply_within_s = reply_within_s
         self.close_code: int | None = None
         self.close_reason = ""
-        self._ws = ws
+        self._channel = channel
         self._rids = rids
         self._pending: dict[Rid, asyncio.Future[Frame]] = {}
         self._send_lock = asyncio.Lock()
@@ -96,8 +89,7 @@ class Link:
     @classmethod
     async def open(
         cls,
-        session: aiohttp.ClientSession,
-        url: str,
+        opener: Callable[[], Awaitable[Channel]],
         token: str,
         device: str | None,
         rids: Iterator[int],
@@ -105,48 +97,42 @@ class Link:
         handshake_s: float,
         reply_within_s: float,
     ) -> Link:
-        """Connect, send ``auth`` and wait for ``ready``.
+        """Open a channel with ``opener``, send ``auth`` and wait for ``ready``.
 
         Raises ``AuthRejected`` if the server refuses the token, ``LinkLost`` if the
-        socket ends first, ``aiohttp.ClientError``/``OSError``/``TimeoutError`` if it
-        cannot be opened at all (``TimeoutError`` also after ``handshake_s``).
+        channel ends first, whatever ``opener`` raises if it cannot be opened at all,
+        and ``TimeoutError`` after ``handshake_s``.
         """
         async with asyncio.timeout(handshake_s):
-            ws = await session.ws_connect(
-                url,
-                autoping=True,
-                max_msg_size=MAX_FRAME_BYTES,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
-            )
+            channel = await opener()
             try:
                 auth: Frame = {"t": "auth", "token": token, "rid": next(rids)}
                 if device is not None:
                     auth["device"] = device
-                await ws.send_str(_dumps(auth))
-                return cls(ws, await cls._await_ready(ws), rids, reply_within_s)
+                await channel.send(auth)
+                return cls(channel, await cls._await_ready(channel), rids, reply_within_s)
+            except ChannelClosed as exc:
+                raise LinkLost(exc.code, exc.reason) from exc
             except BaseException:
-                await ws.close()
+                await channel.close()
                 raise
 
     @staticmethod
-    async def _await_ready(ws: aiohttp.ClientWebSocketResponse) -> Ready:
+    async def _await_ready(channel: Channel) -> Ready:
         error: PigeonApiError | None = None
         while True:
-            message = await ws.receive()
-            if message.type is aiohttp.WSMsgType.TEXT:
-                frame = orjson.loads(message.data)
-                if not isinstance(frame, dict):
-                    continue
-                if frame.get("t") == "ready":
-                    return _ready(frame)
-                if frame.get("t") == "error":
-                    error = _api_error(frame)  # the reason for the close that follows
-                continue
-            if message.type in _CLOSED_TYPES or message.type is aiohttp.WSMsgType.ERROR:
-                code = ws.close_code or ABNORMAL_CLOSE
-                if code in TOKEN_CLOSE_CODES:
-                    raise AuthRejected(code, error)
-                raise LinkLost(code, str(error or "closed before ready"))
+            try:
+                frame = await channel.receive()
+            except ChannelClosed as exc:
+                if exc.code in TOKEN_CLOSE_CODES:
+                    raise AuthRejected(exc.code, error) from None
+                raise LinkLost(
+                    exc.code, str(error or exc.reason or "closed before ready")
+                ) from None
+            if frame.get("t") == "ready":
+                return _ready(frame)
+            if frame.get("t") == "error":
+                error = _api_error(frame)  # the reason for the close that follows
 
     @property
     def ended(self) -> bool:
@@ -157,36 +143,24 @@ class Link:
         return len(self._pending)
 
     async def run(self, on_push: PushHandler) -> None:
-        """Read frames until the socket ends; pushes go to ``on_push``, replies to callers."""
+        """Read frames until the channel ends; pushes go to ``on_push``, replies to callers."""
         heartbeat = asyncio.create_task(self._heartbeat(), name="pigeon-heartbeat")
         silence_limit = max(2 * self.ready.heartbeat, 5.0)
         try:
             while True:
-                message = await self._ws.receive(timeout=silence_limit)
-                if message.type is aiohttp.WSMsgType.TEXT:
-                    self._dispatch(message.data, on_push)
-                elif message.type in _CLOSED_TYPES or message.type is aiohttp.WSMsgType.ERROR:
-                    self.close_code = self._ws.close_code or ABNORMAL_CLOSE
-                    self.close_reason = str(message.extra or "")
-                    break
+                async with asyncio.timeout(silence_limit):
+                    frame = await self._channel.receive()
+                self._dispatch(frame, on_push)
         except TimeoutError:
             self.close_code, self.close_reason = SILENT_SERVER_CLOSE, "server stopped answering"
-        except (aiohttp.ClientError, OSError) as exc:
-            self.close_code, self.close_reason = ABNORMAL_CLOSE, str(exc)
+        except ChannelClosed as exc:
+            self.close_code, self.close_reason = exc.code, exc.reason
         finally:
             heartbeat.cancel()
             self._end()
-            with contextlib.suppress(Exception):
-                await self._ws.close()
+            await self._channel.close()
 
-    def _dispatch(self, data: str, on_push: PushHandler) -> None:
-        try:
-            frame = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            log.warning("server sent a frame that is not JSON")
-            return
-        if not isinstance(frame, dict):
-            return
+    def _dispatch(self, frame: Frame, on_push: PushHandler) -> None:
         rid = frame.get("rid")
         waiter = self._pending.pop(rid, None) if isinstance(rid, str | int) else None
         if waiter is not None:
@@ -220,10 +194,10 @@ class Link:
             raise LinkLost(self.close_code, self.close_reason)
         try:
             async with self._send_lock:
-                await self._ws.send_str(_dumps(frame))
-        except (aiohttp.ClientError, OSError, RuntimeError) as exc:
-            self._break(str(exc))
-            raise LinkLost(ABNORMAL_CLOSE, str(exc)) from exc
+                await self._channel.send(frame)
+        except ChannelClosed as exc:
+            self._break(exc.reason)
+            raise LinkLost(ABNORMAL_CLOSE, exc.reason) from exc
 
     def _break(self, reason: str) -> None:
         """The socket can no longer be written: end the link now, and the reader with it.
@@ -285,5 +259,4 @@ class Link:
         await self._send(frame)
 
     async def close(self, code: int = 1000) -> None:
-        with contextlib.suppress(Exception):
-            await self._ws.close(code=code)
+        await self._channel.close(code)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
+from pigeon.client.channel import TlsOptions
 from pigeon.client.errors import TOKEN_EXPIRED, PigeonApiError
 
 if TYPE_CHECKING:
@@ -63,7 +64,10 @@ class PigeonClient:
 
     Use as ``async with PigeonClient(base_url) as client:``. After ``register``
     or ``login`` the client holds ``access_token``, ``refresh_token`` and
-    ``user``; both tokens may also be given up front to resume a login.
+    ``user``; both tokens may also be given up front to resume a login. ``tls``
+    says how to check the server's certificate (``https``, and by default the
+    live connection's ``wss``/``tls``); it applies to a session the client
+    creates, not to one given.
     """
 
     def __init__(
@@ -74,8 +78,10 @@ class PigeonClient:
         refresh_token: str | None = None,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30.0,
+        tls: TlsOptions | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.tls = tls
         self.access_token = access_token
         self.refresh_token = refresh_token
         self.user: JSON | None = None
@@ -91,7 +97,12 @@ class PigeonClient:
     def session(self) -> aiohttp.ClientSession:
         """The HTTP session (created on first use unless one was given)."""
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+            connector = (
+                aiohttp.TCPConnector(ssl=self.tls.context()) if self.tls is not None else None
+            )
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout), connector=connector
+            )
         return self._session
 
     async def close(self) -> None:

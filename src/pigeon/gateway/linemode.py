@@ -22,8 +22,9 @@ Guarantees of the listener:
 - a connection that has not signed in within ``line_login_timeout_s`` is closed
   (4002), one silent for ``line_idle_timeout_s`` too (4010); TCP keepalive notices a
   peer that vanished without a word long before that;
-- one address holds at most ``max_connections_per_ip`` line connections, of which
-  ``max_pending_per_ip`` not yet signed in (42901).
+- its sockets are counted by the node's ``Listener`` with the HTTP and TCP ones:
+  per-address caps (``! 42901 …`` and closed), "pending" until signed in, and
+  evictable at the global cap until then (``! 50300 …``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import itertools
 import logging
 import socket
 import time
-from collections import Counter
 from dataclasses import dataclass
 
 from pigeon.core.guests import GuestService
@@ -49,6 +49,7 @@ from pigeon.gateway.linesession import LineServices, LineSession, Reply
 from pigeon.gateway.machine import Action, Close, ConnectionMachine, Dispatch, MachineLimits
 from pigeon.gateway.machine import Reply as FrameReply
 from pigeon.gateway.session import Session
+from pigeon.listener import Listener, ListenFailed
 from pigeon.metrics import Metrics
 from pigeon.protocol import frames, lines
 from pigeon.protocol.closecodes import CloseCode
@@ -73,16 +74,26 @@ _CLOSE_WORDS: dict[int, str] = {
 }
 
 
-class LinePortError(OSError):
-    """The line-mode port could not be opened (told apart from the HTTP port's errors)."""
-
-
 @dataclass(frozen=True, slots=True)
 class LineLimits:
     max_line_bytes: int
     send_queue_bytes: int
-    max_per_ip: int
-    max_pending_per_ip: int
+
+
+class LineGuard:
+    """A line socket as the ``Listener`` counts it (``CountedSocket``)."""
+
+    def __init__(self, ip: str, writer: asyncio.StreamWriter) -> None:
+        self.ip = ip
+        self.capped = True
+        self.pending = False
+        self.writer = writer
+
+    def evict(self) -> None:
+        """Dropped at the global cap to make room: it had not signed in yet."""
+        code = int(ErrorCode.UNAVAILABLE)
+        self.writer.write(encode_lines([error_line(code, "too many connections; retry shortly")]))
+        self.writer.close()
 
 
 class LineTransport:
@@ -114,6 +125,7 @@ class LineListener:
         node_id: str,
         services: LineServices,
         hub: Hub,
+        listener: Listener,
         presence: PresenceService,
         receipts: ReceiptService,
         messaging: MessagingService,
@@ -125,6 +137,7 @@ class LineListener:
         self.node_id = node_id
         self.services = services
         self.hub = hub
+        self.listener = listener
         self.presence = presence
         self.receipts = receipts
         self.messaging = messaging
@@ -133,10 +146,9 @@ class LineListener:
         self.machine_limits = machine_limits
         self.limits = limits
         self._ids = itertools.count(1)
-        self._pending: dict[Connection, str] = {}  # not signed in yet → address
+        self._pending: dict[Connection, LineGuard] = {}  # not signed in yet
         self._live: dict[Connection, bool] = {}  # signed in → is a guest
         self._sessions: dict[Connection, Session] = {}  # signed in → its gateway Session
-        self._per_ip: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -148,7 +160,7 @@ class LineListener:
                 self._accept, host, port, backlog=backlog, limit=_READ_BYTES
             )
         except OSError as exc:
-            raise LinePortError(exc.errno, exc.strerror or str(exc)) from exc
+            raise ListenFailed("line_port", f"{host}:{port}", exc) from exc
         self._sweeper = asyncio.create_task(self._sweep(), name="line-sweeper")
         bound = int(self._server.sockets[0].getsockname()[1])
         log.info("line mode listening", extra={"host": host, "port": bound})
@@ -180,21 +192,23 @@ class LineListener:
         finally:
             self._handlers.discard(task)
 
-    def _admit(self, address: str) -> bool:
-        pending = sum(1 for a in self._pending.values() if a == address)
-        return (
-            self._per_ip[address] < self.limits.max_per_ip
-            and pending < self.limits.max_pending_per_ip
-        )
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        address = str(peer[0]) if peer else "?"
-        if not self._admit(address):
-            code = int(ErrorCode.TOO_MANY_CONNECTIONS)
-            writer.write(encode_lines([error_line(code, "too many connections from this address")]))
+        guard = LineGuard(str(peer[0]) if isinstance(peer, tuple) and peer else "unix", writer)
+        refusal = self.listener.admit(guard)
+        if refusal is not None:
+            writer.write(encode_lines([error_line(int(refusal.code), refusal.message)]))
             writer.close()
             return
+        self.listener.heading(guard)  # evictable at the global cap until signed in
+        try:
+            await self._serve_admitted(reader, writer, guard)
+        finally:
+            self.listener.release(guard)
+
+    async def _serve_admitted(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, guard: LineGuard
+    ) -> None:
         _keepalive(writer)
         connection_id = f"{self.node_id}.line{next(self._ids)}"
         conn = Connection(
@@ -205,14 +219,13 @@ class LineListener:
             machine=ConnectionMachine(self.machine_limits, time.monotonic()),
             max_buffer_bytes=self.limits.send_queue_bytes,
         )
-        self._per_ip[address] += 1
-        self._pending[conn] = address
-        session = LineSession(self.services, address)
+        self._pending[conn] = guard
+        session = LineSession(self.services, guard.ip)
         try:
             _write(conn, session.greeting())
             await self._read(reader, conn, session)
         finally:
-            await self._closed(conn, address)
+            await self._closed(conn)
 
     async def _read(
         self, reader: asyncio.StreamReader, conn: Connection, session: LineSession
@@ -315,22 +328,21 @@ class LineListener:
             conn.push_frame,
             lambda: conn.close(CloseCode.TOO_SLOW, "too slow"),
         )
-        del self._pending[conn]
+        guard = self._pending.pop(conn)
+        self.listener.head_done(guard)  # useful now: neither pending nor evictable
+        self.listener.leave_pending(guard)
         self._live[conn] = user.guest
         self.hub.add(conn)
         log.info("line connected", extra={"conn": conn.id, "user": principal.user_id})
         await self.presence.connected(principal.user_id, principal.login_id, conn.id)
         _write(conn, await session.enter())
 
-    async def _closed(self, conn: Connection, address: str) -> None:
+    async def _closed(self, conn: Connection) -> None:
         """The socket is done: leave the hub and presence; end the login; a guest departs."""
         conn.close(CloseCode.NORMAL, "")
         conn.shut(CloseCode.NORMAL)  # the peer left first: the machine has no close to make
         await conn.wait_closed()
         self._pending.pop(conn, None)
-        self._per_ip[address] -= 1
-        if self._per_ip[address] <= 0:
-            del self._per_ip[address]
         if isinstance(conn.wire, LineFormat) and conn.wire.output is not None:
             conn.wire.output.close()
         if conn not in self._live:

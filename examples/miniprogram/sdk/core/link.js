@@ -1,15 +1,19 @@
 // The WebSocket link: auth frame first, heartbeat, request/reply by rid, and reconnect with
-// exponential backoff and full jitter (a new token first after 4001/4002/4003). It knows
-// frames, not chats: the client listens. Network and foreground events from the adapter
-// skip the rest of a backoff wait.
+// exponential backoff and full jitter (a new token first after 4001/4002/4003). After 4011 a
+// newer socket of the same user has taken this one's place: the link stops in the
+// "displaced" state instead of reconnecting, which would only push the newer socket out in
+// turn. It knows frames, not chats: the client listens. Network and foreground events from
+// the adapter skip the rest of a backoff wait.
 
 import { Backoff } from "./backoff.js";
 
 /** Close codes after which the access token must be renewed before reconnecting. */
 export const NEEDS_NEW_TOKEN = new Set([4001, 4002, 4003]);
+/** Close codes after which the link must not reconnect by itself (4011: displaced). */
+export const ENDS_SESSION = new Set([4011]);
 const REQUEST_TIMEOUT_MS = 15_000;
 
-/** @typedef {"idle" | "connecting" | "reconnecting" | "offline" | "syncing" | "online"} LinkState */
+/** @typedef {"idle" | "connecting" | "reconnecting" | "offline" | "syncing" | "online" | "displaced"} LinkState */
 
 /**
  * @typedef {object} LinkHandlers
@@ -17,6 +21,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
  * @property {(ready: Record<string, any>) => void} onReady
  * @property {(frame: Record<string, any>) => void} onFrame
  * @property {() => void} onAuthLost
+ * @property {(code: number) => void} [onDisplaced]
  */
 
 export class Link {
@@ -66,12 +71,17 @@ export class Link {
   }
 
   stop() {
+    this._halt();
+    this._setState("idle");
+  }
+
+  /** Close the socket and stop reconnecting, leaving the state to the caller. */
+  _halt() {
     this.stopped = true;
     for (const off of this._off) off();
     this._off = [];
     clearTimeout(this._retryTimer);
     this._teardown(1000, "bye");
-    this._setState("idle");
   }
 
   get online() {
@@ -151,6 +161,13 @@ export class Link {
   async _closed(code) {
     this._teardown();
     if (this.stopped) return;
+    if (ENDS_SESSION.has(code)) {
+      // start() takes the session back when the user asks to.
+      this._halt();
+      this._setState("displaced");
+      if (this.handlers.onDisplaced) this.handlers.onDisplaced(code);
+      return;
+    }
     if (NEEDS_NEW_TOKEN.has(code)) {
       try {
         await this.api.refresh();

@@ -34,7 +34,9 @@ const MAX_PAGES = 20;
  * ordered stream), `timeline` (conv id: its display timeline changed), `receipts` (conv id),
  * `typing` (conv id), `presence` (user id or nothing), `users` (user id), `incoming`
  * ({conv, message}: a live message from someone else in an unmuted conversation),
- * `senderror` ({item, frame}), `removed` (conv id), `authlost`.
+ * `senderror` ({item, frame}), `removed` (conv id), `authlost`, `displaced` (close code 4011:
+ * a newer socket of this user took this one's place; the client stays disconnected, in
+ * state "displaced", until the app calls `connect()`).
  */
 export class PigeonClient extends Emitter {
   /**
@@ -116,6 +118,7 @@ export class PigeonClient extends Emitter {
       onReady: () => this._onReady(),
       onFrame: (frame) => this._onFrame(frame),
       onAuthLost: () => this.emit("authlost"),
+      onDisplaced: (code) => this.emit("displaced", code),
     }, options);
     this._typingSweep = setInterval(() => this.peers.sweepTyping(), 1_000);
     if (typeof this._typingSweep.unref === "function") this._typingSweep.unref();

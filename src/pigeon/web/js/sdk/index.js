@@ -2,7 +2,7 @@
 
 export { Api, ApiError, parseEnvelope } from "./core/rest.js";
 export { PigeonClient } from "./core/client.js";
-export { Link, NEEDS_NEW_TOKEN } from "./core/link.js";
+export { Link, NEEDS_NEW_TOKEN, ENDS_SESSION } from "./core/link.js";
 export { Backoff, RECONNECT_POLICY } from "./core/backoff.js";
 export { StreamTracker } from "./core/tracker.js";
 export { Timeline } from "./core/timeline.js";

@@ -214,7 +214,7 @@ export class ChatView {
   _drawBanner() {
     // Connecting and syncing are brief and shown in the sidebar; a banner is for trouble.
     const state = this.client.connState;
-    const show = state === "reconnecting" || state === "offline" || state === "idle";
+    const show = state === "reconnecting" || state === "offline" || state === "idle" || state === "displaced";
     this.bannerEl.hidden = !show;
     if (!show) return;
     const text = {
@@ -223,11 +223,14 @@ export class ChatView {
       reconnecting: t("state_reconnecting"),
       offline: t("state_offline"),
       idle: t("state_offline"),
+      displaced: t("state_displaced"),
     }[state];
     fill(this.bannerEl, 
       state === "offline" || state === "reconnecting" ? icon("wifiOff", { size: 16 }) : h("span.spinner", { "aria-hidden": "true" }),
       h("span", null, text),
       state === "reconnecting" ? h("button.link", { type: "button", onclick: () => this.client.connectNow() }, t("retry_now")) : null,
+      // Displaced by a newer socket of this account: reconnect only when the user asks.
+      state === "displaced" ? h("button.link", { type: "button", onclick: () => this.client.connect() }, t("use_here")) : null,
     );
     this.bannerEl.dataset.state = state;
   }

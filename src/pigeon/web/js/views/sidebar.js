@@ -142,6 +142,7 @@ export class Sidebar {
       reconnecting: t("state_reconnecting"),
       offline: t("state_offline"),
       idle: t("state_offline"),
+      displaced: t("state_displaced"),
     };
     this.connEl.className = `conn conn-${state}`;
     this.connEl.dataset.state = state;
