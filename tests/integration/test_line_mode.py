@@ -11,15 +11,26 @@ from pathlib import Path
 import pytest
 
 from harness import WAIT_S, ServerProcess, stop_all, unique_name
-from pigeon.client import MessageEvent, PigeonApiError, PigeonClient
+from pigeon.client import (
+    ConnectionOptions,
+    MessageEvent,
+    PigeonApiError,
+    PigeonClient,
+    ReconnectPolicy,
+)
 
 from .linekit import line_port, nc_client, socket_client
-from .test_sdk import FAST, PASSWORD, next_of, user_id, username, wait_until
+from .test_sdk import PASSWORD, next_of, user_id, username, wait_until
 
 MAX_LINE = 64  # the line limit of the module's server, tested at its edge
 LOBBY = "c_lobby"
 STAMPED = r"^\[\d\d:\d\d\] "
 NewUser = Callable[[], Awaitable[PigeonClient]]
+FAST = ConnectionOptions(
+    reconnect=ReconnectPolicy(initial_delay=0.05, max_delay=0.5),
+    connect_timeout=WAIT_S,
+    request_timeout=WAIT_S,
+)
 
 
 @pytest.fixture(scope="module")
