@@ -135,7 +135,7 @@ class Metrics:
         )
         self.command_seconds = Histogram(
             "pigeon_command_seconds",
-            "Handling of one authenticated client command, any transport, by command",
+            "Handling of one authenticated WebSocket or TCP command, by command",
             ["command"],
             buckets=_LATENCY_BUCKETS,
             registry=r,

@@ -88,6 +88,7 @@ class OtelTracer:
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
             from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+            from opentelemetry.trace import Link, SpanContext, get_current_span
         except ImportError as exc:
             raise TracingUnavailable(
                 "tracing_endpoint is set but OpenTelemetry is not installed: "
@@ -100,29 +101,24 @@ class OtelTracer:
         # Batches leave from the processor's own thread: exporting never blocks the loop.
         self._provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
         self._tracer = self._provider.get_tracer("pigeon")
+        self._link, self._context_type, self._current = Link, SpanContext, get_current_span
 
     @contextlib.contextmanager
     def span(
         self, name: str, attributes: Attributes | None = None, links: Sequence[object] = ()
     ) -> Iterator[None]:
-        from opentelemetry.trace import Link, SpanContext
-
-        span_links = [Link(c) for c in links if isinstance(c, SpanContext)]
+        span_links = [self._link(c) for c in links if isinstance(c, self._context_type)]
         with self._tracer.start_as_current_span(
             name, attributes=dict(attributes or {}), links=span_links
         ):
             yield
 
     def link(self) -> object | None:
-        from opentelemetry import trace
-
-        context = trace.get_current_span().get_span_context()
+        context = self._current().get_span_context()
         return context if context.is_valid else None
 
     def ids(self) -> tuple[str, str] | None:
-        from opentelemetry import trace
-
-        context = trace.get_current_span().get_span_context()
+        context = self._current().get_span_context()
         if not context.is_valid:
             return None
         return f"{context.trace_id:032x}", f"{context.span_id:016x}"

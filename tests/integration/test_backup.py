@@ -71,7 +71,7 @@ async def test_backup_under_traffic_restores_every_acknowledged_message(
     assert "database, 1 stored file(s)" in result.stdout, result.stdout
     assert (archive.stat().st_mode & 0o777) == 0o600
 
-    restored_dir = tmp_path / "restored"
+    restored_dir = tmp_path / "restored"  # where server_factory("restored") serves from
     result = _pigeon("db", "restore", str(archive), "--data-dir", str(restored_dir))
     assert result.returncode == 0, result.stderr
     # Not again over a non-empty data dir…
@@ -81,11 +81,7 @@ async def test_backup_under_traffic_restores_every_acknowledged_message(
     assert "--force" in again.stderr
     assert "Traceback" not in again.stderr
 
-    restored = server_factory("restored-node")
-    restored.stop()
-    restored.data_dir = restored_dir
-    restored.log_path = restored_dir / "server.log"
-    restored.start()
+    restored = server_factory("restored")  # its data dir is tmp_path / "restored"
     rest2 = Rest(http, restored)
     items = await all_history(rest2, alice, conv)  # the same secret: old tokens hold
     seqs = [m["seq"] for m in items]
