@@ -362,7 +362,7 @@ class GuardedProtocol(asyncio.Protocol):
         whether the frames that follow are a WebSocket's."""
         prior = len(self._head)
         self._head += data
-        if not self._line_read and not self._request_line_fits():
+        if not self._line_read and not self._request_line_fits(prior):
             self._refuse(_URI_TOO_LONG)
             return b""
         end = self._head.find(_HEAD_END, max(0, prior - 3))
@@ -384,9 +384,13 @@ class GuardedProtocol(asyncio.Protocol):
         self._scanner = FrameScanner()
         return data[:consumed] + self._check_frames(data[consumed:])
 
-    def _request_line_fits(self) -> bool:
-        """False once the request line is known to exceed ``MAX_REQUEST_LINE``."""
-        end = self._head.find(b"\n")
+    def _request_line_fits(self, prior: int) -> bool:
+        """False once the request line is known to exceed ``MAX_REQUEST_LINE``.
+
+        The first ``prior`` bytes held no line end (else the line was read), so a
+        head trickled a byte at a time is still scanned once.
+        """
+        end = self._head.find(b"\n", prior)
         if end < 0:
             return len(self._head) <= MAX_REQUEST_LINE + 1  # room for its CR
         self._line_read = True

@@ -46,6 +46,25 @@ async def test_a_request_line_over_the_limit_is_414(shared_server: ServerProcess
     assert_envelope(body, URI_TOO_LONG)
 
 
+async def test_a_long_line_after_a_kept_alive_request_arriving_in_pieces_is_414(
+    shared_server: ServerProcess,
+) -> None:
+    conn = await RawHttp.open(shared_server)
+    try:
+        await conn.send("GET /healthz HTTP/1.1\nHost: t\n")
+        status, _, _ = await asyncio.wait_for(conn.response(), WAIT_S)
+        assert status == 200
+        line = _line(MAX_REQUEST_LINE + 2)
+        for start in range(0, len(line), 3000):
+            conn.writer.write(line[start : start + 3000])
+            await conn.writer.drain()
+        status, _, body = await asyncio.wait_for(conn.response(), WAIT_S)
+        assert status == 414
+        assert_envelope(body, URI_TOO_LONG)
+    finally:
+        await conn.close()
+
+
 async def test_a_request_line_at_the_limit_is_read(shared_server: ServerProcess) -> None:
     status, _, body = await exchange(
         shared_server, _line(MAX_REQUEST_LINE) + b"\r\nHost: t\r\n\r\n"
