@@ -28,6 +28,7 @@ from pigeon.httpguard import (
     check_declared_length,
     check_transfer_coding,
     envelope_error,
+    http_error_envelope,
     request_id_for,
     security_headers,
 )
@@ -105,6 +106,20 @@ def _web_root() -> Path:
     return Path(str(resources.files("pigeon") / "web"))
 
 
+def static_files(root: Path) -> Handler:
+    """The web client's files under ``root``; anything else (a missing name, a path
+    leading out of ``root``, a directory) is the enveloped 404, not an empty body."""
+    base = root.resolve()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        path = (base / request.match_info["name"]).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    return serve
+
+
 def build_http_app(
     *,
     api: FastAPI,
@@ -120,7 +135,11 @@ def build_http_app(
     port, a separate listener serves them (pigeon.metrics_http)."""
     web_root = _web_root()
     app = web.Application(
-        middlewares=[request_middleware(metrics, max_request_bytes, tracer), url_text_middleware]
+        middlewares=[
+            request_middleware(metrics, max_request_bytes, tracer),
+            http_error_envelope,
+            url_text_middleware,
+        ]
     )
     app.on_response_prepare.append(security_headers(WEB_CLIENT_CSP))
 
@@ -142,9 +161,11 @@ def build_http_app(
     app.router.add_get("/readyz", readyz)
     app.router.add_routes(ops_routes)
     app.router.add_get("/", index)
-    app.router.add_static("/static/", web_root, follow_symlinks=False)
+    app.router.add_get("/static/{name:.+}", static_files(web_root))
     app.router.add_routes(file_routes)
     app.router.add_routes(docs_routes())
     # Everything else (REST under /api/v1, /openapi.json) is FastAPI's.
-    app.router.register_resource(FastAPIResource(BodyLimit(api, max_request_bytes), root_path="/"))
+    app.router.register_resource(
+        FastAPIResource(BodyLimit(api, max_request_bytes), api.routes, root_path="/")
+    )
     return app
