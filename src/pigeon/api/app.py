@@ -7,7 +7,16 @@ from fastapi import APIRouter, Depends, FastAPI
 from pigeon import __version__
 from pigeon.api import errors
 from pigeon.api.bridge import finite_json
-from pigeon.api.routes import auth, conversations, groups, meta, presence, social, users
+from pigeon.api.routes import (
+    auth,
+    conversations,
+    groups,
+    meta,
+    presence,
+    search,
+    social,
+    users,
+)
 from pigeon.services import Services
 
 API_PREFIX = "/api/v1"
@@ -26,7 +35,7 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(finite_json)])
-    for module in (auth, users, conversations, groups, social, presence, meta):
+    for module in (auth, users, conversations, groups, social, presence, search, meta):
         api.include_router(module.router)
     app.include_router(api)
     return app

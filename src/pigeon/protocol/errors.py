@@ -28,6 +28,8 @@ class ErrorCode(IntEnum):
     MULTIPART_INCOMPLETE = 40031
     QUERY_TOO_SHORT = 40032
     AVATAR_NOT_UPLOADED = 40033
+    SEARCH_QUERY_EMPTY = 40050
+    SEARCH_QUERY_TOO_LONG = 40051
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -92,6 +94,8 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.MULTIPART_INCOMPLETE: "multipart body ends before its closing boundary",
     ErrorCode.QUERY_TOO_SHORT: "search query is too short",
     ErrorCode.AVATAR_NOT_UPLOADED: "avatar must be an image you uploaded",
+    ErrorCode.SEARCH_QUERY_EMPTY: "search query needs at least one visible character",
+    ErrorCode.SEARCH_QUERY_TOO_LONG: "search query is too long",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
