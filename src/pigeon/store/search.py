@@ -170,28 +170,39 @@ class SearchStore:
         removed); never a recalled message; an edited message by its current text.
         Order is newest stored first; pages never overlap.
         """
-        stmt = self._visible(query).order_by(message_text.c.id.desc()).limit(query.limit + 1)
-        short = match_path(query.text) is MatchPath.SHORT_SCAN
         async with self.db.read() as conn:
-            rows = (await conn.execute(stmt)).all()
-            hits = [_hit(row) for row in rows[: query.limit]]
-            if len(rows) > query.limit:
-                return SearchPage(hits, True, hits[-1].row_id)
-            if short:
-                return await self._after_window(conn, query, hits)
+            if match_path(query.text) is MatchPath.INDEXED:
+                return await self._page(conn, query, self._indexed_match(query), None)
+            # The window is every row of the caller's conversations between its
+            # oldest id and the cursor, so it is applied as an id range.
+            window = self._window(query).subquery()
+            counted = (await conn.execute(select(func.count(), func.min(window.c.id)))).one()
+            if counted[0] == 0:
+                return SearchPage([], False, None)
+            lowest = int(counted[1])
+            within = and_(message_text.c.id >= lowest, self._like(query))
+            full = counted[0] >= query.scan_rows
+            return await self._page(conn, query, within, lowest if full else None)
+
+    async def _page(
+        self,
+        conn: Conn,
+        query: SearchQuery,
+        match: ColumnElement[bool],
+        window_floor: int | None,
+    ) -> SearchPage:
+        """The page of matching visible rows; a full short-query window whose rows did
+        not fill the page continues below ``window_floor``."""
+        stmt = self._visible(query, match).order_by(message_text.c.id.desc())
+        rows = (await conn.execute(stmt.limit(query.limit + 1))).all()
+        hits = [_hit(row) for row in rows[: query.limit]]
+        if len(rows) > query.limit:
+            return SearchPage(hits, True, hits[-1].row_id)
+        if window_floor is not None:
+            return SearchPage(hits, True, window_floor)
         return SearchPage(hits, False, None)
 
-    async def _after_window(
-        self, conn: Conn, query: SearchQuery, hits: list[SearchHit]
-    ) -> SearchPage:
-        """A short query that did not fill its page: more lies below a full window."""
-        window = self._window(query).subquery()
-        counted = (await conn.execute(select(func.count(), func.min(window.c.id)))).one()
-        if counted[0] < query.scan_rows:
-            return SearchPage(hits, False, None)
-        return SearchPage(hits, True, int(counted[1]))
-
-    def _visible(self, query: SearchQuery) -> Select[Any]:
+    def _visible(self, query: SearchQuery, match: ColumnElement[bool]) -> Select[Any]:
         member = and_(
             members.c.conv_id == message_text.c.conv_id, members.c.user_id == query.user_id
         )
@@ -202,7 +213,7 @@ class SearchStore:
                 and_(members.c.left_seq.is_not(None), message_text.c.seq <= members.c.left_seq),
             ),
             *self._filters(query),
-            self._match(query),
+            match,
         ]
         return (
             select(
@@ -232,17 +243,22 @@ class SearchStore:
             found.append(message_text.c.id < query.below_id)
         return found
 
-    def _match(self, query: SearchQuery) -> ColumnElement[bool]:
+    def _indexed_match(self, query: SearchQuery) -> ColumnElement[bool]:
+        if not self.db.is_sqlite:
+            return self._like(query)  # answered by the pg_trgm GIN index
+        phrase = '"' + query.text.replace('"', '""') + '"'
+        matching = select(_fts.c.rowid).where(
+            text("message_text_fts MATCH :phrase").bindparams(phrase=phrase)
+        )
+        return message_text.c.id.in_(matching)
+
+    def _like(self, query: SearchQuery) -> ColumnElement[bool]:
+        """A case-insensitive substring match. SQLite's LIKE already ignores ASCII case
+        (its lower() knows no more), so wrapping both sides in lower() would only
+        cost a string copy per row; PostgreSQL needs ILIKE for that."""
         pattern = "%" + _escape_like(query.text) + "%"
-        if match_path(query.text) is MatchPath.SHORT_SCAN:
-            within = message_text.c.id.in_(self._window(query))
-            return and_(within, message_text.c.text.ilike(pattern, escape=_LIKE_ESCAPE))
         if self.db.is_sqlite:
-            phrase = '"' + query.text.replace('"', '""') + '"'
-            matching = select(_fts.c.rowid).where(
-                text("message_text_fts MATCH :phrase").bindparams(phrase=phrase)
-            )
-            return message_text.c.id.in_(matching)
+            return message_text.c.text.like(pattern, escape=_LIKE_ESCAPE)
         return message_text.c.text.ilike(pattern, escape=_LIKE_ESCAPE)
 
     def _window(self, query: SearchQuery) -> Select[Any]:
