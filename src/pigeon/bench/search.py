@@ -156,6 +156,12 @@ async def _load(
     return time.perf_counter() - started, sample
 
 
+def _visible_to(searcher: str, count: int) -> int:
+    """How many of the ``count`` loaded messages ``searcher``'s groups hold (see ``_groups``)."""
+    every = 100 if searcher == "narrow" else 10
+    return sum(1 for index in range(count) if ((index // RUN) % CONVERSATIONS) % every == 0)
+
+
 async def _measure(store: Store, user_id: str, query: str) -> dict[str, Any]:
     latencies: list[int] = []
     found = 0
@@ -226,7 +232,7 @@ async def run(database_url: str | None, count: int, progress: Progress) -> dict[
         "backend": "sqlite" if database_url is None else "postgresql",
         "messages": count,
         "conversations": CONVERSATIONS,
-        "visible": {"narrow": count // 100, "wide": count // 10},
+        "visible": {name: _visible_to(name, count) for name in ("narrow", "wide")},
         "load_s": round(load_s, 1),
         "sizes": sizes,
         "queries": timings,
