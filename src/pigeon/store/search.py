@@ -31,16 +31,17 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Select,
     and_,
     column,
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     table,
-    text,
     update,
 )
 
@@ -172,7 +173,7 @@ class SearchStore:
         """
         async with self.db.read() as conn:
             if match_path(query.text) is MatchPath.INDEXED:
-                return await self._page(conn, query, self._indexed_match(query), None)
+                return await self._page(conn, self._indexed(query), query.limit, None)
             # The window is every row of the caller's conversations between its
             # oldest id and the cursor, so it is applied as an id range.
             window = self._window(query).subquery()
@@ -182,27 +183,29 @@ class SearchStore:
             lowest = int(counted[1])
             within = and_(message_text.c.id >= lowest, self._like(query))
             full = counted[0] >= query.scan_rows
-            return await self._page(conn, query, within, lowest if full else None)
+            stmt = self._visible(query, within)
+            return await self._page(conn, stmt, query.limit, lowest if full else None)
 
+    @staticmethod
     async def _page(
-        self,
-        conn: Conn,
-        query: SearchQuery,
-        match: ColumnElement[bool],
-        window_floor: int | None,
+        conn: Conn, stmt: Select[Any], limit: int, window_floor: int | None
     ) -> SearchPage:
-        """The page of matching visible rows; a full short-query window whose rows did
-        not fill the page continues below ``window_floor``."""
-        stmt = self._visible(query, match).order_by(message_text.c.id.desc())
-        rows = (await conn.execute(stmt.limit(query.limit + 1))).all()
-        hits = [_hit(row) for row in rows[: query.limit]]
-        if len(rows) > query.limit:
+        """The first ``limit`` rows of ``stmt`` (newest first); a full short-query
+        window whose rows did not fill the page continues below ``window_floor``."""
+        rows = (await conn.execute(stmt.limit(limit + 1))).all()
+        hits = [_hit(row) for row in rows[:limit]]
+        if len(rows) > limit:
             return SearchPage(hits, True, hits[-1].row_id)
         if window_floor is not None:
             return SearchPage(hits, True, window_floor)
         return SearchPage(hits, False, None)
 
-    def _visible(self, query: SearchQuery, match: ColumnElement[bool]) -> Select[Any]:
+    def _visible(
+        self, query: SearchQuery, match: ColumnElement[bool], *, via_fts: bool = False
+    ) -> Select[Any]:
+        """Rows matching ``match`` that the caller may read, newest first. ``via_fts``
+        drives the query from the FTS5 table in descending rowid order, so it stops
+        once the page is full instead of collecting every match first."""
         member = and_(
             members.c.conv_id == message_text.c.conv_id, members.c.user_id == query.user_id
         )
@@ -215,6 +218,11 @@ class SearchStore:
             *self._filters(query),
             match,
         ]
+        joined: FromClause = message_text.join(members, member)
+        order: ColumnElement[int] = message_text.c.id
+        if via_fts:
+            joined = _fts.join(joined, message_text.c.id == _fts.c.rowid)
+            order = _fts.c.rowid  # the same value; ordering by it lets FTS5 walk backwards
         return (
             select(
                 message_text.c.id,
@@ -224,8 +232,9 @@ class SearchStore:
                 message_text.c.ts,
                 message_text.c.text,
             )
-            .select_from(message_text.join(members, member))
+            .select_from(joined)
             .where(*conditions)
+            .order_by(order.desc())
         )
 
     @staticmethod
@@ -243,14 +252,12 @@ class SearchStore:
             found.append(message_text.c.id < query.below_id)
         return found
 
-    def _indexed_match(self, query: SearchQuery) -> ColumnElement[bool]:
+    def _indexed(self, query: SearchQuery) -> Select[Any]:
         if not self.db.is_sqlite:
-            return self._like(query)  # answered by the pg_trgm GIN index
+            return self._visible(query, self._like(query))  # the pg_trgm GIN index answers
         phrase = '"' + query.text.replace('"', '""') + '"'
-        matching = select(_fts.c.rowid).where(
-            text("message_text_fts MATCH :phrase").bindparams(phrase=phrase)
-        )
-        return message_text.c.id.in_(matching)
+        match = literal_column("message_text_fts").bool_op("MATCH")(phrase)
+        return self._visible(query, match, via_fts=True)
 
     def _like(self, query: SearchQuery) -> ColumnElement[bool]:
         """A case-insensitive substring match. SQLite's LIKE already ignores ASCII case
