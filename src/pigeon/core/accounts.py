@@ -21,7 +21,12 @@ from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
 from pigeon.store.records import LoginRecord, UserRecord
 
-USERNAME_RE = re.compile(r"[a-z0-9_.\-]{3,32}")
+USERNAME_MIN, USERNAME_MAX = 3, 32
+#: A username as sent: ASCII letters in either case, digits, '_', '.', '-' (stored
+#: lower case). Also the REST schema's ``pattern``, so it is written for both Python
+#: and ECMA-262 regexes.
+USERNAME_PATTERN = f"^[A-Za-z0-9_.\\-]{{{USERNAME_MIN},{USERNAME_MAX}}}$"
+USERNAME_RE = re.compile(USERNAME_PATTERN)
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
 MAX_DISPLAY_NAME = 64
 DM_POLICIES = ("anyone", "friends")
@@ -47,10 +52,14 @@ class Grant:
 
 
 def normalize_username(username: str) -> str:
-    name = username.strip().lower()
-    if not USERNAME_RE.fullmatch(name):
+    """The stored form (lower case) of a well-formed username, else INVALID_USERNAME.
+
+    The format is checked before lower-casing: ``str.lower`` maps some non-ASCII
+    letters to ASCII ones (KELVIN SIGN to ``k``), which must not alias a username.
+    """
+    if not USERNAME_RE.fullmatch(username):
         raise CoreError(ErrorCode.INVALID_USERNAME)
-    return name
+    return username.lower()
 
 
 def check_password(password: str) -> None:
@@ -118,18 +127,26 @@ class AccountService:
         return await self._grant(user, device)
 
     async def login(self, username: str, password: str, device: str | None) -> Grant:
-        name = username.strip().lower()
         user = (
-            await self.store.accounts.user_by_username(name)
-            if USERNAME_RE.fullmatch(name)
+            await self.store.accounts.user_by_username(username.lower())
+            if USERNAME_RE.fullmatch(username)
             else None
         )
-        if not await self.passwords.verify(user.password_hash if user else None, password):
+        # A guest has no password (core/guests.py): it is verified like an unknown
+        # name, so it costs the same time and is refused the same way.
+        stored = user.password_hash if user is not None and not user.guest else None
+        if not await self.passwords.verify(stored, password):
             raise CoreError(ErrorCode.BAD_CREDENTIALS)
         assert user is not None
         if user.disabled:
             raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         return await self._grant(user, device)
+
+    async def open_login(self, user: UserRecord, device: str) -> Principal:
+        """A login for a user the caller has already verified (a line-mode guest): the
+        same login row a sign-in makes, whose tokens nobody is ever given."""
+        grant = await self._grant(user, device)
+        return Principal(user_id=user.id, login_id=grant.login_id, device=grant.device)
 
     async def _grant(self, user: UserRecord, device: str | None) -> Grant:
         now = now_ms()
