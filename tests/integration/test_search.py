@@ -168,6 +168,8 @@ async def test_snippets_are_plain_text_and_pages_do_not_overlap(rest: Rest) -> N
         ({"q": ""}, SEARCH_QUERY_EMPTY),
         ({"q": "   "}, SEARCH_QUERY_EMPTY),
         ({"q": "长" * 101}, SEARCH_QUERY_TOO_LONG),
+        ({"q": "a" * 100 + " "}, SEARCH_QUERY_TOO_LONG),  # counted as sent
+        ({"q": "ok", "from": "not an id"}, INVALID_CHARACTERS),
         ({"q": "a\x00b"}, INVALID_CHARACTERS),
         ({"q": "ok", "cursor": "x1"}, INVALID_CURSOR),
         ({"q": "ok", "limit": 0}, BAD_REQUEST),

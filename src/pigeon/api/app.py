@@ -51,8 +51,10 @@ def _declare_settings(app: FastAPI, services: Services) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            search = schema["paths"][f"{API_PREFIX}/users"]["get"]
-            users.declare_search_minimum(search, services.settings.user_search_min_chars)
+            user_search = schema["paths"][f"{API_PREFIX}/users"]["get"]
+            users.declare_search_minimum(user_search, services.settings.user_search_min_chars)
+            message_search = schema["paths"][f"{API_PREFIX}/search/messages"]["get"]
+            search.declare_query_limit(message_search, services.settings.search_max_query_chars)
         return app.openapi_schema or build()
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook

@@ -54,9 +54,9 @@ class SearchService:
     ) -> dict[str, Any]:
         """A page of the caller's readable messages containing the query, newest first.
 
-        The query is trimmed; blank is SEARCH_QUERY_EMPTY (40050), longer than
-        ``max_query_chars`` SEARCH_QUERY_TOO_LONG (40051), a control character
-        INVALID_CHARACTERS. ``conv`` names a conversation the caller can read
+        Longer than ``max_query_chars`` as sent is SEARCH_QUERY_TOO_LONG (40051), a
+        control character INVALID_CHARACTERS; then the query is trimmed, and blank is
+        SEARCH_QUERY_EMPTY (40050). ``conv`` names a conversation the caller can read
         (else CONVERSATION_NOT_FOUND, as for history). ``limit`` is clamped.
         """
         text = self._checked_query(raw_query)
@@ -84,18 +84,19 @@ class SearchService:
         }
 
     def _checked_query(self, raw: str) -> str:
-        text = raw.strip()
-        violation = check(TextKind.LINE, text)
-        if violation is not None:
-            raise CoreError(violation.code, f"q {violation.reason}")
-        if not text:
-            raise CoreError(ErrorCode.SEARCH_QUERY_EMPTY)
-        if len(text) > self.limits.max_query_chars:
+        # Counted as sent, before trimming: the rule /openapi.json states (maxLength).
+        if len(raw) > self.limits.max_query_chars:
             raise CoreError(
                 ErrorCode.SEARCH_QUERY_TOO_LONG,
                 f"q must be at most {self.limits.max_query_chars} characters",
                 {"max_chars": self.limits.max_query_chars},
             )
+        violation = check(TextKind.LINE, raw)
+        if violation is not None:
+            raise CoreError(violation.code, f"q {violation.reason}")
+        text = raw.strip()
+        if not text:
+            raise CoreError(ErrorCode.SEARCH_QUERY_EMPTY)
         return text
 
     @staticmethod

@@ -111,7 +111,7 @@ messages = Table(
     UniqueConstraint("sender_id", "cid", name="uq_messages_sender_cid"),
 )
 
-# The searchable text of each message (migration 0005, store/search.py). On SQLite an
+# The searchable text of each message (migration 0006, store/search.py). On SQLite an
 # FTS5 table ``message_text_fts`` mirrors it through triggers; on PostgreSQL a
 # pg_trgm GIN index covers ``text``. Neither is described here: queries reach the
 # FTS5 table through ``search.py`` only.

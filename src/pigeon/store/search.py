@@ -3,7 +3,7 @@
 Index maintenance runs inside the caller's transaction (the group commit that
 appends, recalls or edits), so a committed message is searchable at once, a
 recalled one never again, and an edited one by its current text only. On SQLite
-the FTS5 mirror of ``message_text`` follows by triggers (migration 0005), so the
+the FTS5 mirror of ``message_text`` follows by triggers (migration 0006), so the
 code here writes one table on both backends.
 
 The query is one SQLAlchemy statement with one dialect branch, in how a query of

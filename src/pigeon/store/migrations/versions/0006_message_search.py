@@ -14,8 +14,8 @@ characters from the index, for any script, since trigrams are taken per characte
   ``ILIKE``. The database's LC_CTYPE must class CJK characters as letters
   (C.UTF-8 or any UTF-8 locale does; plain "C" does not).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
