@@ -33,6 +33,7 @@ from pigeon.core.permissions import PostingCache
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
+from pigeon.core.search import SearchLimits, SearchService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
 from pigeon.files.decoder import ImageDecoder
@@ -237,6 +238,16 @@ class PigeonApp:
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
             login_guard=LoginGuard(settings.auth_rate_per_min, settings.login_failures_per_min),
             files=files,
+            search=SearchService(
+                self.store,
+                lambda conv_id, user_id: messaging.member(conv_id, user_id, readable=True),
+                SearchLimits(
+                    max_query_chars=settings.search_max_query_chars,
+                    default_results=settings.search_default_results,
+                    max_results=settings.search_max_results,
+                    short_scan_rows=settings.search_short_scan_rows,
+                ),
+            ),
         )
         self.gateway = Gateway(
             node_id=self.node_id,

@@ -429,7 +429,9 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
 @click.argument(
     "scenario",
     nargs=-1,
-    type=click.Choice(["all", "idle", "connect", "direct", "fanout", "catchup", "cluster"]),
+    type=click.Choice(
+        ["all", "idle", "connect", "direct", "fanout", "catchup", "cluster", "search"]
+    ),
 )
 @click.option(
     "--out",
@@ -448,7 +450,16 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
     type=int,
     help="Load processes (default: up to 4, on the cores the server does not use).",
 )
-@click.option("--database-url", help="PostgreSQL URL for the cluster scenario (a fresh database).")
+@click.option(
+    "--database-url",
+    help="PostgreSQL URL (a fresh database) for the cluster scenario; for search, "
+    "the backend to measure (default: a temporary SQLite file).",
+)
+@click.option(
+    "--search-messages",
+    type=click.IntRange(min=1000),
+    help="Messages the search scenario stores (default 1,000,000; 20,000 with --quick).",
+)
 @click.option("--redis-url", help="Redis URL for the cluster scenario.")
 def bench(
     scenario: tuple[str, ...],
@@ -456,20 +467,22 @@ def bench(
     quick: bool,
     workers: int | None,
     database_url: str | None,
+    search_messages: int | None,
     redis_url: str | None,
 ) -> None:
     """Measure a real server: idle memory, connect storm, direct throughput and latency,
-    fan-out, catch-up, and (with PostgreSQL + Redis) two nodes.
+    fan-out, catch-up, and (with PostgreSQL + Redis) two nodes. ``search`` (run only
+    when named) times message search in the store over many stored messages.
 
     Starts its own server pinned to one core and puts the load on the others. With no
     SCENARIO it runs the standard single-node set (all but cluster).
     """
     import dataclasses
 
-    from pigeon.bench.runner import SCENARIOS, Plan, run
+    from pigeon.bench.runner import ON_REQUEST, SCENARIOS, Plan, run
 
     names = (
-        [n for n in SCENARIOS if n != "cluster"]
+        [n for n in SCENARIOS if n not in ON_REQUEST]
         if not scenario or "all" in scenario
         else list(scenario)
     )
@@ -478,12 +491,14 @@ def bench(
     plan = Plan.quick() if quick else Plan()
     if workers:
         plan = dataclasses.replace(plan, workers=workers)
+    if search_messages:
+        plan = dataclasses.replace(plan, search_messages=search_messages)
     cluster = (
         {"database_url": database_url, "redis_url": redis_url}
         if database_url and redis_url
         else None
     )
-    for path in run(names, plan, out, cluster):
+    for path in run(names, plan, out, cluster, database_url):
         click.echo(f"wrote {path}")
 
 

@@ -7,6 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from pigeon.bench import search
+
 
 def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
@@ -135,6 +137,8 @@ def markdown(results: dict[str, Any]) -> str:
             _row([r["messages"], r["received"], _fmt(r["seconds_to_synced"], 2)]) for r in catch
         ]
         lines.append("")
+    if searched := results.get("search"):
+        lines += search.markdown(searched)
     return "\n".join(lines)
 
 

@@ -32,6 +32,8 @@ class ErrorCode(IntEnum):
     LINE_TOO_LONG = 40040
     INVALID_UTF8 = 40041
     UNKNOWN_COMMAND = 40042
+    SEARCH_QUERY_EMPTY = 40050
+    SEARCH_QUERY_TOO_LONG = 40051
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -104,6 +106,8 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.LINE_TOO_LONG: "line is longer than the line-mode limit",
     ErrorCode.INVALID_UTF8: "line is not valid UTF-8",
     ErrorCode.UNKNOWN_COMMAND: "unknown command; /help lists the commands",
+    ErrorCode.SEARCH_QUERY_EMPTY: "search query needs at least one visible character",
+    ErrorCode.SEARCH_QUERY_TOO_LONG: "search query is too long",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
