@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 import orjson
-from aiohttp import web
+from aiohttp import StreamReader, web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
@@ -298,6 +298,9 @@ class GuardedProtocol(asyncio.Protocol):
         self._head = bytearray()
         self._head_overflow = False
         self._line_read = False  # the current head's request line has ended
+        # A finished request's unread body: its bytes still to come (None: chunked).
+        self._body_stream: StreamReader | None = None
+        self._body_left: int | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._scanner: FrameScanner | None = None
         self._blocked = False
@@ -322,6 +325,10 @@ class GuardedProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.transport is None or self._blocked:
             return
+        if self._body_stream is not None:
+            data = self._pass_body(data)
+            if not data:
+                return
         if self.phase is Phase.IDLE:
             if not self.listener.enter_pending(self):
                 self._refuse(_TOO_MANY_FROM_IP)
@@ -416,11 +423,39 @@ class GuardedProtocol(asyncio.Protocol):
             transport.close()
         return data[:bad]
 
-    def request_done(self) -> None:
-        """The handler returned: a kept-alive connection waits for its next head."""
-        if self.phase is Phase.BUSY:
-            self.phase = Phase.IDLE
-            self.listener.leave_pending(self)
+    def request_done(self, request: web.BaseRequest | None = None) -> None:
+        """The handler returned: a kept-alive connection waits for its next head —
+        after what is left of this request's body. A handler may answer before
+        reading the body (a 413); aiohttp then reads and drops the rest ("lingering
+        close"), and those bytes are not a request head."""
+        if self.phase is not Phase.BUSY:
+            return
+        body = request.content if request is not None else None
+        if body is not None and not body.is_eof():
+            length = request.content_length if request is not None else None
+            # Chunked bodies have no length: then wait for aiohttp to see their end.
+            self._body_left = None if length is None else max(0, length - body.total_bytes)
+            self._body_stream = body
+            if self._body_left != 0:
+                return
+        self._body_left = self._body_stream = None
+        self.phase = Phase.IDLE
+        self.listener.leave_pending(self)
+
+    def _pass_body(self, data: bytes) -> bytes:
+        """Hand the rest of a finished request's body to aiohttp unscanned; returns
+        what follows it in ``data`` (the next request), once the body is complete."""
+        left = self._body_left
+        part, rest = (data, b"") if left is None else (data[:left], data[left:])
+        self.inner.data_received(part)
+        if left is not None:
+            self._body_left = left - len(part)
+        assert self._body_stream is not None
+        if self._body_left == 0 or self._body_stream.is_eof():
+            self._body_left = 0
+            self.request_done()
+            return rest
+        return b""
 
     def mark_authenticated(self) -> None:
         if not self.authenticated:
@@ -563,7 +598,7 @@ class Listener:
                 return await handler(request)
             finally:
                 if guard is not None:
-                    guard.request_done()
+                    guard.request_done(request)
 
         return guarded
 

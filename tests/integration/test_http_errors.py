@@ -65,6 +65,32 @@ async def test_a_long_line_after_a_kept_alive_request_arriving_in_pieces_is_414(
         await conn.close()
 
 
+async def test_the_unread_body_of_a_413_is_not_taken_for_the_next_request_line(
+    shared_server: ServerProcess,
+) -> None:
+    """A body refused from its Content-Length alone is drained, not read as a head;
+    the request written right behind it on the same connection gets its own answer."""
+    conn = await RawHttp.open(shared_server)
+    try:
+        body = b"x" * (1024 * 1024 + 10)  # one line longer than any request line
+        head = (
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: t\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        conn.writer.write(head.encode())
+        status, _, _ = await asyncio.wait_for(conn.response(), WAIT_S)
+        assert status == 413
+        # The rest of the body, with the next request pipelined into the same writes.
+        stream = body + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        for start in range(0, len(stream), 64 * 1024 + 7):
+            conn.writer.write(stream[start : start + 64 * 1024 + 7])
+            await conn.writer.drain()
+        status, _, _ = await asyncio.wait_for(conn.response(), WAIT_S)
+        assert status == 200
+    finally:
+        await conn.close()
+
+
 async def test_a_request_line_at_the_limit_is_read(shared_server: ServerProcess) -> None:
     status, _, body = await exchange(
         shared_server, _line(MAX_REQUEST_LINE) + b"\r\nHost: t\r\n\r\n"
