@@ -54,6 +54,7 @@ from pigeon.listener import (
 from pigeon.metrics import Metrics
 from pigeon.metrics_http import Handler, MetricsListener, metrics_handler
 from pigeon.protocol.closecodes import CloseCode
+from pigeon.push.service import PushService
 from pigeon.server import build_http_app
 from pigeon.services import Services
 from pigeon.store.facade import Store
@@ -124,6 +125,8 @@ class PigeonApp:
             if settings.tls_cert is not None and settings.tls_key is not None
             else None
         )
+        # Built before the committer: every commit tells it which conversations grew.
+        self.push = PushService.build(settings, self.store.db, self.store.accounts, self.presence)
         self.committer = GroupCommitter(
             self._append_counted, settings.commit_batch, self._observe_commit
         )
@@ -204,6 +207,7 @@ class PigeonApp:
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
             login_guard=LoginGuard(settings.auth_rate_per_min, settings.login_failures_per_min),
             files=files,
+            push=self.push,
         )
         self.gateway = Gateway(
             node_id=self.node_id,
@@ -240,6 +244,9 @@ class PigeonApp:
         outcomes = await self.store.messages.append(batch)
         stored = sum(1 for o in outcomes if isinstance(o, Appended) and not o.duplicate)
         self.metrics.messages_stored.inc(stored)
+        self.push.committed(
+            {o.message.conv_id for o in outcomes if isinstance(o, Appended) and not o.duplicate}
+        )
         return outcomes
 
     async def start(self) -> int:
@@ -250,6 +257,7 @@ class PigeonApp:
         await self.presence.start()
         self.broker.subscribe(self.hub.on_event)
         self.committer.start()
+        self.push.start()
         self.hub.start()
         self.services.files.start()
         http_app = build_http_app(
@@ -331,6 +339,7 @@ class PigeonApp:
         if self._site is not None:
             await self._site.stop()
         await self.committer.close()
+        await self.push.close()  # undelivered notifications stay in the outbox
         # Sends committed just now still owe their acks: let them be queued, then written.
         await self.gateway.quiesce(timeout_s=2.0)
         await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting", drain_s=2.0)

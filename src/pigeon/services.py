@@ -15,6 +15,7 @@ from pigeon.core.receipts import ReceiptService
 from pigeon.core.social import SocialService
 from pigeon.files.service import FileService
 from pigeon.metrics import Metrics
+from pigeon.push.service import PushService
 from pigeon.store.facade import Store
 
 
@@ -34,3 +35,4 @@ class Services:
     auth_by_ip: KeyedLimiter
     login_guard: LoginGuard
     files: FileService
+    push: PushService

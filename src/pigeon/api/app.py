@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from pigeon import __version__
 from pigeon.api import errors
 from pigeon.api.bridge import finite_json
-from pigeon.api.routes import auth, conversations, groups, meta, presence, social, users
+from pigeon.api.routes import auth, conversations, groups, meta, presence, push, social, users
 from pigeon.services import Services
 
 API_PREFIX = "/api/v1"
@@ -26,7 +26,8 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(finite_json)])
-    for module in (auth, users, conversations, groups, social, presence, meta):
+    # push before users: /users/me/notifications is not a /users/{user_id}
+    for module in (auth, push, users, conversations, groups, social, presence, meta):
         api.include_router(module.router)
     app.include_router(api)
     return app

@@ -28,6 +28,9 @@ class ErrorCode(IntEnum):
     MULTIPART_INCOMPLETE = 40031
     QUERY_TOO_SHORT = 40032
     AVATAR_NOT_UPLOADED = 40033
+    PUSH_SUBSCRIPTION_INVALID = 40060
+    TOO_MANY_PUSH_SUBSCRIPTIONS = 40061
+    INVALID_NOTIFICATION_SETTINGS = 40062
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -48,6 +51,7 @@ class ErrorCode(IntEnum):
     CONVERSATION_NOT_FOUND = 40402
     MESSAGE_NOT_FOUND = 40403
     FILE_NOT_FOUND = 40404
+    PUSH_SUBSCRIPTION_NOT_FOUND = 40460
     CONFLICT = 40900
     USERNAME_TAKEN = 40901
     ALREADY_AUTHENTICATED = 40902
@@ -92,6 +96,10 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.MULTIPART_INCOMPLETE: "multipart body ends before its closing boundary",
     ErrorCode.QUERY_TOO_SHORT: "search query is too short",
     ErrorCode.AVATAR_NOT_UPLOADED: "avatar must be an image you uploaded",
+    ErrorCode.PUSH_SUBSCRIPTION_INVALID: "push subscription needs an http(s) endpoint and "
+    "the browser's p256dh and auth keys",
+    ErrorCode.TOO_MANY_PUSH_SUBSCRIPTIONS: "too many push subscriptions; delete an old one",
+    ErrorCode.INVALID_NOTIFICATION_SETTINGS: "notification settings are invalid",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
@@ -112,6 +120,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.CONVERSATION_NOT_FOUND: "conversation not found",
     ErrorCode.MESSAGE_NOT_FOUND: "message not found",
     ErrorCode.FILE_NOT_FOUND: "file not found",
+    ErrorCode.PUSH_SUBSCRIPTION_NOT_FOUND: "push subscription not found",
     ErrorCode.CONFLICT: "conflict",
     ErrorCode.USERNAME_TAKEN: "username is taken",
     ErrorCode.ALREADY_AUTHENTICATED: "connection is already authenticated",

@@ -1,0 +1,167 @@
+"""Planning: who gets a notification for the messages past a conversation's cursor.
+
+A recipient is an active member other than the sender who, at planning time, has
+no live connection anywhere in the cluster (the presence port), has notifications
+enabled and is outside their do-not-disturb window; in a conversation they muted,
+only messages that mention them (or ``@all``) count. Recalls, edits and system
+messages never notify.
+
+Planning is woken by this node's commits (``notice``) and also runs over every
+conversation at start and every ``scan_s``: that pass plans what a node that died
+between commit and planning left behind, whichever node committed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from pigeon.broker.base import Presence
+from pigeon.core.ids import now_ms
+from pigeon.push.store import Backlog, PlannedJob, PushStore
+from pigeon.store.records import MessageRecord
+
+log = logging.getLogger(__name__)
+
+NOTIFYING_KINDS = frozenset({"text", "image", "file", "custom"})
+ALL_MEMBERS = "@all"
+_BACKLOG_PAGE = 500  # messages planned per transaction
+_SCAN_PAGE = 1000  # conversations per scan query
+_MAX_RACES = 5  # cursor moved by another node this often in a row: leave it to them
+
+TargetsFor = Callable[[Sequence[str]], Awaitable[dict[str, list[str]]]]
+
+
+@dataclass(slots=True)
+class _Tally:
+    first_seq: int
+    last_seq: int
+    count: int
+    mention: bool
+    created_at: int
+
+
+def _mentions(message: MessageRecord, user_id: str) -> bool:
+    return bool(message.mentions) and (
+        user_id in message.mentions or ALL_MEMBERS in message.mentions  # type: ignore[operator]
+    )
+
+
+class Planner:
+    def __init__(
+        self,
+        store: PushStore,
+        presence: Presence,
+        targets_for: TargetsFor,
+        *,
+        first_delay_ms: int,
+        scan_s: float,
+        on_planned: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.presence = presence
+        self.targets_for = targets_for  # user ids → their delivery targets
+        self.first_delay_ms = first_delay_ms
+        self.scan_s = scan_s
+        self.on_planned = on_planned
+        self._dirty: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="push-planner")
+
+    def notice(self, conv_ids: Iterable[str]) -> None:
+        """Conversations that just had messages committed on this node."""
+        self._dirty.update(conv_ids)
+        self._wake.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_scan = loop.time()  # scan at once: a previous process may have died mid-way
+        while True:
+            if loop.time() >= next_scan:
+                await self._guarded(self.scan())
+                next_scan = loop.time() + self.scan_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_scan - loop.time()))
+            self._wake.clear()
+            dirty, self._dirty = self._dirty, set()
+            for conv_id in sorted(dirty):
+                await self._guarded(self.plan(conv_id))
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        """A failing database must not end the loop; the next scan retries."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("push planning failed")
+
+    async def scan(self) -> None:
+        """Plan every conversation with messages past its cursor."""
+        while True:
+            conv_ids = await self.store.unplanned_conversations(_SCAN_PAGE)
+            for conv_id in conv_ids:
+                await self.plan(conv_id)
+            if len(conv_ids) < _SCAN_PAGE:
+                return
+
+    async def plan(self, conv_id: str) -> None:
+        """Plan ``conv_id`` up to its newest message."""
+        races = 0
+        while races < _MAX_RACES:
+            backlog = await self.store.backlog(conv_id, _BACKLOG_PAGE)
+            if not backlog.messages:
+                return
+            jobs = await self._decide(backlog)
+            upto = backlog.messages[-1].seq
+            due = now_ms() + self.first_delay_ms
+            if not await self.store.commit_plan(backlog, upto, jobs, due):
+                races += 1
+                continue
+            if jobs:
+                self.on_planned()
+            if len(backlog.messages) < _BACKLOG_PAGE:
+                return
+
+    async def _decide(self, backlog: Backlog) -> list[PlannedJob]:
+        notifying = [m for m in backlog.messages if m.kind in NOTIFYING_KINDS]
+        if not notifying:
+            return []
+        candidates = set(backlog.members)
+        online = await self.presence.online_users(sorted(candidates))
+        offline = sorted(candidates - online)
+        prefs = await self.store.preferences(offline)
+        now = now_ms()
+        awake = [u for u in offline if prefs[u].enabled and not prefs[u].quiet_at(now)]
+        tallies: dict[str, _Tally] = {}
+        for message in notifying:
+            for user in awake:
+                if user == message.sender_id:
+                    continue
+                mention = _mentions(message, user)
+                if backlog.members[user] and not mention:
+                    continue  # muted conversation: only mentions break through
+                tally = tallies.get(user)
+                if tally is None:
+                    tallies[user] = _Tally(message.seq, message.seq, 1, mention, message.ts)
+                else:
+                    tally.last_seq, tally.count = message.seq, tally.count + 1
+                    tally.mention = tally.mention or mention
+        targets = await self.targets_for(sorted(tallies))
+        return [
+            PlannedJob(user, target, t.first_seq, t.last_seq, t.count, t.mention, t.created_at)
+            for user, t in tallies.items()
+            for target in targets.get(user, ())
+        ]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
