@@ -15,9 +15,9 @@ import aiohttp
 import pytest
 
 from harness import ServerProcess
+from pushkit import WEBHOOK_SECRET, PushServiceReceiver, WebhookReceiver
 
 from .people import create_group, query_db
-from .pushkit import WEBHOOK_SECRET, PushServiceReceiver, WebhookReceiver
 from .wsclient import Account, Rest, connect, direct, eventually, register, send_rest
 
 PUSH_ENV = {
@@ -224,3 +224,97 @@ async def test_notifications_survive_a_crash_before_planning_and_before_delivery
     assert [n["preview"] for n in webhook.accepted(bob.id)] == ["before the crash"]
     assert [n["preview"] for n in webhook.accepted(carol.id)] == ["planned, never delivered"]
     assert webhook.problems == []
+
+
+async def test_a_notification_the_receiver_keeps_refusing_is_dead_lettered(
+    server_factory: Callable[..., ServerProcess],
+    http: aiohttp.ClientSession,
+    webhook: WebhookReceiver,
+) -> None:
+    server = server_factory(env=push_env(webhook, PIGEON_PUSH_MAX_ATTEMPTS="2"))
+    rest = Rest(http, server)
+    alice, bob = await register(rest, "alice"), await register(rest, "bob")
+    webhook.refusing = True
+    await send_rest(rest, alice, await direct(rest, alice, bob), "hello?", "d1")
+
+    async def dead() -> bool:
+        return outbox(server, "dead") == 1
+
+    await eventually(dead, what="the dead letter")
+    assert len(webhook.seen(bob.id)) == 2
+    [(error,)] = query_db(server, "SELECT last_error FROM push_jobs WHERE state = 'dead'")
+    assert "503" in error
+
+
+# --- REST: preferences and subscriptions
+
+INVALID_SUBSCRIPTION, TOO_MANY, INVALID_SETTINGS, NO_SUCH_SUBSCRIPTION = 40060, 40061, 40062, 40460
+BAD_REQUEST = 40000
+
+
+async def test_notification_preferences_round_trip_and_bad_ones_are_refused(
+    server: ServerProcess, http: aiohttp.ClientSession
+) -> None:
+    rest = Rest(http, server)
+    me = await register(rest, "prefs")
+    defaults = await rest.ok("GET", "users/me/notifications", token=me.access)
+    assert defaults == {"enabled": True, "preview": True, "dnd": None, "time_zone": "UTC"}
+    changed = await rest.ok(
+        "PATCH",
+        "users/me/notifications",
+        token=me.access,
+        json={"dnd": {"start": "22:30", "end": "07:00"}, "time_zone": "Europe/Paris"},
+    )
+    assert changed["dnd"] == {"start": "22:30", "end": "07:00"}
+    assert changed["time_zone"] == "Europe/Paris"
+    assert changed["enabled"] is True  # untouched by a partial update
+    cleared = await rest.ok("PATCH", "users/me/notifications", token=me.access, json={"dnd": None})
+    assert cleared["dnd"] is None
+    for bad in (
+        {"time_zone": "Mars/Olympus_Mons"},
+        {"dnd": {"start": "24:00", "end": "07:00"}},
+        {"dnd": {"start": "7:00", "end": "08:00"}},
+    ):
+        await rest.fails(
+            "PATCH", "users/me/notifications", 400, INVALID_SETTINGS, token=me.access, json=bad
+        )
+    await rest.fails(
+        "PATCH", "users/me/notifications", 400, BAD_REQUEST, token=me.access, json={"enabled": []}
+    )
+    await rest.fails("GET", "users/me/notifications", 401, 40100)
+
+
+async def test_subscriptions_are_checked_listed_and_deleted(
+    server: ServerProcess, http: aiohttp.ClientSession, push_service: PushServiceReceiver
+) -> None:
+    rest = Rest(http, server)
+    me, other = await register(rest, "subs"), await register(rest, "other")
+    sub_id = await subscribe(rest, me, push_service)
+    listed = await rest.ok("GET", "push/subscriptions", token=me.access)
+    assert [s["id"] for s in listed["items"]] == [sub_id]
+    good = push_service.new_subscription()
+    for bad in (
+        {**good, "endpoint": "ftp://push.example/x"},
+        {**good, "keys": {**good["keys"], "p256dh": "AAAA"}},
+        {**good, "keys": {**good["keys"], "auth": "!!!not base64!!!"}},
+    ):
+        await rest.fails(
+            "POST", "push/subscriptions", 400, INVALID_SUBSCRIPTION, token=me.access, json=bad
+        )
+    await rest.fails(
+        "DELETE", f"push/subscriptions/{sub_id}", 404, NO_SUCH_SUBSCRIPTION, token=other.access
+    )
+    await rest.ok("DELETE", f"push/subscriptions/{sub_id}", token=me.access)
+    await rest.fails(
+        "DELETE", f"push/subscriptions/{sub_id}", 404, NO_SUCH_SUBSCRIPTION, token=me.access
+    )
+    for _ in range(20):
+        await subscribe(rest, me, push_service)
+    await rest.fails(
+        "POST",
+        "push/subscriptions",
+        400,
+        TOO_MANY,
+        token=me.access,
+        json=push_service.new_subscription(),
+    )

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,7 @@ def unb64url(text: str) -> bytes:
 @dataclass
 class Received:
     payload: dict[str, Any]
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive, as HTTP headers are
     accepted: bool
 
 
@@ -102,7 +103,7 @@ class WebhookReceiver(_Receiver):
         if request.headers.get("Idempotency-Key") != payload["id"]:
             self.problems.append("Idempotency-Key differs from the payload's id")
         accepted = not self.refusing
-        self.received.append(Received(payload, dict(request.headers), accepted))
+        self.received.append(Received(payload, request.headers.copy(), accepted))
         return web.Response(status=204 if accepted else 503)
 
 
@@ -162,7 +163,7 @@ class PushServiceReceiver(_Receiver):
             return web.Response(status=400)
         payload = self.browsers[token].decrypt(await request.read())
         accepted = not self.refusing
-        self.received.append(Received(payload, dict(request.headers), accepted))
+        self.received.append(Received(payload, request.headers.copy(), accepted))
         return web.Response(status=201 if accepted else 503)
 
     def _check_vapid(self, authorization: str) -> str | None:

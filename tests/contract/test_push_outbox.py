@@ -1,0 +1,117 @@
+"""The notification outbox on every backend: planning moves a cursor exactly once,
+pending notifications collapse, claims are disjoint, and a delivery that raced a
+collapse is not lost (pigeon.push.store)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from pigeon.core.ids import now_ms
+from pigeon.push.store import Backlog, PlannedJob, PushStore, push_jobs
+from pigeon.store.facade import Store
+
+from .storekit import make_direct, make_users, send
+
+LEASE_MS = 60_000
+
+
+def job_for(backlog: Backlog, user_id: str, target: str = "webhook") -> PlannedJob:
+    seqs = [m.seq for m in backlog.messages]
+    return PlannedJob(user_id, target, seqs[0], seqs[-1], len(seqs), False, now_ms())
+
+
+async def pending_of(outbox: PushStore, conv_id: str, user_id: str) -> list[tuple[int, int, int]]:
+    """(first_seq, last_seq, count) of the user's pending jobs in the conversation."""
+    stmt = select(push_jobs.c.first_seq, push_jobs.c.last_seq, push_jobs.c.count).where(
+        push_jobs.c.conv_id == conv_id,
+        push_jobs.c.user_id == user_id,
+        push_jobs.c.state == "pending",
+    )
+    async with outbox.db.read() as conn:
+        return sorted(tuple(row) for row in (await conn.execute(stmt)).all())
+
+
+async def test_two_planners_at_one_cursor_commit_once(store: Store) -> None:
+    outbox = PushStore(store.db)
+    alice, bob = await make_users(store, 2)
+    conv = await make_direct(store, alice, bob)
+    await send(store, conv.id, alice.id, 3)
+    first, second = await outbox.backlog(conv.id, 100), await outbox.backlog(conv.id, 100)
+    assert first.cursor is None
+    assert [m.seq for m in first.messages] == [1, 2, 3]
+    assert set(first.members) == {alice.id, bob.id}
+    assert await outbox.commit_plan(first, 3, [job_for(first, bob.id)], now_ms())
+    assert not await outbox.commit_plan(second, 3, [job_for(second, bob.id)], now_ms())
+    assert (await outbox.backlog(conv.id, 100)).messages == []
+    assert await pending_of(outbox, conv.id, bob.id) == [(1, 3, 3)]
+
+
+async def test_later_messages_collapse_into_the_pending_notification(store: Store) -> None:
+    outbox = PushStore(store.db)
+    alice, bob = await make_users(store, 2)
+    conv = await make_direct(store, alice, bob)
+    await send(store, conv.id, alice.id, 2)
+    backlog = await outbox.backlog(conv.id, 100)
+    assert await outbox.commit_plan(backlog, 2, [job_for(backlog, bob.id)], now_ms())
+    await send(store, conv.id, alice.id, 3)
+    backlog = await outbox.backlog(conv.id, 100)
+    assert backlog.cursor == 2
+    assert [m.seq for m in backlog.messages] == [3, 4, 5]
+    assert await outbox.commit_plan(backlog, 5, [job_for(backlog, bob.id)], now_ms())
+    assert await pending_of(outbox, conv.id, bob.id) == [(1, 5, 5)]
+
+
+async def test_concurrent_claims_take_disjoint_jobs(store: Store) -> None:
+    outbox = PushStore(store.db)
+    sender, *readers = await make_users(store, 9)
+    convs = [await make_direct(store, sender, r) for r in readers]
+    for conv, reader in zip(convs, readers, strict=True):
+        await send(store, conv.id, sender.id)
+        backlog = await outbox.backlog(conv.id, 100)
+        assert await outbox.commit_plan(backlog, 1, [job_for(backlog, reader.id)], now_ms())
+    now = now_ms()
+    claims = await asyncio.gather(*(outbox.claim(now, LEASE_MS, 3) for _ in range(6)))
+    mine = {c.id for c in convs}
+    taken = [j.id for claim in claims for j in claim if j.conv_id in mine]
+    assert len(taken) == len(set(taken)), "a job was claimed twice"
+    # Leased: not claimable again until the lease runs out...
+    again = await outbox.claim(now, LEASE_MS, 10_000)
+    assert not {j.id for j in again} & set(taken)
+    # ...and then claimable, as when the claiming node died, counting the attempt.
+    later = await outbox.claim(now + LEASE_MS, LEASE_MS, 10_000)
+    redone = [j for j in later if j.conv_id in mine]
+    assert {j.id for j in redone} >= set(taken)
+    assert all(j.attempts == 2 for j in redone if j.id in taken)
+
+
+async def test_a_delivery_that_raced_a_collapse_leaves_the_rest_due(store: Store) -> None:
+    outbox = PushStore(store.db)
+    alice, bob = await make_users(store, 2)
+    conv = await make_direct(store, alice, bob)
+    await send(store, conv.id, alice.id, 2)
+    backlog = await outbox.backlog(conv.id, 100)
+    assert await outbox.commit_plan(backlog, 2, [job_for(backlog, bob.id)], now_ms())
+    [job] = [j for j in await outbox.claim(now_ms(), LEASE_MS, 10_000) if j.conv_id == conv.id]
+    await send(store, conv.id, alice.id)  # arrives while job is being delivered
+    backlog = await outbox.backlog(conv.id, 100)
+    assert await outbox.commit_plan(backlog, 3, [job_for(backlog, bob.id)], now_ms())
+    await outbox.finish(job, now_ms())
+    assert await pending_of(outbox, conv.id, bob.id) == [(3, 3, 1)]
+    [rest] = [j for j in await outbox.claim(now_ms(), LEASE_MS, 10_000) if j.conv_id == conv.id]
+    await outbox.finish(rest, now_ms())
+    assert await pending_of(outbox, conv.id, bob.id) == []
+
+
+async def test_dead_letters_are_kept_and_never_claimed(store: Store) -> None:
+    outbox = PushStore(store.db)
+    alice, bob = await make_users(store, 2)
+    conv = await make_direct(store, alice, bob)
+    await send(store, conv.id, alice.id)
+    backlog = await outbox.backlog(conv.id, 100)
+    assert await outbox.commit_plan(backlog, 1, [job_for(backlog, bob.id)], now_ms())
+    [job] = [j for j in await outbox.claim(now_ms(), 0, 10_000) if j.conv_id == conv.id]
+    await outbox.bury(job, "HTTP 400")
+    assert await pending_of(outbox, conv.id, bob.id) == []
+    assert (await outbox.counts()).get("dead", 0) >= 1
