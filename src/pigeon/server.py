@@ -125,7 +125,13 @@ def build_http_app(
     app.router.add_get("/readyz", readyz)
     if metrics_endpoint is not None:
         app.router.add_get("/metrics", metrics_endpoint)
+
+    async def service_worker(_: web.Request) -> web.FileResponse:
+        # At the root, so its scope is the whole client; revalidated so updates reach users.
+        return web.FileResponse(web_root / "sw.js", headers={"Cache-Control": "no-cache"})
+
     app.router.add_get("/", index)
+    app.router.add_get("/sw.js", service_worker)
     app.router.add_static("/static/", web_root, follow_symlinks=False)
     app.router.add_routes(file_routes)
     app.router.add_routes(docs_routes())
