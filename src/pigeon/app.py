@@ -126,7 +126,9 @@ class PigeonApp:
             else None
         )
         # Built before the committer: every commit tells it which conversations grew.
-        self.push = PushService.build(settings, self.store.db, self.store.accounts, self.presence)
+        self.push = PushService.build(
+            settings, self.store.db, self.store.accounts, self.presence, self.metrics.registry
+        )
         self.committer = GroupCommitter(
             self._append_counted, settings.commit_batch, self._observe_commit
         )

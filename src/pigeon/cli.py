@@ -357,7 +357,7 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
 @click.argument(
     "scenario",
     nargs=-1,
-    type=click.Choice(["all", "idle", "connect", "direct", "fanout", "catchup", "cluster"]),
+    type=click.Choice(["all", "idle", "connect", "direct", "fanout", "catchup", "push", "cluster"]),
 )
 @click.option(
     "--out",
@@ -387,7 +387,7 @@ def bench(
     redis_url: str | None,
 ) -> None:
     """Measure a real server: idle memory, connect storm, direct throughput and latency,
-    fan-out, catch-up, and (with PostgreSQL + Redis) two nodes.
+    fan-out, catch-up, offline push to a webhook, and (with PostgreSQL + Redis) two nodes.
 
     Starts its own server pinned to one core and puts the load on the others. With no
     SCENARIO it runs the standard single-node set (all but cluster).

@@ -318,3 +318,25 @@ async def test_subscriptions_are_checked_listed_and_deleted(
         token=me.access,
         json=push_service.new_subscription(),
     )
+
+
+async def test_a_subscription_the_push_service_calls_gone_is_deleted(
+    server_factory: Callable[..., ServerProcess],
+    http: aiohttp.ClientSession,
+    webhook: WebhookReceiver,
+    push_service: PushServiceReceiver,
+) -> None:
+    server = server_factory(env=push_env(webhook))
+    rest = Rest(http, server)
+    alice, bob = await register(rest, "alice"), await register(rest, "bob")
+    await subscribe(rest, bob, push_service)
+    push_service.gone.update(push_service.browsers)  # the browser unsubscribed meanwhile
+    await send_rest(rest, alice, await direct(rest, alice, bob), "anyone there?", "g1")
+
+    async def forgotten() -> bool:
+        listed = await rest.ok("GET", "push/subscriptions", token=bob.access)
+        return not listed["items"]
+
+    await eventually(forgotten, what="the gone subscription to be deleted")
+    await settled(server)
+    assert len(webhook.accepted(bob.id)) == 1  # the webhook is not affected

@@ -9,7 +9,8 @@
   subscription) is deleted.
 - ``REFUSED``: dead-lettered at once; retrying cannot help.
 
-A node that dies mid-delivery leaves its rows leased; they fall due again when the
+A claimed batch is delivered concurrently and settled in one transaction: one commit
+for the batch, not one per notification. A node that dies mid-delivery leaves its rows leased; they fall due again when the
 lease ends, which is what makes delivery at least once rather than at most once.
 """
 
@@ -24,15 +25,18 @@ from dataclasses import dataclass
 
 from pigeon.core.ids import now_ms
 from pigeon.push.base import Notification, Outcome, Provider, Result
-from pigeon.push.store import Job, PushStore
+from pigeon.push.store import Job, PushStore, Settle, Settlement
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_TARGET = "webhook"
+# The row's conversation or message is gone (or its provider was switched off): the
+# row goes, but its target is fine. Compared by identity.
+_NOTHING_TO_SEND = Result(Outcome.GONE, "nothing to send")
 _CONCURRENCY = 64  # deliveries in flight per node
 
 Compose = Callable[[Sequence[Job]], Awaitable[dict[int, Notification | None]]]
-Observer = Callable[[Job, Result], None]
+Observer = Callable[[str, Job, Result], None]  # (provider, job, result)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,47 +100,56 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     async def _deliver_all(self, jobs: Sequence[Job]) -> None:
+        """Deliver a claimed batch concurrently, then settle it in one transaction."""
         try:
             notes = await self.compose(jobs)
         except Exception:
             log.exception("composing notifications failed")
             return  # the leases run out and the rows fall due again
-        await asyncio.gather(*(self._deliver(job, notes.get(job.id)) for job in jobs))
+        results = await asyncio.gather(*(self._deliver(job, notes.get(job.id)) for job in jobs))
+        now = now_ms()
+        settlements = [
+            self._settlement(job, result, now)
+            for job, result in zip(jobs, results, strict=True)
+            if result is not None
+        ]
+        try:
+            await self.store.settle(now, settlements)
+        except Exception:
+            # Unsettled rows fall due when their lease ends: sent again, at least once.
+            log.exception("settling notifications failed", extra={"jobs": len(settlements)})
 
-    async def _deliver(self, job: Job, note: Notification | None) -> None:
+    async def _deliver(self, job: Job, note: Notification | None) -> Result | None:
+        """The attempt's result; None leaves the row leased (it falls due again)."""
+        provider = self.providers.get(_kind(job.target))
+        if note is None or provider is None:
+            return _NOTHING_TO_SEND
         async with self._slots:
             try:
-                if note is None:
-                    await self.store.drop(job)  # conversation or message gone
-                    return
-                provider = self.providers.get(_kind(job.target))
-                if provider is None:  # the provider was switched off since planning
-                    await self.store.drop(job)
-                    return
                 result = await provider.deliver(job.target, note)
-                await self._settle(job, result)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # The row stays leased and falls due again when the lease ends.
                 log.exception("delivering a notification failed", extra={"job": job.id})
-
-    async def _settle(self, job: Job, result: Result) -> None:
+                return None
         if self.observe is not None:
-            self.observe(job, result)
-        now = now_ms()
+            self.observe(_kind(job.target), job, result)
+        return result
+
+    def _settlement(self, job: Job, result: Result, now: int) -> Settlement:
         if result.outcome is Outcome.DELIVERED:
-            await self.store.finish(job, now)
-        elif result.outcome is Outcome.GONE:
-            await self.store.drop(job)
-        elif result.outcome is Outcome.REFUSED or job.attempts >= self.policy.max_attempts:
+            return Settlement(job, Settle.DELIVERED)
+        if result.outcome is Outcome.GONE:
+            forget = _kind(job.target) != WEBHOOK_TARGET and result is not _NOTHING_TO_SEND
+            return Settlement(job, Settle.GONE, forget_target=forget)
+        if result.outcome is Outcome.REFUSED or job.attempts >= self.policy.max_attempts:
             log.warning(
                 "notification dead-lettered",
                 extra={"job": job.id, "attempts": job.attempts, "error": result.detail},
             )
-            await self.store.bury(job, result.detail)
-        else:
-            await self.store.retry(job, now + self.policy.delay_ms(job.attempts), result.detail)
+            return Settlement(job, Settle.DEAD, error=result.detail)
+        due = now + self.policy.delay_ms(job.attempts)
+        return Settlement(job, Settle.RETRY, due_at=due, error=result.detail)
 
     async def close(self) -> None:
         if self._task is not None:

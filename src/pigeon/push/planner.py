@@ -59,14 +59,14 @@ class Planner:
         *,
         first_delay_ms: int,
         scan_s: float,
-        on_planned: Callable[[], None],
+        on_planned: Callable[[int], None],
     ) -> None:
         self.store = store
         self.presence = presence
         self.targets_for = targets_for  # user ids → their delivery targets
         self.first_delay_ms = first_delay_ms
         self.scan_s = scan_s
-        self.on_planned = on_planned
+        self.on_planned = on_planned  # told how many notifications each plan wrote
         self._dirty: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -125,7 +125,7 @@ class Planner:
                 races += 1
                 continue
             if jobs:
-                self.on_planned()
+                self.on_planned(len(jobs))
             if len(backlog.messages) < _BACKLOG_PAGE:
                 return
 

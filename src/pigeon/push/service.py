@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from pigeon.broker.base import Presence
 from pigeon.config import Settings
 from pigeon.core.errors import CoreError
@@ -17,6 +19,7 @@ from pigeon.core.ids import new_id, now_ms
 from pigeon.protocol.errors import ErrorCode
 from pigeon.push.base import PREVIEW_CHARS, Notification, Provider
 from pigeon.push.dispatcher import WEBHOOK_TARGET, Dispatcher, RetryPolicy
+from pigeon.push.metrics import PushMetrics
 from pigeon.push.planner import Planner
 from pigeon.push.prefs import Preferences, parse_clock, valid_time_zone
 from pigeon.push.store import Job, PushStore, Subscription
@@ -57,12 +60,14 @@ class PushService:
         presence: Presence,
         providers: Mapping[str, Provider],
         webpush: WebPushProvider | None,
+        metrics: PushMetrics,
     ) -> None:
         self.settings = settings
         self.store = store
         self.accounts = accounts
         self.providers = providers
         self.webpush = webpush
+        self.metrics = metrics
         self.dispatcher = Dispatcher(
             store,
             providers,
@@ -73,6 +78,7 @@ class PushService:
             lease_ms=int(settings.push_lease_s * 1000),
             batch=settings.push_batch,
             poll_s=settings.push_poll_s,
+            observe=metrics.attempted,
         )
         self.planner = Planner(
             store,
@@ -80,12 +86,21 @@ class PushService:
             self.targets_for,
             first_delay_ms=int(settings.push_first_delay_s * 1000),
             scan_s=settings.push_scan_s,
-            on_planned=self.dispatcher.wake,
+            on_planned=self._planned,
         )
+
+    def _planned(self, count: int) -> None:
+        self.metrics.planned.inc(count)
+        self.dispatcher.wake()
 
     @classmethod
     def build(
-        cls, settings: Settings, db: Database, accounts: AccountStore, presence: Presence
+        cls,
+        settings: Settings,
+        db: Database,
+        accounts: AccountStore,
+        presence: Presence,
+        registry: CollectorRegistry,
     ) -> PushService:
         """Providers from settings: the webhook when its URL is set; Web Push always
         (it costs nothing until a browser subscribes)."""
@@ -107,7 +122,7 @@ class PushService:
             settings.push_webhook_timeout_s,
         )
         providers["webpush"] = webpush
-        return cls(settings, store, accounts, presence, providers, webpush)
+        return cls(settings, store, accounts, presence, providers, webpush, PushMetrics(registry))
 
     # --- lifecycle
 

@@ -100,6 +100,13 @@ class JobState(enum.StrEnum):
     DEAD = "dead"
 
 
+class Settle(enum.Enum):
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    GONE = "gone"
+    DEAD = "dead"
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedJob:
     """What planning decided for one (user, target) of a conversation."""
@@ -125,6 +132,17 @@ class Job:
     mention: bool
     attempts: int
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How one attempt ended, for ``PushStore.settle``."""
+
+    job: Job
+    how: Settle
+    due_at: int = 0  # RETRY: when to try again
+    error: str = ""
+    forget_target: bool = False  # GONE: the target (a subscription) no longer exists
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,47 +298,30 @@ class PushStore:
             rows = (await conn.execute(select(push_jobs).where(push_jobs.c.id.in_(ids)))).all()
         return [_job(r) for r in rows]
 
-    async def finish(self, job: Job, now: int) -> None:
-        """Delivered: delete the row, unless messages collapsed into it meanwhile; then
-        it is due again at once, as a fresh notification with the new count."""
-        async with self.db.write() as conn:
-            gone = await conn.execute(
-                delete(push_jobs).where(
-                    push_jobs.c.id == job.id, push_jobs.c.last_seq == job.last_seq
-                )
-            )
-            if gone.rowcount == 0:
-                await conn.execute(
-                    update(push_jobs)
-                    .where(push_jobs.c.id == job.id)
-                    .values(
-                        due_at=now,
-                        attempts=0,
-                        first_seq=job.last_seq + 1,
-                        count=push_jobs.c.count - job.count,
-                    )
-                )
+    async def settle(self, now: int, settlements: Sequence[Settlement]) -> None:
+        """Record how attempts ended, all in one transaction (one commit, one fsync,
+        for a whole claimed batch).
 
-    async def retry(self, job: Job, due_at: int, error: str) -> None:
+        ``DELIVERED`` deletes the row, unless messages collapsed into it while it was
+        in flight: then it stays, due at once, covering only the messages not yet sent.
+        ``GONE`` deletes the row, and for a Web Push target the subscription and all
+        its rows. ``DEAD`` keeps it with the error, never claimed again. ``RETRY``
+        makes it due at ``due_at``.
+        """
+        if not settlements:
+            return
         async with self.db.write() as conn:
-            await conn.execute(
-                update(push_jobs)
-                .where(push_jobs.c.id == job.id)
-                .values(due_at=due_at, last_error=error[:500])
-            )
+            for item in settlements:
+                await _settle_one(conn, now, item)
+
+    async def finish(self, job: Job, now: int) -> None:
+        await self.settle(now, [Settlement(job, Settle.DELIVERED)])
 
     async def bury(self, job: Job, error: str) -> None:
-        """Dead-letter: kept with the error, never tried again."""
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(push_jobs)
-                .where(push_jobs.c.id == job.id)
-                .values(state=JobState.DEAD, last_error=error[:500])
-            )
+        await self.settle(0, [Settlement(job, Settle.DEAD, error=error)])
 
     async def drop(self, job: Job) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(delete(push_jobs).where(push_jobs.c.id == job.id))
+        await self.settle(0, [Settlement(job, Settle.GONE)])
 
     async def counts(self) -> dict[str, int]:
         """Rows per state (for metrics and tests)."""
@@ -434,12 +435,6 @@ class PushStore:
             )
         return bool(gone.rowcount)
 
-    async def forget_subscription(self, sub_id: str) -> None:
-        """The push service said the subscription is gone: delete it and its jobs."""
-        async with self.db.write() as conn:
-            await conn.execute(delete(push_subscriptions).where(push_subscriptions.c.id == sub_id))
-            await conn.execute(delete(push_jobs).where(push_jobs.c.target == sub_id))
-
     async def subscriptions(self, user_ids: Iterable[str]) -> dict[str, list[Subscription]]:
         wanted = list(dict.fromkeys(user_ids))
         found: dict[str, list[Subscription]] = {}
@@ -466,6 +461,41 @@ class PushStore:
             ).first()
         return (
             Subscription(r.id, r.user_id, r.endpoint, r.p256dh, r.auth, r.created_at) if r else None
+        )
+
+
+async def _settle_one(conn: Any, now: int, item: Settlement) -> None:
+    job, row = item.job, push_jobs.c.id == item.job.id
+    error = item.error[:500]
+    if item.how is Settle.DELIVERED:
+        gone = await conn.execute(
+            delete(push_jobs).where(row, push_jobs.c.last_seq == job.last_seq)
+        )
+        if gone.rowcount == 0:  # grew while in flight: the rest is a fresh notification
+            await conn.execute(
+                update(push_jobs)
+                .where(row)
+                .values(
+                    due_at=now,
+                    attempts=0,
+                    first_seq=job.last_seq + 1,
+                    count=push_jobs.c.count - job.count,
+                )
+            )
+    elif item.how is Settle.GONE:
+        await conn.execute(delete(push_jobs).where(row))
+        if item.forget_target:
+            await conn.execute(
+                delete(push_subscriptions).where(push_subscriptions.c.id == job.target)
+            )
+            await conn.execute(delete(push_jobs).where(push_jobs.c.target == job.target))
+    elif item.how is Settle.DEAD:
+        await conn.execute(
+            update(push_jobs).where(row).values(state=JobState.DEAD, last_error=error)
+        )
+    else:
+        await conn.execute(
+            update(push_jobs).where(row).values(due_at=item.due_at, last_error=error)
         )
 
 
