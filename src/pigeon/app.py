@@ -7,6 +7,7 @@ objects built here are handed down explicitly (no module-level singletons).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
@@ -25,6 +26,7 @@ from pigeon.core.accounts import AccountService
 from pigeon.core.bodies import BodyLimits
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.groups import GroupLimits, GroupService
+from pigeon.core.guests import GuestService
 from pigeon.core.messaging import MessagingService, Paging
 from pigeon.core.passwords import Passwords
 from pigeon.core.permissions import PostingCache
@@ -39,6 +41,9 @@ from pigeon.files.local import LocalBlobStore
 from pigeon.files.service import FileLimits, FileService
 from pigeon.files.signing import UrlSigner
 from pigeon.gateway.hub import Hub
+from pigeon.gateway.linemode import LineLimits, LineListener
+from pigeon.gateway.lineoutput import NickCache
+from pigeon.gateway.linesession import LineServices
 from pigeon.gateway.machine import MachineLimits
 from pigeon.gateway.runner import Gateway
 from pigeon.gateway.tcp import TcpGateway
@@ -231,11 +236,50 @@ class PigeonApp:
             send_queue_bytes=settings.send_queue_bytes,
         )
         self.websocket = WebSocketGateway(self.gateway, settings.max_frame_bytes, self.listener)
+        self.guests = GuestService(self.store, self.broker, groups, settings.guest_ttl_s)
+        self.line = self._build_line_mode() if settings.line_port is not None else None
+        self.line_port: int | None = None
         self.tcp = TcpGateway(self.gateway, self.listener, settings.max_frame_bytes)
         self._runner: web.AppRunner | None = None
         self._site: web.BaseSite | None = None
         self._metrics_listener: MetricsListener | None = None
         self.port: int | None = None
+
+    def _build_line_mode(self) -> LineListener:
+        """The telnet/netcat listener (docs/protocol.md, "Line mode"), on the same services,
+        machine rules and hub as every other transport."""
+        settings, services = self.settings, self.services
+        return LineListener(
+            node_id=self.node_id,
+            services=LineServices(
+                accounts=services.accounts,
+                guests=self.guests,
+                groups=services.groups,
+                messaging=services.messaging,
+                login_guard=services.login_guard,
+                auth_by_ip=services.auth_by_ip,
+                names=NickCache(self.store.accounts),
+                allow_guests=settings.allow_guests,
+            ),
+            hub=self.hub,
+            listener=self.listener,
+            presence=services.presence_service,
+            receipts=services.receipts,
+            messaging=services.messaging,
+            guests=self.guests,
+            metrics=self.metrics,
+            # A person signs in and falls silent at human pace: its own deadline and
+            # silence rule (two "heartbeats" make line_idle_timeout_s), the same budgets.
+            machine_limits=dataclasses.replace(
+                self.gateway.limits,
+                auth_timeout_s=settings.line_login_timeout_s,
+                heartbeat_s=settings.line_idle_timeout_s / 2,
+            ),
+            limits=LineLimits(
+                max_line_bytes=settings.line_max_bytes,
+                send_queue_bytes=settings.send_queue_bytes,
+            ),
+        )
 
     def _observe_commit(self, batch: int, seconds: float) -> None:
         self.metrics.observe_commit(batch, seconds)
@@ -262,6 +306,7 @@ class PigeonApp:
         self.push.start()
         self.hub.start()
         self.services.files.start()
+        self.guests.start()
         http_app = build_http_app(
             api=create_api(self.services),
             websocket=self.websocket.handle,
@@ -291,12 +336,17 @@ class PigeonApp:
         )
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])
+        if self.line is not None and self.settings.line_port is not None:
+            self.line_port = await self.line.start(
+                self.settings.host, self.settings.line_port, self.settings.listen_backlog
+            )
         tcp_port = await self._start_tcp()
         log.info(
             "listening",
             extra={
                 "host": self.settings.host,
                 "port": self.port,
+                "line_port": self.line_port,
                 "tcp_port": tcp_port,
                 "tls": self.tls_context is not None,
                 "node_id": self.node_id,
@@ -344,6 +394,8 @@ class PigeonApp:
         await self.push.close()  # undelivered notifications stay in the outbox
         # Sends committed just now still owe their acks: let them be queued, then written.
         await self.gateway.quiesce(timeout_s=2.0)
+        if self.line is not None:
+            await self.line.stop(CloseCode.SERVICE_RESTART, "server restarting")
         await self.hub.close_all(CloseCode.SERVICE_RESTART, "server restarting", drain_s=2.0)
         await self.tcp.close(timeout_s=self.settings.shutdown_grace_s)
         if self._runner is not None:
@@ -351,6 +403,7 @@ class PigeonApp:
         if self._metrics_listener is not None:
             await self._metrics_listener.stop()
         self.services.messaging.typing_tracker.close()
+        await self.guests.close()
         await self.services.files.close()
         await self.services.presence_service.close()
         await self.presence.close()

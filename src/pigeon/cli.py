@@ -132,6 +132,17 @@ def main() -> None:
     help="TCP port for HTTP, REST and WebSocket; 0 picks a free one [env PIGEON_PORT; default 8080].",
 )
 @click.option(
+    "--line-port",
+    type=int,
+    help="Line-mode chat for telnet/netcat on this port (0 picks one) [env PIGEON_LINE_PORT; default off].",
+)
+@click.option(
+    "--allow-guests",
+    is_flag=True,
+    default=None,
+    help="Line mode: a nickname alone signs in, as a guest account [env PIGEON_ALLOW_GUESTS].",
+)
+@click.option(
     "--tcp-port",
     type=int,
     help="Also serve the raw TCP protocol (length-prefixed Protobuf) on this port; 0 picks a free one [env PIGEON_TCP_PORT; default off].",

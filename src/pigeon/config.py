@@ -93,6 +93,34 @@ class Settings(BaseSettings):
         None, min_length=16, description="bearer token /metrics requires, from any address"
     )
 
+    # --- line mode: chat over telnet/netcat (docs/protocol.md, "Line mode")
+    line_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="line-mode chat for telnet/netcat on this port (0 picks one); off when unset",
+    )
+    allow_guests: bool = Field(
+        False, description="line mode: a nickname alone signs in, as a guest account"
+    )
+    guest_ttl_s: int = Field(
+        600,
+        ge=1,
+        description="a departed guest's nickname stays taken this long, then the guest is retired",
+    )
+    line_max_bytes: int = Field(
+        4096,
+        ge=64,
+        le=65536,
+        description="longest line-mode input line in bytes, line ending excluded (→ 40040)",
+    )
+    line_login_timeout_s: float = Field(
+        300.0, gt=0, description="time a line connection has to pick a nickname or /login"
+    )
+    line_idle_timeout_s: float = Field(
+        3600.0, gt=0, description="a line connection that sends nothing this long is closed"
+    )
+
     # --- auth
     jwt_secret: str | None = Field(None, min_length=32, repr=False)  # repr=False: never echoed
     jwt_secret_file: Path | None = None

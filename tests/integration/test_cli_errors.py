@@ -50,6 +50,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
         (["serve"], {"PIGEON_JWT_SECRET": "too-short-secret"}, "PIGEON_JWT_SECRET"),
         (["serve", "--tls-cert", "cert.pem"], {}, "tls_cert and tls_key go together"),
         (["serve", "--tcp-port", "70000"], {}, "--tcp-port / PIGEON_TCP_PORT"),
+        (["serve", "--line-port", "70000"], {}, "--line-port / PIGEON_LINE_PORT"),
+        (["serve"], {"PIGEON_LINE_MAX_BYTES": "8"}, "PIGEON_LINE_MAX_BYTES"),
+        (["serve"], {"PIGEON_ALLOW_GUESTS": "perhaps"}, "--allow-guests / PIGEON_ALLOW_GUESTS"),
     ],
 )
 def test_bad_setting_names_the_setting(
@@ -88,7 +91,8 @@ def test_an_unloadable_tls_certificate_is_one_line(tmp_path: Path) -> None:
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_busy_tcp_port_names_its_setting(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["--tcp-port", "--line-port"])
+def test_a_busy_extra_port_names_its_setting(tmp_path: Path, flag: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -97,15 +101,14 @@ def test_busy_tcp_port_names_its_setting(tmp_path: Path) -> None:
             "serve",
             "--port",
             "0",
-            "--tcp-port",
+            flag,
             str(port),
             "--data-dir",
             str(tmp_path),
             cwd=tmp_path,
         )
-    assert_one_line_error(
-        result, "address already in use", str(port), "--tcp-port / PIGEON_TCP_PORT"
-    )
+    setting = f"{flag} / PIGEON_{flag[2:].replace('-', '_').upper()}"
+    assert_one_line_error(result, "address already in use", str(port), setting)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 

@@ -28,6 +28,9 @@ class ErrorCode(IntEnum):
     MULTIPART_INCOMPLETE = 40031
     QUERY_TOO_SHORT = 40032
     AVATAR_NOT_UPLOADED = 40033
+    LINE_TOO_LONG = 40040
+    INVALID_UTF8 = 40041
+    UNKNOWN_COMMAND = 40042
     PUSH_SUBSCRIPTION_INVALID = 40060
     TOO_MANY_PUSH_SUBSCRIPTIONS = 40061
     INVALID_NOTIFICATION_SETTINGS = 40062
@@ -96,6 +99,9 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.MULTIPART_INCOMPLETE: "multipart body ends before its closing boundary",
     ErrorCode.QUERY_TOO_SHORT: "search query is too short",
     ErrorCode.AVATAR_NOT_UPLOADED: "avatar must be an image you uploaded",
+    ErrorCode.LINE_TOO_LONG: "line is longer than the line-mode limit",
+    ErrorCode.INVALID_UTF8: "line is not valid UTF-8",
+    ErrorCode.UNKNOWN_COMMAND: "unknown command; /help lists the commands",
     ErrorCode.PUSH_SUBSCRIPTION_INVALID: "push subscription needs an http(s) endpoint and "
     "the browser's p256dh and auth keys",
     ErrorCode.TOO_MANY_PUSH_SUBSCRIPTIONS: "too many push subscriptions; delete an old one",

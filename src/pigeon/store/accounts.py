@@ -26,6 +26,7 @@ def user_from_row(row: Any) -> UserRecord:
         created_at=row.created_at,
         password_hash=row.password_hash,
         last_seen=row.last_seen,
+        guest_expires_at=row.guest_expires_at,
     )
 
 
@@ -88,11 +89,89 @@ class AccountStore:
                         dm_policy=user.dm_policy,
                         disabled=user.disabled,
                         created_at=user.created_at,
+                        guest_expires_at=user.guest_expires_at,
                     )
                 )
         except IntegrityError:
             return False
         return True
+
+    async def rename_user(
+        self, user_id: str, username: str, *, display_name: str | None = None
+    ) -> bool:
+        """Give a user another (already normalised) username, and display name when
+        given; False when the username is taken (then nothing changed)."""
+        values = {"username": username}
+        if display_name is not None:
+            values["display_name"] = display_name
+        try:
+            async with self.db.write() as conn:
+                await conn.execute(update(users).where(users.c.id == user_id).values(**values))
+        except IntegrityError:
+            return False
+        return True
+
+    # --- guests (core/guests.py)
+
+    async def renew_guests(self, user_ids: Iterable[str], expires_at: int) -> None:
+        """Move the retirement of these live guests to ``expires_at`` (never of a real
+        account, nor of a guest already retired)."""
+        wanted = list(set(user_ids))
+        if not wanted:
+            return
+        async with self.db.write() as conn:
+            await conn.execute(
+                update(users)
+                .where(
+                    users.c.id.in_(wanted),
+                    users.c.guest_expires_at.is_not(None),
+                    users.c.disabled.is_(False),
+                )
+                .values(guest_expires_at=expires_at)
+            )
+
+    async def expired_guests(self, now: int, limit: int) -> list[UserRecord]:
+        """Live guests whose time ran out at ``now``, oldest first, at most ``limit``."""
+        stmt = (
+            select(users)
+            .where(users.c.guest_expires_at <= now, users.c.disabled.is_(False))
+            .order_by(users.c.guest_expires_at)
+            .limit(limit)
+        )
+        async with self.db.read() as conn:
+            return [user_from_row(row) for row in (await conn.execute(stmt)).all()]
+
+    async def retire_guest(self, user_id: str, freed_name: str, now: int) -> list[str] | None:
+        """Retire an expired guest in one transaction: disable it, rename it to
+        ``freed_name`` (so its nickname is free again) and revoke its logins.
+
+        Returns the revoked login ids, or None when the guest was renewed or retired
+        meanwhile (or ``freed_name`` is taken): nothing was changed then.
+        """
+        try:
+            async with self.db.write() as conn:
+                done = await conn.execute(
+                    update(users)
+                    .where(
+                        users.c.id == user_id,
+                        users.c.guest_expires_at <= now,
+                        users.c.disabled.is_(False),
+                    )
+                    .values(disabled=True, username=freed_name)
+                )
+                if not done.rowcount:
+                    return None
+                query = select(logins.c.id).where(
+                    logins.c.user_id == user_id, logins.c.revoked_at.is_(None)
+                )
+                ids: list[str] = list((await conn.execute(query)).scalars().all())
+                if ids:
+                    await conn.execute(
+                        update(logins).where(logins.c.id.in_(ids)).values(revoked_at=now)
+                    )
+        except IntegrityError:
+            return None
+        return ids
 
     async def user_by_username(self, username: str) -> UserRecord | None:
         async with self.db.read() as conn:

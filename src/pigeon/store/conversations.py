@@ -331,6 +331,22 @@ class ConversationStore:
         async with self.db.read() as conn:
             return list((await conn.execute(stmt)).scalars().all())
 
+    async def active_group_ids(self, user_id: str) -> list[str]:
+        """The live groups and channels ``user_id`` is an active member of."""
+        stmt = (
+            select(members.c.conv_id)
+            .join(conversations, conversations.c.id == members.c.conv_id)
+            .where(
+                members.c.user_id == user_id,
+                members.c.state == "active",
+                conversations.c.kind != "direct",
+                conversations.c.dissolved_at.is_(None),
+            )
+            .order_by(members.c.conv_id)
+        )
+        async with self.db.read() as conn:
+            return list((await conn.execute(stmt)).scalars().all())
+
     async def peers(self, conv_ids: Sequence[str], user_id: str) -> dict[str, MemberRecord]:
         """For direct conversations: the other member of each (with their watermarks)."""
         if not conv_ids:

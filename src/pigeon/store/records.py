@@ -17,6 +17,13 @@ class UserRecord:
     created_at: int
     password_hash: str = ""
     last_seen: int | None = None
+    #: Set only for a guest account (line mode): when it is retired unless renewed.
+    guest_expires_at: int | None = None
+
+    @property
+    def guest(self) -> bool:
+        """A guest has no password and no future: see core/guests.py."""
+        return self.guest_expires_at is not None
 
     def public(self) -> dict[str, Any]:
         return {

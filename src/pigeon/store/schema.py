@@ -28,6 +28,8 @@ users = Table(
     Column("disabled", Boolean, nullable=False, server_default="0"),
     Column("created_at", BigInteger, nullable=False),
     Column("last_seen", BigInteger, nullable=True),
+    # Set only for guest accounts (line mode): when the guest is retired unless renewed.
+    Column("guest_expires_at", BigInteger, nullable=True, index=True),
 )
 
 logins = Table(
