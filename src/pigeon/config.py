@@ -272,7 +272,9 @@ class Settings(BaseSettings):
         description="comma-separated IPs/CIDRs the webhook and Web Push endpoints may "
         "resolve to although they are private, loopback or link-local",
     )
-    push_webhook_timeout_s: float = Field(10.0, gt=0, description="one webhook call, in total")
+    push_request_timeout_s: float = Field(
+        10.0, gt=0, description="one webhook or Web Push request, in total"
+    )
     push_vapid_subject: str | None = Field(
         None,
         description="VAPID contact (mailto: or https:); default: public_url, else a "

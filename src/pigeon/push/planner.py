@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 from pigeon.broker.base import Presence
 from pigeon.core.ids import now_ms
+from pigeon.core.messaging import ALL_MEMBERS
 from pigeon.push.store import Backlog, PlannedJob, PushStore
 from pigeon.store.records import MessageRecord
 
 log = logging.getLogger(__name__)
 
 NOTIFYING_KINDS = frozenset({"text", "image", "file", "custom"})
-ALL_MEMBERS = "@all"
 _BACKLOG_PAGE = 500  # messages planned per transaction
 _SCAN_PAGE = 1000  # conversations per scan query
 _MAX_RACES = 5  # cursor moved by another node this often in a row: leave it to them
@@ -45,9 +45,8 @@ class _Tally:
 
 
 def _mentions(message: MessageRecord, user_id: str) -> bool:
-    return bool(message.mentions) and (
-        user_id in message.mentions or ALL_MEMBERS in message.mentions  # type: ignore[operator]
-    )
+    mentioned = message.mentions or ()
+    return user_id in mentioned or ALL_MEMBERS in mentioned
 
 
 class Planner:

@@ -111,7 +111,7 @@ class PushService:
                 settings.push_webhook_url,
                 settings.push_webhook_secret,
                 allow,
-                settings.push_webhook_timeout_s,
+                settings.push_request_timeout_s,
             )
         store = PushStore(db)
         webpush = WebPushProvider(
@@ -119,7 +119,7 @@ class PushService:
             _vapid_subject(settings),
             store.subscription,
             allow,
-            settings.push_webhook_timeout_s,
+            settings.push_request_timeout_s,
         )
         providers["webpush"] = webpush
         return cls(settings, store, accounts, presence, providers, webpush, PushMetrics(registry))
