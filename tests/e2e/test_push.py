@@ -1,9 +1,10 @@
 """Web Push in the browser: the service worker's notifications, shown while no Pigeon
 tab is open, and the settings that write the notification preferences.
 
-Chromium's DevTools protocol delivers the push messages (``ServiceWorker.
-deliverPushMessage``), as a push service would after decrypting nothing: the server
-side of Web Push (encryption, VAPID) is covered by tests/contract/test_push_providers.py.
+Chromium's DevTools protocol (``ServiceWorker.deliverPushMessage``) stands in for a
+push service, handing the worker the payload as the browser would after decrypting
+it; the server side of Web Push (encryption, VAPID) is covered by
+tests/contract/test_push_providers.py.
 Clicking a notification cannot be driven from here and is not tested.
 """
 

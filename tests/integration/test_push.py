@@ -9,6 +9,7 @@ refused attempts keep the notification pending, and pending ones absorb new mess
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -340,3 +341,40 @@ async def test_a_subscription_the_push_service_calls_gone_is_deleted(
     await eventually(forgotten, what="the gone subscription to be deleted")
     await settled(server)
     assert len(webhook.accepted(bob.id)) == 1  # the webhook is not affected
+
+
+async def test_do_not_disturb_and_mute_plan_nothing(
+    server_factory: Callable[..., ServerProcess],
+    http: aiohttp.ClientSession,
+    webhook: WebhookReceiver,
+) -> None:
+    server = server_factory(env=push_env(webhook))
+    rest = Rest(http, server)
+    alice, sleeper, muter = [await register(rest, p) for p in ("alice", "sleeper", "muter")]
+    now = datetime.now(UTC)
+    window = {  # two hours around now, in UTC: it may span midnight, which is allowed
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=1)).strftime("%H:%M"),
+    }
+    await rest.ok(
+        "PATCH",
+        "users/me/notifications",
+        token=sleeper.access,
+        json={"dnd": window, "time_zone": "UTC"},
+    )
+    to_sleeper, to_muter = await direct(rest, alice, sleeper), await direct(rest, alice, muter)
+    await rest.ok("PATCH", f"conversations/{to_muter}", token=muter.access, json={"muted": True})
+    await send_rest(rest, alice, to_sleeper, "are you up?", "s1")
+    await send_rest(rest, alice, to_muter, "no mention here", "m1")
+
+    async def planned() -> bool:  # the cursors moved past both messages: planning is over
+        rows = query_db(
+            server,
+            "SELECT count(*) FROM push_cursors WHERE conv_id IN (?, ?) AND seq >= 1",
+            (to_sleeper, to_muter),
+        )
+        return bool(rows[0][0] == 2)
+
+    await eventually(planned, what="planning of both messages")
+    assert outbox(server) == 0
+    assert webhook.received == []
