@@ -9,7 +9,7 @@ import asyncio
 from sqlalchemy import select
 
 from pigeon.core.ids import now_ms
-from pigeon.push.store import Backlog, PlannedJob, PushStore, push_jobs
+from pigeon.push.store import Backlog, Plan, PlannedJob, PushStore, push_jobs
 from pigeon.store.facade import Store
 
 from .storekit import make_direct, make_users, send
@@ -115,3 +115,33 @@ async def test_dead_letters_are_kept_and_never_claimed(store: Store) -> None:
     await outbox.bury(job, "HTTP 400")
     assert await pending_of(outbox, conv.id, bob.id) == []
     assert (await outbox.counts()).get("dead", 0) >= 1
+
+
+async def test_one_transaction_plans_many_conversations_and_a_lost_race_spoils_only_its_own(
+    store: Store,
+) -> None:
+    outbox = PushStore(store.db)
+    sender, *readers = await make_users(store, 4)
+    convs = [await make_direct(store, sender, r) for r in readers]
+    for count, conv in enumerate(convs, start=2):
+        await send(store, conv.id, sender.id, count)
+    backlogs = await outbox.backlogs([c.id for c in convs], 3)  # at most 3 each
+    assert [[m.seq for m in b.messages] for b in backlogs] == [
+        [1, 2, 3][: len(b.messages)] for b in backlogs
+    ]
+    assert sorted(len(b.messages) for b in backlogs) == [2, 3, 3]
+    by_conv = {b.conv_id: b for b in backlogs}
+    raced = convs[0].id
+    # another node plans the first conversation in between
+    assert await outbox.commit_plan(await outbox.backlog(raced, 100), 2, [], now_ms())
+    plans = [
+        Plan(b, b.messages[-1].seq, [job_for(b, reader.id)])
+        for b, reader in ((by_conv[c.id], r) for c, r in zip(convs, readers, strict=True))
+    ]
+    assert await outbox.commit_plans(plans, now_ms()) == {raced}
+    assert await pending_of(outbox, raced, readers[0].id) == []
+    assert await pending_of(outbox, convs[1].id, readers[1].id) == [(1, 3, 3)]
+    assert await pending_of(outbox, convs[2].id, readers[2].id) == [(1, 3, 3)]
+    # the third conversation has a fourth message past the page: still unplanned
+    [rest] = await outbox.backlogs([convs[2].id], 100)
+    assert (rest.cursor, [m.seq for m in rest.messages]) == (3, [4])

@@ -22,14 +22,16 @@ from dataclasses import dataclass
 from pigeon.broker.base import Presence
 from pigeon.core.ids import now_ms
 from pigeon.core.messaging import ALL_MEMBERS
-from pigeon.push.store import Backlog, PlannedJob, PushStore
+from pigeon.push.store import Backlog, Plan, PlannedJob, PushStore
 from pigeon.store.records import MessageRecord
 
 log = logging.getLogger(__name__)
 
 NOTIFYING_KINDS = frozenset({"text", "image", "file", "custom"})
-_BACKLOG_PAGE = 500  # messages planned per transaction
+_BACKLOG_PAGE = 500  # messages per conversation per planning transaction
+_PLAN_BATCH = 200  # conversations per planning transaction
 _SCAN_PAGE = 1000  # conversations per scan query
+_MAX_SCAN_PAGES = 10_000  # bounds one scan; the next scan goes on where it stopped
 _MAX_RACES = 5  # cursor moved by another node this often in a row: leave it to them
 
 TargetsFor = Callable[[Sequence[str]], Awaitable[dict[str, list[str]]]]
@@ -89,8 +91,7 @@ class Planner:
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_scan - loop.time()))
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
-            for conv_id in sorted(dirty):
-                await self._guarded(self.plan(conv_id))
+            await self._guarded(self.plan(dirty))
 
     async def _guarded(self, work: Awaitable[None]) -> None:
         """A failing database must not end the loop; the next scan retries."""
@@ -103,30 +104,35 @@ class Planner:
 
     async def scan(self) -> None:
         """Plan every conversation with messages past its cursor."""
-        while True:
+        for _ in range(_MAX_SCAN_PAGES):
             conv_ids = await self.store.unplanned_conversations(_SCAN_PAGE)
-            for conv_id in conv_ids:
-                await self.plan(conv_id)
+            await self.plan(conv_ids)
             if len(conv_ids) < _SCAN_PAGE:
                 return
 
-    async def plan(self, conv_id: str) -> None:
-        """Plan ``conv_id`` up to its newest message."""
-        races = 0
-        while races < _MAX_RACES:
-            backlog = await self.store.backlog(conv_id, _BACKLOG_PAGE)
-            if not backlog.messages:
-                return
-            jobs = await self._decide(backlog)
-            upto = backlog.messages[-1].seq
-            due = now_ms() + self.first_delay_ms
-            if not await self.store.commit_plan(backlog, upto, jobs, due):
-                races += 1
-                continue
-            if jobs:
-                self.on_planned(len(jobs))
-            if len(backlog.messages) < _BACKLOG_PAGE:
-                return
+    async def plan(self, conv_ids: Iterable[str]) -> None:
+        """Plan ``conv_ids`` up to their newest messages, a batch of conversations per
+        transaction: a wave of sends costs one commit here, not one per conversation."""
+        pending = sorted(set(conv_ids))
+        races: dict[str, int] = {}
+        while pending:
+            batch, pending = pending[:_PLAN_BATCH], pending[_PLAN_BATCH:]
+            backlogs = await self.store.backlogs(batch, _BACKLOG_PAGE)
+            plans = [
+                Plan(b, b.messages[-1].seq, await self._decide(b)) for b in backlogs if b.messages
+            ]
+            lost = await self.store.commit_plans(plans, now_ms() + self.first_delay_ms)
+            written = sum(len(p.jobs) for p in plans if p.backlog.conv_id not in lost)
+            if written:
+                self.on_planned(written)
+            for plan in plans:
+                conv_id = plan.backlog.conv_id
+                if conv_id in lost:  # another node moved the cursor: read again
+                    races[conv_id] = races.get(conv_id, 0) + 1
+                    if races[conv_id] < _MAX_RACES:
+                        pending.append(conv_id)
+                elif len(plan.backlog.messages) == _BACKLOG_PAGE:  # more past this page
+                    pending.append(conv_id)
 
     async def _decide(self, backlog: Backlog) -> list[PlannedJob]:
         notifying = [m for m in backlog.messages if m.kind in NOTIFYING_KINDS]

@@ -35,7 +35,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from pigeon.push.prefs import Preferences
 from pigeon.store.engine import Database
@@ -169,6 +170,34 @@ class Backlog:
 
 
 @dataclass(frozen=True, slots=True)
+class Plan:
+    """What planning decided for one conversation: its jobs, and how far it got."""
+
+    backlog: Backlog
+    upto: int
+    jobs: list[PlannedJob]
+
+
+def _unplanned_messages(conv_ids: Sequence[str], limit: int) -> Any:
+    """The first ``limit`` messages past each conversation's cursor, by (conv, seq)."""
+    rank = (
+        func.row_number()
+        .over(partition_by=messages.c.conv_id, order_by=messages.c.seq)
+        .label("rank")
+    )
+    past = (
+        select(messages, rank)
+        .select_from(messages.outerjoin(push_cursors, push_cursors.c.conv_id == messages.c.conv_id))
+        .where(
+            messages.c.conv_id.in_(conv_ids),
+            messages.c.seq > func.coalesce(push_cursors.c.seq, 0),
+        )
+        .subquery()
+    )
+    return select(past).where(past.c.rank <= limit).order_by(past.c.conv_id, past.c.seq)
+
+
+@dataclass(frozen=True, slots=True)
 class ConvInfo:
     id: str
     kind: str
@@ -209,67 +238,80 @@ class PushStore:
         async with self.db.read() as conn:
             return list((await conn.execute(stmt)).scalars())
 
-    async def backlog(self, conv_id: str, limit: int) -> Backlog:
-        """Up to ``limit`` messages past the cursor, and the active members."""
+    async def backlogs(self, conv_ids: Sequence[str], limit: int) -> list[Backlog]:
+        """For each conversation, up to ``limit`` messages past its cursor and its
+        active members, in three queries whatever the number of conversations."""
+        wanted = sorted(set(conv_ids))
+        cursors: dict[str, int] = {}
+        found: dict[str, list[MessageRecord]] = {c: [] for c in wanted}
+        people: dict[str, dict[str, bool]] = {c: {} for c in wanted}
         async with self.db.read() as conn:
-            cursor = (
-                await conn.execute(
-                    select(push_cursors.c.seq).where(push_cursors.c.conv_id == conv_id)
-                )
-            ).scalar_one_or_none()
-            rows = (
-                await conn.execute(
-                    select(messages)
-                    .where(messages.c.conv_id == conv_id, messages.c.seq > (cursor or 0))
-                    .order_by(messages.c.seq)
-                    .limit(limit)
-                )
-            ).all()
-            people = (
-                await conn.execute(
-                    select(members.c.user_id, members.c.muted).where(
-                        members.c.conv_id == conv_id, members.c.state == "active"
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                rows = await conn.execute(
+                    select(push_cursors.c.conv_id, push_cursors.c.seq).where(
+                        push_cursors.c.conv_id.in_(chunk)
                     )
                 )
-            ).all()
-        return Backlog(
-            conv_id,
-            cursor,
-            [message_from_row(r) for r in rows],
-            {p.user_id: bool(p.muted) for p in people},
-        )
+                cursors.update({r.conv_id: r.seq for r in rows})
+                for r in await conn.execute(_unplanned_messages(chunk, limit)):
+                    found[r.conv_id].append(message_from_row(r))
+                rows = await conn.execute(
+                    select(members.c.conv_id, members.c.user_id, members.c.muted).where(
+                        members.c.conv_id.in_(chunk), members.c.state == "active"
+                    )
+                )
+                for r in rows:
+                    people[r.conv_id][r.user_id] = bool(r.muted)
+        return [Backlog(c, cursors.get(c), found[c], people[c]) for c in wanted]
+
+    async def backlog(self, conv_id: str, limit: int) -> Backlog:
+        return (await self.backlogs([conv_id], limit))[0]
+
+    async def commit_plans(self, plans: Sequence[Plan], due_at: int) -> set[str]:
+        """Record each plan's jobs and move its cursor from ``backlog.cursor`` to
+        ``upto``, all in one transaction (one commit for a whole wave of sends).
+
+        Returns the conversations whose cursor another node moved first: for those
+        nothing is written. A job for a (user, target) with a pending row of the
+        conversation collapses into it: the count grows, the newest seq moves, the
+        due time stays.
+        """
+        lost: set[str] = set()
+        if not plans:
+            return lost
+        async with self.db.write() as conn:
+            for plan in plans:
+                conv_id, cursor = plan.backlog.conv_id, plan.backlog.cursor
+                if cursor is None:
+                    moved = await conn.execute(self._new_cursor(conv_id, plan.upto))
+                else:
+                    moved = await conn.execute(
+                        update(push_cursors)
+                        .where(push_cursors.c.conv_id == conv_id, push_cursors.c.seq == cursor)
+                        .values(seq=plan.upto)
+                    )
+                if moved.rowcount != 1:
+                    lost.add(conv_id)
+                elif plan.jobs:
+                    await _merge_jobs(conn, conv_id, plan.jobs, due_at)
+        return lost
 
     async def commit_plan(
         self, backlog: Backlog, upto: int, jobs: Sequence[PlannedJob], due_at: int
     ) -> bool:
-        """Record ``jobs`` and move the cursor from ``backlog.cursor`` to ``upto``.
+        """``commit_plans`` for one conversation: False when it lost the race."""
+        return not await self.commit_plans([Plan(backlog, upto, list(jobs))], due_at)
 
-        Returns False, writing nothing, when another node moved the cursor first.
-        A job for a (user, target) with a pending row of this conversation collapses
-        into it: the count grows, the newest seq moves, the due time stays.
-        """
-        try:
-            async with self.db.write() as conn:
-                if backlog.cursor is None:
-                    await conn.execute(
-                        insert(push_cursors).values(conv_id=backlog.conv_id, seq=upto)
-                    )
-                else:
-                    moved = await conn.execute(
-                        update(push_cursors)
-                        .where(
-                            push_cursors.c.conv_id == backlog.conv_id,
-                            push_cursors.c.seq == backlog.cursor,
-                        )
-                        .values(seq=upto)
-                    )
-                    if moved.rowcount != 1:
-                        raise _LostRace
-                if jobs:
-                    await _merge_jobs(conn, backlog.conv_id, jobs, due_at)
-        except (_LostRace, IntegrityError):
-            return False
-        return True
+    def _new_cursor(self, conv_id: str, seq: int) -> Any:
+        """Insert a cursor unless another node just did (then no row is affected).
+        Not an error, which on PostgreSQL would abort the whole transaction."""
+        dialect_insert = sqlite_insert if self.db.is_sqlite else postgresql_insert
+        return (
+            dialect_insert(push_cursors)
+            .values(conv_id=conv_id, seq=seq)
+            .on_conflict_do_nothing(index_elements=["conv_id"])
+        )
 
     # --- dispatch
 
@@ -497,10 +539,6 @@ async def _settle_one(conn: Any, now: int, item: Settlement) -> None:
         await conn.execute(
             update(push_jobs).where(row).values(due_at=item.due_at, last_error=error)
         )
-
-
-class _LostRace(Exception):
-    """Another node moved the cursor between reading the backlog and committing."""
 
 
 async def _merge_jobs(conn: Any, conv_id: str, jobs: Sequence[PlannedJob], due_at: int) -> None:
