@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from pigeon.broker.base import Presence
 from pigeon.core.ids import now_ms
 from pigeon.core.messaging import ALL_MEMBERS
-from pigeon.push.store import Backlog, Plan, PlannedJob, PushStore
-from pigeon.store.records import MessageRecord
+from pigeon.push.store import Backlog, Plan, PlannedJob, PushStore, Unplanned
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +32,7 @@ _PLAN_BATCH = 200  # conversations per planning transaction
 _SCAN_PAGE = 1000  # conversations per scan query
 _MAX_SCAN_PAGES = 10_000  # bounds one scan; the next scan goes on where it stopped
 _MAX_RACES = 5  # cursor moved by another node this often in a row: leave it to them
+_GATHER_S = 0.25  # a woken planner waits this long before its pass
 
 TargetsFor = Callable[[Sequence[str]], Awaitable[dict[str, list[str]]]]
 
@@ -46,7 +46,7 @@ class _Tally:
     created_at: int
 
 
-def _mentions(message: MessageRecord, user_id: str) -> bool:
+def _mentions(message: Unplanned, user_id: str) -> bool:
     mentioned = message.mentions or ()
     return user_id in mentioned or ALL_MEMBERS in mentioned
 
@@ -89,6 +89,8 @@ class Planner:
                 next_scan = loop.time() + self.scan_s
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_scan - loop.time()))
+            # Let the commits of the next moment join this pass: fewer, larger passes.
+            await asyncio.sleep(_GATHER_S)
             self._wake.clear()
             dirty, self._dirty = self._dirty, set()
             await self._guarded(self.plan(dirty))
@@ -141,6 +143,8 @@ class Planner:
         candidates = set(backlog.members)
         online = await self.presence.online_users(sorted(candidates))
         offline = sorted(candidates - online)
+        if not offline:  # the common case under load: no query at all
+            return []
         prefs = await self.store.preferences(offline)
         now = now_ms()
         awake = [u for u in offline if prefs[u].enabled and not prefs[u].quiet_at(now)]
@@ -158,6 +162,8 @@ class Planner:
                 else:
                     tally.last_seq, tally.count = message.seq, tally.count + 1
                     tally.mention = tally.mention or mention
+        if not tallies:
+            return []
         targets = await self.targets_for(sorted(tallies))
         return [
             PlannedJob(user, target, t.first_seq, t.last_seq, t.count, t.mention, t.created_at)

@@ -10,6 +10,13 @@ Claiming (``claim``) leases due rows by moving their ``due_at`` past the lease. 
 PostgreSQL the rows are selected ``FOR UPDATE SKIP LOCKED``, so nodes claiming at
 once take disjoint rows without waiting on each other; SQLite has one writer and
 runs single-node, where SQLAlchemy leaves the clause out.
+
+Planning, claiming and settling commit without waiting for the disk
+(``Database.write(durable=False)``): they run several times a second beside the
+message commits, whose fsync they would otherwise compete with. A process crash loses
+none of them; an OS or power failure may lose the last few whole, which only means
+planning or delivering again: at least once already allows that. Preferences and
+subscriptions, which users are told were saved, are written durably.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -28,9 +36,12 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
+    case,
     delete,
     func,
     insert,
+    or_,
     select,
     tuple_,
     update,
@@ -160,12 +171,23 @@ class Subscription:
 
 
 @dataclass(frozen=True, slots=True)
+class Unplanned:
+    """What planning needs of a message past the cursor (never its body)."""
+
+    seq: int
+    sender_id: str
+    kind: str
+    mentions: tuple[str, ...]
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class Backlog:
     """Messages past a conversation's cursor, as read before planning."""
 
     conv_id: str
     cursor: int | None  # None: no cursor row yet (a conversation newer than the outbox)
-    messages: list[MessageRecord]
+    messages: list[Unplanned]
     members: dict[str, bool]  # active member → muted
 
 
@@ -178,20 +200,18 @@ class Plan:
     jobs: list[PlannedJob]
 
 
-def _unplanned_messages(conv_ids: Sequence[str], limit: int) -> Any:
-    """The first ``limit`` messages past each conversation's cursor, by (conv, seq)."""
-    rank = (
-        func.row_number()
-        .over(partition_by=messages.c.conv_id, order_by=messages.c.seq)
-        .label("rank")
-    )
+def _unplanned_messages(cursors: dict[str, int], limit: int) -> Any:
+    """The first ``limit`` messages past each conversation's cursor, by (conv, seq).
+
+    One range per conversation (``conv_id = c AND seq > cursor``), so each is a
+    primary-key range scan however long the conversation's history is.
+    """
+    m = messages.c
+    rank = func.row_number().over(partition_by=m.conv_id, order_by=m.seq).label("rank")
+    ranges = [and_(m.conv_id == conv, m.seq > seq) for conv, seq in cursors.items()]
     past = (
-        select(messages, rank)
-        .select_from(messages.outerjoin(push_cursors, push_cursors.c.conv_id == messages.c.conv_id))
-        .where(
-            messages.c.conv_id.in_(conv_ids),
-            messages.c.seq > func.coalesce(push_cursors.c.seq, 0),
-        )
+        select(m.conv_id, m.seq, m.sender_id, m.kind, m.mentions, m.ts, rank)
+        .where(or_(*ranges))
         .subquery()
     )
     return select(past).where(past.c.rank <= limit).order_by(past.c.conv_id, past.c.seq)
@@ -243,7 +263,7 @@ class PushStore:
         active members, in three queries whatever the number of conversations."""
         wanted = sorted(set(conv_ids))
         cursors: dict[str, int] = {}
-        found: dict[str, list[MessageRecord]] = {c: [] for c in wanted}
+        found: dict[str, list[Unplanned]] = {c: [] for c in wanted}
         people: dict[str, dict[str, bool]] = {c: {} for c in wanted}
         async with self.db.read() as conn:
             for start in range(0, len(wanted), _IN_CHUNK):
@@ -254,8 +274,10 @@ class PushStore:
                     )
                 )
                 cursors.update({r.conv_id: r.seq for r in rows})
-                for r in await conn.execute(_unplanned_messages(chunk, limit)):
-                    found[r.conv_id].append(message_from_row(r))
+                bounds = {c: cursors.get(c, 0) for c in chunk}
+                for r in await conn.execute(_unplanned_messages(bounds, limit)):
+                    mentions = tuple(orjson.loads(r.mentions)) if r.mentions else ()
+                    found[r.conv_id].append(Unplanned(r.seq, r.sender_id, r.kind, mentions, r.ts))
                 rows = await conn.execute(
                     select(members.c.conv_id, members.c.user_id, members.c.muted).where(
                         members.c.conv_id.in_(chunk), members.c.state == "active"
@@ -277,25 +299,48 @@ class PushStore:
         conversation collapses into it: the count grows, the newest seq moves, the
         due time stays.
         """
-        lost: set[str] = set()
         if not plans:
-            return lost
-        async with self.db.write() as conn:
+            return set()
+        async with self.db.write(durable=False) as conn:
+            moved = await self._move_cursors(conn, plans)
             for plan in plans:
-                conv_id, cursor = plan.backlog.conv_id, plan.backlog.cursor
-                if cursor is None:
-                    moved = await conn.execute(self._new_cursor(conv_id, plan.upto))
-                else:
-                    moved = await conn.execute(
-                        update(push_cursors)
-                        .where(push_cursors.c.conv_id == conv_id, push_cursors.c.seq == cursor)
-                        .values(seq=plan.upto)
+                if plan.jobs and plan.backlog.conv_id in moved:
+                    await _merge_jobs(conn, plan.backlog.conv_id, plan.jobs, due_at)
+        return {p.backlog.conv_id for p in plans} - moved
+
+    async def _move_cursors(self, conn: Any, plans: Sequence[Plan]) -> set[str]:
+        """Compare-and-set every plan's cursor in two statements (not one per
+        conversation: under load a pass moves hundreds); returns those that moved."""
+        moved: set[str] = set()
+        known = [p for p in plans if p.backlog.cursor is not None]
+        if known:
+            upto = {p.backlog.conv_id: p.upto for p in known}
+            rows = await conn.execute(
+                update(push_cursors)
+                .where(
+                    tuple_(push_cursors.c.conv_id, push_cursors.c.seq).in_(
+                        [(p.backlog.conv_id, p.backlog.cursor) for p in known]
                     )
-                if moved.rowcount != 1:
-                    lost.add(conv_id)
-                elif plan.jobs:
-                    await _merge_jobs(conn, conv_id, plan.jobs, due_at)
-        return lost
+                )
+                .values(seq=case(upto, value=push_cursors.c.conv_id))
+                .returning(push_cursors.c.conv_id)
+            )
+            moved.update(rows.scalars())
+        fresh = [
+            {"conv_id": p.backlog.conv_id, "seq": p.upto} for p in plans if p.backlog.cursor is None
+        ]
+        if fresh:
+            # Another node may insert the same cursor first: skipped, not an error,
+            # which on PostgreSQL would abort the whole transaction.
+            dialect_insert = sqlite_insert if self.db.is_sqlite else postgresql_insert
+            rows = await conn.execute(
+                dialect_insert(push_cursors)
+                .values(fresh)
+                .on_conflict_do_nothing(index_elements=["conv_id"])
+                .returning(push_cursors.c.conv_id)
+            )
+            moved.update(rows.scalars())
+        return moved
 
     async def commit_plan(
         self, backlog: Backlog, upto: int, jobs: Sequence[PlannedJob], due_at: int
@@ -303,22 +348,12 @@ class PushStore:
         """``commit_plans`` for one conversation: False when it lost the race."""
         return not await self.commit_plans([Plan(backlog, upto, list(jobs))], due_at)
 
-    def _new_cursor(self, conv_id: str, seq: int) -> Any:
-        """Insert a cursor unless another node just did (then no row is affected).
-        Not an error, which on PostgreSQL would abort the whole transaction."""
-        dialect_insert = sqlite_insert if self.db.is_sqlite else postgresql_insert
-        return (
-            dialect_insert(push_cursors)
-            .values(conv_id=conv_id, seq=seq)
-            .on_conflict_do_nothing(index_elements=["conv_id"])
-        )
-
     # --- dispatch
 
     async def claim(self, now: int, lease_ms: int, limit: int) -> list[Job]:
         """Lease up to ``limit`` due jobs: each counts an attempt and is not due again
         until the lease runs out, so a node that dies holding it only delays it."""
-        async with self.db.write() as conn:
+        async with self.db.write(durable=False) as conn:
             ids = list(
                 (
                     await conn.execute(
@@ -352,7 +387,7 @@ class PushStore:
         """
         if not settlements:
             return
-        async with self.db.write() as conn:
+        async with self.db.write(durable=False) as conn:
             for item in settlements:
                 await _settle_one(conn, now, item)
 
