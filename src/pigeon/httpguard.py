@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from pigeon.protocol.errors import ErrorCode, PigeonError
 
@@ -61,6 +61,38 @@ def envelope_error(code: ErrorCode, message: str | None = None) -> web.Response:
         {"code": int(code), "message": error.message, "data": error.details},
         status=code.http_status,
     )
+
+
+def envelope_for_status(status: int, message: str | None = None) -> web.Response:
+    """The envelope for an HTTP status the router or a library chose: the code is
+    ``status * 100`` when the table has it, else the generic 40000 or 50000 (whose
+    status then replaces the library's, so ``code // 100`` stays the status)."""
+    try:
+        code = ErrorCode(status * 100)
+    except ValueError:
+        code = ErrorCode.BAD_REQUEST if status < 500 else ErrorCode.INTERNAL
+    return envelope_error(code, message)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def http_error_envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own 4xx/5xx (no route: 404, wrong method: 405 with ``Allow``, a body
+    over ``client_max_size``: 413 ...) leave as the envelope, their headers kept."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's default text is "<status>: <reason>"; a handler's own text is kept.
+        custom = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
+        response = envelope_for_status(exc.status, custom)
+        for name in (hdrs.ALLOW, hdrs.RETRY_AFTER, hdrs.LOCATION):
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
 
 
 def check_transfer_coding(request: web.Request) -> web.Response | None:

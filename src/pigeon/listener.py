@@ -45,6 +45,8 @@ from typing import Any, Protocol, cast
 
 import orjson
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.web_protocol import RequestHandler
 
 from pigeon.config import IPNetwork
 from pigeon.protocol.closecodes import CloseCode
@@ -53,6 +55,9 @@ from pigeon.protocol.errors import DEFAULT_MESSAGES, ErrorCode
 log = logging.getLogger(__name__)
 
 _HEAD_END = b"\r\n\r\n"
+#: The longest request line read (method, target and version): aiohttp's own limit on
+#: the target alone, so a longer line is answered here, as 414, before aiohttp sees it.
+MAX_REQUEST_LINE = 8190
 _LOG_EVERY_S = 10.0
 _MAX_HEAD_KEPT = 16 * 1024  # an upgrade request is far smaller; others need only the end
 _UPGRADE = re.compile(rb"^upgrade:[ \t]*websocket\b", re.IGNORECASE | re.MULTILINE)
@@ -128,6 +133,61 @@ _HTTP_REFUSALS = {refusal: _canned(refusal.code, refusal.message) for refusal in
 _TOO_MANY_FROM_IP = _HTTP_REFUSALS[Refusal.TOO_MANY_FROM_IP]
 _SERVER_FULL = _HTTP_REFUSALS[Refusal.SERVER_FULL]
 _HEAD_TIMEOUT = _canned(ErrorCode.HEAD_TIMEOUT)
+_URI_TOO_LONG = _canned(
+    ErrorCode.URI_TOO_LONG, f"the request line is longer than {MAX_REQUEST_LINE} bytes"
+)
+# aiohttp says "Too many headers received" (both parsers) past its max_headers.
+_TOO_MANY_HEADERS = "Too many headers"
+
+
+class EnvelopedRequestHandler(RequestHandler):
+    """aiohttp's protocol for one connection, whose own error replies are the envelope.
+
+    aiohttp answers what it cannot parse (a header line over its limit, too many
+    headers, a malformed request line), a handler's uncaught exception and a
+    handler's timeout in ``handle_error`` with plain text; here they get a code
+    from the table like every other error. It adds no state (empty ``__slots__``),
+    so ``enveloped`` can turn the handler aiohttp's ``Server`` built into one.
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's own logging, and its refusal once a response has begun.
+        super().handle_error(request, status, exc, message)
+        code, text = _handler_error(status, exc, message)
+        body = orjson.dumps({"code": int(code), "message": text, "data": None})
+        response = web.Response(status=code.http_status, body=body, content_type="application/json")
+        response.force_close()
+        return response
+
+
+def _handler_error(
+    status: int, exc: BaseException | None, message: str | None
+) -> tuple[ErrorCode, str]:
+    if isinstance(exc, LineTooLong) or (
+        isinstance(exc, BadHttpMessage) and exc.message.startswith(_TOO_MANY_HEADERS)
+    ):
+        # The request line never gets here (``GuardedProtocol`` answers it as 414).
+        return ErrorCode.HEADERS_TOO_LARGE, DEFAULT_MESSAGES[ErrorCode.HEADERS_TOO_LARGE]
+    if isinstance(exc, BadHttpMessage):
+        reason = (message or exc.message).splitlines()[0][:200]
+        return ErrorCode.BAD_REQUEST, f"malformed HTTP request: {reason}"
+    if status == HTTPStatus.GATEWAY_TIMEOUT:
+        return ErrorCode.HANDLER_TIMEOUT, DEFAULT_MESSAGES[ErrorCode.HANDLER_TIMEOUT]
+    return ErrorCode.INTERNAL, DEFAULT_MESSAGES[ErrorCode.INTERNAL]  # never a traceback
+
+
+def enveloped(handler: RequestHandler) -> EnvelopedRequestHandler:
+    """``handler`` with enveloped error replies (aiohttp's ``Server`` offers no factory)."""
+    handler.__class__ = EnvelopedRequestHandler
+    return cast(EnvelopedRequestHandler, handler)
 
 
 def _close_frame(code: CloseCode, reason: bytes) -> bytes:
@@ -237,6 +297,7 @@ class GuardedProtocol(asyncio.Protocol):
         self.close_code: int | None = None  # a close frame this layer sent
         self._head = bytearray()
         self._head_overflow = False
+        self._line_read = False  # the current head's request line has ended
         self._timer: asyncio.TimerHandle | None = None
         self._scanner: FrameScanner | None = None
         self._blocked = False
@@ -301,6 +362,9 @@ class GuardedProtocol(asyncio.Protocol):
         whether the frames that follow are a WebSocket's."""
         prior = len(self._head)
         self._head += data
+        if not self._line_read and not self._request_line_fits(prior):
+            self._refuse(_URI_TOO_LONG)
+            return b""
         end = self._head.find(_HEAD_END, max(0, prior - 3))
         if end < 0:
             if len(self._head) > _MAX_HEAD_KEPT:  # aiohttp refuses it; just find its end
@@ -312,12 +376,25 @@ class GuardedProtocol(asyncio.Protocol):
         consumed = end + len(_HEAD_END) - prior  # where the head ends inside ``data``
         self._head.clear()
         self._head_overflow = False
+        self._line_read = False
         if not upgrade:
             return data
         self.phase = Phase.FRAMES
         self.frames_checked = True
         self._scanner = FrameScanner()
         return data[:consumed] + self._check_frames(data[consumed:])
+
+    def _request_line_fits(self, prior: int) -> bool:
+        """False once the request line is known to exceed ``MAX_REQUEST_LINE``.
+
+        The first ``prior`` bytes held no line end (else the line was read), so a
+        head trickled a byte at a time is still scanned once.
+        """
+        end = self._head.find(b"\n", prior)
+        if end < 0:
+            return len(self._head) <= MAX_REQUEST_LINE + 1  # room for its CR
+        self._line_read = True
+        return len(self._head[:end].rstrip(b"\r")) <= MAX_REQUEST_LINE
 
     def head_complete(self) -> None:
         self._disarm()
@@ -530,7 +607,7 @@ class GuardedSite(web.BaseSite):
         self._listener.install(server)
         listener = self._listener
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: GuardedProtocol(listener, server()),
+            lambda: GuardedProtocol(listener, enveloped(server())),
             self._host,
             self._port,
             backlog=self._backlog,

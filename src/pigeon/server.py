@@ -28,6 +28,7 @@ from pigeon.httpguard import (
     check_declared_length,
     check_transfer_coding,
     envelope_error,
+    http_error_envelope,
     request_id_for,
     security_headers,
 )
@@ -90,6 +91,20 @@ def _web_root() -> Path:
     return Path(str(resources.files("pigeon") / "web"))
 
 
+def static_files(root: Path) -> Handler:
+    """The web client's files under ``root``; anything else (a missing name, a path
+    leading out of ``root``, a directory) is the enveloped 404, not an empty body."""
+    base = root.resolve()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        path = (base / request.match_info["name"]).resolve()
+        if not path.is_relative_to(base) or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path)
+
+    return serve
+
+
 def build_http_app(
     *,
     api: FastAPI,
@@ -103,7 +118,11 @@ def build_http_app(
     """``metrics_endpoint`` None: /metrics is not served on this port (pigeon.metrics_http)."""
     web_root = _web_root()
     app = web.Application(
-        middlewares=[request_middleware(metrics, max_request_bytes), url_text_middleware]
+        middlewares=[
+            request_middleware(metrics, max_request_bytes),
+            http_error_envelope,
+            url_text_middleware,
+        ]
     )
     app.on_response_prepare.append(security_headers(WEB_CLIENT_CSP))
 
@@ -132,9 +151,11 @@ def build_http_app(
 
     app.router.add_get("/", index)
     app.router.add_get("/sw.js", service_worker)
-    app.router.add_static("/static/", web_root, follow_symlinks=False)
+    app.router.add_get("/static/{name:.+}", static_files(web_root))
     app.router.add_routes(file_routes)
     app.router.add_routes(docs_routes())
     # Everything else (REST under /api/v1, /openapi.json) is FastAPI's.
-    app.router.register_resource(FastAPIResource(BodyLimit(api, max_request_bytes), root_path="/"))
+    app.router.register_resource(
+        FastAPIResource(BodyLimit(api, max_request_bytes), api.routes, root_path="/")
+    )
     return app

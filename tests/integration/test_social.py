@@ -137,7 +137,7 @@ async def test_requests_to_nobody_or_oneself_are_refused(rest: Rest) -> None:
         json={"user_id": "u_nobody"},
     )
     await rest.fails(
-        "POST", "friends/requests", 400, 40000, token=ann.access, json={"user_id": ann.id}
+        "POST", "friends/requests", 400, 40011, token=ann.access, json={"user_id": ann.id}
     )
     await rest.fails("POST", "friends/requests/f_nothing/accept", 404, NOT_FOUND, token=ann.access)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, FastAPI
 
 from pigeon import __version__
@@ -30,4 +32,19 @@ def create_api(services: Services) -> FastAPI:
     for module in (auth, push, users, conversations, groups, social, presence, meta):
         api.include_router(module.router)
     app.include_router(api)
+    _declare_settings(app, services)
     return app
+
+
+def _declare_settings(app: FastAPI, services: Services) -> None:
+    """Rules that come from settings join the OpenAPI document when it is first built."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            search = schema["paths"][f"{API_PREFIX}/users"]["get"]
+            users.declare_search_minimum(search, services.settings.user_search_min_chars)
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook

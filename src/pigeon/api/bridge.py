@@ -17,13 +17,15 @@ no id from a URL can carry a NUL or a line break into the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp_asgi import ASGIResource
 from aiohttp_asgi.resource import ASGIContext, ScopeDict
 from fastapi import Request
+from starlette.routing import BaseRoute, Match
 
 from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.text import TextKind, check
@@ -48,8 +50,48 @@ class _WireQueryContext(ASGIContext):
         return scope
 
 
+def _scope(path: str, method: str) -> dict[str, Any]:
+    return {"type": "http", "path": path, "root_path": "", "method": method}
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(routes: Sequence[BaseRoute], path: str) -> list[str]:
+    """Every method some route serves at ``path``, for a 405's ``Allow``.
+
+    Starlette's own 405 names only the first route whose path matched, while one
+    path often has several (``GET`` and ``PATCH /users/me``); each method is asked
+    of the routes (included routers nest, so they are not walked by hand).
+    """
+    return [
+        method
+        for method in _METHODS
+        if any(route.matches(_scope(path, method))[0] is Match.FULL for route in routes)
+    ]
+
+
 class FastAPIResource(ASGIResource):
-    """``ASGIResource`` that passes the query string through undecoded."""
+    """``ASGIResource`` that passes the query string through undecoded and claims only
+    the paths one of FastAPI's ``routes`` serves.
+
+    A catch-all resource would answer ``POST /healthz`` with FastAPI's 404, hiding
+    that the path exists with other methods; declining unknown paths lets aiohttp's
+    router answer 404, or 405 with the ``Allow`` header its own routes imply.
+    """
+
+    def __init__(self, app: Any, routes: Sequence[BaseRoute], root_path: str = "/") -> None:
+        super().__init__(app, root_path=root_path)
+        self._routes = tuple(routes)
+
+    def _serves(self, request: web.Request) -> bool:
+        scope = _scope(request.path, request.method)
+        return any(route.matches(scope)[0] is not Match.NONE for route in self._routes)
+
+    async def resolve(self, request: web.Request) -> tuple[Any, set[str]]:
+        if not self._serves(request):
+            return None, set()
+        return await super().resolve(request)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         return await _WireQueryContext(self._asgi_app, request, self._root_path).get_response()

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pigeon.api.bridge import allowed_methods
 from pigeon.api.envelope import error_response
 from pigeon.api.schemas import ERROR_CODE_KEY
 from pigeon.core.ratelimit import RateLimited
@@ -24,7 +25,7 @@ _STATUS_CODES = {
     401: ErrorCode.NOT_AUTHENTICATED,
     403: ErrorCode.FORBIDDEN,
     404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.BAD_REQUEST,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
     409: ErrorCode.CONFLICT,
     413: ErrorCode.TOO_LARGE,
     429: ErrorCode.RATE_LIMITED,
@@ -70,7 +71,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, ErrorCode.BAD_REQUEST)
-        response = error_response(PigeonError(code, str(exc.detail) if exc.detail else None))
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:  # every method the path takes (RFC 9110 section 15.5.6)
+            headers["Allow"] = ", ".join(allowed_methods(app.routes, request.url.path))
+        message = None if exc.status_code == 405 else str(exc.detail) if exc.detail else None
+        response = error_response(PigeonError(code, message), headers or None)
         response.status_code = exc.status_code
         return response
 

@@ -1,22 +1,36 @@
 """Request and response bodies of the REST API (shapes per docs/protocol.md, "REST conventions").
 
-Coarse bounds here stop oversized input early; the domain's own rules (username
-format, password length, message kinds) are checked by the core with their own
-error codes. Every text field carries its ``protocol.text`` rule and every
-client integer its range (the same validators the WebSocket codec uses); a
-violation keeps its own error code through ``api.errors``.
+The schema declares every rule the server applies, from the constant that defines
+it (``core.accounts``, ``core.groups``, ``core.social``, ``protocol.text``), so a
+client generated from /openapi.json validates as the server does. Rules the core
+checks with an error code of its own (username format 40004, password length
+40005) are only declared here (``Declared``); the core enforces them. Every text
+field carries its ``protocol.text`` rule and every client integer its range (the
+same validators the WebSocket codec uses); a violation keeps its own error code
+through ``api.errors``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
+from pigeon.core.accounts import (
+    MAX_DISPLAY_NAME,
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    USERNAME_MAX,
+    USERNAME_MIN,
+    USERNAME_PATTERN,
+)
+from pigeon.core.bodies import CLIENT_KINDS
 from pigeon.protocol.cursors import MAX_CLIENT_INT
 from pigeon.protocol.errors import ErrorCode
-from pigeon.protocol.text import TextKind, TextViolation, check, check_body
+from pigeon.protocol.text import TextKind, TextViolation, check, check_body, schema_pattern
 
 _COARSE = 1024
 #: The ``ctx`` key under which a validation error carries its Pigeon error code.
@@ -27,6 +41,31 @@ def _refuse(violation: TextViolation) -> PydanticCustomError:
     return PydanticCustomError(
         "pigeon_rule", "{reason}", {"reason": violation.reason, ERROR_CODE_KEY: int(violation.code)}
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """JSON Schema keywords added to a field's schema without pydantic enforcing them:
+    the rule is checked elsewhere (the core, a text rule) with its own error code."""
+
+    keywords: tuple[tuple[str, Any], ...]  # hashable: typing hashes Annotated metadata
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        # Tuples keep the metadata hashable; JSON Schema wants arrays.
+        schema.update((k, list(v) if isinstance(v, tuple) else v) for k, v in self.keywords)
+        return schema
+
+
+def declared(**keywords: Any) -> Declared:
+    return Declared(tuple(keywords.items()))
+
+
+def text_pattern(kind: TextKind) -> Declared:
+    """The ``protocol.text`` rule of ``kind`` as a ``pattern`` (enforced by ``check``)."""
+    return declared(pattern=schema_pattern(kind))
 
 
 def _text_rule(kind: TextKind) -> AfterValidator:
@@ -62,18 +101,55 @@ def _int_rule(minimum: int) -> AfterValidator:
     return AfterValidator(validate)
 
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64), _text_rule(TextKind.IDENTIFIER)]
-Name = Annotated[str, _text_rule(TextKind.NAME)]
-Prose = Annotated[str, _text_rule(TextKind.PROSE)]
-DeviceName = Annotated[str, Field(min_length=1, max_length=64), _text_rule(TextKind.NAME)]
-Reference = Annotated[str, _text_rule(TextKind.IDENTIFIER)]  # avatar: a file id or URL
-# The core's own format check answers usernames (INVALID_USERNAME at sign-up, wrong
-# credentials at login); the edge only keeps control characters out.
-Username = Annotated[str, Field(max_length=_COARSE), _text_rule(TextKind.LINE)]
+def _text(kind: TextKind) -> tuple[AfterValidator, Declared]:
+    return _text_rule(kind), text_pattern(kind)
+
+
+_IDENTIFIER_RULE, _IDENTIFIER_PATTERN = _text(TextKind.IDENTIFIER)
+_NAME_RULE, _NAME_PATTERN = _text(TextKind.NAME)
+_LINE_RULE, _LINE_PATTERN = _text(TextKind.LINE)
+_PROSE_RULE, _PROSE_PATTERN = _text(TextKind.PROSE)
+
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64), _IDENTIFIER_RULE, _IDENTIFIER_PATTERN
+]
+Name = Annotated[str, _NAME_RULE, _NAME_PATTERN]
+Prose = Annotated[str, _PROSE_RULE, _PROSE_PATTERN]
+#: A path or query parameter: ``api.bridge`` applies the one-line rule to every URL
+#: before routing, so here it is only declared.
+UrlText = Annotated[str, _LINE_PATTERN]
+DeviceName = Annotated[str, Field(min_length=1, max_length=64), _NAME_RULE, _NAME_PATTERN]
+Reference = Annotated[str, _IDENTIFIER_RULE, _IDENTIFIER_PATTERN]  # avatar: a file id or URL
+# The core's format check answers usernames (INVALID_USERNAME at sign-up, wrong
+# credentials at login); the edge keeps control characters out and declares the format.
+Username = Annotated[
+    str,
+    Field(max_length=_COARSE),
+    _LINE_RULE,
+    declared(pattern=USERNAME_PATTERN, minLength=USERNAME_MIN, maxLength=USERNAME_MAX),
+]
+#: A new password: its length is the core's rule (WEAK_PASSWORD), declared here.
+NewPassword = Annotated[
+    str,
+    Field(max_length=_COARSE),
+    declared(minLength=MIN_PASSWORD, maxLength=MAX_PASSWORD),
+]
+#: A display name as sent; the core trims it, so a raw value within the limit fits.
+DisplayName = Annotated[
+    str,
+    # No min_length: an empty name is BLANK_TEXT (40007) like a blank one, which the
+    # name rule's pattern already declares.
+    Field(
+        max_length=MAX_DISPLAY_NAME,
+        description="Shown to others. Trimmed; must keep a visible character (40007).",
+    ),
+    _NAME_RULE,
+    _NAME_PATTERN,
+]
 Body = Annotated[dict[str, Any], AfterValidator(_body_rule)]
 #: A non-negative integer a client sends (seqs, timestamps), within JSON's exact range.
-ClientInt = Annotated[int, _int_rule(0)]
-PositiveClientInt = Annotated[int, _int_rule(1)]
+ClientInt = Annotated[int, _int_rule(0), declared(minimum=0, maximum=MAX_CLIENT_INT)]
+PositiveClientInt = Annotated[int, _int_rule(1), declared(minimum=1, maximum=MAX_CLIENT_INT)]
 
 
 class UserOut(BaseModel):
@@ -89,8 +165,8 @@ class MeOut(UserOut):
 
 class RegisterIn(BaseModel):
     username: Username
-    password: str = Field(max_length=_COARSE)
-    display_name: Name | None = Field(None, max_length=_COARSE)
+    password: NewPassword
+    display_name: DisplayName | None = None
     device: DeviceName | None = None
 
 
@@ -116,7 +192,7 @@ class GrantOut(BaseModel):
 
 class ProfileIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    display_name: Name | None = Field(None, max_length=_COARSE)
+    display_name: DisplayName | None = None
     avatar: Reference | None = Field(None, max_length=4096)
     dm_policy: Literal["anyone", "friends"] | None = None
 
@@ -174,7 +250,11 @@ class ConversationOut(BaseModel):
 
 class SendIn(BaseModel):
     cid: Identifier
-    kind: Identifier = Field(max_length=32)
+    # The core answers an unknown kind with INVALID_BODY (40003), as over the WebSocket.
+    kind: Annotated[Identifier, declared(enum=CLIENT_KINDS)] = Field(
+        description="The body's shape depends on the kind: docs/protocol.md, "
+        "'Message kinds' (a body that does not fit: 40003).",
+    )
     body: Body
     reply_to: PositiveClientInt | None = None
     mentions: list[Identifier] | None = Field(None, max_length=100)

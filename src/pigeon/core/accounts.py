@@ -21,7 +21,12 @@ from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
 from pigeon.store.records import LoginRecord, UserRecord
 
-USERNAME_RE = re.compile(r"[a-z0-9_.\-]{3,32}")
+USERNAME_MIN, USERNAME_MAX = 3, 32
+#: A username as sent: ASCII letters in either case, digits, '_', '.', '-' (stored
+#: lower case). Also the REST schema's ``pattern``, so it is written for both Python
+#: and ECMA-262 regexes.
+USERNAME_PATTERN = f"^[A-Za-z0-9_.\\-]{{{USERNAME_MIN},{USERNAME_MAX}}}$"
+USERNAME_RE = re.compile(USERNAME_PATTERN)
 MIN_PASSWORD, MAX_PASSWORD = 8, 128
 MAX_DISPLAY_NAME = 64
 DM_POLICIES = ("anyone", "friends")
@@ -47,10 +52,14 @@ class Grant:
 
 
 def normalize_username(username: str) -> str:
-    name = username.strip().lower()
-    if not USERNAME_RE.fullmatch(name):
+    """The stored form (lower case) of a well-formed username, else INVALID_USERNAME.
+
+    The format is checked before lower-casing: ``str.lower`` maps some non-ASCII
+    letters to ASCII ones (KELVIN SIGN to ``k``), which must not alias a username.
+    """
+    if not USERNAME_RE.fullmatch(username):
         raise CoreError(ErrorCode.INVALID_USERNAME)
-    return name
+    return username.lower()
 
 
 def check_password(password: str) -> None:
@@ -118,10 +127,9 @@ class AccountService:
         return await self._grant(user, device)
 
     async def login(self, username: str, password: str, device: str | None) -> Grant:
-        name = username.strip().lower()
         user = (
-            await self.store.accounts.user_by_username(name)
-            if USERNAME_RE.fullmatch(name)
+            await self.store.accounts.user_by_username(username.lower())
+            if USERNAME_RE.fullmatch(username)
             else None
         )
         # A guest has no password (core/guests.py): it is verified like an unknown

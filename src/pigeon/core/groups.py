@@ -374,7 +374,7 @@ class GroupService:
             raise CoreError(ErrorCode.FORBIDDEN, "only the owner transfers ownership")
         await self._target(conv_id, target_id)
         if target_id == user_id:
-            raise CoreError(ErrorCode.BAD_REQUEST, "you own it already")
+            raise CoreError(ErrorCode.SELF_TARGET, "you own it already")
         updated = await self._apply(
             MembershipChange(
                 conv_id,

@@ -27,7 +27,7 @@ class SocialService:
 
     async def _other_user(self, user_id: str, target_id: str) -> UserRecord:
         if target_id == user_id:
-            raise CoreError(ErrorCode.BAD_REQUEST, "that is you")
+            raise CoreError(ErrorCode.SELF_TARGET)
         target = await self.store.accounts.user_by_id(target_id)
         if target is None or target.disabled:
             raise CoreError(ErrorCode.USER_NOT_FOUND)

@@ -23,6 +23,7 @@ class ErrorCode(IntEnum):
     INVALID_CURSOR = 40008
     NUMBER_OUT_OF_RANGE = 40009
     UNSTORABLE = 40010
+    SELF_TARGET = 40011
     HEAD_TIMEOUT = 40020
     MULTIPART_INVALID = 40030
     MULTIPART_INCOMPLETE = 40031
@@ -55,6 +56,7 @@ class ErrorCode(IntEnum):
     MESSAGE_NOT_FOUND = 40403
     FILE_NOT_FOUND = 40404
     PUSH_SUBSCRIPTION_NOT_FOUND = 40460
+    METHOD_NOT_ALLOWED = 40500
     CONFLICT = 40900
     USERNAME_TAKEN = 40901
     ALREADY_AUTHENTICATED = 40902
@@ -67,14 +69,17 @@ class ErrorCode(IntEnum):
     MESSAGE_TOO_LARGE = 41301
     FILE_TOO_LARGE = 41310
     STORAGE_QUOTA_EXCEEDED = 41311
+    URI_TOO_LONG = 41400
     UNSUPPORTED_MEDIA_TYPE = 41500
     RATE_LIMITED = 42900
     TOO_MANY_CONNECTIONS = 42901
     SEND_RATE_LIMITED = 42910
     LOGIN_SLOWED = 42911
     UPLOAD_RATE_LIMITED = 42912
+    HEADERS_TOO_LARGE = 43100
     INTERNAL = 50000
     TRANSFER_CODING_UNSUPPORTED = 50100
+    HANDLER_TIMEOUT = 50400
     UNAVAILABLE = 50300
 
     @property
@@ -94,6 +99,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_CURSOR: "cursor is not one this server issued",
     ErrorCode.NUMBER_OUT_OF_RANGE: "a number is out of range or not finite",
     ErrorCode.UNSTORABLE: "the store cannot accept this message; resending it will not help",
+    ErrorCode.SELF_TARGET: "this needs another user; it names you",
     ErrorCode.HEAD_TIMEOUT: "the request line and headers did not arrive in time",
     ErrorCode.MULTIPART_INVALID: "multipart body is malformed",
     ErrorCode.MULTIPART_INCOMPLETE: "multipart body ends before its closing boundary",
@@ -127,6 +133,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.MESSAGE_NOT_FOUND: "message not found",
     ErrorCode.FILE_NOT_FOUND: "file not found",
     ErrorCode.PUSH_SUBSCRIPTION_NOT_FOUND: "push subscription not found",
+    ErrorCode.METHOD_NOT_ALLOWED: "this path does not accept that method; see Allow",
     ErrorCode.CONFLICT: "conflict",
     ErrorCode.USERNAME_TAKEN: "username is taken",
     ErrorCode.ALREADY_AUTHENTICATED: "connection is already authenticated",
@@ -139,14 +146,17 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.MESSAGE_TOO_LARGE: "message body is too large",
     ErrorCode.FILE_TOO_LARGE: "file is larger than the upload limit",
     ErrorCode.STORAGE_QUOTA_EXCEEDED: "your storage quota is used up; delete unused uploads",
+    ErrorCode.URI_TOO_LONG: "the request line is longer than the server reads",
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: "unsupported Content-Type",
     ErrorCode.RATE_LIMITED: "too many requests; slow down",
     ErrorCode.TOO_MANY_CONNECTIONS: "too many connections from this address",
     ErrorCode.SEND_RATE_LIMITED: "your devices together send too fast; slow down",
     ErrorCode.LOGIN_SLOWED: "too many failed sign-ins to this account; try again later",
     ErrorCode.UPLOAD_RATE_LIMITED: "too many uploads; slow down",
+    ErrorCode.HEADERS_TOO_LARGE: "a header line is too long or there are too many headers",
     ErrorCode.INTERNAL: "internal server error",
     ErrorCode.TRANSFER_CODING_UNSUPPORTED: "only the chunked transfer coding is supported",
+    ErrorCode.HANDLER_TIMEOUT: "the server gave up on this request; retry",
     ErrorCode.UNAVAILABLE: "service unavailable; retry shortly",
 }
 

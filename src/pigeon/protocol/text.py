@@ -55,6 +55,35 @@ _FORBIDDEN = {
 _INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0\u2800")
 
 
+# The same rules as JSON Schema ``pattern``s (ECMA-262 and Python both read these
+# escapes), so a generated client refuses what the server would. They are exact for
+# ASCII; JSON Schema's regex dialect has no Unicode categories, so an identifier's
+# other format, private-use or unassigned characters, and a name with nothing
+# visible but non-ASCII blanks, are refused by ``check`` alone (documented per field).
+_IDENTIFIER_EXTRA = " \u00a0\u00ad\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff"
+_SCHEMA_FORBIDDEN = {
+    TextKind.IDENTIFIER: f"{_CONTROLS}{_IDENTIFIER_EXTRA}",
+    TextKind.NAME: f"{_CONTROLS}{_LINE_BREAKS}{BIDI_CONTROLS}",
+    TextKind.LINE: f"{_CONTROLS}{_LINE_BREAKS}",
+    TextKind.PROSE: _PROSE_CONTROLS,
+}
+
+
+def schema_pattern(kind: TextKind, trimmed_min: int = 0) -> str:
+    """A JSON Schema ``pattern`` every value ``check`` accepts for ``kind`` matches;
+    with ``trimmed_min``, also at least that many characters once trimmed."""
+    forbidden = _SCHEMA_FORBIDDEN[kind]
+    allowed = f"[^{forbidden}]"
+    edge = f"[^{forbidden}\\s]"  # a character ``str.strip`` keeps
+    if kind is TextKind.NAME:  # at least one character that is not a blank
+        trimmed_min = max(trimmed_min, 1)
+    if trimmed_min <= 0:
+        return f"^{allowed}*$"
+    if trimmed_min == 1:
+        return f"^{allowed}*{edge}{allowed}*$"
+    return f"^{allowed}*{edge}{allowed}{{{trimmed_min - 2},}}{edge}{allowed}*$"
+
+
 @dataclass(frozen=True, slots=True)
 class TextViolation:
     code: ErrorCode

@@ -17,6 +17,7 @@ from pigeon.api.schemas import (
     ReadIn,
     SendIn,
     SettingsIn,
+    UrlText,
     WatermarksOut,
 )
 from pigeon.protocol.frames import Send
@@ -30,7 +31,7 @@ SeqQuery = Annotated[int | None, Query(ge=0, le=2**53)]
 async def list_conversations(
     principal: PrincipalDep,
     services: ServicesDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[UrlText | None, Query(max_length=200)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     items, next_cursor, more = await services.messaging.conversation_page(
@@ -43,13 +44,15 @@ async def list_conversations(
 async def open_direct(
     body: DirectIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
+    """The direct conversation with ``user_id``, created on first use. ``user_id`` may
+    be the caller: that conversation is a private notebook."""
     conversation = await services.messaging.open_direct(principal.user_id, body.user_id)
     return ok(await services.messaging.conversation_item(principal.user_id, conversation.id))
 
 
 @router.patch("/{conv_id}", response_model=Envelope[ConversationOut])
 async def update_settings(
-    conv_id: str, body: SettingsIn, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText, body: SettingsIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     settings = body.model_dump(exclude_none=True)
     return ok(await services.messaging.update_settings(principal.user_id, conv_id, settings))
@@ -61,7 +64,7 @@ async def update_settings(
     response_model_exclude_none=True,
 )
 async def history(
-    conv_id: str,
+    conv_id: UrlText,
     principal: PrincipalDep,
     services: ServicesDep,
     before: SeqQuery = None,
@@ -76,7 +79,7 @@ async def history(
 
 @router.post("/{conv_id}/messages", response_model=Envelope[AckOut])
 async def send(
-    conv_id: str, body: SendIn, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText, body: SendIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     request = Send(
         cid=body.cid,
@@ -100,7 +103,7 @@ async def send(
 
 @router.put("/{conv_id}/read", response_model=Envelope[WatermarksOut])
 async def mark_read(
-    conv_id: str, body: ReadIn, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText, body: ReadIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     marks = await services.receipts.mark(principal.user_id, conv_id, read=body.seq)
     return ok({"conv": conv_id, "read_seq": marks.read_seq, "recv_seq": marks.recv_seq})
@@ -118,7 +121,7 @@ class ReceiptsOut(BaseModel):
 
 @router.get("/{conv_id}/messages/{seq}/receipts", response_model=Envelope[ReceiptsOut])
 async def receipts(
-    conv_id: str,
+    conv_id: UrlText,
     seq: Annotated[int, Path(ge=1, le=2**53)],
     principal: PrincipalDep,
     services: ServicesDep,

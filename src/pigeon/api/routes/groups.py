@@ -9,11 +9,20 @@ from pydantic import BaseModel, Field
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import ClientInt, Identifier, Name, Prose, Reference, UserOut
+from pigeon.api.schemas import (
+    ClientInt,
+    Identifier,
+    Name,
+    Prose,
+    Reference,
+    UrlText,
+    UserOut,
+)
+from pigeon.core.groups import MAX_ADD_AT_ONCE, MAX_ANNOUNCEMENT, MAX_TITLE
 
 router = APIRouter(prefix="/groups", tags=["groups"], responses=ERROR_RESPONSES)
 
-UserIds = Annotated[list[Identifier], Field(max_length=500)]
+UserIds = Annotated[list[Identifier], Field(max_length=MAX_ADD_AT_ONCE)]
 
 
 class GroupOut(BaseModel):
@@ -36,16 +45,18 @@ class MemberOut(BaseModel):
 
 
 class GroupIn(BaseModel):
-    title: Name = Field(max_length=256)
+    # The core trims the title, so a raw value within the limit fits; an empty one is
+    # BLANK_TEXT (40007), declared by the name rule's pattern.
+    title: Name = Field(max_length=MAX_TITLE)
     members: UserIds = []
     visibility: Literal["private", "public"] = "private"
     kind: Literal["group", "channel"] = "group"
 
 
 class GroupPatch(BaseModel):
-    title: Name | None = Field(None, max_length=256)
+    title: Name | None = Field(None, max_length=MAX_TITLE)
     avatar: Reference | None = Field(None, max_length=2048)
-    announcement: Prose | None = Field(None, max_length=10_000)
+    announcement: Prose | None = Field(None, max_length=MAX_ANNOUNCEMENT)
     visibility: Literal["private", "public"] | None = None
 
 
@@ -76,7 +87,7 @@ async def create_group(
 async def directory(
     principal: PrincipalDep,
     services: ServicesDep,
-    q: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[UrlText, Query(max_length=64)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> dict[str, Any]:
@@ -85,13 +96,15 @@ async def directory(
 
 
 @router.get("/{conv_id}", response_model=Envelope[GroupOut])
-async def get_group(conv_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def get_group(
+    conv_id: UrlText, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
     return ok(await services.groups.get(principal.user_id, conv_id))
 
 
 @router.patch("/{conv_id}", response_model=Envelope[GroupOut])
 async def update_group(
-    conv_id: str, body: GroupPatch, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText, body: GroupPatch, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     return ok(await services.groups.update(principal.user_id, conv_id, fields))
@@ -99,7 +112,7 @@ async def update_group(
 
 @router.delete("/{conv_id}", response_model=Envelope[None])
 async def dissolve_group(
-    conv_id: str, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     await services.groups.dissolve(principal.user_id, conv_id)
     return ok()
@@ -107,10 +120,10 @@ async def dissolve_group(
 
 @router.get("/{conv_id}/members", response_model=Envelope[Page[MemberOut]])
 async def list_members(
-    conv_id: str,
+    conv_id: UrlText,
     principal: PrincipalDep,
     services: ServicesDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[UrlText | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     items, next_cursor, more = await services.groups.members(
@@ -121,14 +134,14 @@ async def list_members(
 
 @router.post("/{conv_id}/members", response_model=Envelope[GroupOut])
 async def add_members(
-    conv_id: str, body: MembersIn, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText, body: MembersIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     return ok(await services.groups.add_members(principal.user_id, conv_id, body.user_ids))
 
 
 @router.delete("/{conv_id}/members/{user_id}", response_model=Envelope[None])
 async def remove_member(
-    conv_id: str, user_id: str, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText, user_id: UrlText, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     await services.groups.remove_member(principal.user_id, conv_id, user_id)
     return ok()
@@ -136,33 +149,39 @@ async def remove_member(
 
 @router.patch("/{conv_id}/members/{user_id}", response_model=Envelope[MemberOut])
 async def update_member(
-    conv_id: str, user_id: str, body: MemberPatch, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText,
+    user_id: UrlText,
+    body: MemberPatch,
+    principal: PrincipalDep,
+    services: ServicesDep,
 ) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     return ok(await services.groups.update_member(principal.user_id, conv_id, user_id, fields))
 
 
 @router.post("/{conv_id}/join", response_model=Envelope[GroupOut])
-async def join(conv_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def join(conv_id: UrlText, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     return ok(await services.groups.join(principal.user_id, conv_id))
 
 
 @router.post("/{conv_id}/leave", response_model=Envelope[None])
-async def leave(conv_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def leave(conv_id: UrlText, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     await services.groups.leave(principal.user_id, conv_id)
     return ok()
 
 
 @router.post("/{conv_id}/transfer", response_model=Envelope[GroupOut])
 async def transfer(
-    conv_id: str, body: TransferIn, principal: PrincipalDep, services: ServicesDep
+    conv_id: UrlText, body: TransferIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
+    """Hand the group to another member (owner only). ``user_id`` must not be the
+    caller: 400 / 40011 ``SELF_TARGET``."""
     return ok(await services.groups.transfer(principal.user_id, conv_id, body.user_id))
 
 
 @router.get("/{conv_id}/online", response_model=Envelope[Page[UserOut]])
 async def online(
-    conv_id: str,
+    conv_id: UrlText,
     principal: PrincipalDep,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,

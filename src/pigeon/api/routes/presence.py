@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
+from pigeon.api.schemas import UrlText
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
 
@@ -27,7 +28,7 @@ class PresenceOut(BaseModel):
 async def presence(
     principal: PrincipalDep,
     services: ServicesDep,
-    users: Annotated[str, Query(max_length=MAX_USERS * 40)] = "",
+    users: Annotated[UrlText, Query(max_length=MAX_USERS * 40)] = "",
 ) -> dict[str, Any]:
     wanted = [u.strip() for u in users.split(",") if u.strip()]
     if len(wanted) > MAX_USERS:

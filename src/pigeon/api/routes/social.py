@@ -9,14 +9,15 @@ from pydantic import BaseModel, Field
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import Identifier, Prose, UserOut
+from pigeon.api.schemas import Identifier, Prose, UrlText, UserOut
+from pigeon.core.social import MAX_NOTE_CHARS
 
 router = APIRouter(tags=["friends"], responses=ERROR_RESPONSES)
 
 
 class FriendRequestIn(BaseModel):
     user_id: Identifier
-    note: Prose | None = Field(None, max_length=1024)
+    note: Prose | None = Field(None, max_length=MAX_NOTE_CHARS)
 
 
 class FriendRequestOut(BaseModel):
@@ -36,7 +37,9 @@ async def friends(principal: PrincipalDep, services: ServicesDep) -> dict[str, A
 
 
 @router.delete("/friends/{user_id}", response_model=Envelope[None])
-async def unfriend(user_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def unfriend(
+    user_id: UrlText, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
     await services.social.unfriend(principal.user_id, user_id)
     return ok()
 
@@ -54,17 +57,21 @@ async def requests(principal: PrincipalDep, services: ServicesDep) -> dict[str, 
 async def request_friend(
     body: FriendRequestIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
+    """Ask ``user_id`` to be friends (accepts their request if they asked first).
+    ``user_id`` must not be the caller: 400 / 40011 ``SELF_TARGET``."""
     return ok(await services.social.request_friend(principal.user_id, body.user_id, body.note))
 
 
 @router.post("/friends/requests/{request_id}/accept", response_model=Envelope[FriendRequestOut])
-async def accept(request_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def accept(
+    request_id: UrlText, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
     return ok(await services.social.answer(principal.user_id, request_id, accept=True))
 
 
 @router.post("/friends/requests/{request_id}/decline", response_model=Envelope[FriendRequestOut])
 async def decline(
-    request_id: str, principal: PrincipalDep, services: ServicesDep
+    request_id: UrlText, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     return ok(await services.social.answer(principal.user_id, request_id, accept=False))
 
@@ -76,12 +83,15 @@ async def blocks(principal: PrincipalDep, services: ServicesDep) -> dict[str, An
 
 
 @router.put("/blocks/{user_id}", response_model=Envelope[None])
-async def block(user_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def block(user_id: UrlText, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """Block ``user_id``. It must not be the caller: 400 / 40011 ``SELF_TARGET``."""
     await services.social.block(principal.user_id, user_id)
     return ok()
 
 
 @router.delete("/blocks/{user_id}", response_model=Envelope[None])
-async def unblock(user_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def unblock(
+    user_id: UrlText, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
     await services.social.unblock(principal.user_id, user_id)
     return ok()

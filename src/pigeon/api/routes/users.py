@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import DeviceOut, MeOut, ProfileIn, UserOut
+from pigeon.api.schemas import DeviceOut, MeOut, ProfileIn, UrlText, UserOut
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.text import TextKind, schema_pattern
 from pigeon.store.records import UserRecord
 
 router = APIRouter(prefix="/users", tags=["users"], responses=ERROR_RESPONSES)
@@ -41,17 +42,33 @@ async def list_devices(principal: PrincipalDep, services: ServicesDep) -> dict[s
 
 @router.delete("/me/devices/{device}", response_model=Envelope[None])
 async def revoke_device(
-    device: str, principal: PrincipalDep, services: ServicesDep
+    device: UrlText, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     await services.accounts.revoke_device(principal.user_id, device)
     return ok()
+
+
+def declare_search_minimum(operation: dict[str, Any], min_chars: int) -> None:
+    """State ``user_search_min_chars`` in the search operation's OpenAPI entry.
+
+    It is a setting, unknown when the route is declared: ``q`` becomes required and
+    its pattern asks for that many characters once trimmed.
+    """
+    if min_chars <= 0:
+        return
+    for parameter in operation.get("parameters", []):
+        if parameter.get("name") == "q":
+            parameter["required"] = True
+            parameter["schema"].pop("default", None)
+            parameter["schema"]["pattern"] = schema_pattern(TextKind.LINE, min_chars)
+            parameter["schema"]["minLength"] = min_chars
 
 
 @router.get("", response_model=Envelope[Page[UserOut]])
 async def search_users(
     principal: PrincipalDep,
     services: ServicesDep,
-    q: Annotated[str, Query(max_length=64)] = "",
+    q: Annotated[UrlText, Query(max_length=64)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """Users whose username or display name starts with ``q``. A query shorter than
@@ -70,5 +87,7 @@ async def search_users(
 
 
 @router.get("/{user_id}", response_model=Envelope[UserOut])
-async def get_user(user_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+async def get_user(
+    user_id: UrlText, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
     return ok((await services.accounts.user(user_id)).public())
