@@ -12,12 +12,16 @@ from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
 
 router = APIRouter(tags=["push"], responses=ERROR_RESPONSES)
 
-_KEY_CHARS = 256  # base64url of a 65-byte key is 87 characters; this leaves room only for junk
+# The shapes the service checks (pigeon.push.service), declared so clients see them:
+CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"  # HH:MM, 24-hour
+P256DH = r"^B[A-Za-z0-9_-]{86}=?$"  # base64url of an uncompressed P-256 point (0x04 …)
+AUTH = r"^[A-Za-z0-9_-]{22}(==)?$"  # base64url of 16 bytes
+ENDPOINT = r"^https?://"
 
 
 class Window(BaseModel):
-    start: str = Field(max_length=5, description="HH:MM, local time")
-    end: str = Field(max_length=5, description="HH:MM, local time; not after start: next day")
+    start: str = Field(pattern=CLOCK, description="HH:MM, local time")
+    end: str = Field(pattern=CLOCK, description="HH:MM, local time; not after start: next day")
 
 
 class NotificationsOut(BaseModel):
@@ -31,18 +35,23 @@ class NotificationsIn(BaseModel):
     enabled: bool | None = None
     preview: bool | None = Field(None, description="false: payloads never carry message text")
     dnd: Window | None = Field(None, description="daily do-not-disturb window; null clears it")
-    time_zone: str | None = Field(None, max_length=64, description="IANA name, e.g. Europe/Paris")
+    time_zone: str | None = Field(
+        None,
+        max_length=64,
+        description="IANA name, e.g. Europe/Paris; one the server's time-zone database "
+        "does not know is 400 / 40062",
+    )
 
 
 class SubscriptionKeys(BaseModel):
-    p256dh: str = Field(max_length=_KEY_CHARS)
-    auth: str = Field(max_length=_KEY_CHARS)
+    p256dh: str = Field(pattern=P256DH, description="the browser's ECDH public key")
+    auth: str = Field(pattern=AUTH, description="the browser's authentication secret")
 
 
 class SubscriptionIn(BaseModel):
-    """The browser's ``PushSubscription.toJSON()``."""
+    """The browser's ``PushSubscription.toJSON()``. At most 20 per user (400 / 40061)."""
 
-    endpoint: str = Field(max_length=2048)
+    endpoint: str = Field(pattern=ENDPOINT, max_length=2048)
     keys: SubscriptionKeys
 
 
