@@ -5,11 +5,13 @@ collapse is not lost (pigeon.push.store)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from pigeon.core.ids import now_ms
 from pigeon.push.store import Backlog, Plan, PlannedJob, PushStore, push_jobs
+from pigeon.store.engine import Database
 from pigeon.store.facade import Store
 
 from .storekit import make_direct, make_users, send
@@ -145,3 +147,22 @@ async def test_one_transaction_plans_many_conversations_and_a_lost_race_spoils_o
     # the third conversation has a fourth message past the page: still unplanned
     [rest] = await outbox.backlogs([convs[2].id], 100)
     assert (rest.cursor, [m.seq for m in rest.messages]) == (3, [4])
+
+
+async def test_a_write_that_skips_the_fsync_leaves_the_connection_as_configured(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'relaxed.db'}", sqlite_synchronous="FULL")
+    try:
+        async with db.write(durable=False) as conn:
+            relaxed = (await conn.execute(text("PRAGMA synchronous"))).scalar_one()
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        async with db.write() as conn:
+            strict = (await conn.execute(text("PRAGMA synchronous"))).scalar_one()
+            await conn.execute(text("INSERT INTO t VALUES (1)"))
+        async with db.read() as conn:
+            again = (await conn.execute(text("PRAGMA synchronous"))).scalar_one()
+            rows = (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one()
+    finally:
+        await db.close()
+    assert (relaxed, strict, again, rows) == (1, 2, 2, 1)  # NORMAL, then FULL again
