@@ -77,6 +77,20 @@ class PushDriver:
         )
 
 
+WINDOWS = """self.clients.matchAll({type: "window", includeUncontrolled: true})
+    .then((list) => list.length)"""
+
+
+def no_tab_left(context: BrowserContext, page: Page) -> None:
+    """Wait until the service worker counts no window of its origin: a closed tab can
+    linger in its client list for a moment, and a push then would be shown nowhere."""
+    [worker] = context.service_workers
+    deadline = time.monotonic() + WAIT_S
+    while worker.evaluate(WINDOWS) and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert worker.evaluate(WINDOWS) == 0, "the closed tab is still the worker's client"
+
+
 def shown(context: BrowserContext, page: Page, count: int) -> list[dict[str, Any]]:
     """The notifications on screen, once there are ``count`` of them."""
     [worker] = context.service_workers
@@ -100,7 +114,8 @@ def test_the_service_worker_shows_notifications_while_no_tab_is_open(
         assert state == "activated"
         elsewhere = context.new_page()  # keeps the browser context alive, on no origin of ours
         driver = PushDriver(context, elsewhere, web_server.base_url)
-        page.close()  # now no Pigeon tab is open
+        page.close()  # now no Pigeon tab is open...
+        no_tab_left(context, elsewhere)  # ...as the worker sees it, before any push
 
         group = {"id": "c_a_group", "kind": "group", "title": "Crew"}
         direct = {"id": "c_b_direct", "kind": "direct", "title": None}
