@@ -33,6 +33,7 @@ from pigeon.core.permissions import PostingCache
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
+from pigeon.core.search import SearchLimits, SearchService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
 from pigeon.files.decoder import ImageDecoder
@@ -56,8 +57,8 @@ from pigeon.listener import (
     derived_max_connections,
     server_tls_context,
 )
-from pigeon.metrics import Metrics
-from pigeon.metrics_http import Handler, MetricsListener, metrics_handler
+from pigeon.metrics import Backend, BackendErrorKind, LoopLagProbe, Metrics
+from pigeon.metrics_http import MetricsListener, Profiler, ops_routes
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.push.service import PushService
 from pigeon.server import build_http_app
@@ -65,6 +66,7 @@ from pigeon.services import Services
 from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
 from pigeon.store.records import Appended, AppendOutcome, NewMessage
+from pigeon.tracing import TracedBroker, build_tracer
 
 log = logging.getLogger("pigeon")
 
@@ -86,17 +88,36 @@ def default_node_id() -> str:
     return f"{socket.gethostname()[:20]}-{secrets.token_hex(2)}"
 
 
-def build_broker_and_presence(settings: Settings, node_id: str) -> tuple[Broker, Presence]:
+def build_broker_and_presence(
+    settings: Settings, node_id: str, metrics: Metrics
+) -> tuple[Broker, Presence]:
     """In-memory for one node; Redis (routing and presence) when ``redis_url`` is set."""
     if not settings.redis_url:
         return MemoryBroker(), MemoryPresence()
     from pigeon.broker.redis import RedisBroker, RedisPresence
 
+    metrics.declare_backend(Backend.REDIS)
+
+    def on_error(kind: BackendErrorKind) -> None:
+        metrics.backend_error(Backend.REDIS, kind)
+
     prefix = settings.redis_prefix
     return (
-        RedisBroker(settings.redis_url, node_id, prefix=prefix),
-        RedisPresence(settings.redis_url, node_id, settings.presence_ttl_s, prefix=prefix),
+        RedisBroker(settings.redis_url, node_id, prefix=prefix, on_error=on_error),
+        RedisPresence(
+            settings.redis_url,
+            node_id,
+            settings.presence_ttl_s,
+            prefix=prefix,
+            on_error=on_error,
+        ),
     )
+
+
+def count_database_errors(store: Store, metrics: Metrics) -> None:
+    backend = Backend.SQLITE if store.db.is_sqlite else Backend.POSTGRESQL
+    metrics.declare_backend(backend)
+    store.db.observe_errors(lambda kind: metrics.backend_error(backend, kind))
 
 
 class PigeonApp:
@@ -106,8 +127,16 @@ class PigeonApp:
         self.settings = settings
         self.node_id = settings.node_id or default_node_id()
         self.metrics = Metrics()
+        self.loop_lag = LoopLagProbe(self.metrics.loop_lag)
+        self.profiler = Profiler()
+        self.tracer = build_tracer(
+            settings.tracing_endpoint, self.node_id, settings.tracing_sample_ratio
+        )
         self.store = Store.open(settings.effective_database_url)
-        self.broker, self.presence = build_broker_and_presence(settings, self.node_id)
+        count_database_errors(self.store, self.metrics)
+        self.broker, self.presence = build_broker_and_presence(settings, self.node_id, self.metrics)
+        if settings.tracing_endpoint:
+            self.broker = TracedBroker(self.broker, self.tracer)
         self.hub = Hub(
             self.metrics,
             settings.heartbeat_s,
@@ -135,7 +164,7 @@ class PigeonApp:
             settings, self.store.db, self.store.accounts, self.presence, self.metrics.registry
         )
         self.committer = GroupCommitter(
-            self._append_counted, settings.commit_batch, self._observe_commit
+            self._append_counted, settings.commit_batch, self._observe_commit, self.tracer
         )
         jwt_secret = resolve_jwt_secret(settings)
         tokens = TokenService(jwt_secret, settings.access_token_ttl_s)
@@ -214,6 +243,16 @@ class PigeonApp:
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
             login_guard=LoginGuard(settings.auth_rate_per_min, settings.login_failures_per_min),
             files=files,
+            search=SearchService(
+                self.store,
+                lambda conv_id, user_id: messaging.member(conv_id, user_id, readable=True),
+                SearchLimits(
+                    max_query_chars=settings.search_max_query_chars,
+                    default_results=settings.search_default_results,
+                    max_results=settings.search_max_results,
+                    short_scan_rows=settings.search_short_scan_rows,
+                ),
+            ),
             push=self.push,
         )
         self.gateway = Gateway(
@@ -234,6 +273,7 @@ class PigeonApp:
                 violations_before_close=settings.rate_violations_before_close,
             ),
             send_queue_bytes=settings.send_queue_bytes,
+            tracer=self.tracer,
         )
         self.websocket = WebSocketGateway(self.gateway, settings.max_frame_bytes, self.listener)
         self.guests = GuestService(self.store, self.broker, groups, settings.guest_ttl_s)
@@ -304,6 +344,7 @@ class PigeonApp:
         self.broker.subscribe(self.hub.on_event)
         self.committer.start()
         self.push.start()
+        self.loop_lag.start()
         self.hub.start()
         self.services.files.start()
         self.guests.start()
@@ -316,7 +357,8 @@ class PigeonApp:
             file_routes=FileHandlers(
                 self.services.files, self.services.accounts.authenticate, self.settings.public_url
             ).routes(),
-            metrics_endpoint=await self._start_metrics(),
+            ops_routes=await self._start_metrics(),
+            tracer=self.tracer,
         )
         self._runner = web.AppRunner(
             http_app,
@@ -369,19 +411,23 @@ class PigeonApp:
         except OSError as exc:
             raise ListenFailed("tcp_port", f"{settings.host}:{settings.tcp_port}", exc) from exc
 
-    async def _start_metrics(self) -> Handler | None:
-        """The /metrics handler for the main port, or None when a separate port serves it."""
+    async def _start_metrics(self) -> Sequence[web.RouteDef]:
+        """/metrics and /debug/profile for the main port, or none when a separate port
+        serves them."""
         settings = self.settings
-        handler = metrics_handler(
-            self.metrics, token=settings.metrics_token, local_only=settings.metrics_port is None
+        routes = ops_routes(
+            self.metrics,
+            self.profiler,
+            token=settings.metrics_token,
+            local_only=settings.metrics_port is None,
         )
         if settings.metrics_port is None:
-            return handler
+            return routes
         self._metrics_listener = MetricsListener(
-            handler, settings.metrics_host, settings.metrics_port
+            routes, settings.metrics_host, settings.metrics_port
         )
         await self._metrics_listener.start()
-        return None
+        return ()
 
     async def stop(self) -> None:
         """Graceful shutdown: stop accepting, commit what is queued, close sockets with 1012."""
@@ -409,6 +455,9 @@ class PigeonApp:
         await self.presence.close()
         await self.broker.close()
         await self.store.close()
+        await self.loop_lag.close()
+        # Blocking, bounded by the exporter's timeout: the last spans leave before exit.
+        await asyncio.to_thread(self.tracer.shutdown)
         log.info("stopped")
 
     async def serve_forever(self) -> None:

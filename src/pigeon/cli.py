@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import signal
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -199,14 +200,16 @@ def serve(**flags: Any) -> None:
     """
     settings = _settings(**flags)
     from pigeon.app import PigeonApp
+    from pigeon.tracing import TracingUnavailable
 
     try:
         app = PigeonApp(settings)
-    except (OSError, ValueError) as exc:  # e.g. an unreadable or too short JWT secret file
+    except (OSError, ValueError, TracingUnavailable) as exc:
+        # e.g. an unreadable or too short JWT secret file, tracing without its packages
         raise click.ClickException(f"cannot start: {exc}") from None
-    logs.configure(settings.log_level, app.node_id)
     try:
-        _run(app.serve_forever())
+        with logs.configured(settings.log_level, app.node_id, app.tracer.ids):
+            _run(app.serve_forever())
     except OSError as exc:
         raise click.ClickException(_start_error(settings, exc)) from None
 
@@ -234,6 +237,64 @@ def upgrade(**flags: Any) -> None:
     _run(_upgrade())
     where = "the configured database" if settings.database_url else settings.data_dir.resolve()
     click.echo(f"schema is up to date in {where}")
+
+
+@db.command("backup")
+@click.argument("archive", type=click.Path(path_type=Path))
+@common_options
+def db_backup(archive: Path, **flags: Any) -> None:
+    """Write a backup ARCHIVE (.tar.gz) of the data dir while the server runs: a
+    consistent copy of the SQLite database, the uploaded files and the generated JWT
+    secret. With PostgreSQL, prints the pg_dump procedure for the database and archives
+    the files. The archive holds secrets: it is created readable by its owner only.
+    """
+    from pigeon.backup import POSTGRES_PROCEDURE, BackupError, backup
+
+    settings = _settings(**flags)
+    sqlite = settings.database_url is None or settings.database_url.startswith("sqlite")
+    if sqlite and settings.database_url is not None:
+        raise click.ClickException(
+            "backup reads the database in the data dir: pass --data-dir, not a SQLite --database-url"
+        )
+    if sqlite:
+        _require_database(settings)
+    try:
+        report = backup(settings.data_dir, archive, sqlite=sqlite)
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        raise click.ClickException(f"backup failed: {exc}") from None
+    what = "database, " if report.database else ""
+    secret = ", JWT secret" if report.secret else ""
+    click.echo(f"wrote {report.path}: {what}{report.blobs} stored file(s){secret}")
+    if not report.database:
+        click.echo(POSTGRES_PROCEDURE)
+
+
+@db.command("restore")
+@click.argument("archive", type=click.Path(path_type=Path))
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the database, files and secret of a non-empty data dir (server stopped).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="The data dir to restore into [env PIGEON_DATA_DIR; default ./pigeon-data].",
+)
+def db_restore(archive: Path, force: bool, data_dir: Path | None) -> None:
+    """Unpack a backup ARCHIVE into a new (empty or missing) data dir; refuses a
+    non-empty one unless --force. Then start `pigeon serve --data-dir` on it."""
+    from pigeon.backup import POSTGRES_PROCEDURE, BackupError, restore
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        report = restore(archive, settings.data_dir, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    what = "database, " if report.database else ""
+    click.echo(f"restored {what}{report.blobs} stored file(s) into {settings.data_dir.resolve()}")
+    if not report.database:
+        click.echo(POSTGRES_PROCEDURE)
 
 
 @main.group(short_help="Manage user accounts.")
@@ -368,7 +429,9 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
 @click.argument(
     "scenario",
     nargs=-1,
-    type=click.Choice(["all", "idle", "connect", "direct", "fanout", "catchup", "push", "cluster"]),
+    type=click.Choice(
+        ["all", "idle", "connect", "direct", "fanout", "catchup", "push", "cluster", "search"]
+    ),
 )
 @click.option(
     "--out",
@@ -387,7 +450,16 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
     type=int,
     help="Load processes (default: up to 4, on the cores the server does not use).",
 )
-@click.option("--database-url", help="PostgreSQL URL for the cluster scenario (a fresh database).")
+@click.option(
+    "--database-url",
+    help="PostgreSQL URL (a fresh database) for the cluster scenario; for search, "
+    "the backend to measure (default: a temporary SQLite file).",
+)
+@click.option(
+    "--search-messages",
+    type=click.IntRange(min=1000),
+    help="Messages the search scenario stores (default 1,000,000; 20,000 with --quick).",
+)
 @click.option("--redis-url", help="Redis URL for the cluster scenario.")
 def bench(
     scenario: tuple[str, ...],
@@ -395,20 +467,22 @@ def bench(
     quick: bool,
     workers: int | None,
     database_url: str | None,
+    search_messages: int | None,
     redis_url: str | None,
 ) -> None:
     """Measure a real server: idle memory, connect storm, direct throughput and latency,
-    fan-out, catch-up, offline push to a webhook, and (with PostgreSQL + Redis) two nodes.
+    fan-out, catch-up, offline push to a webhook, and (with PostgreSQL + Redis) two nodes. ``search`` (run only
+    when named) times message search in the store over many stored messages.
 
     Starts its own server pinned to one core and puts the load on the others. With no
     SCENARIO it runs the standard single-node set (all but cluster).
     """
     import dataclasses
 
-    from pigeon.bench.runner import SCENARIOS, Plan, run
+    from pigeon.bench.runner import ON_REQUEST, SCENARIOS, Plan, run
 
     names = (
-        [n for n in SCENARIOS if n != "cluster"]
+        [n for n in SCENARIOS if n not in ON_REQUEST]
         if not scenario or "all" in scenario
         else list(scenario)
     )
@@ -417,12 +491,14 @@ def bench(
     plan = Plan.quick() if quick else Plan()
     if workers:
         plan = dataclasses.replace(plan, workers=workers)
+    if search_messages:
+        plan = dataclasses.replace(plan, search_messages=search_messages)
     cluster = (
         {"database_url": database_url, "redis_url": redis_url}
         if database_url and redis_url
         else None
     )
-    for path in run(names, plan, out, cluster):
+    for path in run(names, plan, out, cluster, database_url):
         click.echo(f"wrote {path}")
 
 

@@ -90,7 +90,18 @@ class Settings(BaseSettings):
         description="serve /metrics only on this port (0 picks one), not on the main one",
     )
     metrics_token: str | None = Field(
-        None, min_length=16, description="bearer token /metrics requires, from any address"
+        None,
+        min_length=16,
+        description="bearer token /metrics and /debug/profile require, from any address",
+    )
+    tracing_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces): "
+        "tracing is on when set; needs the `tracing` extra",
+    )
+    tracing_sample_ratio: float = Field(
+        1.0, ge=0.0, le=1.0, description="share of new traces recorded when tracing is on"
     )
 
     # --- line mode: chat over telnet/netcat (docs/protocol.md, "Line mode")
@@ -189,6 +200,21 @@ class Settings(BaseSettings):
     )
     user_search_max_results: int = Field(
         20, ge=1, le=100, description="most users one search returns"
+    )
+    search_max_query_chars: int = Field(
+        100, ge=1, le=1000, description="longest message search query, in characters (→ 40051)"
+    )
+    search_default_results: int = Field(
+        20, ge=1, description="message search results per page when limit is not given"
+    )
+    search_max_results: int = Field(
+        50, ge=1, le=200, description="most message search results one page returns"
+    )
+    search_short_scan_rows: int = Field(
+        20_000,
+        ge=100,
+        description="1-2 character searches scan this many of the caller's newest messages "
+        "per page (no trigram index applies)",
     )
 
     # --- files (docs/files.md)
@@ -363,5 +389,7 @@ class Settings(BaseSettings):
             "heartbeat_s": self.heartbeat_s,
             "user_search_min_chars": self.user_search_min_chars,
             "user_search_max_results": self.user_search_max_results,
+            "search_max_query_chars": self.search_max_query_chars,
+            "search_max_results": self.search_max_results,
             "max_sockets_per_user": self.max_sockets_per_user,
         }

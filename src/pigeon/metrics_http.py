@@ -1,5 +1,6 @@
-"""Who may read ``/metrics``: it names users' activity levels and the node's internals,
-so it is not public by default.
+"""``/metrics`` and ``/debug/profile``, and who may use them: they name users' activity
+levels and the node's internals, and a profile slows the node while it runs, so neither
+is public by default. Both follow the same rule:
 
 * ``metrics_port`` set: /metrics is served only by a second listener on
   ``metrics_host:metrics_port`` (default host 127.0.0.1), never on the main port;
@@ -12,10 +13,17 @@ so it is not public by default.
 
 from __future__ import annotations
 
+import asyncio
+import cProfile
 import hmac
+import io
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+import marshal
+import math
+import pstats
+from collections.abc import Awaitable, Callable, Sequence
+from enum import StrEnum
 
 from aiohttp import web
 
@@ -53,13 +61,22 @@ def is_local_unproxied(request: web.Request) -> bool:
     return peer.is_loopback and not any(h in request.headers for h in _FORWARDING_HEADERS)
 
 
-def metrics_handler(metrics: Metrics, *, token: str | None, local_only: bool) -> Handler:
-    async def handler(request: web.Request) -> web.StreamResponse:
+def guarded(handler: Handler, *, token: str | None, local_only: bool) -> Handler:
+    """``handler`` behind the access rule of this module's docstring."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
         if token is not None:
             if not _bearer_matches(request, token):
                 return _refusal(ErrorCode.NOT_AUTHENTICATED, "metrics need the bearer token")
         elif local_only and not is_local_unproxied(request):
             return _refusal(ErrorCode.FORBIDDEN, DEFAULT_MESSAGES[ErrorCode.FORBIDDEN])
+        return await handler(request)
+
+    return checked
+
+
+def metrics_handler(metrics: Metrics) -> Handler:
+    async def handler(_: web.Request) -> web.StreamResponse:
         response = web.Response(body=metrics.render())
         response.headers["Content-Type"] = metrics.content_type
         return response
@@ -67,12 +84,88 @@ def metrics_handler(metrics: Metrics, *, token: str | None, local_only: bool) ->
     return handler
 
 
-class MetricsListener:
-    """The separate /metrics listener (when ``metrics_port`` is set)."""
+class ProfileFormat(StrEnum):
+    TEXT = "text"  # pstats' table, slowest cumulative first
+    PSTATS = "pstats"  # marshalled stats: load with pstats.Stats(path) or snakeviz
 
-    def __init__(self, handler: Handler, host: str, port: int) -> None:
+
+class Profiler:
+    """CPU profile of the event loop's thread for N seconds, one at a time.
+
+    Everything the node does runs on that thread except commits' fsync and image
+    decoding, so the profile shows where its CPU goes. cProfile slows profiled code
+    severalfold while it runs: the duration is capped and a second request while one
+    runs is refused (40900) rather than queued.
+    """
+
+    MAX_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._busy = False
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            seconds = float(request.query.get("seconds", "10"))
+            fmt = ProfileFormat(request.query.get("format", ProfileFormat.TEXT))
+        except ValueError:
+            return _refusal(
+                ErrorCode.BAD_REQUEST, "seconds must be a number, format text or pstats"
+            )
+        if not (math.isfinite(seconds) and 0 < seconds <= self.MAX_SECONDS):
+            return _refusal(
+                ErrorCode.NUMBER_OUT_OF_RANGE,
+                f"seconds must be more than 0 and at most {self.MAX_SECONDS:g}",
+            )
+        if self._busy:
+            return _refusal(ErrorCode.CONFLICT, "a profile is already running")
+        self._busy = True
+        try:
+            profile = await self._record(seconds)
+        finally:
+            self._busy = False
+        return self._render(profile, fmt)
+
+    @staticmethod
+    async def _record(seconds: float) -> cProfile.Profile:
+        profile = cProfile.Profile()
+        log.warning("cpu profile started", extra={"seconds": seconds})
+        profile.enable()  # hooks this thread: the loop and every task it runs
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            profile.disable()
+        return profile
+
+    @staticmethod
+    def _render(profile: cProfile.Profile, fmt: ProfileFormat) -> web.Response:
+        if fmt is ProfileFormat.PSTATS:
+            profile.create_stats()
+            return web.Response(
+                body=marshal.dumps(profile.stats),
+                content_type="application/octet-stream",
+                headers={"Content-Disposition": 'attachment; filename="pigeon.pstats"'},
+            )
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(80)
+        return web.Response(text=out.getvalue(), content_type="text/plain")
+
+
+def ops_routes(
+    metrics: Metrics, profiler: Profiler, *, token: str | None, local_only: bool
+) -> Sequence[web.RouteDef]:
+    """/metrics and /debug/profile, both behind the same access rule."""
+    return [
+        web.get("/metrics", guarded(metrics_handler(metrics), token=token, local_only=local_only)),
+        web.get("/debug/profile", guarded(profiler.handle, token=token, local_only=local_only)),
+    ]
+
+
+class MetricsListener:
+    """The separate /metrics and /debug/profile listener (when ``metrics_port`` is set)."""
+
+    def __init__(self, routes: Sequence[web.RouteDef], host: str, port: int) -> None:
         app = web.Application()
-        app.router.add_get("/metrics", handler)
+        app.router.add_routes(routes)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         self.host = host
         self.port = port

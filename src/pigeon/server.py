@@ -32,45 +32,60 @@ from pigeon.httpguard import (
     request_id_for,
     security_headers,
 )
-from pigeon.metrics import Metrics
+from pigeon.metrics import HttpArea, Metrics
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.engine import Database, StoreError
+from pigeon.tracing import NoTracer, Tracer
 
 log = logging.getLogger("pigeon.http")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def request_middleware(metrics: Metrics, max_request_bytes: int) -> Middleware:
+def request_middleware(
+    metrics: Metrics, max_request_bytes: int, tracer: Tracer | None = None
+) -> Middleware:
+    """Request id, early refusals, the request's span, its metrics and its log line."""
+    trace = tracer or NoTracer()
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[REQUEST_ID_KEY] = request_id = request_id_for(request)
+        area = HttpArea.of(request.path)
         started = time.perf_counter()
         status = 500
-        try:
-            rejected = _reject_early(request, max_request_bytes)
-            if rejected is not None:
-                status = rejected.status
-                return rejected
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            metrics.http_requests.labels(request.method, str(status)).inc()
-            log.info(
-                "request",
-                extra={
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.path,
-                    "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                    "remote": request.remote,
-                },
-            )
+        # The log line is written inside the span, so it carries the trace id.
+        with trace.span(
+            f"http {request.method} {area.value}",
+            {"http.method": request.method, "http.target": request.path},
+        ):
+            try:
+                rejected = _reject_early(request, max_request_bytes)
+                if rejected is not None:
+                    status = rejected.status
+                    return rejected
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as exc:
+                status = exc.status
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                metrics.http_requests.labels(request.method, str(status)).inc()
+                if area is not HttpArea.WEBSOCKET:  # a socket's lifetime is not a latency
+                    metrics.http_seconds.labels(request.method, area.value).observe(elapsed)
+                log.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": request.method,
+                        "path": request.path,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 2),
+                        "remote": request.remote,
+                    },
+                )
 
     return middleware
 
@@ -113,13 +128,15 @@ def build_http_app(
     metrics: Metrics,
     max_request_bytes: int,
     file_routes: Sequence[web.RouteDef] = (),
-    metrics_endpoint: Handler | None = None,
+    ops_routes: Sequence[web.RouteDef] = (),
+    tracer: Tracer | None = None,
 ) -> web.Application:
-    """``metrics_endpoint`` None: /metrics is not served on this port (pigeon.metrics_http)."""
+    """``ops_routes`` empty: /metrics (and /debug/profile) are not served on this
+    port, a separate listener serves them (pigeon.metrics_http)."""
     web_root = _web_root()
     app = web.Application(
         middlewares=[
-            request_middleware(metrics, max_request_bytes),
+            request_middleware(metrics, max_request_bytes, tracer),
             http_error_envelope,
             url_text_middleware,
         ]
@@ -142,8 +159,7 @@ def build_http_app(
     app.router.add_get("/ws", websocket)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    if metrics_endpoint is not None:
-        app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_routes(ops_routes)
 
     async def service_worker(_: web.Request) -> web.FileResponse:
         # At the root, so its scope is the whole client; revalidated so updates reach users.

@@ -12,6 +12,7 @@ from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
+from pigeon.core.search import SearchService
 from pigeon.core.social import SocialService
 from pigeon.files.service import FileService
 from pigeon.metrics import Metrics
@@ -35,4 +36,5 @@ class Services:
     auth_by_ip: KeyedLimiter
     login_guard: LoginGuard
     files: FileService
+    search: SearchService
     push: PushService

@@ -347,6 +347,14 @@ async def test_rest_helpers_and_errors(
     listing = await bob.conversations(limit=10)
     assert [(c["id"], c["last_seq"]) for c in listing["items"]] == [(conv, 1)]
 
+    await bob.send_rest(conv, body="我们明天见面吧", cid="rest-cid-2")
+    found_messages = await alice.search_messages("明天", conv=conv, sender=user_id(bob))
+    [hit] = found_messages["items"]
+    assert (hit["conv"], hit["seq"], hit["snippet"]) == (conv, 2, ["我们", "明天", "见面吧"])
+    with pytest.raises(PigeonApiError) as blank:
+        await alice.search_messages(" ")
+    assert (blank.value.code, blank.value.status) == (40050, 400)
+
     old_refresh = alice.refresh_token
     await alice.refresh()
     assert alice.refresh_token != old_refresh

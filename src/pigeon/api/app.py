@@ -9,7 +9,17 @@ from fastapi import APIRouter, Depends, FastAPI
 from pigeon import __version__
 from pigeon.api import errors
 from pigeon.api.bridge import finite_json
-from pigeon.api.routes import auth, conversations, groups, meta, presence, push, social, users
+from pigeon.api.routes import (
+    auth,
+    conversations,
+    groups,
+    meta,
+    presence,
+    push,
+    search,
+    social,
+    users,
+)
 from pigeon.services import Services
 
 API_PREFIX = "/api/v1"
@@ -29,7 +39,7 @@ def create_api(services: Services) -> FastAPI:
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(finite_json)])
     # push before users: /users/me/notifications is not a /users/{user_id}
-    for module in (auth, push, users, conversations, groups, social, presence, meta):
+    for module in (auth, push, users, conversations, groups, social, presence, search, meta):
         api.include_router(module.router)
     app.include_router(api)
     _declare_settings(app, services)
@@ -43,8 +53,10 @@ def _declare_settings(app: FastAPI, services: Services) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = build()
-            search = schema["paths"][f"{API_PREFIX}/users"]["get"]
-            users.declare_search_minimum(search, services.settings.user_search_min_chars)
+            user_search = schema["paths"][f"{API_PREFIX}/users"]["get"]
+            users.declare_search_minimum(user_search, services.settings.user_search_min_chars)
+            message_search = schema["paths"][f"{API_PREFIX}/search/messages"]["get"]
+            search.declare_query_limit(message_search, services.settings.search_max_query_chars)
         return app.openapi_schema or build()
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented hook

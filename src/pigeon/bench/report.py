@@ -7,6 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from pigeon.bench import search
+
 
 def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
@@ -167,6 +169,8 @@ def markdown(results: dict[str, Any]) -> str:
             for r in push
         ]
         lines.append("")
+    if searched := results.get("search"):
+        lines += search.markdown(searched)
     return "\n".join(lines)
 
 

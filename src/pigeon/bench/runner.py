@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from pigeon.bench import scenarios
+from pigeon.bench import search as search_scenario
 from pigeon.bench.push import offline_push
 from pigeon.bench.report import conditions, write
 from pigeon.bench.target import Node, load_cores, start_node
 
-SCENARIOS = ("idle", "connect", "direct", "fanout", "catchup", "push", "cluster")
+SCENARIOS = ("idle", "connect", "direct", "fanout", "catchup", "push", "cluster", "search")
+# Run only when named: they need services or take long.
+ON_REQUEST = ("cluster", "search")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Plan:
     catchup: tuple[int, int] = (100, 100)
     cluster_rates: tuple[int, ...] = (1000, 5000)
     push: tuple[int, int] = (1000, 20)  # offline members, posts
+    search_messages: int = 1_000_000
     workers: int = field(default_factory=lambda: max(1, min(4, len(load_cores()))))
 
     @classmethod
@@ -49,6 +53,7 @@ class Plan:
             catchup=(5, 20),
             cluster_rates=(100,),
             push=(20, 3),
+            search_messages=20_000,
             workers=2,
         )
 
@@ -112,11 +117,18 @@ async def _run_cluster(plan: Plan, cluster: dict[str, str]) -> list[dict[str, An
         ]
 
 
-def run(names: list[str], plan: Plan, out: Path, cluster: dict[str, str] | None) -> list[Path]:
+def run(
+    names: list[str],
+    plan: Plan,
+    out: Path,
+    cluster: dict[str, str] | None,
+    search_database_url: str | None = None,
+) -> list[Path]:
     soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
     _progress(f"open-file limit {soft}/{hard}; {os.cpu_count()} cores; plan {plan}")
     results: dict[str, Any] = {"conditions": conditions(plan.workers)}
-    single = [n for n in names if n not in ("cluster", "push")]
+    # push starts its own node (push settings and a webhook receiver)
+    single = [n for n in names if n not in (*ON_REQUEST, "push")]
     if single:
         results.update(asyncio.run(_run_single(single, plan)))
     if "push" in names:  # its own node: push settings and a webhook receiver
@@ -125,4 +137,7 @@ def run(names: list[str], plan: Plan, out: Path, cluster: dict[str, str] | None)
         if cluster is None:
             raise SystemExit("the cluster scenario needs --database-url and --redis-url")
         results["cluster"] = asyncio.run(_run_cluster(plan, cluster))
+    if "search" in names:
+        run_search = search_scenario.run(search_database_url, plan.search_messages, _progress)
+        results["search"] = [asyncio.run(run_search)]
     return write(results, out)

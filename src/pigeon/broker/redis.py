@@ -33,7 +33,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -41,7 +41,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from pigeon.broker.base import Event, Handler, Kick, Push
 from pigeon.broker.redis_lua import (
@@ -53,6 +55,7 @@ from pigeon.broker.redis_lua import (
     SYNC_NODE,
     Keys,
 )
+from pigeon.metrics import BackendErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,21 @@ def connect_redis(url: str) -> Redis:
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
     )
+
+
+ErrorObserver = Callable[[BackendErrorKind], None]
+
+
+def _ignore(_: BackendErrorKind) -> None:
+    return None
+
+
+def classify_redis_error(exc: BaseException) -> BackendErrorKind:
+    if isinstance(exc, (RedisTimeout, asyncio.TimeoutError)):
+        return BackendErrorKind.TIMEOUT
+    if isinstance(exc, (RedisConnectionError, OSError)):
+        return BackendErrorKind.CONNECTION
+    return BackendErrorKind.OTHER
 
 
 class Backoff:
@@ -161,9 +179,16 @@ def decode_event(data: bytes) -> tuple[str, Event]:
 
 class RedisBroker:
     def __init__(
-        self, url: str, node_id: str, *, prefix: str = "pigeon", queue_limit: int = 10_000
+        self,
+        url: str,
+        node_id: str,
+        *,
+        prefix: str = "pigeon",
+        queue_limit: int = 10_000,
+        on_error: ErrorObserver | None = None,
     ) -> None:
         self.node_id = node_id
+        self._on_error = on_error or _ignore
         self.keys = Keys(prefix)
         self.routes = RouteTable()
         self.dropped = 0  # events not handed to Redis (queue full or Redis away)
@@ -256,6 +281,7 @@ class RedisBroker:
                 await pipe.execute()
                 backoff.reset()
             except REDIS_ERRORS as exc:
+                self._on_error(classify_redis_error(exc))
                 self._drop(len(batch))
                 await self._recover(backoff, exc)
             finally:
@@ -275,7 +301,8 @@ class RedisBroker:
             try:
                 await self.redis.ping()
                 break
-            except REDIS_ERRORS:
+            except REDIS_ERRORS as exc:
+                self._on_error(classify_redis_error(exc))
                 continue
         self._healthy = True
         log.info("redis reachable again for publishing")
@@ -289,6 +316,7 @@ class RedisBroker:
             try:
                 await self._listen(pubsub, backoff)
             except REDIS_ERRORS as exc:
+                self._on_error(classify_redis_error(exc))
                 log.warning("redis subscription lost", extra={"error": repr(exc)})
             finally:
                 self._subscribed.clear()
@@ -369,8 +397,17 @@ class RedisPresence:
     the node re-registers all of them once Redis is back.
     """
 
-    def __init__(self, url: str, node_id: str, ttl_s: float, *, prefix: str = "pigeon") -> None:
+    def __init__(
+        self,
+        url: str,
+        node_id: str,
+        ttl_s: float,
+        *,
+        prefix: str = "pigeon",
+        on_error: ErrorObserver | None = None,
+    ) -> None:
         self.node_id = node_id
+        self._on_error = on_error or _ignore
         self.ttl_ms = max(1000, int(ttl_s * 1000))
         self.keys = Keys(prefix)
         self._url = url
@@ -423,7 +460,8 @@ class RedisPresence:
             was_offline, node_unknown = await self._run(
                 "connect", self.node_id, self.ttl_ms, user_id, connection_id, login_id
             )
-        except REDIS_ERRORS:
+        except REDIS_ERRORS as exc:
+            self._on_error(classify_redis_error(exc))
             self._resync_soon()
             return local_first
         if node_unknown and len(self._local) > 1:
@@ -436,7 +474,8 @@ class RedisPresence:
         local_last = all(user != user_id for user, _ in self._local.values())
         try:
             return bool(await self._run("disconnect", self.node_id, user_id, connection_id))
-        except REDIS_ERRORS:
+        except REDIS_ERRORS as exc:
+            self._on_error(classify_redis_error(exc))
             self._resync_soon()
             return local_last
 
@@ -446,7 +485,8 @@ class RedisPresence:
             return {}
         try:
             rows = await self._run("lookup", self.ttl_ms, *user_ids)
-        except REDIS_ERRORS:
+        except REDIS_ERRORS as exc:
+            self._on_error(classify_redis_error(exc))
             return {
                 user: ([login for u, login in self._local.values() if u == user], None)
                 for user in user_ids
@@ -481,6 +521,7 @@ class RedisPresence:
                 backoff.reset()
                 delay = interval
             except REDIS_ERRORS as exc:
+                self._on_error(classify_redis_error(exc))
                 self._needs_sync = True
                 log.warning("presence heartbeat failed", extra={"error": repr(exc)})
                 delay = backoff.current
@@ -508,7 +549,8 @@ class RedisPresence:
         entries = [f"{user}\t{conn}\t{login}" for conn, (user, login) in self._local.items()]
         try:
             await self._run("sync", self.node_id, self.ttl_ms, *entries)
-        except REDIS_ERRORS:
+        except REDIS_ERRORS as exc:
+            self._on_error(classify_redis_error(exc))
             self._needs_sync = True
             raise
         log.info("presence registered", extra={"connections": len(entries)})

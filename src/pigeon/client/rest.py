@@ -283,6 +283,36 @@ class PigeonClient:
         }
         return dict(await self.call("GET", f"/conversations/{conv}/messages", params=params))
 
+    async def search_messages(
+        self,
+        q: str,
+        *,
+        conv: str | None = None,
+        sender: str | None = None,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> JSON:
+        """Messages you may read containing ``q``: ``{items, cursor, more}``, newest first.
+
+        Each item is ``{conv, seq, from, ts, snippet}``; ``snippet`` is a list of plain
+        strings whose odd entries are the matches (render as text, never as HTML).
+        ``sender`` is sent as the ``from`` filter; ``before``/``after`` are times in ms.
+        """
+        params: dict[str, str | int] = {"q": q}
+        for name, value in (
+            ("conv", conv),
+            ("from", sender),
+            ("before", before),
+            ("after", after),
+            ("limit", limit),
+            ("cursor", cursor),
+        ):
+            if value is not None:
+                params[name] = value
+        return dict(await self.call("GET", "/search/messages", params=params))
+
     async def send_rest(
         self,
         conv: str,

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.records import AppendOutcome, NewMessage
+from pigeon.tracing import NoTracer, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,20 @@ BatchObserver = Callable[[int, float], None]
 
 class GroupCommitter:
     def __init__(
-        self, append: AppendFn, max_batch: int, observe: BatchObserver | None = None
+        self,
+        append: AppendFn,
+        max_batch: int,
+        observe: BatchObserver | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._append = append
         self._max_batch = max_batch
         self._observe = observe
-        self._pending: deque[tuple[NewMessage, asyncio.Future[AppendOutcome]]] = deque()
+        self._tracer = tracer or NoTracer()
+        # (message, its sender's future, the sender's span to link the commit to)
+        self._pending: deque[tuple[NewMessage, asyncio.Future[AppendOutcome], object | None]] = (
+            deque()
+        )
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -48,9 +57,10 @@ class GroupCommitter:
         if self._closing:
             raise CoreError(ErrorCode.UNAVAILABLE, "server is shutting down")
         future: asyncio.Future[AppendOutcome] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, future))
-        self._wake.set()
-        return await future
+        with self._tracer.span("commit.wait"):
+            self._pending.append((item, future, self._tracer.link()))
+            self._wake.set()
+            return await future
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -64,20 +74,22 @@ class GroupCommitter:
             ]
             started = loop.time()
             try:
-                outcomes = await self._append([item for item, _ in batch])
+                links = [link for _, _, link in batch if link is not None]
+                with self._tracer.span("commit", {"batch.size": len(batch)}, links):
+                    outcomes = await self._append([item for item, _, _ in batch])
                 if len(outcomes) != len(batch):
                     raise RuntimeError(f"{len(outcomes)} outcomes for {len(batch)} messages")
             except Exception as exc:
                 log.exception("group commit failed", extra={"batch": len(batch)})
                 error = CoreError(ErrorCode.UNAVAILABLE, "message store unavailable; retry")
                 error.__cause__ = exc
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(error)
                 continue
             if self._observe:
                 self._observe(len(batch), loop.time() - started)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
+            for (_, future, _), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():
                     future.set_result(outcome)
 
@@ -90,6 +102,6 @@ class GroupCommitter:
                 await self._task
         error = CoreError(ErrorCode.UNAVAILABLE, "server is shutting down")
         while self._pending:  # only if never started: nothing will commit these
-            _, future = self._pending.popleft()
+            _, future, _ = self._pending.popleft()
             if not future.done():
                 future.set_exception(error)

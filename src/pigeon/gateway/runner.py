@@ -45,6 +45,7 @@ from pigeon.protocol import frames
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.codec import ProtocolError
 from pigeon.protocol.frames import Command, Frame
+from pigeon.tracing import NoTracer, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,10 @@ class Gateway:
         metrics: Metrics,
         limits: MachineLimits,
         send_queue_bytes: int,
+        tracer: Tracer | None = None,
     ) -> None:
         self.node_id = node_id
+        self.tracer = tracer or NoTracer()
         self.accounts = accounts
         self.messaging = messaging
         self.receipts = receipts
@@ -269,12 +272,16 @@ class Gateway:
                     raise AssertionError(f"{action!r} needs the async path")
 
     async def _dispatch(self, conn: Connection, session: Session, command: Command) -> None:
-        self.metrics.frames_in.labels(type(command).__name__.lower()).inc()
+        name = type(command).__name__.lower()
+        self.metrics.frames_in.labels(name).inc()
         self.in_flight += 1
+        started = time.perf_counter()
         try:
-            reply = await session.handle(command)
+            with self.tracer.span(f"ws {name}", {"pigeon.conn": conn.id}):
+                reply = await session.handle(command)
         finally:
             self.in_flight -= 1
+            self.metrics.command_seconds.labels(name).observe(time.perf_counter() - started)
         if reply is not None:
             self._reply(conn, reply)
 

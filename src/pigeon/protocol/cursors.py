@@ -56,6 +56,15 @@ def encode_sync_cursor(change_id: int) -> str:
     return str(change_id)
 
 
+def decode_search_cursor(raw: str) -> int:
+    """A message-search cursor: the index position the previous page ended above."""
+    return _int_part(raw)
+
+
+def encode_search_cursor(position: int) -> str:
+    return str(position)
+
+
 @dataclass(frozen=True, slots=True)
 class ListCursor:
     """Conversation list position: pinned first, then newest activity, then id."""

@@ -32,6 +32,8 @@ class ErrorCode(IntEnum):
     LINE_TOO_LONG = 40040
     INVALID_UTF8 = 40041
     UNKNOWN_COMMAND = 40042
+    SEARCH_QUERY_EMPTY = 40050
+    SEARCH_QUERY_TOO_LONG = 40051
     PUSH_SUBSCRIPTION_INVALID = 40060
     TOO_MANY_PUSH_SUBSCRIPTIONS = 40061
     INVALID_NOTIFICATION_SETTINGS = 40062
@@ -108,6 +110,8 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.LINE_TOO_LONG: "line is longer than the line-mode limit",
     ErrorCode.INVALID_UTF8: "line is not valid UTF-8",
     ErrorCode.UNKNOWN_COMMAND: "unknown command; /help lists the commands",
+    ErrorCode.SEARCH_QUERY_EMPTY: "search query needs at least one visible character",
+    ErrorCode.SEARCH_QUERY_TOO_LONG: "search query is too long",
     ErrorCode.PUSH_SUBSCRIPTION_INVALID: "push subscription needs an http(s) endpoint and "
     "the browser's p256dh and auth keys",
     ErrorCode.TOO_MANY_PUSH_SUBSCRIPTIONS: "too many push subscriptions; delete an old one",

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import exc as exc_module
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import QueuePool
 
+from pigeon.metrics import BackendErrorKind
 from pigeon.protocol.errors import ErrorCode, PigeonError
 
 T = TypeVar("T")
@@ -32,6 +34,16 @@ T = TypeVar("T")
 
 class StoreError(PigeonError):
     """The store is unreachable or refused an operation."""
+
+
+def classify_db_error(exc: BaseException, *, is_disconnect: bool) -> BackendErrorKind:
+    if is_disconnect or isinstance(exc, (exc_module.InterfaceError, ConnectionError)):
+        return BackendErrorKind.CONNECTION
+    if isinstance(exc, (exc_module.TimeoutError, TimeoutError)):
+        return BackendErrorKind.TIMEOUT
+    if isinstance(exc, exc_module.IntegrityError):
+        return BackendErrorKind.CONSTRAINT
+    return BackendErrorKind.OTHER
 
 
 class Conn(Protocol):
@@ -120,6 +132,16 @@ class Database:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
+
+    def observe_errors(self, observer: Callable[[BackendErrorKind], None]) -> None:
+        """Call ``observer`` for every error the driver raises, whichever query raised
+        it (SQLAlchemy's ``handle_error`` hook: one place for every statement and
+        connection attempt, on both backends)."""
+
+        @event.listens_for(self.sync_engine, "handle_error")
+        def _on_error(context: Any) -> None:
+            error = context.sqlalchemy_exception or context.original_exception
+            observer(classify_db_error(error, is_disconnect=bool(context.is_disconnect)))
 
     @contextlib.asynccontextmanager
     async def write(self, *, durable: bool = True) -> AsyncIterator[Conn]:

@@ -10,6 +10,7 @@ from pigeon.store.conversations import ConversationStore
 from pigeon.store.engine import Database
 from pigeon.store.groups import GroupStore
 from pigeon.store.messages import MessageStore
+from pigeon.store.search import SearchStore
 from pigeon.store.social import SocialStore
 
 
@@ -21,6 +22,7 @@ class Store:
     messages: MessageStore
     groups: GroupStore
     social: SocialStore
+    search: SearchStore
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -32,6 +34,7 @@ class Store:
             MessageStore(db),
             GroupStore(db),
             SocialStore(db),
+            SearchStore(db),
         )
 
     async def upgrade(self) -> None:

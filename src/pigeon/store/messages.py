@@ -23,6 +23,7 @@ from pigeon.store.records import (
     Rejected,
 )
 from pigeon.store.schema import conversations, members, messages
+from pigeon.store.search import index_appended, reindex
 
 log = logging.getLogger(__name__)
 
@@ -242,6 +243,7 @@ async def _store_fresh(
 ) -> None:
     last_change = await allocate_change_ids(conn, len(fresh))
     rows: list[dict[str, Any]] = []
+    records: list[MessageRecord] = []
     watermarks: dict[tuple[str, str], tuple[int, int]] = {}
     for offset, (conv_id, indexes) in enumerate(sorted(fresh.items())):
         change_id = last_change - offset
@@ -255,9 +257,11 @@ async def _store_fresh(
         for seq, index in enumerate(indexes, start=first_seq):
             record = _record(batch[index], seq)
             rows.append(_row(record))
+            records.append(record)
             outcomes[index] = Appended(record, False, recipients)
             watermarks[(conv_id, record.sender_id)] = (seq, change_id)
     await conn.execute(insert(messages), rows)
+    await index_appended(conn, records)
     await reference_files(conn, rows)
     await _apply_amendments(conn, batch, fresh)
     await conn.execute(
@@ -274,6 +278,7 @@ async def _apply_amendments(
 ) -> None:
     """Recalls and edits change their target in the transaction that stores them.
 
+    The search index follows the target in the same transaction (store/search.py).
     A recall also recalls every edit of its target: an ``edit`` entry carries the
     new text in its own body, which must not outlive the recall in history, pull
     or sync. An edit whose target was recalled (earlier in the same batch) is
@@ -293,6 +298,7 @@ async def _apply_amendments(
                 recall = {"recalled": True, "body": "{}", "edited_at": None}  # no trace of edits
                 await conn.execute(update(messages).where(target).values(**recall))
                 await _empty_edits_of(conn, item.conv_id, item.amends.seq)
+                await reindex(conn, item.conv_id, item.amends.seq)
                 continue
             body = orjson.dumps(item.amends.body).decode()
             result = await conn.execute(
@@ -300,6 +306,8 @@ async def _apply_amendments(
             )
             if result.rowcount == 0:  # recalled meanwhile: keep no trace of the text
                 await _empty_edits_of(conn, item.conv_id, item.amends.seq)
+            else:
+                await reindex(conn, item.conv_id, item.amends.seq)
 
 
 async def _empty_edits_of(conn: Conn, conv_id: str, seq: int) -> None:

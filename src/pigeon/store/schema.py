@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -108,6 +109,28 @@ messages = Table(
     Column("edited_at", BigInteger, nullable=True),
     Column("recalled", Boolean, nullable=False, server_default="0"),
     UniqueConstraint("sender_id", "cid", name="uq_messages_sender_cid"),
+)
+
+# The searchable text of each message (migration 0006, store/search.py). On SQLite an
+# FTS5 table ``message_text_fts`` mirrors it through triggers; on PostgreSQL a
+# pg_trgm GIN index covers ``text``. Neither is described here: queries reach the
+# FTS5 table through ``search.py`` only.
+message_text = Table(
+    "message_text",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("conv_id", String(32), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("sender_id", String(32), nullable=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),
+    UniqueConstraint("conv_id", "seq", name="uq_message_text_conv_seq"),
+    Index("ix_message_text_conv_id", "conv_id", "id"),
 )
 
 friendships = Table(

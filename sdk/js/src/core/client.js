@@ -421,6 +421,25 @@ export class PigeonClient extends Emitter {
     return this.api.get(`/conversations/${encodeURIComponent(convId)}/messages?${params.join("&")}`);
   }
 
+  /**
+   * Messages the signed-in user may read whose text contains `query`, newest first
+   * (GET /search/messages). Each item is `{conv, seq, from, ts, snippet}`; `snippet`
+   * is an array of plain strings whose odd entries are the matches: render every part
+   * as text (never as HTML) and highlight the odd ones. Pass the returned `cursor` for
+   * the next page while `more`.
+   * @param {string} query
+   * @param {{conv?: string, from?: string, before?: number, after?: number, limit?: number, cursor?: string}} [options]
+   * @returns {Promise<{items: Array<{conv: string, seq: number, from: string, ts: number, snippet: string[]}>, cursor?: string | null, more: boolean}>}
+   */
+  searchMessages(query, options = {}) {
+    const params = new URLSearchParams({ q: query });
+    for (const name of ["conv", "from", "before", "after", "limit", "cursor"]) {
+      const value = /** @type {Record<string, unknown>} */ (options)[name];
+      if (value !== undefined && value !== null) params.set(name, String(value));
+    }
+    return this.api.get(`/search/messages?${params.toString()}`);
+  }
+
   /** @param {string | null} convId */
   setActive(convId) {
     this.activeConv = convId;

@@ -30,6 +30,7 @@ FEATURES = [
     "uploads",
     "recall",
     "edit",
+    "search",
     "mentions",
     "replies",
     "friend-request-push",

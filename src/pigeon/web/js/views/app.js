@@ -25,6 +25,7 @@ export class AppView {
     this.ctx = {
       client: this.client,
       openConv: (id) => this.navigate(id),
+      openMessage: (id, seq) => this.openMessage(id, seq),
       closeConv: () => this.navigate(null),
       openProfile: (userId) => userId && openProfile(this.ctx, userId),
       openGroupInfo: (convId, chat) => groupInfoDialog(this.ctx, convId, chat),
@@ -106,6 +107,14 @@ export class AppView {
       this.chat.composer.focus();
     }
     this.sidebar.schedule();
+  }
+
+  /** Open a conversation scrolled to message `seq` (a search result). */
+  openMessage(convId, seq) {
+    if (!this.client.convs.has(convId)) return;
+    this.navigate(convId);
+    this.showConv(convId);
+    if (this.chat) this.chat.revealSeq(seq);
   }
 
   personRow(user) {

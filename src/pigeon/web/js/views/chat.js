@@ -12,6 +12,8 @@ import { previewText, convTitle, typingText } from "./preview.js";
 const GROUP_GAP_MS = 5 * 60_000;
 const NEAR_TOP_PX = 400;
 const NEAR_BOTTOM_PX = 48;
+// Opening a search result loads at most this many older pages to reach it (50 messages each).
+const MAX_REVEAL_PAGES = 40;
 
 export class ChatView {
   constructor(ctx, convId) {
@@ -41,7 +43,7 @@ export class ChatView {
     this._onVisibility = () => this._updateViewing();
     document.addEventListener("visibilitychange", this._onVisibility);
     this._build();
-    this._load();
+    this.loading = this._load();
     if (conv && conv.kind !== "direct" && this.client.has("groups")) this.loadMembers();
   }
 
@@ -281,10 +283,29 @@ export class ChatView {
     }
   }
 
-  scrollToSeq(seq) {
+  /** Load older pages until `seq` is in the log (bounded), then scroll to it. */
+  async revealSeq(seq) {
+    await this.loading;
+    const timeline = this.client.timeline(this.convId);
+    for (let page = 0; page < MAX_REVEAL_PAGES && timeline.loaded && timeline.lo !== null && timeline.lo > seq && timeline.hasOlder; page++) {
+      try {
+        await this.client.loadOlder(this.convId);
+      } catch {
+        break;
+      }
+    }
+    this.stickToBottom = false;
+    this.renderMessages();
+    // After renders already scheduled by the loads, and instantly: a smooth scroll
+    // would be cut short when a later render keeps its anchor row in place.
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    this.scrollToSeq(seq, false);
+  }
+
+  scrollToSeq(seq, smooth = true) {
     const node = this.inner.querySelector(`[data-seq="${seq}"]`);
     if (!node) return;
-    node.scrollIntoView({ block: "center", behavior: "smooth" });
+    node.scrollIntoView({ block: "center", behavior: smooth ? "smooth" : "auto" });
     node.classList.add("flash");
     setTimeout(() => node.classList.remove("flash"), 1_500);
     const bubble = node.querySelector(".bubble");

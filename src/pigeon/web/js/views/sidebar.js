@@ -2,6 +2,7 @@
 
 import { h, clear, avatar, debounce, reconcile, fill } from "../dom.js";
 import { t, formatListTime, errorText } from "../i18n.js";
+import { renderSnippet } from "./snippet.js";
 import { icon } from "../icons.js";
 import { themeButton } from "./prefs.js";
 import { previewText, convTitle, typingText } from "./preview.js";
@@ -16,10 +17,14 @@ export class Sidebar {
     this.query = "";
     this.people = [];
     this.peopleQuery = "";
+    this.found = null; // message search: {query, items, cursor, more, error}
     this.rows = new Map();
     this.el = h("aside.sidebar", { "aria-label": t("chats") });
     this._scheduled = false;
-    this._search = debounce(() => this._searchPeople(), 250);
+    this._search = debounce(() => {
+      this._searchPeople();
+      this._searchMessages();
+    }, 250);
     const redraw = () => this.schedule();
     for (const event of ["convs", "typing", "presence", "users", "state", "timeline"]) this.client.on(event, redraw);
     this.render();
@@ -119,7 +124,8 @@ export class Sidebar {
       this.mode = mode;
       if (mode === "list") {
         this.peopleEl = h("div.people");
-        fill(this.body, this.listEl, this.peopleEl);
+        this.foundEl = h("div.found");
+        fill(this.body, this.listEl, this.peopleEl, this.foundEl);
       } else {
         const pane = h("div.pane");
         fill(this.body, pane);
@@ -130,6 +136,7 @@ export class Sidebar {
     if (mode === "list") {
       this._drawList();
       this._drawPeople();
+      this._drawFound();
     }
   }
 
@@ -224,6 +231,7 @@ export class Sidebar {
     this.query = "";
     this.searchInput.value = "";
     this.people = [];
+    this.found = null;
     this.update();
   }
 
@@ -261,6 +269,65 @@ export class Sidebar {
       this.peopleError ? h("p.muted-text", null, this.peopleError) : null,
       !this.people.length && this.peopleQuery === query ? h("p.muted-text", null, t("no_results")) : null,
       h("ul.people-list", { role: "list" }, this.people.map((user) => this.ctx.personRow(user))),
+    );
+  }
+
+  /** Message search (when the server offers it): the first page, or the next one with `older`. */
+  async _searchMessages(older = false) {
+    const query = this.query.trim();
+    if (!query || !this.client.has("search")) {
+      this.found = null;
+      this._drawFound();
+      return;
+    }
+    const previous = older && this.found && this.found.query === query ? this.found : null;
+    try {
+      const page = await this.client.searchMessages(query, previous ? { cursor: previous.cursor } : {});
+      if (this.query.trim() !== query) return;
+      const items = previous ? [...previous.items, ...page.items] : page.items;
+      this.found = { query, items, cursor: page.cursor, more: page.more, error: "" };
+    } catch (error) {
+      if (this.query.trim() !== query) return;
+      this.found = { query, items: [], cursor: null, more: false, error: errorText(error) };
+    }
+    this._drawFound();
+  }
+
+  _drawFound() {
+    if (!this.foundEl) return;
+    const found = this.found;
+    if (!found || found.query !== this.query.trim()) {
+      clear(this.foundEl);
+      return;
+    }
+    fill(this.foundEl,
+      h("h3.section-title", null, t("search_messages")),
+      found.error ? h("p.muted-text", null, found.error) : null,
+      !found.items.length && !found.more && !found.error ? h("p.muted-text", null, t("no_messages_found")) : null,
+      h("ul.found-list", { role: "list" }, found.items.map((item) => this._foundRow(item))),
+      found.more
+        ? h("button.link-btn.found-more", { type: "button", onclick: () => this._searchMessages(true) }, t("search_older"))
+        : null,
+    );
+  }
+
+  _foundRow(item) {
+    const client = this.client;
+    const conv = client.convs.get(item.conv);
+    const title = conv ? convTitle(client, conv) : item.conv;
+    const open = () => {
+      this.clearSearch();
+      this.ctx.openMessage(item.conv, item.seq);
+    };
+    return h(
+      "li",
+      null,
+      h(
+        "button.found-hit",
+        { type: "button", onclick: open, dataset: { conv: item.conv, seq: String(item.seq) } },
+        h("span.conv-top", null, h("span.conv-title", null, title), h("time.conv-time", null, formatListTime(item.ts))),
+        h("span.found-snippet", null, `${client.userName(item.from)}: `, renderSnippet(item.snippet)),
+      ),
     );
   }
 }
