@@ -60,6 +60,7 @@ from pigeon.listener import (
 from pigeon.metrics import Backend, BackendErrorKind, LoopLagProbe, Metrics
 from pigeon.metrics_http import MetricsListener, Profiler, ops_routes
 from pigeon.protocol.closecodes import CloseCode
+from pigeon.push.service import PushService
 from pigeon.server import build_http_app
 from pigeon.services import Services
 from pigeon.store.facade import Store
@@ -158,6 +159,10 @@ class PigeonApp:
             if settings.tls_cert is not None and settings.tls_key is not None
             else None
         )
+        # Built before the committer: every commit tells it which conversations grew.
+        self.push = PushService.build(
+            settings, self.store.db, self.store.accounts, self.presence, self.metrics.registry
+        )
         self.committer = GroupCommitter(
             self._append_counted, settings.commit_batch, self._observe_commit, self.tracer
         )
@@ -248,6 +253,7 @@ class PigeonApp:
                     short_scan_rows=settings.search_short_scan_rows,
                 ),
             ),
+            push=self.push,
         )
         self.gateway = Gateway(
             node_id=self.node_id,
@@ -324,6 +330,9 @@ class PigeonApp:
         outcomes = await self.store.messages.append(batch)
         stored = sum(1 for o in outcomes if isinstance(o, Appended) and not o.duplicate)
         self.metrics.messages_stored.inc(stored)
+        self.push.committed(
+            {o.message.conv_id for o in outcomes if isinstance(o, Appended) and not o.duplicate}
+        )
         return outcomes
 
     async def start(self) -> int:
@@ -334,6 +343,7 @@ class PigeonApp:
         await self.presence.start()
         self.broker.subscribe(self.hub.on_event)
         self.committer.start()
+        self.push.start()
         self.loop_lag.start()
         self.hub.start()
         self.services.files.start()
@@ -427,6 +437,7 @@ class PigeonApp:
         if self._site is not None:
             await self._site.stop()
         await self.committer.close()
+        await self.push.close()  # undelivered notifications stay in the outbox
         # Sends committed just now still owe their acks: let them be queued, then written.
         await self.gateway.quiesce(timeout_s=2.0)
         if self.line is not None:

@@ -430,7 +430,7 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
     "scenario",
     nargs=-1,
     type=click.Choice(
-        ["all", "idle", "connect", "direct", "fanout", "catchup", "cluster", "search"]
+        ["all", "idle", "connect", "direct", "fanout", "catchup", "push", "cluster", "search"]
     ),
 )
 @click.option(
@@ -471,7 +471,7 @@ def bench(
     redis_url: str | None,
 ) -> None:
     """Measure a real server: idle memory, connect storm, direct throughput and latency,
-    fan-out, catch-up, and (with PostgreSQL + Redis) two nodes. ``search`` (run only
+    fan-out, catch-up, offline push to a webhook, and (with PostgreSQL + Redis) two nodes. ``search`` (run only
     when named) times message search in the store over many stored messages.
 
     Starts its own server pinned to one core and puts the load on the others. With no

@@ -249,6 +249,64 @@ class Settings(BaseSettings):
         600.0, gt=0, description="how often unreferenced files are collected"
     )
 
+    # --- offline push (docs/push.md)
+    push_enabled: bool = Field(
+        True, description="notify users with no live connection (webhook and Web Push)"
+    )
+    push_first_delay_s: float = Field(
+        2.0,
+        ge=0,
+        description="wait before a new notification's first attempt; messages arriving "
+        "meanwhile collapse into it",
+    )
+    push_max_attempts: int = Field(
+        8, ge=1, le=100, description="attempts before a notification is dead-lettered"
+    )
+    push_retry_base_s: float = Field(
+        2.0, gt=0, description="first retry delay; doubled per attempt up to push_retry_max_s"
+    )
+    push_retry_max_s: float = Field(600.0, gt=0, description="longest delay between attempts")
+    push_lease_s: float = Field(
+        60.0,
+        gt=0,
+        description="a claimed notification is someone else's to retry after this (a node died)",
+    )
+    push_poll_s: float = Field(
+        1.0, gt=0, description="how often due notifications are looked for without a wake-up"
+    )
+    push_scan_s: float = Field(
+        30.0,
+        gt=0,
+        description="how often every conversation is checked for messages no node planned "
+        "notifications for (a node died between commit and planning)",
+    )
+    push_batch: int = Field(200, ge=1, le=5000, description="notifications claimed at once")
+    push_preview: bool = Field(
+        True, description="message text in notification payloads; off: never, whatever users ask"
+    )
+    push_webhook_url: str | None = Field(
+        None, description="POST every notification here (the operator's app server)"
+    )
+    push_webhook_secret: str | None = Field(
+        None,
+        min_length=32,
+        repr=False,
+        description="HMAC-SHA256 key of the webhook's signature; required with the URL",
+    )
+    push_allow_private: str = Field(
+        "",
+        description="comma-separated IPs/CIDRs the webhook and Web Push endpoints may "
+        "resolve to although they are private, loopback or link-local",
+    )
+    push_request_timeout_s: float = Field(
+        10.0, gt=0, description="one webhook or Web Push request, in total"
+    )
+    push_vapid_subject: str | None = Field(
+        None,
+        description="VAPID contact (mailto: or https:); default: public_url, else a "
+        "mailto: at localhost",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:
@@ -262,6 +320,26 @@ class Settings(BaseSettings):
         for part in filter(None, (p.strip() for p in value.split(","))):
             ipaddress.ip_network(part, strict=False)
         return value
+
+    @field_validator("push_allow_private")
+    @classmethod
+    def _check_allow_private(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            ipaddress.ip_network(part, strict=False)
+        return value
+
+    @field_validator("push_webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _check_webhook_secret(self) -> Settings:
+        if self.push_webhook_url and not self.push_webhook_secret:
+            raise ValueError("push_webhook_url needs push_webhook_secret (32+ characters)")
+        return self
 
     @model_validator(mode="after")
     def _check_tls_pair(self) -> Settings:
@@ -277,6 +355,11 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
         parts = filter(None, (p.strip() for p in self.trusted_proxies.split(",")))
+        return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
+
+    @property
+    def push_allowed_networks(self) -> tuple[IPNetwork, ...]:
+        parts = filter(None, (p.strip() for p in self.push_allow_private.split(",")))
         return tuple(ipaddress.ip_network(p, strict=False) for p in parts)
 
     @property

@@ -160,7 +160,13 @@ def build_http_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_routes(ops_routes)
+
+    async def service_worker(_: web.Request) -> web.FileResponse:
+        # At the root, so its scope is the whole client; revalidated so updates reach users.
+        return web.FileResponse(web_root / "sw.js", headers={"Cache-Control": "no-cache"})
+
     app.router.add_get("/", index)
+    app.router.add_get("/sw.js", service_worker)
     app.router.add_get("/static/{name:.+}", static_files(web_root))
     app.router.add_routes(file_routes)
     app.router.add_routes(docs_routes())

@@ -16,6 +16,7 @@ from pigeon.core.search import SearchService
 from pigeon.core.social import SocialService
 from pigeon.files.service import FileService
 from pigeon.metrics import Metrics
+from pigeon.push.service import PushService
 from pigeon.store.facade import Store
 
 
@@ -36,3 +37,4 @@ class Services:
     login_guard: LoginGuard
     files: FileService
     search: SearchService
+    push: PushService

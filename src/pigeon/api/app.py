@@ -15,6 +15,7 @@ from pigeon.api.routes import (
     groups,
     meta,
     presence,
+    push,
     search,
     social,
     users,
@@ -37,7 +38,8 @@ def create_api(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(finite_json)])
-    for module in (auth, users, conversations, groups, social, presence, search, meta):
+    # push before users: /users/me/notifications is not a /users/{user_id}
+    for module in (auth, push, users, conversations, groups, social, presence, search, meta):
         api.include_router(module.router)
     app.include_router(api)
     _declare_settings(app, services)

@@ -283,3 +283,7 @@ class ConfigOut(BaseModel):
     version: str
     limits: dict[str, Any]
     features: list[str]
+    push: dict[str, Any] = Field(
+        default_factory=dict,
+        description="vapid_public_key: applicationServerKey for pushManager.subscribe",
+    )

@@ -137,6 +137,38 @@ def markdown(results: dict[str, Any]) -> str:
             _row([r["messages"], r["received"], _fmt(r["seconds_to_synced"], 2)]) for r in catch
         ]
         lines.append("")
+    if push := results.get("push"):
+        lines += [
+            "### Offline push (webhook)",
+            "",
+            _row(
+                [
+                    "offline members",
+                    "posts",
+                    "planned/s",
+                    "delivered/s",
+                    "commit→delivery p50 ms",
+                    "p99 ms",
+                    "complete",
+                ]
+            ),
+            _row(["---:"] * 7),
+        ]
+        lines += [
+            _row(
+                [
+                    r["members"] - 1,
+                    r["posts"],
+                    _fmt(r["planned_per_s"], 0),
+                    _fmt(r["delivered_per_s"], 0),
+                    _fmt(r["commit_to_delivery"]["p50_ms"], 0),
+                    _fmt(r["commit_to_delivery"]["p99_ms"], 0),
+                    f"{r['completeness']:.0%}",
+                ]
+            )
+            for r in push
+        ]
+        lines.append("")
     if searched := results.get("search"):
         lines += search.markdown(searched)
     return "\n".join(lines)

@@ -14,10 +14,11 @@ from typing import Any
 
 from pigeon.bench import scenarios
 from pigeon.bench import search as search_scenario
+from pigeon.bench.push import offline_push
 from pigeon.bench.report import conditions, write
 from pigeon.bench.target import Node, load_cores, start_node
 
-SCENARIOS = ("idle", "connect", "direct", "fanout", "catchup", "cluster", "search")
+SCENARIOS = ("idle", "connect", "direct", "fanout", "catchup", "push", "cluster", "search")
 # Run only when named: they need services or take long.
 ON_REQUEST = ("cluster", "search")
 
@@ -35,6 +36,7 @@ class Plan:
     fanout_messages: int = 20
     catchup: tuple[int, int] = (100, 100)
     cluster_rates: tuple[int, ...] = (1000, 5000)
+    push: tuple[int, int] = (1000, 20)  # offline members, posts
     search_messages: int = 1_000_000
     workers: int = field(default_factory=lambda: max(1, min(4, len(load_cores()))))
 
@@ -50,6 +52,7 @@ class Plan:
             fanout_messages=3,
             catchup=(5, 20),
             cluster_rates=(100,),
+            push=(20, 3),
             search_messages=20_000,
             workers=2,
         )
@@ -124,9 +127,12 @@ def run(
     soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
     _progress(f"open-file limit {soft}/{hard}; {os.cpu_count()} cores; plan {plan}")
     results: dict[str, Any] = {"conditions": conditions(plan.workers)}
-    single = [n for n in names if n not in ON_REQUEST]
+    # push starts its own node (push settings and a webhook receiver)
+    single = [n for n in names if n not in (*ON_REQUEST, "push")]
     if single:
         results.update(asyncio.run(_run_single(single, plan)))
+    if "push" in names:  # its own node: push settings and a webhook receiver
+        results["push"] = [asyncio.run(offline_push(*plan.push, 0.5, _progress))]
     if "cluster" in names:
         if cluster is None:
             raise SystemExit("the cluster scenario needs --database-url and --redis-url")

@@ -34,6 +34,9 @@ class ErrorCode(IntEnum):
     UNKNOWN_COMMAND = 40042
     SEARCH_QUERY_EMPTY = 40050
     SEARCH_QUERY_TOO_LONG = 40051
+    PUSH_SUBSCRIPTION_INVALID = 40060
+    TOO_MANY_PUSH_SUBSCRIPTIONS = 40061
+    INVALID_NOTIFICATION_SETTINGS = 40062
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -54,6 +57,7 @@ class ErrorCode(IntEnum):
     CONVERSATION_NOT_FOUND = 40402
     MESSAGE_NOT_FOUND = 40403
     FILE_NOT_FOUND = 40404
+    PUSH_SUBSCRIPTION_NOT_FOUND = 40460
     METHOD_NOT_ALLOWED = 40500
     CONFLICT = 40900
     USERNAME_TAKEN = 40901
@@ -108,6 +112,10 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_COMMAND: "unknown command; /help lists the commands",
     ErrorCode.SEARCH_QUERY_EMPTY: "search query needs at least one visible character",
     ErrorCode.SEARCH_QUERY_TOO_LONG: "search query is too long",
+    ErrorCode.PUSH_SUBSCRIPTION_INVALID: "push subscription needs an http(s) endpoint and "
+    "the browser's p256dh and auth keys",
+    ErrorCode.TOO_MANY_PUSH_SUBSCRIPTIONS: "too many push subscriptions; delete an old one",
+    ErrorCode.INVALID_NOTIFICATION_SETTINGS: "notification settings are invalid",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
@@ -128,6 +136,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.CONVERSATION_NOT_FOUND: "conversation not found",
     ErrorCode.MESSAGE_NOT_FOUND: "message not found",
     ErrorCode.FILE_NOT_FOUND: "file not found",
+    ErrorCode.PUSH_SUBSCRIPTION_NOT_FOUND: "push subscription not found",
     ErrorCode.METHOD_NOT_ALLOWED: "this path does not accept that method; see Allow",
     ErrorCode.CONFLICT: "conflict",
     ErrorCode.USERNAME_TAKEN: "username is taken",

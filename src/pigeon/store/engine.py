@@ -98,6 +98,7 @@ class Database:
 
     def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
         self.url = normalize_url(url)
+        self._synchronous = sqlite_synchronous
         self.is_sqlite = self.url.startswith("sqlite")
         self._write_lock = asyncio.Lock()
         if self.is_sqlite:
@@ -143,15 +144,27 @@ class Database:
             observer(classify_db_error(error, is_disconnect=bool(context.is_disconnect)))
 
     @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[Conn]:
-        """A transaction that commits on success and rolls back on error."""
+    async def write(self, *, durable: bool = True) -> AsyncIterator[Conn]:
+        """A transaction that commits on success and rolls back on error.
+
+        ``durable=False`` skips the wait for the disk at commit (SQLite
+        ``synchronous=NORMAL`` in WAL mode, PostgreSQL ``synchronous_commit off``): a
+        process crash loses nothing, a power or OS failure may lose this transaction
+        whole, never half of it. For work that is redone when lost (the push outbox).
+        """
         if not self.is_sqlite:
             async with self.async_engine.begin() as transaction_conn:
+                if not durable:
+                    await transaction_conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 yield transaction_conn
             return
         async with self._write_lock:
             conn = self.sync_engine.connect()
+            relaxed = not durable and self._synchronous.upper() != "NORMAL"
             try:
+                if relaxed:  # a pragma cannot change inside a transaction
+                    conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
+                    conn.commit()
                 transaction = conn.begin()
                 try:
                     yield _LoopConn(conn)
@@ -160,6 +173,9 @@ class Database:
                     raise
                 await _off_loop(transaction.commit)
             finally:
+                if relaxed:  # the pooled connection goes back as it came
+                    conn.exec_driver_sql(f"PRAGMA synchronous={self._synchronous}")
+                    conn.commit()
                 conn.close()
 
     @contextlib.asynccontextmanager

@@ -34,6 +34,7 @@ FEATURES = [
     "mentions",
     "replies",
     "friend-request-push",
+    "offline-push",
 ]
 
 
@@ -55,5 +56,6 @@ async def config(request: Request, services: ServicesDep) -> dict[str, Any]:
             "version": __version__,
             "limits": settings.public_limits(),
             "features": FEATURES,
+            "push": {"vapid_public_key": services.push.public_key()},
         }
     )

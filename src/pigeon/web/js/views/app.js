@@ -13,6 +13,7 @@ import { openProfile } from "./friends.js";
 import { newGroupDialog, groupInfoDialog } from "./groups.js";
 import { settingsDialog } from "./settings.js";
 import { updateTitle, notify } from "../notify.js";
+import { registerWorker, unsubscribePush } from "../push.js";
 
 export class AppView {
   constructor(root, api, config, onSignedOut) {
@@ -56,6 +57,7 @@ export class AppView {
   }
 
   async start() {
+    registerWorker(this.client.config); // in the background: push needs it, the app does not
     try {
       await this.client.start();
     } catch (error) {
@@ -151,6 +153,8 @@ export class AppView {
     this.teardown();
     // Signing out on purpose leaves nothing of this account behind in the browser.
     this.client.forgetLocalData();
+    // While the token still works: a browser signed out must not keep receiving this account's pushes.
+    await unsubscribePush(this.api).catch(() => {});
     await this.api.logout();
     this.onSignedOut("");
   }

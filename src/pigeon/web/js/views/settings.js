@@ -6,6 +6,7 @@ import { icon } from "../icons.js";
 import { openDialog, toast } from "./dialogs.js";
 import { languageSelect, themeSelect } from "./prefs.js";
 import { notificationsEnabled, setNotifications } from "../notify.js";
+import { pushSection } from "./pushprefs.js";
 
 export function settingsDialog(ctx) {
   const client = ctx.client;
@@ -53,6 +54,7 @@ export function settingsDialog(ctx) {
             h("div.field", null, h("label", null, t("language")), languageSelect()),
             h("div.field", null, h("label", null, t("theme")), themeSelect())),
           h("label.check", { for: "notify-toggle" }, notifyBox, h("span", null, h("strong", null, t("notifications")), h("small.hint", null, t("notifications_hint"))))),
+        client.has("offline-push") ? pushSection(client) : null,
         h("section.settings-section", null, h("h3.section-title", null, t("devices")), devices),
         client.has("blocks") ? h("section.settings-section", null, h("h3.section-title", null, t("blocked_users")), blocked) : null,
         h("div.dialog-actions", null,

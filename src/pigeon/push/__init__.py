@@ -1,0 +1,1 @@
+"""Offline push: a durable outbox of notifications and the providers that deliver them."""

@@ -1,0 +1,87 @@
+"""Webhook provider: a signed JSON POST to the operator's app server.
+
+The app server relays to FCM, APNs or any other service; Pigeon never holds those
+credentials. Each request carries (docs/push.md, "Webhook"):
+
+- ``X-Pigeon-Timestamp``: Unix seconds when this attempt was signed;
+- ``X-Pigeon-Signature``: ``v1=`` + hex HMAC-SHA256 of ``"<timestamp>." + body`` under
+  ``push_webhook_secret``; a receiver rejects timestamps outside its replay window;
+- ``Idempotency-Key``: ``Notification.key``, the same on every retry.
+
+A 2xx answer is delivery. 408, 425, 429 and 5xx answers, timeouts and connection
+failures are retried; any other answer is the receiver refusing this request for
+good, which dead-letters it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+from pigeon.push.addresses import ForbiddenAddress, GuardedResolver, IPNetwork, check_url_host
+from pigeon.push.base import Notification, Outcome, Result
+
+SIGNATURE_VERSION = "v1"
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The ``X-Pigeon-Signature`` value for ``body`` signed at ``timestamp``."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
+
+
+def classify(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if status >= 500 or status in _RETRYABLE_STATUS:
+        return Outcome.RETRY
+    return Outcome.REFUSED
+
+
+class WebhookProvider:
+    def __init__(self, url: str, secret: str, allow: Sequence[IPNetwork], timeout_s: float) -> None:
+        self.url = url
+        self._secret = secret
+        self._allow = tuple(allow)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # created on the loop that delivers
+            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self._allow), limit=64)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        return self._session
+
+    async def deliver(self, target: str, notification: Notification) -> Result:
+        body = orjson.dumps(notification.payload())
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Pigeon-Timestamp": timestamp,
+            "X-Pigeon-Signature": sign(self._secret, timestamp, body),
+            "Idempotency-Key": notification.key,
+        }
+        try:
+            check_url_host(urlsplit(self.url).hostname, self._allow)
+            async with self._client().post(self.url, data=body, headers=headers) as response:
+                await response.read()
+                return Result(classify(response.status), f"HTTP {response.status}")
+        except ForbiddenAddress as exc:
+            return Result(Outcome.REFUSED, str(exc))
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, ForbiddenAddress):
+                return Result(Outcome.REFUSED, str(exc.os_error))
+            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
