@@ -7,63 +7,29 @@ recalled one, an edited one by its new text only. Bad queries get their codes.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from harness import ServerProcess, require_service, unique_name
+from harness import ServerProcess, unique_name
 
+from .backends import BACKENDS, serve_on
 from .people import create_group, remove
 from .wsclient import Account, Rest, direct, register, send_rest
 
-POSTGRES_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 BAD_REQUEST, INVALID_CHARACTERS, INVALID_CURSOR = 40000, 40006, 40008
 SEARCH_QUERY_EMPTY, SEARCH_QUERY_TOO_LONG, CONVERSATION_NOT_FOUND = 40050, 40051, 40402
 
 
-def _admin(statement: str) -> None:
-    async def run() -> None:
-        engine = create_async_engine(
-            POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"timeout": 5}
-        )
-        try:
-            async with engine.connect() as conn:
-                await conn.execute(text(statement))
-        finally:
-            await engine.dispose()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # fixtures may run inside a test's loop
-        pool.submit(asyncio.run, run()).result()
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def backend_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    env: dict[str, str] = {}
-    database = f"pigeon_test_{secrets.token_hex(6)}"
-    if request.param == "postgresql":
-        try:
-            _admin(f'CREATE DATABASE "{database}"')
-        except (OSError, SQLAlchemyError, TimeoutError) as exc:
-            require_service("PostgreSQL", False, f"{type(exc).__name__}: {exc}")
-        env["PIGEON_DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{database}"
-    server = ServerProcess(tmp_path_factory.mktemp(f"search-{request.param}"), env)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        if request.param == "postgresql":
-            _admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    """One server per backend for the module: every test runs against both."""
+    yield from serve_on(request.param, tmp_path_factory, "search")
 
 
 @pytest.fixture
