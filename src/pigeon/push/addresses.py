@@ -15,8 +15,11 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 
+import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+
+from pigeon.push.base import Outcome, Result
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -72,3 +75,17 @@ def check_url_host(host: str | None, allow: Sequence[IPNetwork]) -> None:
     ip = literal_ip(host)
     if ip is not None and not allowed(ip, allow):
         raise ForbiddenAddress(f"{host} is an address push may not reach")
+
+
+#: What a provider's request may raise on the way to the receiver (not an HTTP answer).
+TRANSPORT_ERRORS = (ForbiddenAddress, aiohttp.ClientError, TimeoutError)
+
+
+def transport_failure(exc: BaseException) -> Result:
+    """The outcome of one of ``TRANSPORT_ERRORS``: a forbidden address is refused for
+    good (also when the guarded resolver raised it under a connector error), anything
+    else is worth retrying."""
+    cause = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(cause, ForbiddenAddress):
+        return Result(Outcome.REFUSED, str(cause))
+    return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")

@@ -24,7 +24,13 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-from pigeon.push.addresses import ForbiddenAddress, GuardedResolver, IPNetwork, check_url_host
+from pigeon.push.addresses import (
+    TRANSPORT_ERRORS,
+    GuardedResolver,
+    IPNetwork,
+    check_url_host,
+    transport_failure,
+)
 from pigeon.push.base import Notification, Outcome, Result
 
 SIGNATURE_VERSION = "v1"
@@ -73,14 +79,8 @@ class WebhookProvider:
             async with self._client().post(self.url, data=body, headers=headers) as response:
                 await response.read()
                 return Result(classify(response.status), f"HTTP {response.status}")
-        except ForbiddenAddress as exc:
-            return Result(Outcome.REFUSED, str(exc))
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, ForbiddenAddress):
-                return Result(Outcome.REFUSED, str(exc.os_error))
-            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
+        except TRANSPORT_ERRORS as exc:
+            return transport_failure(exc)
 
     async def close(self) -> None:
         if self._session is not None:

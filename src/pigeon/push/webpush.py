@@ -26,7 +26,13 @@ from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush_async
 
-from pigeon.push.addresses import ForbiddenAddress, GuardedResolver, IPNetwork, check_url_host
+from pigeon.push.addresses import (
+    TRANSPORT_ERRORS,
+    GuardedResolver,
+    IPNetwork,
+    check_url_host,
+    transport_failure,
+)
 from pigeon.push.base import Notification, Outcome, Result
 from pigeon.push.store import Subscription
 
@@ -116,14 +122,8 @@ class WebPushProvider:
             )
         except WebPushException as exc:
             return Result(_classify(exc.status_code), str(exc).splitlines()[0])
-        except ForbiddenAddress as exc:
-            return Result(Outcome.REFUSED, str(exc))
-        except aiohttp.ClientConnectorError as exc:
-            if isinstance(exc.os_error, ForbiddenAddress):
-                return Result(Outcome.REFUSED, str(exc.os_error))
-            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            return Result(Outcome.RETRY, f"{type(exc).__name__}: {exc}")
+        except TRANSPORT_ERRORS as exc:
+            return transport_failure(exc)
         return Result(Outcome.DELIVERED)
 
     async def close(self) -> None:
