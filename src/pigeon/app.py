@@ -238,8 +238,8 @@ class PigeonApp:
             groups=groups,
             receipts=receipts,
             social=social,
-            presence=self.presence,
-            presence_service=presence_service,
+            online=self.presence,
+            presence=presence_service,
             auth_by_ip=KeyedLimiter(settings.auth_rate_per_min),
             login_guard=LoginGuard(settings.auth_rate_per_min, settings.login_failures_per_min),
             files=files,
@@ -260,7 +260,7 @@ class PigeonApp:
             accounts=accounts,
             messaging=messaging,
             receipts=receipts,
-            presence=self.services.presence_service,
+            presence=self.services.presence,
             hub=self.hub,
             metrics=self.metrics,
             limits=MachineLimits(
@@ -303,7 +303,7 @@ class PigeonApp:
             ),
             hub=self.hub,
             listener=self.listener,
-            presence=services.presence_service,
+            presence=services.presence,
             receipts=services.receipts,
             messaging=services.messaging,
             guests=self.guests,
@@ -451,7 +451,7 @@ class PigeonApp:
         self.services.messaging.typing_tracker.close()
         await self.guests.close()
         await self.services.files.close()
-        await self.services.presence_service.close()
+        await self.services.presence.close()
         await self.presence.close()
         await self.broker.close()
         await self.store.close()

@@ -31,8 +31,8 @@ class Services:
     groups: GroupService
     receipts: ReceiptService
     social: SocialService
-    presence: Presence
-    presence_service: PresenceService
+    online: Presence  # who is connected, on which node (the port)
+    presence: PresenceService  # announcing it to those allowed to see
     auth_by_ip: KeyedLimiter
     login_guard: LoginGuard
     files: FileService

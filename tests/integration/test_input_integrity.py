@@ -327,6 +327,27 @@ async def test_non_finite_json_numbers_are_refused_everywhere(rest: Rest, consta
     assert (await history(rest, bob, conv))["items"] == []
 
 
+async def test_a_reply_to_outside_the_seq_range_gets_one_code_on_both_transports(
+    rest: Rest,
+) -> None:
+    """Seqs start at 1: ``reply_to`` 0, a negative or an oversized one is 40009 everywhere."""
+    alice, bob, conv = await _pair(rest)
+    alice_ws = await _ws(rest, alice)
+    for reply_to in (0, -1, 2**53):
+        cid = unique_name("c")
+        frame = {**_send_frame(conv, cid, {"text": "x"}), "reply_to": reply_to}
+        assert (await alice_ws.request(frame))["code"] == NUMBER_OUT_OF_RANGE
+        await rest.fails(
+            "POST",
+            f"conversations/{conv}/messages",
+            400,
+            NUMBER_OUT_OF_RANGE,
+            token=alice.access,
+            json={"cid": cid, "kind": "text", "body": {"text": "x"}, "reply_to": reply_to},
+        )
+    assert (await history(rest, bob, conv))["items"] == []
+
+
 # --- 4. non-ASCII query strings
 
 

@@ -29,7 +29,7 @@ from .wsclient import Account, Frame, Rest, WsClient, direct, eventually, login,
 # Long enough that a reconnect made right after a drop lands inside it even on a loaded
 # machine, where the status poll and the new socket's handshake can each take seconds.
 DEBOUNCE_S = 6.0
-# The server's typing throttle (src/pigeon/core/typing.py): one relayed "on" per typer per 3 s.
+# The server's typing throttle (src/pigeon/core/typing_indicators.py): one relayed "on" per typer per 3 s.
 TYPING_THROTTLE_S = 3.0
 # The connection's frame budget is 100 at once then 50/s; the flood stays inside it.
 FLOOD_FRAMES = 240

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from pigeon.client.backoff import Backoff, ReconnectPolicy
+from pigeon.backoff import Backoff, ReconnectPolicy
 
 
 def test_caps_double_up_to_the_maximum() -> None:

@@ -188,10 +188,10 @@ def test_mentions_limit() -> None:
         (b'{"t": 1}', ErrorCode.MALFORMED_FRAME),
         (b'{"t": "nope"}', ErrorCode.UNKNOWN_TYPE),
         (b'{"t": ""}', ErrorCode.UNKNOWN_TYPE),
-        (b'{"t": "read", "conv": "c", "seq": -1}', ErrorCode.BAD_REQUEST),
+        (b'{"t": "read", "conv": "c", "seq": -1}', ErrorCode.NUMBER_OUT_OF_RANGE),
         (b'{"t": "read", "conv": "c", "seq": 1.0}', ErrorCode.BAD_REQUEST),
         (b'{"t": "read", "conv": "c", "seq": true}', ErrorCode.BAD_REQUEST),
-        (b'{"t": "read", "conv": "c", "seq": 9007199254740992}', ErrorCode.BAD_REQUEST),
+        (b'{"t": "read", "conv": "c", "seq": 9007199254740992}', ErrorCode.NUMBER_OUT_OF_RANGE),
         (b'{"t": "read", "conv": "", "seq": 1}', ErrorCode.BAD_REQUEST),
         (b'{"t": "typing", "conv": "c", "on": 1}', ErrorCode.BAD_REQUEST),
         (

@@ -28,7 +28,7 @@ from pigeon.core.accounts import (
     USERNAME_PATTERN,
 )
 from pigeon.core.bodies import CLIENT_KINDS
-from pigeon.protocol.cursors import MAX_CLIENT_INT
+from pigeon.protocol.cursors import FIRST_SEQ, MAX_CLIENT_INT
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.text import TextKind, TextViolation, check, check_body, schema_pattern
 
@@ -149,7 +149,10 @@ DisplayName = Annotated[
 Body = Annotated[dict[str, Any], AfterValidator(_body_rule)]
 #: A non-negative integer a client sends (seqs, timestamps), within JSON's exact range.
 ClientInt = Annotated[int, _int_rule(0), declared(minimum=0, maximum=MAX_CLIENT_INT)]
-PositiveClientInt = Annotated[int, _int_rule(1), declared(minimum=1, maximum=MAX_CLIENT_INT)]
+#: A seq that names a message: seqs start at ``FIRST_SEQ``.
+MessageSeq = Annotated[
+    int, _int_rule(FIRST_SEQ), declared(minimum=FIRST_SEQ, maximum=MAX_CLIENT_INT)
+]
 
 
 class UserOut(BaseModel):
@@ -256,7 +259,7 @@ class SendIn(BaseModel):
         "'Message kinds' (a body that does not fit: 40003).",
     )
     body: Body
-    reply_to: PositiveClientInt | None = None
+    reply_to: MessageSeq | None = None
     mentions: list[Identifier] | None = Field(None, max_length=100)
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-Frame = dict[str, Any]
+from pigeon.protocol.frames import Frame
+
 OnFrame = Callable[["LoadConnection", Frame, int], None]  # (conn, frame, recv time ns)
 
 _rids = itertools.count(1)

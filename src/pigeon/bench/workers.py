@@ -17,8 +17,9 @@ from collections.abc import Callable, Coroutine
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from pigeon.bench.loadclient import Frame, LoadConnection
+from pigeon.bench.loadclient import LoadConnection
 from pigeon.bench.target import load_cores
+from pigeon.protocol.frames import Frame
 
 Shard = Callable[[dict[str, Any], Barrier], Coroutine[Any, Any, dict[str, Any]]]
 CONNECT_CONCURRENCY = 200

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-Frame = dict[str, Any]
+from pigeon.protocol.frames import Frame
 
 
 @dataclass(frozen=True, slots=True)

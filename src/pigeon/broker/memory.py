@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 
 from pigeon.broker.base import Event, Handler
+from pigeon.core.ids import now_ms
 
 log = logging.getLogger(__name__)
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class MemoryBroker:

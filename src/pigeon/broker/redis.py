@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -45,6 +44,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
+from pigeon.backoff import Backoff, ReconnectPolicy
 from pigeon.broker.base import Event, Handler, Kick, Push
 from pigeon.broker.redis_lua import (
     CONNECT,
@@ -55,6 +55,7 @@ from pigeon.broker.redis_lua import (
     SYNC_NODE,
     Keys,
 )
+from pigeon.core.ids import now_ms
 from pigeon.metrics import BackendErrorKind
 
 log = logging.getLogger(__name__)
@@ -88,20 +89,8 @@ def classify_redis_error(exc: BaseException) -> BackendErrorKind:
     return BackendErrorKind.OTHER
 
 
-class Backoff:
-    """Exponential delay with jitter between reconnect attempts."""
-
-    def __init__(self, first: float = 0.1, cap: float = 3.0) -> None:
-        self.first = first
-        self.cap = cap
-        self.current = first
-
-    def reset(self) -> None:
-        self.current = self.first
-
-    async def wait(self) -> None:
-        await asyncio.sleep(self.current * random.uniform(0.5, 1.0))
-        self.current = min(self.cap, self.current * 2)
+# Between attempts to reach Redis again: short first, never long (users wait on it).
+_RETRY = ReconnectPolicy(initial_delay=0.1, max_delay=3.0)
 
 
 def _text(value: Any) -> str:
@@ -269,7 +258,7 @@ class RedisBroker:
     # --- the writer: one task, one pipeline per batch, order kept
 
     async def _writer(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(_RETRY)
         while True:
             batch = [await self._outbox.get()]
             while len(batch) < 256 and not self._outbox.empty():
@@ -297,7 +286,7 @@ class RedisBroker:
             self._outbox.task_done()
             self._drop(1)
         for _ in range(1_000_000):
-            await backoff.wait()
+            await asyncio.sleep(backoff.next_delay())
             try:
                 await self.redis.ping()
                 break
@@ -310,7 +299,7 @@ class RedisBroker:
     # --- the subscriber: resubscribe and rebuild the route table after any loss
 
     async def _subscriber(self) -> None:
-        backoff = Backoff()
+        backoff = Backoff(_RETRY)
         while True:
             pubsub = self.redis.pubsub()
             try:
@@ -322,7 +311,7 @@ class RedisBroker:
                 self._subscribed.clear()
                 with contextlib.suppress(*REDIS_ERRORS):
                     await pubsub.aclose()
-            await backoff.wait()
+            await asyncio.sleep(backoff.next_delay())
 
     async def _listen(self, pubsub: PubSub, backoff: Backoff) -> None:
         channels = (self.keys.inbox(self.node_id), self.keys.broadcast, self.keys.routes)
@@ -507,14 +496,16 @@ class RedisPresence:
 
     async def last_seen(self, user_ids: Iterable[str]) -> dict[str, int | None]:
         found = await self._lookup(list(dict.fromkeys(user_ids)))
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         return {user: now if logins else seen for user, (logins, seen) in found.items()}
 
     # --- heartbeat: refresh this node, re-register after loss, reap dead nodes
 
     async def _beat(self) -> None:
         interval = self.ttl_ms / 3000
-        backoff = Backoff(0.1, min(3.0, interval))
+        backoff = Backoff(
+            ReconnectPolicy(initial_delay=min(0.1, interval), max_delay=min(3.0, interval))
+        )
         while True:
             try:
                 await self._beat_once()
@@ -524,8 +515,7 @@ class RedisPresence:
                 self._on_error(classify_redis_error(exc))
                 self._needs_sync = True
                 log.warning("presence heartbeat failed", extra={"error": repr(exc)})
-                delay = backoff.current
-                backoff.current = min(backoff.cap, backoff.current * 2)
+                delay = backoff.next_delay()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)

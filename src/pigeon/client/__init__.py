@@ -18,7 +18,7 @@ listener instead.
 
 from __future__ import annotations
 
-from pigeon.client.backoff import Backoff, ReconnectPolicy
+from pigeon.backoff import Backoff, ReconnectPolicy
 from pigeon.client.channel import TlsOptions
 from pigeon.client.connection import Connection, ConnectionOptions, EventStream
 from pigeon.client.errors import ConnectionClosedError, PigeonApiError, SocketDisplaced
@@ -41,7 +41,8 @@ from pigeon.client.events import (
     TypingEvent,
 )
 from pigeon.client.inbox import SyncState
-from pigeon.client.rest import PigeonClient, new_cid
+from pigeon.client.rest import PigeonClient
+from pigeon.client.sending import new_cid
 from pigeon.client.tracker import StreamTracker
 from pigeon.protocol.wire import Codec
 

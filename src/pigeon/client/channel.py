@@ -30,18 +30,18 @@ from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from pigeon.protocol import framing
 from pigeon.protocol.codec import ProtocolError
+from pigeon.protocol.frames import Frame
 from pigeon.protocol.wire import Codec, FrameKind
 
 log = logging.getLogger("pigeon.client")
 
-Frame = dict[str, Any]
 
 ABNORMAL_CLOSE = 1006  # RFC 6455: the connection ended without a close code
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # what the SDK accepts from a server

@@ -38,11 +38,11 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 
-from pigeon.client.backoff import Backoff, ReconnectPolicy
+from pigeon.backoff import Backoff, ReconnectPolicy
 from pigeon.client.channel import Channel, ChannelUnsupported, TlsOptions, open_channel
 from pigeon.client.errors import ConnectionClosedError, PigeonApiError, SocketDisplaced
 from pigeon.client.events import (
@@ -51,7 +51,6 @@ from pigeon.client.events import (
     ConnectedEvent,
     DisconnectedEvent,
     Event,
-    Frame,
     Message,
     MessagePage,
     OtherEvent,
@@ -62,13 +61,30 @@ from pigeon.client.events import (
 )
 from pigeon.client.inbox import TRANSIENT_RETRY, Inbox, SyncState
 from pigeon.client.link import FINAL_CLOSE_CODES, TOKEN_CLOSE_CODES, AuthRejected, Link, LinkLost
-from pigeon.client.rest import message_body, new_cid
+from pigeon.client.sending import message_body, new_cid
+from pigeon.protocol.frames import Frame
 from pigeon.protocol.wire import Codec
 
-if TYPE_CHECKING:
-    from pigeon.client.rest import PigeonClient
-
 log = logging.getLogger("pigeon.client")
+
+
+class Account(Protocol):
+    """What a ``Connection`` needs of the ``PigeonClient`` that opened it.
+
+    A protocol rather than the class itself, so the live connection depends on
+    four members of the REST client, not on the module that creates connections.
+    """
+
+    access_token: str | None
+    tls: TlsOptions | None
+
+    @property
+    def session(self) -> aiohttp.ClientSession: ...
+
+    async def config(self) -> dict[str, Any]: ...
+
+    async def refresh_if_stale(self, stale_access_token: str | None) -> None: ...
+
 
 _CONNECT_ERRORS = (LinkLost, aiohttp.ClientError, OSError, TimeoutError, PigeonApiError)
 
@@ -122,7 +138,7 @@ class Connection:
 
     def __init__(
         self,
-        client: PigeonClient,
+        client: Account,
         *,
         device: str | None = None,
         options: ConnectionOptions | None = None,

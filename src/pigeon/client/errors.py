@@ -9,15 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# Codes after which repeating the same request later can succeed.
-RATE_LIMITED = 42900
-INTERNAL = 50000
-UNAVAILABLE = 50300
-TRANSIENT_CODES = frozenset({RATE_LIMITED, INTERNAL, UNAVAILABLE})
-
-# Codes that say the access token is no good (a refresh may fix them).
-TOKEN_EXPIRED = 40103
-AUTH_CODES = frozenset({40100, 40102, TOKEN_EXPIRED, 40104})
+from pigeon.protocol.errors import is_transient
 
 
 class PigeonApiError(Exception):
@@ -40,7 +32,7 @@ class PigeonApiError(Exception):
     @property
     def transient(self) -> bool:
         """Whether the same request may succeed if repeated later."""
-        return self.code in TRANSIENT_CODES
+        return is_transient(self.code)
 
     def __repr__(self) -> str:
         return f"PigeonApiError(code={self.code}, message={self.message!r}, status={self.status})"

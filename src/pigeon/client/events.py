@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Frame = dict[str, Any]
+from pigeon.protocol.frames import Frame
 
 
 def _opt_int(value: Any) -> int | None:

@@ -16,13 +16,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pigeon.client.backoff import Backoff, ReconnectPolicy
+from pigeon.backoff import Backoff, ReconnectPolicy
 from pigeon.client.errors import PigeonApiError
 from pigeon.client.events import (
     Ack,
     ConversationChange,
     Event,
-    Frame,
     Message,
     MessageEvent,
     MessagePage,
@@ -30,6 +29,7 @@ from pigeon.client.events import (
 )
 from pigeon.client.link import Link, LinkLost
 from pigeon.client.tracker import StreamTracker
+from pigeon.protocol.frames import Frame
 
 log = logging.getLogger("pigeon.client")
 

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, Iterator
 
 from pigeon.client.channel import ABNORMAL_CLOSE, Channel, ChannelClosed
 from pigeon.client.errors import PigeonApiError
-from pigeon.client.events import Frame, Ready
+from pigeon.client.events import Ready
 from pigeon.protocol.closecodes import CloseCode
+from pigeon.protocol.frames import Frame
 
 log = logging.getLogger("pigeon.client")
 

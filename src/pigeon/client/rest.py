@@ -11,39 +11,22 @@ one revokes the whole login, by the server's contract).
 from __future__ import annotations
 
 import asyncio
-import secrets
 import weakref
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import orjson
 
 from pigeon.client.channel import TlsOptions
-from pigeon.client.errors import TOKEN_EXPIRED, PigeonApiError
-
-if TYPE_CHECKING:
-    from pigeon.client.connection import Connection, ConnectionOptions
+from pigeon.client.connection import Connection, ConnectionOptions
+from pigeon.client.errors import PigeonApiError
+from pigeon.client.sending import message_body, new_cid
+from pigeon.protocol.errors import ErrorCode
 
 JSON = dict[str, Any]
 API = "/api/v1"
-NOT_AUTHENTICATED = 40100
-REFRESH_INVALID = 40105
-
-
-def new_cid() -> str:
-    """A fresh client message id: random, so retries from any process stay distinct."""
-    return "c" + secrets.token_urlsafe(15)
-
-
-def message_body(kind: str, body: Mapping[str, Any] | str | None) -> dict[str, Any]:
-    """The body to send: a plain string is shorthand for a ``text`` body."""
-    if isinstance(body, str):
-        if kind != "text":
-            raise ValueError("a string body is only shorthand for kind 'text'")
-        return {"text": body}
-    return dict(body or {})
 
 
 def _error_from_response(status: int, payload: Any, text: str) -> PigeonApiError:
@@ -145,14 +128,14 @@ class PigeonClient:
         try:
             return await self._call_once(method, path, json, params, token)
         except PigeonApiError as exc:
-            if exc.code != TOKEN_EXPIRED or self.refresh_token is None:
+            if exc.code != ErrorCode.TOKEN_EXPIRED or self.refresh_token is None:
                 raise
         await self.refresh_if_stale(token)
         return await self._call_once(method, path, json, params, self._require_token())
 
     def _require_token(self) -> str:
         if self.access_token is None:
-            raise PigeonApiError(NOT_AUTHENTICATED, "not logged in", 401)
+            raise PigeonApiError(ErrorCode.NOT_AUTHENTICATED, "not logged in", 401)
         return self.access_token
 
     async def _call_once(
@@ -225,7 +208,7 @@ class PigeonClient:
 
     async def _refresh_locked(self) -> JSON:
         if self.refresh_token is None:
-            raise PigeonApiError(REFRESH_INVALID, "no refresh token", 401)
+            raise PigeonApiError(ErrorCode.REFRESH_INVALID, "no refresh token", 401)
         grant = await self.call(
             "POST", "/auth/refresh", json={"refresh_token": self.refresh_token}, auth=False
         )
@@ -348,7 +331,6 @@ class PigeonClient:
         self, device: str | None = None, options: ConnectionOptions | None = None
     ) -> Connection:
         """Open the live connection (see ``Connection``); returns once it is caught up."""
-        from pigeon.client.connection import Connection
 
         connection = Connection(self, device=device, options=options)
         self._connections.add(connection)

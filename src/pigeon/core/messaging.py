@@ -15,7 +15,7 @@ from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.permissions import PostingCache
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.social import SocialService
-from pigeon.core.typing import TypingTracker
+from pigeon.core.typing_indicators import TypingTracker
 from pigeon.protocol import frames
 from pigeon.protocol.cursors import ListCursor, decode_sync_cursor, encode_sync_cursor
 from pigeon.protocol.errors import ErrorCode

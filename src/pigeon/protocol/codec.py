@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from pigeon.protocol.cursors import MAX_CLIENT_INT
+from pigeon.protocol.cursors import FIRST_SEQ, MAX_CLIENT_INT
 from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.frames import (
     Auth,
@@ -95,16 +95,20 @@ class _Fields:
         assert value is not None
         return value
 
-    def seq(self, name: str, *, required: bool = True) -> int | None:
+    def seq(self, name: str, *, required: bool = True, minimum: int = 0) -> int | None:
         value = self.raw.get(name)
         if value is None and not required:
             return None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or not 0 <= value <= MAX_CLIENT_INT
-        ):
-            raise self.fail(name, "a non-negative integer")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, "an integer")
+        if not minimum <= value <= MAX_CLIENT_INT:
+            # The same code and words as the REST schemas' integer rule.
+            raise ProtocolError(
+                ErrorCode.NUMBER_OUT_OF_RANGE,
+                f"field '{name}' must be between {minimum} and {MAX_CLIENT_INT}",
+                self.rid,
+                self.cid,
+            )
         return value
 
     def required_seq(self, name: str) -> int:
@@ -160,7 +164,7 @@ def _send(f: _Fields) -> Send:
         conv=f.required_text("conv", MAX_ID_CHARS),
         kind=f.required_text("kind", 32),
         body=f.body(),
-        reply_to=f.seq("reply_to", required=False),
+        reply_to=f.seq("reply_to", required=False, minimum=FIRST_SEQ),
         mentions=f.mentions(),
         rid=f.rid,
     )

@@ -17,6 +17,10 @@ from pigeon.protocol.text import TextKind, check
 #: The largest integer a client may send anywhere (seqs, timestamps, cursors):
 #: the largest integer a JSON number carries exactly in every client language.
 MAX_CLIENT_INT = 2**53 - 1
+
+#: Every conversation's seqs start here, so a seq that names a message
+#: (``reply_to``) is at least this; positions (``after``, a read mark) may be 0.
+FIRST_SEQ = 1
 _MAX_DIGITS = len(str(MAX_CLIENT_INT))
 _ASCII_DIGITS = frozenset("0123456789")
 

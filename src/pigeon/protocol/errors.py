@@ -89,6 +89,16 @@ class ErrorCode(IntEnum):
         return int(self) // 100
 
 
+# HTTP statuses whose codes say "the same request, repeated later, can succeed":
+# a rate limit, or trouble on the server's side rather than in the request.
+_TRANSIENT_STATUSES = frozenset({429, 500, 503, 504})
+
+
+def is_transient(code: int) -> bool:
+    """Whether a request answered with ``code`` may succeed if repeated later unchanged."""
+    return code // 100 in _TRANSIENT_STATUSES
+
+
 DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.BAD_REQUEST: "request is invalid",
     ErrorCode.MALFORMED_FRAME: "frame is not a JSON object with a string field 't'",

@@ -33,5 +33,5 @@ async def presence(
     wanted = [u.strip() for u in users.split(",") if u.strip()]
     if len(wanted) > MAX_USERS:
         raise CoreError(ErrorCode.BAD_REQUEST, f"ask for at most {MAX_USERS} users at once")
-    items = await services.presence_service.snapshot(principal.user_id, wanted)
+    items = await services.presence.snapshot(principal.user_id, wanted)
     return ok({"items": items, "more": False})

@@ -36,7 +36,7 @@ async def patch_me(
 
 @router.get("/me/devices", response_model=Envelope[Page[DeviceOut]])
 async def list_devices(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
-    items = await services.accounts.devices(principal.user_id, services.presence)
+    items = await services.accounts.devices(principal.user_id, services.online)
     return ok({"items": items, "more": False})
 
 
