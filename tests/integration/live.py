@@ -23,6 +23,7 @@ from .wsclient import Account, Frame, Rest, WsClient, connect
 # Error codes of the public contract (src/pigeon/protocol/errors.py).
 BAD_REQUEST = 40000
 INVALID_BODY = 40003
+NUMBER_OUT_OF_RANGE = 40009
 FORBIDDEN = 40300
 NOT_ADMIN = 40305
 CONVERSATION_NOT_FOUND = 40402

@@ -16,6 +16,7 @@ from .live import (
     BAD_REQUEST,
     MESSAGE_NOT_FOUND,
     NOT_ADMIN,
+    NUMBER_OUT_OF_RANGE,
     Devices,
     devices_of,
     send_ok,
@@ -67,9 +68,13 @@ async def test_reply_to_must_be_a_visible_message_of_the_conversation(
     [stored] = [m for m in await all_history(rest, alice, conv) if m["seq"] == answer["seq"]]
     assert stored["reply_to"] == question["seq"]
 
-    for bad in (0, answer["seq"] + 1, 10_000):
+    for bad in (answer["seq"] + 1, 10_000):
         await send_refused(bob_ws, text_frame(conv, "?", reply_to=bad), MESSAGE_NOT_FOUND)
-    for malformed in (-1, "1", 1.5, True):
+    for out_of_range in (0, -1):  # seqs start at 1: the integer rule, as over REST
+        await send_refused(
+            bob_ws, text_frame(conv, "?", reply_to=out_of_range), NUMBER_OUT_OF_RANGE
+        )
+    for malformed in ("1", 1.5, True):
         await send_refused(bob_ws, text_frame(conv, "?", reply_to=malformed), BAD_REQUEST)
     # A seq that exists elsewhere is still not a message of this conversation.
     other = await direct(rest, alice, await register(rest, "carol"))

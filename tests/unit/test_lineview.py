@@ -77,7 +77,7 @@ CASES: list[tuple[dict[str, Any], list[str]]] = [
     (frames.error_frame(40401, "no user named zed"), ["! 40401 no user named zed"]),
     (frames.typing_frame("c_room", "u_ann", True), []),
     (frames.receipt_frame("c_room", "u_ann", 3, None), []),
-    (frames.ack_frame("c1", "c_room", 7, "m_1", TS), []),
+    (frames.ack_frame({"cid": "c1", "conv": "c_room", "seq": 7, "id": "m_1", "ts": TS}), []),
 ]
 
 

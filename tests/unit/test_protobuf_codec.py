@@ -336,7 +336,11 @@ messages = st.fixed_dictionaries(
 )
 server_frames = st.one_of(
     st.builds(frames.ready_frame, ids, ids, ids, st.integers(1, 600), seqs, rids),
-    st.builds(frames.ack_frame, ids, ids, seqs, ids, seqs, rids),
+    st.builds(
+        frames.ack_frame,
+        st.fixed_dictionaries({"conv": ids, "seq": seqs, "id": ids, "ts": seqs, "cid": ids}),
+        rids,
+    ),
     st.builds(frames.messages_frame, ids, st.lists(messages, max_size=3), st.booleans(), rids),
     st.builds(
         frames.sync_frame,

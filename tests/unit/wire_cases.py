@@ -88,19 +88,20 @@ BAD_COMMANDS: list[tuple[dict[str, Any], ErrorCode]] = [
     ({**SEND, "kind": ""}, ErrorCode.BAD_REQUEST),
     ({**SEND, "kind": "k" * 33}, ErrorCode.BAD_REQUEST),
     ({**SEND, "body": None}, ErrorCode.BAD_REQUEST),
-    ({**SEND, "reply_to": 2**53}, ErrorCode.BAD_REQUEST),
+    ({**SEND, "reply_to": 2**53}, ErrorCode.NUMBER_OUT_OF_RANGE),
+    ({**SEND, "reply_to": 0}, ErrorCode.NUMBER_OUT_OF_RANGE),  # seqs start at 1
     ({**SEND, "mentions": [f"u{i}" for i in range(101)]}, ErrorCode.BAD_REQUEST),
     ({**SEND, "mentions": ["u_a", ""]}, ErrorCode.BAD_REQUEST),
     ({**SEND, "mentions": ["u" * 65]}, ErrorCode.BAD_REQUEST),
     ({"t": "pull", "conv": ""}, ErrorCode.BAD_REQUEST),
     ({"t": "pull", "conv": "c", "limit": 0}, ErrorCode.BAD_REQUEST),
-    ({"t": "pull", "conv": "c", "after": 2**53}, ErrorCode.BAD_REQUEST),
-    ({"t": "pull", "conv": "c", "before": 2**64 - 1}, ErrorCode.BAD_REQUEST),
+    ({"t": "pull", "conv": "c", "after": 2**53}, ErrorCode.NUMBER_OUT_OF_RANGE),
+    ({"t": "pull", "conv": "c", "before": 2**64 - 1}, ErrorCode.NUMBER_OUT_OF_RANGE),
     ({"t": "sync", "cursor": ""}, ErrorCode.BAD_REQUEST),
     ({"t": "sync", "cursor": "9" * 257}, ErrorCode.BAD_REQUEST),
     ({"t": "read", "conv": "c", "rid": 11}, ErrorCode.BAD_REQUEST),
     ({"t": "read", "seq": 1}, ErrorCode.BAD_REQUEST),
-    ({"t": "read", "conv": "c", "seq": 2**53}, ErrorCode.BAD_REQUEST),
+    ({"t": "read", "conv": "c", "seq": 2**53}, ErrorCode.NUMBER_OUT_OF_RANGE),
     ({"t": "recv", "conv": "c"}, ErrorCode.BAD_REQUEST),
     ({"t": "typing", "conv": "c"}, ErrorCode.BAD_REQUEST),
     ({"t": "typing", "on": True}, ErrorCode.BAD_REQUEST),
@@ -129,8 +130,10 @@ MSG = frames.msg_frame(_MESSAGE)
 SERVER_FRAMES: list[frames.Frame] = [
     frames.ready_frame("u_a", "d_1", "s_1", 25, 1_700_000_000_000, rid=1),
     frames.ready_frame("u_a", "d_1", "s_1", 25, 0),
-    frames.ack_frame("c1", "c_x", 5, "m_1", 1_700_000_000_000, rid="r"),
-    frames.ack_frame("c1", "c_x", 0, "m_1", 0),
+    frames.ack_frame(
+        {"cid": "c1", "conv": "c_x", "seq": 5, "id": "m_1", "ts": 1_700_000_000_000}, rid="r"
+    ),
+    frames.ack_frame({"cid": "c1", "conv": "c_x", "seq": 0, "id": "m_1", "ts": 0}),
     frames.messages_frame("c_x", [_MESSAGE, _SYSTEM], True, rid=2),
     frames.messages_frame("c_x", [], False),
     frames.sync_frame(

@@ -31,6 +31,7 @@ from pigeon.core.bodies import CLIENT_KINDS
 from pigeon.protocol.cursors import FIRST_SEQ, MAX_CLIENT_INT
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.text import TextKind, TextViolation, check, check_body, schema_pattern
+from pigeon.protocol.views import UserView
 
 _COARSE = 1024
 #: The ``ctx`` key under which a validation error carries its Pigeon error code.
@@ -155,17 +156,6 @@ MessageSeq = Annotated[
 ]
 
 
-class UserOut(BaseModel):
-    id: str
-    username: str
-    display_name: str
-    avatar: str | None = None
-
-
-class MeOut(UserOut):
-    dm_policy: str
-
-
 class RegisterIn(BaseModel):
     username: Username
     password: NewPassword
@@ -184,7 +174,7 @@ class RefreshIn(BaseModel):
 
 
 class GrantOut(BaseModel):
-    user: UserOut
+    user: UserView
     access_token: str
     refresh_token: str
     expires_in: int
@@ -216,41 +206,6 @@ class SettingsIn(BaseModel):
     pinned: bool | None = None
 
 
-class MessageOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-    conv: str
-    seq: int
-    id: str
-    from_: str = Field(alias="from", serialization_alias="from")
-    kind: str
-    body: dict[str, Any]
-    ts: int
-    cid: str
-    reply_to: int | None = None
-    mentions: list[str] | None = None
-    edited_at: int | None = None
-    recalled: bool | None = None
-
-
-class ConversationOut(BaseModel):
-    id: str
-    kind: str
-    title: str | None
-    avatar: str | None
-    last_message: dict[str, Any] | None
-    last_seq: int
-    read_seq: int
-    unread: int
-    mentioned: bool
-    muted: bool
-    pinned: bool
-    member_count: int
-    last_ts: int
-    peer: UserOut | None = None
-    peer_read_seq: int | None = None
-    peer_recv_seq: int | None = None
-
-
 class SendIn(BaseModel):
     cid: Identifier
     # The core answers an unknown kind with INVALID_BODY (40003), as over the WebSocket.
@@ -261,14 +216,6 @@ class SendIn(BaseModel):
     body: Body
     reply_to: MessageSeq | None = None
     mentions: list[Identifier] | None = Field(None, max_length=100)
-
-
-class AckOut(BaseModel):
-    conv: str
-    seq: int
-    id: str
-    ts: int
-    cid: str
 
 
 class ReadIn(BaseModel):

@@ -24,10 +24,11 @@ from pigeon.core.presence import PresenceService
 from pigeon.protocol import frames
 from pigeon.protocol.cursors import MemberCursor
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.views import GroupView, MemberView, UserView
 from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
 from pigeon.store.groups import ChangeResult, MembershipChange, NewConversation
-from pigeon.store.records import ConversationRecord, MemberRecord, NewMessage
+from pigeon.store.records import ConversationRecord, MemberRecord, NewMessage, UserRecord
 
 LOBBY_ID = "c_lobby"
 MAX_TITLE = 64
@@ -45,7 +46,7 @@ class GroupLimits:
         return self.max_channel_members if kind == "channel" else self.max_group_members
 
 
-def group_view(conv: ConversationRecord) -> dict[str, Any]:
+def group_view(conv: ConversationRecord) -> GroupView:
     return {
         "id": conv.id,
         "kind": conv.kind,
@@ -56,6 +57,15 @@ def group_view(conv: ConversationRecord) -> dict[str, Any]:
         "owner": conv.owner_id,
         "member_count": conv.member_count,
         "created_at": conv.created_at,
+    }
+
+
+def member_view(member: MemberRecord, user: UserRecord) -> MemberView:
+    return {
+        "user": user.public(),
+        "role": member.role,
+        "joined_at": member.joined_at,
+        "muted_until": member.muted_until,
     }
 
 
@@ -151,7 +161,7 @@ class GroupService:
         member_ids: Sequence[str],
         visibility: str = "private",
         kind: str = "group",
-    ) -> dict[str, Any]:
+    ) -> GroupView:
         if kind not in ("group", "channel") or visibility not in ("private", "public"):
             raise CoreError(
                 ErrorCode.BAD_REQUEST, "kind is group|channel, visibility private|public"
@@ -184,18 +194,18 @@ class GroupService:
                 {"user_ids": sorted(blockers)},
             )
 
-    async def get(self, user_id: str, conv_id: str) -> dict[str, Any]:
+    async def get(self, user_id: str, conv_id: str) -> GroupView:
         conv, member = await self._group(conv_id, user_id)
         if conv.visibility != "public" and (member is None or not member.active):
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         return group_view(conv)
 
-    async def directory(self, query: str, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    async def directory(self, query: str, limit: int, offset: int = 0) -> list[GroupView]:
         return [
             group_view(c) for c in await self.store.groups.directory(query.strip(), limit, offset)
         ]
 
-    async def update(self, user_id: str, conv_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, user_id: str, conv_id: str, fields: dict[str, Any]) -> GroupView:
         conv, _ = await self._as_admin(conv_id, user_id)
         changes: dict[str, Any] = {}
         if fields.get("title") is not None:
@@ -240,30 +250,19 @@ class GroupService:
 
     async def members(
         self, user_id: str, conv_id: str, cursor: str | None, limit: int
-    ) -> tuple[list[dict[str, Any]], str | None, bool]:
+    ) -> tuple[list[MemberView], str | None, bool]:
         await self._as_member(conv_id, user_id)
         position = MemberCursor.decode(cursor) if cursor else None
         after = (position.joined_at, position.user_id) if position else None
         page, more = await self.store.groups.member_page(conv_id, after, limit)
         users = await self.store.accounts.users_by_ids([m.user_id for m in page])
-        items = [
-            {
-                "user": users[m.user_id].public(),
-                "role": m.role,
-                "joined_at": m.joined_at,
-                "muted_until": m.muted_until,
-            }
-            for m in page
-            if m.user_id in users
-        ]
+        items = [member_view(m, users[m.user_id]) for m in page if m.user_id in users]
         next_cursor = (
             MemberCursor(page[-1].joined_at, page[-1].user_id).encode() if more and page else None
         )
         return items, next_cursor, more
 
-    async def add_members(
-        self, user_id: str, conv_id: str, user_ids: Sequence[str]
-    ) -> dict[str, Any]:
+    async def add_members(self, user_id: str, conv_id: str, user_ids: Sequence[str]) -> GroupView:
         conv, member = await self._as_member(conv_id, user_id)
         if conv.visibility != "public" and member.role not in ADMIN_ROLES:
             raise CoreError(ErrorCode.NOT_ADMIN)
@@ -305,7 +304,7 @@ class GroupService:
 
     async def update_member(
         self, user_id: str, conv_id: str, target_id: str, fields: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> MemberView:
         _, member = await self._as_admin(conv_id, user_id)
         target = await self._target(conv_id, target_id)
         roles: dict[str, str] = {}
@@ -334,14 +333,9 @@ class GroupService:
         updated = await self._target(conv_id, target_id)
         user = await self.store.accounts.user_by_id(target_id)
         assert user is not None
-        return {
-            "user": user.public(),
-            "role": updated.role,
-            "joined_at": updated.joined_at,
-            "muted_until": updated.muted_until,
-        }
+        return member_view(updated, user)
 
-    async def join(self, user_id: str, conv_id: str) -> dict[str, Any]:
+    async def join(self, user_id: str, conv_id: str) -> GroupView:
         conv, member = await self._group(conv_id, user_id)
         if member is not None and member.active:
             return group_view(conv)  # already in (private groups too): idempotent
@@ -368,7 +362,7 @@ class GroupService:
         system = None if conv.kind == "channel" else self._system(conv_id, user_id, "member_left")
         await self._apply(MembershipChange(conv_id, now_ms(), leave=[user_id], system=system))
 
-    async def transfer(self, user_id: str, conv_id: str, target_id: str) -> dict[str, Any]:
+    async def transfer(self, user_id: str, conv_id: str, target_id: str) -> GroupView:
         _, member = await self._as_member(conv_id, user_id)
         if member.role != "owner":
             raise CoreError(ErrorCode.FORBIDDEN, "only the owner transfers ownership")
@@ -386,7 +380,7 @@ class GroupService:
         )
         return group_view(updated)
 
-    async def online_members(self, user_id: str, conv_id: str, limit: int) -> list[dict[str, Any]]:
+    async def online_members(self, user_id: str, conv_id: str, limit: int) -> list[UserView]:
         """Members online now that the caller may see online (core/presence.py): the
         chat-room list. Nobody across a block; in a channel, only people the caller
         knows otherwise (subscribers share no room)."""

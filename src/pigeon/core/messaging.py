@@ -20,6 +20,7 @@ from pigeon.protocol import frames
 from pigeon.protocol.cursors import ListCursor, decode_sync_cursor, encode_sync_cursor
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.frames import Send
+from pigeon.protocol.views import ConversationItemView
 from pigeon.store.facade import Store
 from pigeon.store.records import (
     Appended,
@@ -127,7 +128,7 @@ class MessagingService:
 
     async def conversation_page(
         self, user_id: str, cursor: str | None, limit: int | None
-    ) -> tuple[list[dict[str, Any]], str | None, bool]:
+    ) -> tuple[list[ConversationItemView], str | None, bool]:
         position = ListCursor.decode(cursor) if cursor else None
         after = (position.pinned, position.last_ts, position.conv_id) if position else None
         views, more = await self.store.conversations.list_for_user(
@@ -142,7 +143,7 @@ class MessagingService:
             ).encode()
         return items, next_cursor, more
 
-    async def conversation_item(self, user_id: str, conv_id: str) -> dict[str, Any]:
+    async def conversation_item(self, user_id: str, conv_id: str) -> ConversationItemView:
         await self.member(conv_id, user_id)
         for view in await self.store.conversations.list_views(user_id, [conv_id]):
             return (await self._describe(user_id, [view]))[0]
@@ -150,7 +151,7 @@ class MessagingService:
 
     async def update_settings(
         self, user_id: str, conv_id: str, settings: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> ConversationItemView:
         await self.member(conv_id, user_id)
         changes = {
             k: bool(v) for k, v in settings.items() if k in ("muted", "pinned") and v is not None
@@ -161,7 +162,7 @@ class MessagingService:
 
     async def _describe(
         self, user_id: str, views: Sequence[ConversationView]
-    ) -> list[dict[str, Any]]:
+    ) -> list[ConversationItemView]:
         last = await self.store.messages.last_messages(
             [(v.conversation.id, v.conversation.last_seq) for v in views]
         )
@@ -178,9 +179,9 @@ class MessagingService:
         last: MessageRecord | None,
         peers: dict[str, MemberRecord],
         users: dict[str, UserRecord],
-    ) -> dict[str, Any]:
+    ) -> ConversationItemView:
         conv, member = view.conversation, view.member
-        item: dict[str, Any] = {
+        item: ConversationItemView = {
             "id": conv.id,
             "kind": conv.kind,
             "title": conv.title,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from pigeon.core.accounts import AccountService, Principal
 from pigeon.core.groups import LOBBY_ID, GroupService
@@ -282,7 +281,7 @@ class LineSession:
 
     async def _go_to(self, conv_id: str) -> None:
         assert self.principal is not None
-        group: dict[str, Any] = await self.services.groups.join(self.principal.user_id, conv_id)
+        group = await self.services.groups.join(self.principal.user_id, conv_id)
         self.room, self.room_title = conv_id, str(group["title"] or conv_id)
         self._hidden.discard(conv_id)
 

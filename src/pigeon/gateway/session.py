@@ -57,9 +57,7 @@ class Session:
                 started = time.perf_counter()
                 message = await self.messaging.send(user, command, self.connection_id)
                 self.metrics.send_to_ack.observe(time.perf_counter() - started)
-                return frames.ack_frame(
-                    message.cid, message.conv_id, message.seq, message.id, message.ts, command.rid
-                )
+                return frames.ack_frame(message.ack(), command.rid)
             case frames.Pull():
                 items, more = await self.messaging.history(
                     user,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pigeon.protocol.views import AckView, MessageView
+
 Rid = str | int | None
 Frame = dict[str, Any]
 
@@ -98,11 +100,11 @@ def ready_frame(
     )
 
 
-def ack_frame(cid: str, conv: str, seq: int, id: str, ts: int, rid: Rid = None) -> Frame:
-    return with_rid({"t": "ack", "cid": cid, "conv": conv, "seq": seq, "id": id, "ts": ts}, rid)
+def ack_frame(ack: AckView, rid: Rid = None) -> Frame:
+    return with_rid({"t": "ack", **ack}, rid)
 
 
-def messages_frame(conv: str, items: list[Frame], more: bool, rid: Rid = None) -> Frame:
+def messages_frame(conv: str, items: list[MessageView], more: bool, rid: Rid = None) -> Frame:
     return with_rid({"t": "messages", "conv": conv, "items": items, "more": more}, rid)
 
 
@@ -114,7 +116,7 @@ def pong_frame(ts: int, rid: Rid = None) -> Frame:
     return with_rid({"t": "pong", "ts": ts}, rid)
 
 
-def msg_frame(message: Frame) -> Frame:
+def msg_frame(message: MessageView) -> Frame:
     return {"t": "msg", **message}
 
 

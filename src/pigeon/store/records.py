@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pigeon.protocol.views import AckView, MessageView, UserView
+
 
 @dataclass(frozen=True, slots=True)
 class UserRecord:
@@ -25,7 +27,7 @@ class UserRecord:
         """A guest has no password and no future: see core/guests.py."""
         return self.guest_expires_at is not None
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> UserView:
         return {
             "id": self.id,
             "username": self.username,
@@ -105,9 +107,9 @@ class MessageRecord:
     edited_at: int | None = None
     recalled: bool = False
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> MessageView:
         """The message as clients see it (a ``msg`` frame without ``t``)."""
-        out: dict[str, Any] = {
+        out: MessageView = {
             "conv": self.conv_id,
             "seq": self.seq,
             "id": self.id,
@@ -126,6 +128,16 @@ class MessageRecord:
         if self.recalled:
             out["recalled"] = True
         return out
+
+    def ack(self) -> AckView:
+        """What its sender is told once it is stored (REST reply, WebSocket ``ack``)."""
+        return {
+            "conv": self.conv_id,
+            "seq": self.seq,
+            "id": self.id,
+            "ts": self.ts,
+            "cid": self.cid,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,25 +9,16 @@ from pydantic import BaseModel
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import (
-    AckOut,
-    ConversationOut,
-    DirectIn,
-    MessageOut,
-    ReadIn,
-    SendIn,
-    SettingsIn,
-    UrlText,
-    WatermarksOut,
-)
+from pigeon.api.schemas import DirectIn, ReadIn, SendIn, SettingsIn, UrlText, WatermarksOut
 from pigeon.protocol.frames import Send
+from pigeon.protocol.views import AckView, ConversationItemView, MessageView
 
 router = APIRouter(prefix="/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
 
 SeqQuery = Annotated[int | None, Query(ge=0, le=2**53)]
 
 
-@router.get("", response_model=Envelope[Page[ConversationOut]])
+@router.get("", response_model=Envelope[Page[ConversationItemView]])
 async def list_conversations(
     principal: PrincipalDep,
     services: ServicesDep,
@@ -40,7 +31,7 @@ async def list_conversations(
     return ok({"items": items, "cursor": next_cursor, "more": more})
 
 
-@router.post("/direct", response_model=Envelope[ConversationOut])
+@router.post("/direct", response_model=Envelope[ConversationItemView])
 async def open_direct(
     body: DirectIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -50,7 +41,7 @@ async def open_direct(
     return ok(await services.messaging.conversation_item(principal.user_id, conversation.id))
 
 
-@router.patch("/{conv_id}", response_model=Envelope[ConversationOut])
+@router.patch("/{conv_id}", response_model=Envelope[ConversationItemView])
 async def update_settings(
     conv_id: UrlText, body: SettingsIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -60,7 +51,7 @@ async def update_settings(
 
 @router.get(
     "/{conv_id}/messages",
-    response_model=Envelope[Page[MessageOut]],
+    response_model=Envelope[Page[MessageView]],
     response_model_exclude_none=True,
 )
 async def history(
@@ -77,7 +68,7 @@ async def history(
     return ok({"items": [m.public() for m in items], "more": more})
 
 
-@router.post("/{conv_id}/messages", response_model=Envelope[AckOut])
+@router.post("/{conv_id}/messages", response_model=Envelope[AckView])
 async def send(
     conv_id: UrlText, body: SendIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -90,15 +81,7 @@ async def send(
         mentions=tuple(dict.fromkeys(body.mentions)) if body.mentions else None,
     )
     message = await services.messaging.send(principal.user_id, request)
-    return ok(
-        {
-            "conv": message.conv_id,
-            "seq": message.seq,
-            "id": message.id,
-            "ts": message.ts,
-            "cid": message.cid,
-        }
-    )
+    return ok(message.ack())
 
 
 @router.put("/{conv_id}/read", response_model=Envelope[WatermarksOut])

@@ -9,39 +9,13 @@ from pydantic import BaseModel, Field
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import (
-    ClientInt,
-    Identifier,
-    Name,
-    Prose,
-    Reference,
-    UrlText,
-    UserOut,
-)
+from pigeon.api.schemas import ClientInt, Identifier, Name, Prose, Reference, UrlText
 from pigeon.core.groups import MAX_ADD_AT_ONCE, MAX_ANNOUNCEMENT, MAX_TITLE
+from pigeon.protocol.views import GroupView, MemberView, UserView
 
 router = APIRouter(prefix="/groups", tags=["groups"], responses=ERROR_RESPONSES)
 
 UserIds = Annotated[list[Identifier], Field(max_length=MAX_ADD_AT_ONCE)]
-
-
-class GroupOut(BaseModel):
-    id: str
-    kind: str
-    title: str | None
-    avatar: str | None
-    announcement: str | None
-    visibility: str
-    owner: str | None
-    member_count: int
-    created_at: int
-
-
-class MemberOut(BaseModel):
-    user: UserOut
-    role: str
-    joined_at: int
-    muted_until: int | None
 
 
 class GroupIn(BaseModel):
@@ -73,7 +47,7 @@ class TransferIn(BaseModel):
     user_id: Identifier
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[GroupOut])
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[GroupView])
 async def create_group(
     body: GroupIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -83,7 +57,7 @@ async def create_group(
     return ok(group)
 
 
-@router.get("", response_model=Envelope[Page[GroupOut]])
+@router.get("", response_model=Envelope[Page[GroupView]])
 async def directory(
     principal: PrincipalDep,
     services: ServicesDep,
@@ -95,14 +69,14 @@ async def directory(
     return ok({"items": found[:limit], "more": len(found) > limit})
 
 
-@router.get("/{conv_id}", response_model=Envelope[GroupOut])
+@router.get("/{conv_id}", response_model=Envelope[GroupView])
 async def get_group(
     conv_id: UrlText, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     return ok(await services.groups.get(principal.user_id, conv_id))
 
 
-@router.patch("/{conv_id}", response_model=Envelope[GroupOut])
+@router.patch("/{conv_id}", response_model=Envelope[GroupView])
 async def update_group(
     conv_id: UrlText, body: GroupPatch, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -118,7 +92,7 @@ async def dissolve_group(
     return ok()
 
 
-@router.get("/{conv_id}/members", response_model=Envelope[Page[MemberOut]])
+@router.get("/{conv_id}/members", response_model=Envelope[Page[MemberView]])
 async def list_members(
     conv_id: UrlText,
     principal: PrincipalDep,
@@ -132,7 +106,7 @@ async def list_members(
     return ok({"items": items, "cursor": next_cursor, "more": more})
 
 
-@router.post("/{conv_id}/members", response_model=Envelope[GroupOut])
+@router.post("/{conv_id}/members", response_model=Envelope[GroupView])
 async def add_members(
     conv_id: UrlText, body: MembersIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -147,7 +121,7 @@ async def remove_member(
     return ok()
 
 
-@router.patch("/{conv_id}/members/{user_id}", response_model=Envelope[MemberOut])
+@router.patch("/{conv_id}/members/{user_id}", response_model=Envelope[MemberView])
 async def update_member(
     conv_id: UrlText,
     user_id: UrlText,
@@ -159,7 +133,7 @@ async def update_member(
     return ok(await services.groups.update_member(principal.user_id, conv_id, user_id, fields))
 
 
-@router.post("/{conv_id}/join", response_model=Envelope[GroupOut])
+@router.post("/{conv_id}/join", response_model=Envelope[GroupView])
 async def join(conv_id: UrlText, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     return ok(await services.groups.join(principal.user_id, conv_id))
 
@@ -170,7 +144,7 @@ async def leave(conv_id: UrlText, principal: PrincipalDep, services: ServicesDep
     return ok()
 
 
-@router.post("/{conv_id}/transfer", response_model=Envelope[GroupOut])
+@router.post("/{conv_id}/transfer", response_model=Envelope[GroupView])
 async def transfer(
     conv_id: UrlText, body: TransferIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -179,7 +153,7 @@ async def transfer(
     return ok(await services.groups.transfer(principal.user_id, conv_id, body.user_id))
 
 
-@router.get("/{conv_id}/online", response_model=Envelope[Page[UserOut]])
+@router.get("/{conv_id}/online", response_model=Envelope[Page[UserView]])
 async def online(
     conv_id: UrlText,
     principal: PrincipalDep,

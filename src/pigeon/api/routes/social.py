@@ -9,8 +9,9 @@ from pydantic import BaseModel, Field
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import Identifier, Prose, UrlText, UserOut
+from pigeon.api.schemas import Identifier, Prose, UrlText
 from pigeon.core.social import MAX_NOTE_CHARS
+from pigeon.protocol.views import UserView
 
 router = APIRouter(tags=["friends"], responses=ERROR_RESPONSES)
 
@@ -30,7 +31,7 @@ class FriendRequestOut(BaseModel):
     created_at: int
 
 
-@router.get("/friends", response_model=Envelope[Page[UserOut]])
+@router.get("/friends", response_model=Envelope[Page[UserView]])
 async def friends(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     users = await services.social.friends(principal.user_id)
     return ok({"items": [u.public() for u in users], "more": False})
@@ -76,7 +77,7 @@ async def decline(
     return ok(await services.social.answer(principal.user_id, request_id, accept=False))
 
 
-@router.get("/blocks", response_model=Envelope[Page[UserOut]])
+@router.get("/blocks", response_model=Envelope[Page[UserView]])
 async def blocks(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     users = await services.social.blocked(principal.user_id)
     return ok({"items": [u.public() for u in users], "more": False})

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import DeviceOut, MeOut, ProfileIn, UrlText, UserOut
+from pigeon.api.schemas import DeviceOut, ProfileIn, UrlText
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.text import TextKind, schema_pattern
+from pigeon.protocol.views import MeView, UserView
 from pigeon.store.records import UserRecord
 
 router = APIRouter(prefix="/users", tags=["users"], responses=ERROR_RESPONSES)
@@ -21,12 +22,12 @@ def _me(user: UserRecord) -> dict[str, Any]:
     return {**user.public(), "dm_policy": user.dm_policy}
 
 
-@router.get("/me", response_model=Envelope[MeOut])
+@router.get("/me", response_model=Envelope[MeView])
 async def get_me(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     return ok(_me(await services.accounts.user(principal.user_id)))
 
 
-@router.patch("/me", response_model=Envelope[MeOut])
+@router.patch("/me", response_model=Envelope[MeView])
 async def patch_me(
     body: ProfileIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -64,7 +65,7 @@ def declare_search_minimum(operation: dict[str, Any], min_chars: int) -> None:
             parameter["schema"]["minLength"] = min_chars
 
 
-@router.get("", response_model=Envelope[Page[UserOut]])
+@router.get("", response_model=Envelope[Page[UserView]])
 async def search_users(
     principal: PrincipalDep,
     services: ServicesDep,
@@ -86,7 +87,7 @@ async def search_users(
     return ok({"items": [u.public() for u in found[:limit]], "more": len(found) > limit})
 
 
-@router.get("/{user_id}", response_model=Envelope[UserOut])
+@router.get("/{user_id}", response_model=Envelope[UserView])
 async def get_user(
     user_id: UrlText, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
