@@ -22,12 +22,15 @@ from pigeon.api.app import create_api
 from pigeon.broker.base import Broker, Presence
 from pigeon.broker.memory import MemoryBroker, MemoryPresence
 from pigeon.config import Settings
+from pigeon.core.access import ConversationAccess
 from pigeon.core.accounts import AccountService
 from pigeon.core.bodies import BodyLimits
 from pigeon.core.committer import GroupCommitter
+from pigeon.core.conversations import ConversationService
 from pigeon.core.groups import GroupLimits, GroupService
 from pigeon.core.guests import GuestService
-from pigeon.core.messaging import MessagingService, Paging
+from pigeon.core.messaging import MessagingService
+from pigeon.core.paging import Paging
 from pigeon.core.passwords import Passwords
 from pigeon.core.permissions import PostingCache
 from pigeon.core.presence import PresenceService
@@ -36,6 +39,7 @@ from pigeon.core.receipts import ReceiptService
 from pigeon.core.search import SearchLimits, SearchService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
+from pigeon.core.typing_indicators import TypingService
 from pigeon.files.decoder import ImageDecoder
 from pigeon.files.http import FileHandlers
 from pigeon.files.local import LocalBlobStore
@@ -198,16 +202,20 @@ class PigeonApp:
             ImageDecoder(settings.image_workers, settings.max_image_pixels, settings.thumbnail_px),
             KeyedLimiter(settings.upload_rate_per_min),
         )
+        access = ConversationAccess(self.store, social, permissions)
+        paging = Paging(settings.default_page, settings.max_page)
+        typing = TypingService(
+            self.store, self.broker, access, settings.typing_throttle_s, settings.typing_expire_s
+        )
         messaging = MessagingService(
             self.store,
             self.broker,
             self.committer,
             BodyLimits(settings.max_text_chars, settings.max_body_bytes),
-            Paging(settings.default_page, settings.max_page),
-            social,
+            paging,
+            access,
+            typing,
             settings.recall_window_s,
-            (settings.typing_throttle_s, settings.typing_expire_s),
-            permissions,
             files.check_attachment,
             KeyedLimiter(settings.user_send_rate_per_s * 60, burst=settings.user_send_burst),
         )
@@ -234,7 +242,9 @@ class PigeonApp:
             broker=self.broker,
             metrics=self.metrics,
             accounts=accounts,
+            conversations=ConversationService(self.store, access, social, paging),
             messaging=messaging,
+            typing=typing,
             groups=groups,
             receipts=receipts,
             social=social,
@@ -245,7 +255,7 @@ class PigeonApp:
             files=files,
             search=SearchService(
                 self.store,
-                lambda conv_id, user_id: messaging.member(conv_id, user_id, readable=True),
+                lambda conv_id, user_id: access.member(conv_id, user_id, readable=True),
                 SearchLimits(
                     max_query_chars=settings.search_max_query_chars,
                     default_results=settings.search_default_results,
@@ -259,6 +269,7 @@ class PigeonApp:
             node_id=self.node_id,
             accounts=accounts,
             messaging=messaging,
+            typing=typing,
             receipts=receipts,
             presence=self.services.presence,
             hub=self.hub,
@@ -295,6 +306,7 @@ class PigeonApp:
                 accounts=services.accounts,
                 guests=self.guests,
                 groups=services.groups,
+                conversations=services.conversations,
                 messaging=services.messaging,
                 login_guard=services.login_guard,
                 auth_by_ip=services.auth_by_ip,
@@ -306,6 +318,7 @@ class PigeonApp:
             presence=services.presence,
             receipts=services.receipts,
             messaging=services.messaging,
+            typing=services.typing,
             guests=self.guests,
             metrics=self.metrics,
             # A person signs in and falls silent at human pace: its own deadline and
@@ -448,7 +461,7 @@ class PigeonApp:
             await self._runner.cleanup()
         if self._metrics_listener is not None:
             await self._metrics_listener.stop()
-        self.services.messaging.typing_tracker.close()
+        self.services.typing.close()
         await self.guests.close()
         await self.services.files.close()
         await self.services.presence.close()

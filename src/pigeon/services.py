@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pigeon.broker.base import Broker, Presence
 from pigeon.config import Settings
 from pigeon.core.accounts import AccountService
+from pigeon.core.conversations import ConversationService
 from pigeon.core.groups import GroupService
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
@@ -14,6 +15,7 @@ from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
 from pigeon.core.search import SearchService
 from pigeon.core.social import SocialService
+from pigeon.core.typing_indicators import TypingService
 from pigeon.files.service import FileService
 from pigeon.metrics import Metrics
 from pigeon.push.service import PushService
@@ -27,7 +29,9 @@ class Services:
     broker: Broker
     metrics: Metrics
     accounts: AccountService
+    conversations: ConversationService
     messaging: MessagingService
+    typing: TypingService
     groups: GroupService
     receipts: ReceiptService
     social: SocialService

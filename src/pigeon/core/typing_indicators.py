@@ -12,6 +12,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from pigeon.broker.base import Broker, Push
+from pigeon.core.access import ConversationAccess, check_may_post
+from pigeon.protocol import frames
+from pigeon.store.facade import Store
+
 log = logging.getLogger(__name__)
 
 Relay = Callable[[str, str, bool], Awaitable[None]]  # (conv, user, on)
@@ -72,3 +77,38 @@ class TypingTracker:
         self._last_relayed.clear()
         for task in list(self._tasks):
             task.cancel()
+
+
+class TypingService:
+    """``typing`` commands: checked like a post, relayed to the other active members."""
+
+    def __init__(
+        self,
+        store: Store,
+        broker: Broker,
+        access: ConversationAccess,
+        throttle_s: float = 3.0,
+        expire_s: float = 6.0,
+    ) -> None:
+        self.store = store
+        self.broker = broker
+        self.access = access
+        self.tracker = TypingTracker(self._relay, throttle_s, expire_s)
+
+    async def typing(self, user_id: str, conv_id: str, on: bool) -> None:
+        conversation, member = await self.access.active_member(conv_id, user_id)
+        check_may_post(conversation, member)
+        await self.tracker.update(conv_id, user_id, on)
+
+    async def stopped(self, conv_id: str, user_id: str) -> None:
+        """The user sent a message: their typing indicator ends with it."""
+        await self.tracker.stop(conv_id, user_id)
+
+    def close(self) -> None:
+        self.tracker.close()
+
+    async def _relay(self, conv_id: str, user_id: str, on: bool) -> None:
+        members = await self.store.conversations.active_member_ids(conv_id)
+        others = tuple(m for m in members if m != user_id)
+        if others:
+            await self.broker.publish(Push(others, frames.typing_frame(conv_id, user_id, on)))

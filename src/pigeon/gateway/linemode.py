@@ -42,6 +42,7 @@ from pigeon.core.ids import now_ms
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.receipts import ReceiptService
+from pigeon.core.typing_indicators import TypingService
 from pigeon.gateway.connection import Connection
 from pigeon.gateway.hub import Hub
 from pigeon.gateway.lineoutput import LineFormat, LineOutput, encode_lines
@@ -129,6 +130,7 @@ class LineListener:
         presence: PresenceService,
         receipts: ReceiptService,
         messaging: MessagingService,
+        typing: TypingService,
         guests: GuestService,
         metrics: Metrics,
         machine_limits: MachineLimits,
@@ -141,6 +143,7 @@ class LineListener:
         self.presence = presence
         self.receipts = receipts
         self.messaging = messaging
+        self.typing = typing
         self.guests = guests
         self.metrics = metrics
         self.machine_limits = machine_limits
@@ -318,7 +321,7 @@ class LineListener:
         conn.machine.authenticated(time.monotonic())
         conn.identify(principal.user_id, principal.login_id, principal.device)
         self._sessions[conn] = Session(
-            principal, conn.id, self.messaging, self.receipts, self.metrics
+            principal, conn.id, self.messaging, self.typing, self.receipts, self.metrics
         )
         session.dispatch = lambda command: self._dispatch(conn, command)
         assert isinstance(conn.wire, LineFormat)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from pigeon.core.accounts import AccountService, Principal
+from pigeon.core.conversations import ConversationService
 from pigeon.core.groups import LOBBY_ID, GroupService
 from pigeon.core.guests import GuestService
 from pigeon.core.ids import new_id
@@ -43,6 +44,7 @@ class LineServices:
     accounts: AccountService
     guests: GuestService
     groups: GroupService
+    conversations: ConversationService
     messaging: MessagingService
     login_guard: LoginGuard
     auth_by_ip: KeyedLimiter
@@ -235,7 +237,7 @@ class LineSession:
     async def _direct(self, nick: str, text: str) -> list[str]:
         assert self.principal is not None
         peer = await self._user_named(nick)
-        conv = await self.services.messaging.open_direct(self.principal.user_id, peer.id)
+        conv = await self.services.conversations.open_direct(self.principal.user_id, peer.id)
         self.direct[conv.id] = peer.id
         return await self._say(conv.id, text, peer.id)
 

@@ -25,6 +25,7 @@ from pigeon.core.ids import now_ms
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.receipts import ReceiptService
+from pigeon.core.typing_indicators import TypingService
 from pigeon.gateway.connection import Connection, Transport
 from pigeon.gateway.framers import WireFormat
 from pigeon.gateway.hub import Hub
@@ -113,6 +114,7 @@ class Gateway:
         node_id: str,
         accounts: AccountService,
         messaging: MessagingService,
+        typing: TypingService,
         receipts: ReceiptService,
         presence: PresenceService,
         hub: Hub,
@@ -125,6 +127,7 @@ class Gateway:
         self.tracer = tracer or NoTracer()
         self.accounts = accounts
         self.messaging = messaging
+        self.typing = typing
         self.receipts = receipts
         self.presence = presence
         self.hub = hub
@@ -217,7 +220,9 @@ class Gateway:
                 rid,
             )
             self._reply(conn, ready)
-            session = Session(principal, conn.id, self.messaging, self.receipts, self.metrics)
+            session = Session(
+                principal, conn.id, self.messaging, self.typing, self.receipts, self.metrics
+            )
             await self._read_commands(conn, socket, session)
         finally:
             self.hub.remove(conn)

@@ -14,6 +14,7 @@ import time
 from pigeon.core.accounts import Principal
 from pigeon.core.messaging import MessagingService
 from pigeon.core.receipts import ReceiptService
+from pigeon.core.typing_indicators import TypingService
 from pigeon.metrics import Metrics
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode, PigeonError
@@ -28,12 +29,14 @@ class Session:
         principal: Principal,
         connection_id: str,
         messaging: MessagingService,
+        typing: TypingService,
         receipts: ReceiptService,
         metrics: Metrics,
     ) -> None:
         self.principal = principal
         self.connection_id = connection_id
         self.messaging = messaging
+        self.typing = typing
         self.receipts = receipts
         self.metrics = metrics
 
@@ -83,7 +86,7 @@ class Session:
                 )
                 return None
             case frames.Typing():
-                await self.messaging.typing(user, command.conv, command.on)
+                await self.typing.typing(user, command.conv, command.on)
                 return None
             case frames.Ping():
                 return frames.pong_frame(int(time.time() * 1000), command.rid)

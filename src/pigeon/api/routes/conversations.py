@@ -25,9 +25,7 @@ async def list_conversations(
     cursor: Annotated[UrlText | None, Query(max_length=200)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
-    items, next_cursor, more = await services.messaging.conversation_page(
-        principal.user_id, cursor, limit
-    )
+    items, next_cursor, more = await services.conversations.page(principal.user_id, cursor, limit)
     return ok({"items": items, "cursor": next_cursor, "more": more})
 
 
@@ -37,8 +35,8 @@ async def open_direct(
 ) -> dict[str, Any]:
     """The direct conversation with ``user_id``, created on first use. ``user_id`` may
     be the caller: that conversation is a private notebook."""
-    conversation = await services.messaging.open_direct(principal.user_id, body.user_id)
-    return ok(await services.messaging.conversation_item(principal.user_id, conversation.id))
+    conversation = await services.conversations.open_direct(principal.user_id, body.user_id)
+    return ok(await services.conversations.item(principal.user_id, conversation.id))
 
 
 @router.patch("/{conv_id}", response_model=Envelope[ConversationItemView])
@@ -46,7 +44,7 @@ async def update_settings(
     conv_id: UrlText, body: SettingsIn, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
     settings = body.model_dump(exclude_none=True)
-    return ok(await services.messaging.update_settings(principal.user_id, conv_id, settings))
+    return ok(await services.conversations.update_settings(principal.user_id, conv_id, settings))
 
 
 @router.get(

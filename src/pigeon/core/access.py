@@ -1,0 +1,79 @@
+"""Whether a user is in a conversation, and whether they may post there.
+
+Every service that acts on a conversation asks here, so a stranger always gets
+the same answer (``CONVERSATION_NOT_FOUND``, as for a conversation that does not
+exist: docs/protocol.md, "REST conventions") and the posting rules live once.
+"""
+
+from __future__ import annotations
+
+from pigeon.core.errors import CoreError
+from pigeon.core.ids import now_ms
+from pigeon.core.permissions import PostingCache
+from pigeon.core.social import SocialService
+from pigeon.protocol.errors import ErrorCode
+from pigeon.store.facade import Store
+from pigeon.store.records import ConversationRecord, MemberRecord
+
+# Who may post in a channel (and show typing there); everyone may in groups and chats.
+CHANNEL_POSTERS = ("owner", "admin")
+
+
+def check_may_post(conversation: ConversationRecord, member: MemberRecord) -> None:
+    """A channel is written by its owner and admins; its subscribers only read."""
+    if conversation.kind == "channel" and member.role not in CHANNEL_POSTERS:
+        raise CoreError(ErrorCode.FORBIDDEN, "only the channel's owner and admins post")
+
+
+class ConversationAccess:
+    """Membership lookups and the posting check, with a short-lived cache for the latter.
+
+    Guarantees: ``member`` and ``active_member`` read the store on every call;
+    ``posting_rights`` may answer from a cache up to ``PostingCache.ttl_s`` old
+    (membership itself is checked again inside the commit), and ``fresh=True``
+    bypasses it.
+    """
+
+    def __init__(self, store: Store, social: SocialService, cache: PostingCache) -> None:
+        self.store = store
+        self.social = social
+        self.cache = cache
+
+    async def member(self, conv_id: str, user_id: str, *, readable: bool = False) -> MemberRecord:
+        """The caller's active membership. With ``readable``, a member who left or was
+        removed also qualifies: they keep reading the history up to their departure."""
+        member = await self.store.conversations.membership(conv_id, user_id)
+        if member is None or not (member.active or (readable and member.left_seq is not None)):
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        return member
+
+    async def active_member(
+        self, conv_id: str, user_id: str
+    ) -> tuple[ConversationRecord, MemberRecord]:
+        """The conversation and the caller's active membership, in one query."""
+        found = await self.store.conversations.with_member(conv_id, user_id)
+        if found is None or found[1] is None or not found[1].active:
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        return found[0], found[1]
+
+    async def posting_rights(
+        self, conv_id: str, user_id: str, *, fresh: bool = False
+    ) -> tuple[ConversationRecord, MemberRecord]:
+        """What ``send`` needs: member, allowed to post here, not muted."""
+        cached = None if fresh else self.cache.get(conv_id, user_id)
+        if cached is None:
+            cached = await self._load_posting_rights(conv_id, user_id)
+            self.cache.put(conv_id, user_id, cached)
+        member = cached[1]
+        if member.muted_until is not None and member.muted_until > now_ms():
+            raise CoreError(ErrorCode.MUTED, details={"muted_until": member.muted_until})
+        return cached
+
+    async def _load_posting_rights(
+        self, conv_id: str, user_id: str
+    ) -> tuple[ConversationRecord, MemberRecord]:
+        conversation, member = await self.active_member(conv_id, user_id)
+        check_may_post(conversation, member)
+        if conversation.kind == "direct":
+            await self.social.check_direct(conv_id, user_id)
+        return conversation, member
