@@ -11,12 +11,22 @@ import pytest
 
 from harness import ServerProcess
 
+from .live import Devices, devices_of
 from .wsclient import Account, Rest, WsClient, connect
 
 
 @pytest.fixture
 def rest(http: aiohttp.ClientSession, shared_server: ServerProcess) -> Rest:
     return Rest(http, shared_server)
+
+
+@pytest.fixture
+async def devices(
+    http: aiohttp.ClientSession, shared_server: ServerProcess
+) -> AsyncIterator[Devices]:
+    """Sockets opened by a test, each a device of some account; all closed after it."""
+    async with devices_of(http, shared_server) as pool:
+        yield pool
 
 
 @pytest.fixture

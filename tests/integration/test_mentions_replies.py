@@ -4,13 +4,9 @@ and retries of a cid the checks would now refuse."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-import pytest
-
-from harness import ServerProcess, unique_name
+from harness import unique_name
 
 from .live import (
     BAD_REQUEST,
@@ -18,7 +14,6 @@ from .live import (
     NOT_ADMIN,
     NUMBER_OUT_OF_RANGE,
     Devices,
-    devices_of,
     send_ok,
     send_refused,
     text_frame,
@@ -27,14 +22,6 @@ from .people import create_group, make_admin, remove
 from .wsclient import Account, Rest, all_history, direct, register, send_rest
 
 ALL = "@all"
-
-
-@pytest.fixture
-async def devices(
-    http: aiohttp.ClientSession, shared_server: ServerProcess
-) -> AsyncIterator[Devices]:
-    async with devices_of(http, shared_server) as pool:
-        yield pool
 
 
 async def _list_item(rest: Rest, account: Account, conv: str) -> dict[str, Any]:

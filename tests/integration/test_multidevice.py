@@ -6,11 +6,9 @@ logged out one at a time."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 
 from harness import ServerProcess
 
@@ -20,7 +18,6 @@ from .live import (
     Devices,
     amend,
     device_online,
-    devices_of,
     in_touch,
 )
 from .people import create_group, remove
@@ -35,14 +32,6 @@ from .wsclient import (
     pull_everything,
     register,
 )
-
-
-@pytest.fixture
-async def devices(
-    http: aiohttp.ClientSession, shared_server: ServerProcess
-) -> AsyncIterator[Devices]:
-    async with devices_of(http, shared_server) as pool:
-        yield pool
 
 
 class Replica:

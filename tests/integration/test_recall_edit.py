@@ -3,10 +3,9 @@ which message, when, and what history and pulls show afterwards."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import aiohttp
 import pytest
 
 from harness import ServerProcess, unique_name
@@ -18,7 +17,6 @@ from .live import (
     MESSAGE_NOT_FOUND,
     Devices,
     amend,
-    devices_of,
     run_server,
     wait_server_time_past,
 )
@@ -34,14 +32,6 @@ RECALL_WINDOW_S = 5
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = {"PIGEON_RECALL_WINDOW_S": str(RECALL_WINDOW_S)}
     yield from run_server(tmp_path_factory.mktemp("recall"), env)
-
-
-@pytest.fixture
-async def devices(
-    http: aiohttp.ClientSession, shared_server: ServerProcess
-) -> AsyncIterator[Devices]:
-    async with devices_of(http, shared_server) as pool:
-        yield pool
 
 
 async def _accepted(

@@ -4,20 +4,14 @@ a channel."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
-import pytest
-
-from harness import ServerProcess
 
 from .live import (
     CONVERSATION_NOT_FOUND,
     MESSAGE_NOT_FOUND,
     Devices,
-    devices_of,
 )
 from .people import create_group, register_many
 from .wsclient import Account, Frame, Rest, WsClient, direct, register
@@ -25,14 +19,6 @@ from .wsclient import Account, Frame, Rest, WsClient, direct, register
 BIG_GROUP = 500
 # Every receipt-related frame is a few hundred bytes; one naming 499 readers would not be.
 CONSTANT_FRAME_BYTES = 1024
-
-
-@pytest.fixture
-async def devices(
-    http: aiohttp.ClientSession, shared_server: ServerProcess
-) -> AsyncIterator[Devices]:
-    async with devices_of(http, shared_server) as pool:
-        yield pool
 
 
 async def _receipts(rest: Rest, viewer: Account, conv: str, seq: int) -> dict[str, Any]:

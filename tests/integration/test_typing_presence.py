@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import aiohttp
 import pytest
@@ -42,14 +42,6 @@ FLOOD_STEP_S = 0.25  # 40 frames/s after the burst
 def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     env = {"PIGEON_PRESENCE_DEBOUNCE_S": str(DEBOUNCE_S)}
     yield from run_server(tmp_path_factory.mktemp("presence"), env)
-
-
-@pytest.fixture
-async def devices(
-    http: aiohttp.ClientSession, shared_server: ServerProcess
-) -> AsyncIterator[Devices]:
-    async with devices_of(http, shared_server) as pool:
-        yield pool
 
 
 async def _befriend(rest: Rest, one: Account, other: Account) -> None:
