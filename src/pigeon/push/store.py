@@ -28,14 +28,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
     and_,
     case,
     delete,
@@ -53,55 +45,14 @@ from pigeon.push.prefs import Preferences
 from pigeon.store.engine import Database
 from pigeon.store.messages import message_from_row
 from pigeon.store.records import MessageRecord
-from pigeon.store.schema import conversations, members, messages, metadata
-
-push_cursors = Table(
-    "push_cursors",
-    metadata,
-    Column("conv_id", String(32), primary_key=True),
-    Column("seq", BigInteger, nullable=False),
-)
-
-push_jobs = Table(
-    "push_jobs",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", String(32), nullable=False),
-    Column("conv_id", String(32), nullable=False),
-    Column("target", String(40), nullable=False),
-    Column("first_seq", BigInteger, nullable=False),
-    Column("last_seq", BigInteger, nullable=False),
-    Column("count", Integer, nullable=False),
-    Column("mention", Boolean, nullable=False),
-    Column("state", String(8), nullable=False),
-    Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("due_at", BigInteger, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("last_error", Text, nullable=True),
-    Index("ix_push_jobs_due", "state", "due_at"),
-    Index("ix_push_jobs_collapse", "conv_id", "user_id", "state"),
-)
-
-push_prefs = Table(
-    "push_prefs",
-    metadata,
-    Column("user_id", String(32), primary_key=True),
-    Column("enabled", Boolean, nullable=False),
-    Column("preview", Boolean, nullable=False),
-    Column("dnd_start", Integer, nullable=True),
-    Column("dnd_end", Integer, nullable=True),
-    Column("time_zone", String(64), nullable=False),
-)
-
-push_subscriptions = Table(
-    "push_subscriptions",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("user_id", String(32), nullable=False, index=True),
-    Column("endpoint", Text, nullable=False, unique=True),
-    Column("p256dh", Text, nullable=False),
-    Column("auth", Text, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
+from pigeon.store.schema import (
+    conversations,
+    members,
+    messages,
+    push_cursors,
+    push_jobs,
+    push_prefs,
+    push_subscriptions,
 )
 
 _IN_CHUNK = 500  # ids per IN list (database parameter limits)

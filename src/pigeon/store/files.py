@@ -16,13 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    Index,
-    Integer,
     String,
-    Table,
     and_,
     delete,
     exists,
@@ -35,38 +29,7 @@ from sqlalchemy import (
 )
 
 from pigeon.store.engine import Conn, Database
-from pigeon.store.schema import conversations, members, messages, metadata, users
-
-files = Table(
-    "files",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("owner_id", String(32), nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("length", BigInteger, nullable=True),
-    Column("name", String(255), nullable=False),
-    Column("mime", String(128), nullable=True),
-    Column("blob_key", String(96), nullable=True),
-    Column("width", Integer, nullable=True),
-    Column("height", Integer, nullable=True),
-    Column("animated", Boolean, nullable=False, server_default="0"),
-    Column("thumb_key", String(96), nullable=True),
-    Column("thumb_mime", String(64), nullable=True),
-    Column("created_at", BigInteger, nullable=False),
-    Column("touched_at", BigInteger, nullable=False),
-    Index("ix_files_owner", "owner_id"),
-    Index("ix_files_touched", "touched_at"),
-    Index("ix_files_blob", "blob_key"),
-    Index("ix_files_thumb", "thumb_key"),
-)
-
-file_refs = Table(
-    "file_refs",
-    metadata,
-    Column("file_id", String(32), primary_key=True),
-    Column("conv_id", String(32), primary_key=True),
-    Column("seq", BigInteger, primary_key=True),
-)
+from pigeon.store.schema import conversations, file_refs, files, members, messages, users
 
 UPLOADING, COMPLETE = "uploading", "complete"
 REFERENCING_KINDS = frozenset({"image", "file"})

@@ -170,3 +170,87 @@ counters = Table(
 
 # The one counter every sync cursor is drawn from; see SqlStore.next_change_id.
 CHANGE_COUNTER = "change"
+
+# --- files (files/, store/files.py)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("owner_id", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("length", BigInteger, nullable=True),
+    Column("name", String(255), nullable=False),
+    Column("mime", String(128), nullable=True),
+    Column("blob_key", String(96), nullable=True),
+    Column("width", Integer, nullable=True),
+    Column("height", Integer, nullable=True),
+    Column("animated", Boolean, nullable=False, server_default="0"),
+    Column("thumb_key", String(96), nullable=True),
+    Column("thumb_mime", String(64), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("touched_at", BigInteger, nullable=False),
+    Index("ix_files_owner", "owner_id"),
+    Index("ix_files_touched", "touched_at"),
+    Index("ix_files_blob", "blob_key"),
+    Index("ix_files_thumb", "thumb_key"),
+)
+
+file_refs = Table(
+    "file_refs",
+    metadata,
+    Column("file_id", String(32), primary_key=True),
+    Column("conv_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+)
+
+# --- offline push (push/)
+
+push_cursors = Table(
+    "push_cursors",
+    metadata,
+    Column("conv_id", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+)
+
+push_jobs = Table(
+    "push_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(32), nullable=False),
+    Column("conv_id", String(32), nullable=False),
+    Column("target", String(40), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("mention", Boolean, nullable=False),
+    Column("state", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("due_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Index("ix_push_jobs_due", "state", "due_at"),
+    Index("ix_push_jobs_collapse", "conv_id", "user_id", "state"),
+)
+
+push_prefs = Table(
+    "push_prefs",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("preview", Boolean, nullable=False),
+    Column("dnd_start", Integer, nullable=True),
+    Column("dnd_end", Integer, nullable=True),
+    Column("time_zone", String(64), nullable=False),
+)
+
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), nullable=False, index=True),
+    Column("endpoint", Text, nullable=False, unique=True),
+    Column("p256dh", Text, nullable=False),
+    Column("auth", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
