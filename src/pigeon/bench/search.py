@@ -30,6 +30,7 @@ from sqlalchemy import text
 
 from pigeon.bench.stats import summary_ms
 from pigeon.core.ids import IdPrefix, new_id
+from pigeon.protocol.membership import ConversationKind, Visibility
 from pigeon.store.facade import Store
 from pigeon.store.groups import NewConversation
 from pigeon.store.records import NewMessage, UserRecord
@@ -116,10 +117,10 @@ async def _groups(store: Store, people: dict[str, UserRecord]) -> list[str]:
             members.append(people["narrow"].id)
         conv = NewConversation(
             id=new_id(IdPrefix.CONVERSATION),
-            kind="group",
+            kind=ConversationKind.GROUP,
             title=f"g{index}",
             owner_id=people["owner"].id,
-            visibility="private",
+            visibility=Visibility.PRIVATE,
             created_at=int(time.time() * 1000),
         )
         await store.groups.create(conv, members, None, None)

@@ -7,22 +7,21 @@ exist: docs/protocol.md, "REST conventions") and the posting rules live once.
 
 from __future__ import annotations
 
+from pigeon.core import policy
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import now_ms
 from pigeon.core.permissions import PostingCache
+from pigeon.core.policy import Action, Situation
 from pigeon.core.social import SocialService
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.membership import ConversationKind
 from pigeon.store.facade import Store
 from pigeon.store.records import ConversationRecord, MemberRecord
 
-# Who may post in a channel (and show typing there); everyone may in groups and chats.
-CHANNEL_POSTERS = ("owner", "admin")
-
 
 def check_may_post(conversation: ConversationRecord, member: MemberRecord) -> None:
-    """A channel is written by its owner and admins; its subscribers only read."""
-    if conversation.kind == "channel" and member.role not in CHANNEL_POSTERS:
-        raise CoreError(ErrorCode.FORBIDDEN, "only the channel's owner and admins post")
+    """Posting (and showing typing) as the policy says: core/policy.py."""
+    policy.require(Action.POST, Situation(conversation.kind, member.role))
 
 
 class ConversationAccess:
@@ -74,6 +73,6 @@ class ConversationAccess:
     ) -> tuple[ConversationRecord, MemberRecord]:
         conversation, member = await self.active_member(conv_id, user_id)
         check_may_post(conversation, member)
-        if conversation.kind == "direct":
+        if conversation.kind is ConversationKind.DIRECT:
             await self.social.check_direct(conv_id, user_id)
         return conversation, member

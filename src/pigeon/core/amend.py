@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pigeon.core import policy
 from pigeon.core.errors import CoreError
+from pigeon.core.policy import Action, Situation
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.records import Amendment, ConversationRecord, MemberRecord, MessageRecord
 
@@ -37,10 +39,10 @@ def plan_amendment(
         raise CoreError(ErrorCode.CONFLICT, "that message was recalled")
     own = target.sender_id == actor.user_id
     if kind == "recall":
-        moderator = conversation.kind != "direct" and actor.role in ("owner", "admin")
-        if not moderator:
+        moderating = policy.refusal(Action.MODERATE, Situation(conversation.kind, actor.role))
+        if moderating is not None:  # not a moderator here: only their own, in time
             if not own:
-                raise CoreError(ErrorCode.FORBIDDEN, "you can only recall your own messages")
+                raise moderating.error()
             if now - target.ts > recall_window_s * 1000:
                 raise CoreError(
                     ErrorCode.FORBIDDEN, f"messages can be recalled within {recall_window_s} s"

@@ -12,6 +12,7 @@ from pigeon.core.paging import Paging
 from pigeon.core.social import SocialService
 from pigeon.protocol.cursors import ListCursor
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.membership import ConversationKind
 from pigeon.protocol.views import ConversationItemView
 from pigeon.store.facade import Store
 from pigeon.store.records import (
@@ -86,7 +87,9 @@ class ConversationService:
         last = await self.store.messages.last_messages(
             [(v.conversation.id, v.conversation.last_seq) for v in views]
         )
-        direct_ids = [v.conversation.id for v in views if v.conversation.kind == "direct"]
+        direct_ids = [
+            v.conversation.id for v in views if v.conversation.kind is ConversationKind.DIRECT
+        ]
         peers = await self.store.conversations.peers(direct_ids, user_id)
         users = await self.store.accounts.users_by_ids(
             [p.user_id for p in peers.values()] + [user_id]
@@ -116,7 +119,7 @@ def _item(
         "member_count": conv.member_count,
         "last_ts": conv.last_ts,
     }
-    if conv.kind == "direct":
+    if conv.kind is ConversationKind.DIRECT:
         peer_member = peers.get(conv.id)
         peer = users.get(peer_member.user_id if peer_member else member.user_id)
         if peer is not None:

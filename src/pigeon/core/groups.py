@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from pigeon.broker.base import Broker, Push
+from pigeon.core import policy
 from pigeon.core.avatars import claim_avatar
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.permissions import PostingCache
+from pigeon.core.policy import Action, Situation
 from pigeon.core.presence import PresenceService
 from pigeon.protocol import frames
 from pigeon.protocol.cursors import MemberCursor
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.membership import ConversationKind, Role, Visibility
 from pigeon.protocol.views import GroupView, MemberView, UserView
 from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
@@ -34,7 +37,6 @@ LOBBY_ID = "c_lobby"
 MAX_TITLE = 64
 MAX_ANNOUNCEMENT = 2000
 MAX_ADD_AT_ONCE = 500
-ADMIN_ROLES = ("owner", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +44,10 @@ class GroupLimits:
     max_group_members: int
     max_channel_members: int
 
-    def for_kind(self, kind: str) -> int:
-        return self.max_channel_members if kind == "channel" else self.max_group_members
+    def for_kind(self, kind: ConversationKind) -> int:
+        if kind is ConversationKind.CHANNEL:
+            return self.max_channel_members
+        return self.max_group_members
 
 
 def group_view(conv: ConversationRecord) -> GroupView:
@@ -99,7 +103,7 @@ class GroupService:
         self, conv_id: str, user_id: str
     ) -> tuple[ConversationRecord, MemberRecord | None]:
         found = await self.store.conversations.with_member(conv_id, user_id)
-        if found is None or found[0].kind == "direct" or found[0].dissolved_at is not None:
+        if found is None or not found[0].kind.is_group_like or found[0].dissolved_at is not None:
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         return found
 
@@ -111,13 +115,22 @@ class GroupService:
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         return conv, member
 
-    async def _as_admin(
-        self, conv_id: str, user_id: str
+    async def _permitted(
+        self, action: Action, conv_id: str, user_id: str
     ) -> tuple[ConversationRecord, MemberRecord]:
+        """The group and the caller's membership, once the policy lets them ``action``."""
         conv, member = await self._as_member(conv_id, user_id)
-        if member.role not in ADMIN_ROLES:
-            raise CoreError(ErrorCode.NOT_ADMIN)
+        policy.require(action, Situation(conv.kind, member.role, visibility=conv.visibility))
         return conv, member
+
+    @staticmethod
+    def _on_target(
+        action: Action, conv: ConversationRecord, member: MemberRecord, target: MemberRecord
+    ) -> None:
+        situation = Situation(
+            conv.kind, member.role, target.role, conv.visibility, target.user_id == member.user_id
+        )
+        policy.require(action, situation)
 
     async def _target(self, conv_id: str, target_id: str) -> MemberRecord:
         member = await self.store.conversations.membership(conv_id, target_id)
@@ -159,13 +172,11 @@ class GroupService:
         owner_id: str,
         title: str,
         member_ids: Sequence[str],
-        visibility: str = "private",
-        kind: str = "group",
+        visibility: Visibility = Visibility.PRIVATE,
+        kind: ConversationKind = ConversationKind.GROUP,
     ) -> GroupView:
-        if kind not in ("group", "channel") or visibility not in ("private", "public"):
-            raise CoreError(
-                ErrorCode.BAD_REQUEST, "kind is group|channel, visibility private|public"
-            )
+        if not kind.is_group_like:
+            raise CoreError(ErrorCode.BAD_REQUEST, "kind is group or channel")
         others = [m for m in dict.fromkeys(member_ids) if m != owner_id]
         await self._check_invitees(owner_id, others)
         now = now_ms()
@@ -196,7 +207,7 @@ class GroupService:
 
     async def get(self, user_id: str, conv_id: str) -> GroupView:
         conv, member = await self._group(conv_id, user_id)
-        if conv.visibility != "public" and (member is None or not member.active):
+        if conv.visibility is not Visibility.PUBLIC and (member is None or not member.active):
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         return group_view(conv)
 
@@ -206,7 +217,7 @@ class GroupService:
         ]
 
     async def update(self, user_id: str, conv_id: str, fields: dict[str, Any]) -> GroupView:
-        conv, _ = await self._as_admin(conv_id, user_id)
+        conv, _ = await self._permitted(Action.EDIT_GROUP, conv_id, user_id)
         changes: dict[str, Any] = {}
         if fields.get("title") is not None:
             changes["title"] = _title(fields["title"])
@@ -220,9 +231,9 @@ class GroupService:
                 )
             changes["announcement"] = text
         if fields.get("visibility") is not None:
-            if fields["visibility"] not in ("private", "public"):
+            if fields["visibility"] not in tuple(Visibility):
                 raise CoreError(ErrorCode.BAD_REQUEST, "visibility is private or public")
-            changes["visibility"] = fields["visibility"]
+            changes["visibility"] = Visibility(fields["visibility"])
         if not changes:
             return group_view(conv)
         system = self._system(conv_id, user_id, "group_updated", changes=changes)
@@ -232,15 +243,13 @@ class GroupService:
         return group_view(updated)
 
     async def dissolve(self, user_id: str, conv_id: str) -> None:
-        _, member = await self._as_member(conv_id, user_id)
-        if member.role != "owner":
-            raise CoreError(ErrorCode.FORBIDDEN, "only the owner dissolves a group")
+        await self._permitted(Action.DISSOLVE, conv_id, user_id)
         now = now_ms()
         await self._apply(
             MembershipChange(
                 conv_id,
                 now,
-                conversation={"dissolved_at": now, "visibility": "private"},
+                conversation={"dissolved_at": now, "visibility": Visibility.PRIVATE},
                 system=self._system(conv_id, user_id, "group_dissolved"),
                 dissolve=True,
             )
@@ -263,15 +272,13 @@ class GroupService:
         return items, next_cursor, more
 
     async def add_members(self, user_id: str, conv_id: str, user_ids: Sequence[str]) -> GroupView:
-        conv, member = await self._as_member(conv_id, user_id)
-        if conv.visibility != "public" and member.role not in ADMIN_ROLES:
-            raise CoreError(ErrorCode.NOT_ADMIN)
+        conv, _ = await self._permitted(Action.INVITE, conv_id, user_id)
         wanted = [u for u in dict.fromkeys(user_ids) if u != user_id]
         await self._check_invitees(user_id, wanted)
         present = await self.store.conversations.active_among(conv_id, wanted) if wanted else set()
         newcomers = [u for u in wanted if u not in present]  # the notice names only them
         system = None
-        if conv.kind != "channel" and newcomers:
+        if conv.kind is not ConversationKind.CHANNEL and newcomers:
             system = self._system(conv_id, user_id, "member_added", users=newcomers)
         updated = await self._apply(
             MembershipChange(
@@ -285,14 +292,10 @@ class GroupService:
         return group_view(updated)
 
     async def remove_member(self, user_id: str, conv_id: str, target_id: str) -> None:
-        _, member = await self._as_admin(conv_id, user_id)
+        conv, member = await self._as_member(conv_id, user_id)
+        policy.require(Action.REMOVE, Situation(conv.kind, member.role))  # admins only...
         target = await self._target(conv_id, target_id)
-        if (
-            target_id == user_id
-            or target.role == "owner"
-            or (member.role == "admin" and target.role != "member")
-        ):
-            raise CoreError(ErrorCode.FORBIDDEN, "you cannot remove that member")
+        self._on_target(Action.REMOVE, conv, member, target)  # ...and only those below them
         await self._apply(
             MembershipChange(
                 conv_id,
@@ -305,20 +308,20 @@ class GroupService:
     async def update_member(
         self, user_id: str, conv_id: str, target_id: str, fields: dict[str, Any]
     ) -> MemberView:
-        _, member = await self._as_admin(conv_id, user_id)
+        conv, member = await self._as_member(conv_id, user_id)
+        gate = Action.SET_ROLE if fields.get("role") is not None else Action.MUTE
+        policy.require(gate, Situation(conv.kind, member.role))  # before the target is known
         target = await self._target(conv_id, target_id)
-        roles: dict[str, str] = {}
+        roles: dict[str, Role] = {}
         muted: dict[str, int | None] = {}
         details: dict[str, Any] = {"users": [target_id]}
         if fields.get("role") is not None:
-            if member.role != "owner" or target.role == "owner":
-                raise CoreError(ErrorCode.FORBIDDEN, "only the owner changes roles")
-            if fields["role"] not in ("admin", "member"):
+            self._on_target(Action.SET_ROLE, conv, member, target)
+            if fields["role"] not in (Role.ADMIN, Role.MEMBER):
                 raise CoreError(ErrorCode.BAD_REQUEST, "role is admin or member")
-            roles[target_id] = details["role"] = fields["role"]
+            roles[target_id] = details["role"] = Role(fields["role"])
         if "muted_until" in fields:
-            if target.role == "owner" or (member.role == "admin" and target.role != "member"):
-                raise CoreError(ErrorCode.FORBIDDEN, "you cannot mute that member")
+            self._on_target(Action.MUTE, conv, member, target)
             muted[target_id] = details["muted_until"] = fields["muted_until"]
         if roles or muted:
             await self._apply(
@@ -339,9 +342,11 @@ class GroupService:
         conv, member = await self._group(conv_id, user_id)
         if member is not None and member.active:
             return group_view(conv)  # already in (private groups too): idempotent
-        if conv.visibility != "public":
+        if conv.visibility is not Visibility.PUBLIC:
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
-        system = None if conv.kind == "channel" else self._system(conv_id, user_id, "member_joined")
+        system = None
+        if conv.kind is not ConversationKind.CHANNEL:  # subscribers come and go unannounced
+            system = self._system(conv_id, user_id, "member_joined")
         updated = await self._apply(
             MembershipChange(
                 conv_id,
@@ -354,18 +359,14 @@ class GroupService:
         return group_view(updated)
 
     async def leave(self, user_id: str, conv_id: str) -> None:
-        conv, member = await self._as_member(conv_id, user_id)
-        if member.role == "owner":
-            raise CoreError(
-                ErrorCode.FORBIDDEN, "the owner transfers ownership or dissolves the group"
-            )
-        system = None if conv.kind == "channel" else self._system(conv_id, user_id, "member_left")
+        conv, _ = await self._permitted(Action.LEAVE, conv_id, user_id)
+        system = None
+        if conv.kind is not ConversationKind.CHANNEL:
+            system = self._system(conv_id, user_id, "member_left")
         await self._apply(MembershipChange(conv_id, now_ms(), leave=[user_id], system=system))
 
     async def transfer(self, user_id: str, conv_id: str, target_id: str) -> GroupView:
-        _, member = await self._as_member(conv_id, user_id)
-        if member.role != "owner":
-            raise CoreError(ErrorCode.FORBIDDEN, "only the owner transfers ownership")
+        await self._permitted(Action.TRANSFER, conv_id, user_id)
         await self._target(conv_id, target_id)
         if target_id == user_id:
             raise CoreError(ErrorCode.SELF_TARGET, "you own it already")
@@ -373,7 +374,7 @@ class GroupService:
             MembershipChange(
                 conv_id,
                 now_ms(),
-                roles={target_id: "owner", user_id: "admin"},
+                roles={target_id: Role.OWNER, user_id: Role.ADMIN},
                 conversation={"owner_id": target_id},
                 system=self._system(conv_id, user_id, "owner_transferred", users=[target_id]),
             )
@@ -387,7 +388,7 @@ class GroupService:
         conv, _ = await self._as_member(conv_id, user_id)
         member_ids = await self.store.conversations.active_member_ids(conv_id)
         online = await self.presence.visible_online(
-            user_id, member_ids, limit, shared_group=conv.kind == "group"
+            user_id, member_ids, limit, shared_group=conv.kind is ConversationKind.GROUP
         )
         users = await self.store.accounts.users_by_ids(online)
         return [users[u].public() for u in online if u in users]
@@ -396,5 +397,5 @@ class GroupService:
         """The public room everyone can find on a fresh server."""
         now = now_ms()
         await self.store.groups.ensure_room(
-            NewConversation(LOBBY_ID, "group", "lobby", None, "public", now)
+            NewConversation(LOBBY_ID, ConversationKind.GROUP, "lobby", None, Visibility.PUBLIC, now)
         )

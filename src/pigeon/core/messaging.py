@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pigeon.broker.base import Broker, Push
+from pigeon.core import policy
 from pigeon.core.access import ConversationAccess
 from pigeon.core.amend import AMENDING_KINDS, plan_amendment
 from pigeon.core.bodies import BodyLimits, validate_body
@@ -14,6 +15,7 @@ from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.paging import Paging
+from pigeon.core.policy import Action, Situation
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.typing_indicators import TypingService
 from pigeon.protocol import frames
@@ -146,10 +148,8 @@ class MessagingService:
     async def _check_mentions(
         self, conversation: ConversationRecord, member: MemberRecord, mentions: tuple[str, ...]
     ) -> None:
-        if ALL_MEMBERS in mentions and (
-            conversation.kind == "direct" or member.role not in ("owner", "admin")
-        ):
-            raise CoreError(ErrorCode.NOT_ADMIN, "only a group's owner or admins mention @all")
+        if ALL_MEMBERS in mentions:
+            policy.require(Action.MENTION_ALL, Situation(conversation.kind, member.role))
         people = [m for m in mentions if m != ALL_MEMBERS]
         if people:
             present = await self.store.conversations.active_among(conversation.id, people)

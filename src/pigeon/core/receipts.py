@@ -17,6 +17,7 @@ from pigeon.broker.base import Broker, Push
 from pigeon.core.errors import CoreError
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.membership import ConversationKind
 from pigeon.store.conversations import Watermarks
 from pigeon.store.facade import Store
 
@@ -59,9 +60,12 @@ class ReceiptService:
         conversation = await self.store.conversations.conversation(conv_id)
         if conversation is None:
             return (user_id,)
-        if conversation.kind == "direct":
+        if conversation.kind is ConversationKind.DIRECT:
             return tuple(await self.store.conversations.active_member_ids(conv_id))
-        if conversation.kind == "channel" or conversation.member_count > self.push_max_members:
+        if (
+            conversation.kind is ConversationKind.CHANNEL
+            or conversation.member_count > self.push_max_members
+        ):
             return (user_id,)
         passed_from = min(
             marks.previous_read if marks.read_moved else marks.read_seq,

@@ -29,6 +29,7 @@ from pigeon.protocol import frames, lines
 from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.frames import Command, Frame
 from pigeon.protocol.lineview import Viewpoint, error_line, names_needed, notice, render_message
+from pigeon.protocol.membership import ConversationKind
 from pigeon.store.records import UserRecord
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class LineSession:
         assert self.principal is not None
         store = self.services.messaging.store
         conv = await store.conversations.conversation(conv_id)
-        if conv is not None and conv.kind == "direct":
+        if conv is not None and conv.kind is ConversationKind.DIRECT:
             peers = await store.conversations.peers([conv_id], self.principal.user_id)
             if conv_id in peers:
                 self.direct[conv_id] = peers[conv_id].user_id
@@ -263,7 +264,7 @@ class LineSession:
         shown = [notice(f"Public rooms ({len(rooms)}); /join NAME goes to one:")]
         for room in rooms:
             here = "  <- you are here" if room["id"] == self.room else ""
-            kind = " (channel)" if room["kind"] == "channel" else ""
+            kind = " (channel)" if room["kind"] == ConversationKind.CHANNEL else ""
             shown.append(
                 notice(
                     f"  {room['title']}{kind}: {room['member_count']} members, id {room['id']}{here}"

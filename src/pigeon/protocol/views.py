@@ -6,8 +6,8 @@ returns them inside its envelope — and the REST response schemas in
 ``/openapi.json`` are generated from these declarations. A field is added here,
 once, and the core that fills it is type-checked against it.
 
-``typing_extensions.TypedDict`` rather than ``typing``'s: pydantic reads the
-former's ``NotRequired`` keys on every supported Python.
+``typing_extensions.TypedDict`` rather than ``typing``'s: pydantic refuses the
+latter before Python 3.12.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
+
+from pigeon.protocol.membership import ConversationKind, Role, Visibility
 
 
 class UserView(TypedDict):
@@ -64,7 +66,7 @@ class ConversationItemView(TypedDict):
     """One row of the caller's conversation list."""
 
     id: str
-    kind: str
+    kind: ConversationKind
     title: str | None
     avatar: str | None
     last_message: MessageView | None
@@ -85,11 +87,11 @@ class ConversationItemView(TypedDict):
 
 class GroupView(TypedDict):
     id: str
-    kind: str
+    kind: ConversationKind
     title: str | None
     avatar: str | None
     announcement: str | None
-    visibility: str
+    visibility: Visibility
     owner: str | None
     member_count: int
     created_at: int
@@ -97,6 +99,6 @@ class GroupView(TypedDict):
 
 class MemberView(TypedDict):
     user: UserView
-    role: str
+    role: Role
     joined_at: int
     muted_until: int | None

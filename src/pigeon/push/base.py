@@ -24,6 +24,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pigeon.protocol.membership import ConversationKind
+
 # Longest message text a payload carries: notification UIs show a line or two, and
 # Web Push payloads must stay under ~4 KB once encrypted.
 PREVIEW_CHARS = 200
@@ -49,7 +51,7 @@ class Notification:
 
     user_id: str
     conv_id: str
-    conv_kind: str
+    conv_kind: ConversationKind
     title: str | None
     first_seq: int
     last_seq: int

@@ -17,6 +17,7 @@ from pigeon.config import Settings
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import new_id, now_ms
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.membership import ConversationKind
 from pigeon.push.base import PREVIEW_CHARS, Notification, Provider
 from pigeon.push.dispatcher import WEBHOOK_TARGET, Dispatcher, RetryPolicy
 from pigeon.push.metrics import PushMetrics
@@ -171,7 +172,7 @@ class PushService:
                 user_id=job.user_id,
                 conv_id=conv.id,
                 conv_kind=conv.kind,
-                title=sender_name if conv.kind == "direct" else conv.title,
+                title=sender_name if conv.kind is ConversationKind.DIRECT else conv.title,
                 first_seq=job.first_seq,
                 last_seq=job.last_seq,
                 count=job.count,

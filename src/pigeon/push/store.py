@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from pigeon.protocol.membership import ConversationKind
 from pigeon.push.prefs import Preferences
 from pigeon.store.engine import Database
 from pigeon.store.messages import message_from_row
@@ -171,7 +172,7 @@ def _unplanned_messages(cursors: dict[str, int], limit: int) -> Any:
 @dataclass(frozen=True, slots=True)
 class ConvInfo:
     id: str
-    kind: str
+    kind: ConversationKind
     title: str | None
 
 
@@ -384,7 +385,9 @@ class PushStore:
                         ).where(conversations.c.id.in_(conv_ids[start : start + _IN_CHUNK]))
                     )
                 ).all()
-                convs.update({r.id: ConvInfo(r.id, r.kind, r.title) for r in rows})
+                convs.update(
+                    {r.id: ConvInfo(r.id, ConversationKind(r.kind), r.title) for r in rows}
+                )
         return found, convs
 
     # --- preferences

@@ -11,6 +11,7 @@ from sqlalchemy import and_, bindparam, case, false, func, insert, or_, select, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from pigeon.protocol.membership import ConversationKind, MemberState, Role, Visibility
 from pigeon.store.changes import allocate_change_ids, current_change_id
 from pigeon.store.engine import Database
 from pigeon.store.files import shown_avatar
@@ -24,7 +25,7 @@ CONTROL_KINDS = ("recall", "edit", "system")
 def conversation_from_row(row: Any) -> ConversationRecord:
     return ConversationRecord(
         id=row.id,
-        kind=row.kind,
+        kind=ConversationKind(row.kind),
         title=row.title,
         avatar=shown_avatar(row.avatar),
         owner_id=row.owner_id,
@@ -32,7 +33,7 @@ def conversation_from_row(row: Any) -> ConversationRecord:
         last_seq=row.last_seq,
         last_ts=row.last_ts,
         announcement=row.announcement,
-        visibility=row.visibility,
+        visibility=Visibility(row.visibility),
         member_count=row.member_count,
         dissolved_at=row.dissolved_at,
     )
@@ -42,8 +43,8 @@ def member_from_row(row: Any) -> MemberRecord:
     return MemberRecord(
         conv_id=row.conv_id,
         user_id=row.user_id,
-        role=row.role,
-        state=row.state,
+        role=Role(row.role),
+        state=MemberState(row.state),
         joined_at=row.joined_at,
         join_seq=row.join_seq,
         read_seq=row.read_seq,
@@ -69,7 +70,9 @@ class Watermarks:
 # a departed member's key ignores the conversation's later changes, or paging would skip it.
 _change_key = case(
     (
-        and_(members.c.state == "active", conversations.c.change_id > members.c.change_id),
+        and_(
+            members.c.state == MemberState.ACTIVE, conversations.c.change_id > members.c.change_id
+        ),
         conversations.c.change_id,
     ),
     else_=members.c.change_id,
@@ -147,7 +150,7 @@ _DIRECT_PEERS = (
     .join(_other, _other.c.conv_id == _mine.c.conv_id)
     .where(
         _mine.c.user_id == bindparam("user"),
-        conversations.c.kind == "direct",
+        conversations.c.kind == ConversationKind.DIRECT,
         _other.c.user_id != _mine.c.user_id,
     )
 )
@@ -180,7 +183,7 @@ class ConversationStore:
                 await conn.execute(
                     insert(conversations).values(
                         id=conv_id,
-                        kind="direct",
+                        kind=ConversationKind.DIRECT,
                         pair_key=pair_key,
                         created_at=now,
                         last_seq=0,
@@ -195,8 +198,8 @@ class ConversationStore:
                         {
                             "conv_id": conv_id,
                             "user_id": user,
-                            "role": "member",
-                            "state": "active",
+                            "role": Role.MEMBER,
+                            "state": MemberState.ACTIVE,
                             "joined_at": now,
                             "change_id": change_id,
                         }
@@ -274,10 +277,10 @@ class ConversationStore:
             .join(_other, _other.c.conv_id == _mine.c.conv_id)
             .where(
                 _mine.c.user_id == user_id,
-                _mine.c.state == "active",
+                _mine.c.state == MemberState.ACTIVE,
                 conversations.c.kind == "group",
                 conversations.c.dissolved_at.is_(None),
-                _other.c.state == "active",
+                _other.c.state == MemberState.ACTIVE,
                 _other.c.user_id.in_(among),
             )
             .distinct()
@@ -291,7 +294,7 @@ class ConversationStore:
         """How many active members other than the sender read / received up to ``seq``."""
         others = and_(
             members.c.conv_id == conv_id,
-            members.c.state == "active",
+            members.c.state == MemberState.ACTIVE,
             members.c.user_id != sender_id,
         )
         stmt = select(
@@ -318,7 +321,7 @@ class ConversationStore:
         """Which of ``user_ids`` are active members."""
         stmt = select(members.c.user_id).where(
             members.c.conv_id == conv_id,
-            members.c.state == "active",
+            members.c.state == MemberState.ACTIVE,
             members.c.user_id.in_(list(user_ids)),
         )
         async with self.db.read() as conn:
@@ -326,7 +329,7 @@ class ConversationStore:
 
     async def active_member_ids(self, conv_id: str) -> list[str]:
         stmt = select(members.c.user_id).where(
-            members.c.conv_id == conv_id, members.c.state == "active"
+            members.c.conv_id == conv_id, members.c.state == MemberState.ACTIVE
         )
         async with self.db.read() as conn:
             return list((await conn.execute(stmt)).scalars().all())
@@ -338,8 +341,8 @@ class ConversationStore:
             .join(conversations, conversations.c.id == members.c.conv_id)
             .where(
                 members.c.user_id == user_id,
-                members.c.state == "active",
-                conversations.c.kind != "direct",
+                members.c.state == MemberState.ACTIVE,
+                conversations.c.kind != ConversationKind.DIRECT,
                 conversations.c.dissolved_at.is_(None),
             )
             .order_by(members.c.conv_id)
@@ -371,7 +374,7 @@ class ConversationStore:
                     .where(
                         members.c.conv_id == conv_id,
                         members.c.user_id == user_id,
-                        members.c.state == "active",
+                        members.c.state == MemberState.ACTIVE,
                     )
                 )
             ).first()
@@ -406,7 +409,7 @@ class ConversationStore:
                 .where(
                     members.c.conv_id == conv_id,
                     members.c.user_id == user_id,
-                    members.c.state == "active",
+                    members.c.state == MemberState.ACTIVE,
                 )
                 .values(change_id=change_id, **settings)
             )
@@ -421,7 +424,7 @@ class ConversationStore:
         """
         conditions: list[ColumnElement[bool]] = [
             members.c.user_id == user_id,
-            members.c.state == "active",
+            members.c.state == MemberState.ACTIVE,
         ]
         if after is not None:
             pinned, last_ts, conv_id = after
@@ -463,12 +466,12 @@ class ConversationStore:
         """
         conditions: list[ColumnElement[bool]] = [members.c.user_id == user_id]
         if since is None:
-            conditions.append(members.c.state == "active")
+            conditions.append(members.c.state == MemberState.ACTIVE)
         else:
             conditions.append(
                 or_(
                     members.c.change_id > since,
-                    and_(members.c.state == "active", conversations.c.change_id > since),
+                    and_(members.c.state == MemberState.ACTIVE, conversations.c.change_id > since),
                 )
             )
         stmt = _view_select.where(*conditions).order_by(_change_key.asc()).limit(limit + 1)

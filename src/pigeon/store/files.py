@@ -28,6 +28,7 @@ from sqlalchemy import (
     update,
 )
 
+from pigeon.protocol.membership import MemberState
 from pigeon.store.engine import Conn, Database
 from pigeon.store.schema import conversations, file_refs, files, members, messages, users
 
@@ -243,7 +244,7 @@ class FileStore:
             )
             .where(
                 file_refs.c.seq > members.c.join_seq,
-                or_(members.c.state == "active", file_refs.c.seq <= members.c.left_seq),
+                or_(members.c.state == MemberState.ACTIVE, file_refs.c.seq <= members.c.left_seq),
             )
             .limit(1)
         )

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.membership import ConversationKind, MemberState, Role, Visibility
 from pigeon.store.changes import allocate_change_ids
 from pigeon.store.conversations import conversation_from_row, member_from_row
 from pigeon.store.engine import Conn, Database, StoreError
@@ -30,10 +31,10 @@ class GroupFull(StoreError):
 @dataclass(frozen=True, slots=True)
 class NewConversation:
     id: str
-    kind: str
+    kind: ConversationKind
     title: str
     owner_id: str | None
-    visibility: str
+    visibility: Visibility
     created_at: int
     avatar: str | None = None
     announcement: str | None = None
@@ -54,7 +55,7 @@ class MembershipChange:
     add: Sequence[str] = ()
     remove: Sequence[str] = ()
     leave: Sequence[str] = ()
-    roles: Mapping[str, str] = field(default_factory=dict)
+    roles: Mapping[str, Role] = field(default_factory=dict)
     muted_until: Mapping[str, int | None] = field(default_factory=dict)
     conversation: Mapping[str, Any] = field(default_factory=dict)
     system: NewMessage | None = None
@@ -114,7 +115,7 @@ class GroupStore:
                 conv.id,
                 conv.created_at,
                 add=list(dict.fromkeys(member_ids)),
-                roles={conv.owner_id: "owner"} if conv.owner_id else {},
+                roles={conv.owner_id: Role.OWNER} if conv.owner_id else {},
                 system=system,
                 max_members=max_members,
             )
@@ -177,7 +178,9 @@ class GroupStore:
             ).all()
         }
         member_change = await allocate_change_ids(conn)
-        joined = [u for u in change.add if u not in current or current[u].state != "active"]
+        joined = [
+            u for u in change.add if u not in current or current[u].state != MemberState.ACTIVE
+        ]
         if change.max_members is not None and row.member_count + len(joined) > change.max_members:
             raise GroupFull(change.max_members)
         if not joined and not _changes_more_than_members(change):
@@ -217,8 +220,8 @@ class GroupStore:
         change_id: int,
     ) -> None:
         values = {
-            "state": "active",
-            "role": "member",
+            "state": MemberState.ACTIVE,
+            "role": Role.MEMBER,
             "joined_at": change.now,
             "join_seq": last_seq,
             "read_seq": last_seq,
@@ -262,15 +265,15 @@ class GroupStore:
         change_id: int,
     ) -> list[str]:
         """Apply remove/leave/dissolve; returns who was active and is gone now."""
-        leaving: dict[str, str] = {u: "removed" for u in change.remove}
-        leaving.update({u: "left" for u in change.leave})
-        active = members.c.state == "active"
+        leaving: dict[str, MemberState] = {u: MemberState.REMOVED for u in change.remove}
+        leaving.update({u: MemberState.LEFT for u in change.leave})
+        active = members.c.state == MemberState.ACTIVE
         where_conv = members.c.conv_id == change.conv_id
         if change.dissolve:
             query = select(members.c.user_id).where(where_conv, active)
             everyone: list[str] = list((await conn.execute(query)).scalars())
             for user_id in everyone:
-                leaving.setdefault(user_id, "removed")
+                leaving.setdefault(user_id, MemberState.REMOVED)
         if not leaving:
             return []
         query = select(members.c.user_id).where(
@@ -286,7 +289,7 @@ class GroupStore:
                 )
             ).scalar_one()
         )
-        for state in ("removed", "left"):
+        for state in (MemberState.REMOVED, MemberState.LEFT):
             users: list[str] = [u for u in gone if leaving[u] == state]
             if users:
                 await conn.execute(
@@ -302,7 +305,7 @@ class GroupStore:
         self, conv_id: str, after: tuple[int, str] | None, limit: int
     ) -> tuple[list[MemberRecord], bool]:
         """Active members in join order; ``after`` is the (joined_at, user_id) of the last one."""
-        conditions = [members.c.conv_id == conv_id, members.c.state == "active"]
+        conditions = [members.c.conv_id == conv_id, members.c.state == MemberState.ACTIVE]
         if after is not None:
             conditions.append(
                 or_(
@@ -324,7 +327,7 @@ class GroupStore:
         """Public groups and channels, biggest first, matching ``query`` in the title."""
         stmt = select(conversations).where(
             conversations.c.visibility == "public",
-            conversations.c.kind.in_(("group", "channel")),
+            conversations.c.kind.in_((ConversationKind.GROUP, ConversationKind.CHANNEL)),
             conversations.c.dissolved_at.is_(None),
         )
         if query:

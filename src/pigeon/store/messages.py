@@ -12,6 +12,7 @@ from sqlalchemy import and_, bindparam, case, insert, select, tuple_, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.membership import MemberState
 from pigeon.store.changes import allocate_change_ids, lock_change_counter
 from pigeon.store.engine import Conn, Database
 from pigeon.store.files import reference_files
@@ -348,7 +349,7 @@ async def _active_members(conn: Conn, conv_ids: set[str]) -> dict[str, set[str]]
     rows = (
         await conn.execute(
             select(members.c.conv_id, members.c.user_id).where(
-                members.c.conv_id.in_(conv_ids), members.c.state == "active"
+                members.c.conv_id.in_(conv_ids), members.c.state == MemberState.ACTIVE
             )
         )
     ).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pigeon.protocol.membership import ConversationKind, MemberState, Role, Visibility
 from pigeon.protocol.views import AckView, MessageView, UserView
 
 
@@ -54,7 +55,7 @@ class LoginRecord:
 @dataclass(frozen=True, slots=True)
 class ConversationRecord:
     id: str
-    kind: str
+    kind: ConversationKind
     title: str | None
     avatar: str | None
     owner_id: str | None
@@ -62,7 +63,7 @@ class ConversationRecord:
     last_seq: int
     last_ts: int
     announcement: str | None = None
-    visibility: str = "private"
+    visibility: Visibility = Visibility.PRIVATE
     member_count: int = 0
     dissolved_at: int | None = None
 
@@ -71,8 +72,8 @@ class ConversationRecord:
 class MemberRecord:
     conv_id: str
     user_id: str
-    role: str
-    state: str
+    role: Role
+    state: MemberState
     joined_at: int
     join_seq: int
     read_seq: int
@@ -84,7 +85,7 @@ class MemberRecord:
 
     @property
     def active(self) -> bool:
-        return self.state == "active"
+        return self.state is MemberState.ACTIVE
 
     @property
     def visible_range(self) -> tuple[int, int | None]:

@@ -46,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 
+from pigeon.protocol.membership import MemberState
 from pigeon.store.engine import Conn, Database
 from pigeon.store.records import MessageRecord
 from pigeon.store.schema import members, message_text, messages
@@ -221,7 +222,7 @@ class SearchStore:
         conditions = [
             message_text.c.seq > members.c.join_seq,
             or_(
-                members.c.state == "active",
+                members.c.state == MemberState.ACTIVE,
                 and_(members.c.left_seq.is_not(None), message_text.c.seq <= members.c.left_seq),
             ),
             *self._filters(query),

@@ -11,6 +11,7 @@ from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
 from pigeon.api.schemas import ClientInt, Identifier, Name, Prose, Reference, UrlText
 from pigeon.core.groups import MAX_ADD_AT_ONCE, MAX_ANNOUNCEMENT, MAX_TITLE
+from pigeon.protocol.membership import ConversationKind, Role, Visibility
 from pigeon.protocol.views import GroupView, MemberView, UserView
 
 router = APIRouter(prefix="/groups", tags=["groups"], responses=ERROR_RESPONSES)
@@ -23,15 +24,15 @@ class GroupIn(BaseModel):
     # BLANK_TEXT (40007), declared by the name rule's pattern.
     title: Name = Field(max_length=MAX_TITLE)
     members: UserIds = []
-    visibility: Literal["private", "public"] = "private"
-    kind: Literal["group", "channel"] = "group"
+    visibility: Visibility = Visibility.PRIVATE
+    kind: Literal[ConversationKind.GROUP, ConversationKind.CHANNEL] = ConversationKind.GROUP
 
 
 class GroupPatch(BaseModel):
     title: Name | None = Field(None, max_length=MAX_TITLE)
     avatar: Reference | None = Field(None, max_length=2048)
     announcement: Prose | None = Field(None, max_length=MAX_ANNOUNCEMENT)
-    visibility: Literal["private", "public"] | None = None
+    visibility: Visibility | None = None
 
 
 class MembersIn(BaseModel):
@@ -39,7 +40,7 @@ class MembersIn(BaseModel):
 
 
 class MemberPatch(BaseModel):
-    role: Literal["admin", "member"] | None = None
+    role: Literal[Role.ADMIN, Role.MEMBER] | None = None
     muted_until: ClientInt | None = None
 
 
