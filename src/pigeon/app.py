@@ -222,6 +222,7 @@ class PigeonApp:
         receipts = ReceiptService(
             self.store,
             self.broker,
+            access,
             settings.receipt_push_max_members,
             settings.receipt_detail_max_members,
         )

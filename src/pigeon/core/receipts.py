@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from pigeon.broker.base import Broker, Push
+from pigeon.core.access import ConversationAccess
 from pigeon.core.errors import CoreError
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode
@@ -24,10 +25,16 @@ from pigeon.store.facade import Store
 
 class ReceiptService:
     def __init__(
-        self, store: Store, broker: Broker, push_max_members: int, detail_max_members: int
+        self,
+        store: Store,
+        broker: Broker,
+        access: ConversationAccess,
+        push_max_members: int,
+        detail_max_members: int,
     ) -> None:
         self.store = store
         self.broker = broker
+        self.access = access
         self.push_max_members = push_max_members
         self.detail_max_members = detail_max_members
 
@@ -77,10 +84,7 @@ class ReceiptService:
 
     async def counts(self, user_id: str, conv_id: str, seq: int) -> dict[str, Any]:
         """Read/delivered counts for one message; names too in small groups."""
-        found = await self.store.conversations.with_member(conv_id, user_id)
-        conversation, member = found if found else (None, None)
-        if conversation is None or member is None or not member.active:
-            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        conversation, member = await self.access.active_member(conv_id, user_id)
         message = await self.store.messages.message_at(conv_id, seq)
         if message is None or seq <= member.join_seq:
             raise CoreError(ErrorCode.MESSAGE_NOT_FOUND)
