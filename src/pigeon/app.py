@@ -25,6 +25,7 @@ from pigeon.config import Settings
 from pigeon.core.access import ConversationAccess
 from pigeon.core.accounts import AccountService
 from pigeon.core.bodies import BodyLimits
+from pigeon.core.clock import Clock, SystemClock
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.conversations import ConversationService
 from pigeon.core.groups import GroupLimits, GroupService
@@ -127,8 +128,9 @@ def count_database_errors(store: Store, metrics: Metrics) -> None:
 class PigeonApp:
     """One node: store, broker, services, gateway and HTTP server, with their lifecycle."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        clock = clock or SystemClock()
         self.node_id = settings.node_id or default_node_id()
         self.metrics = Metrics()
         self.loop_lag = LoopLagProbe(self.metrics.loop_lag)
@@ -202,7 +204,7 @@ class PigeonApp:
             ImageDecoder(settings.image_workers, settings.max_image_pixels, settings.thumbnail_px),
             KeyedLimiter(settings.upload_rate_per_min),
         )
-        access = ConversationAccess(self.store, social, permissions)
+        access = ConversationAccess(self.store, social, permissions, clock)
         paging = Paging(settings.default_page, settings.max_page)
         typing = TypingService(
             self.store, self.broker, access, settings.typing_throttle_s, settings.typing_expire_s
@@ -218,6 +220,7 @@ class PigeonApp:
             settings.recall_window_s,
             files.check_attachment,
             KeyedLimiter(settings.user_send_rate_per_s * 60, burst=settings.user_send_burst),
+            clock,
         )
         receipts = ReceiptService(
             self.store,
@@ -236,6 +239,7 @@ class PigeonApp:
             GroupLimits(settings.max_group_members, settings.max_channel_members),
             permissions,
             file_store,
+            clock,
         )
         self.services = Services(
             settings=settings,
@@ -243,7 +247,7 @@ class PigeonApp:
             broker=self.broker,
             metrics=self.metrics,
             accounts=accounts,
-            conversations=ConversationService(self.store, access, social, paging),
+            conversations=ConversationService(self.store, access, social, paging, clock),
             messaging=messaging,
             typing=typing,
             groups=groups,
@@ -349,8 +353,9 @@ class PigeonApp:
         )
         return outcomes
 
-    async def start(self) -> int:
-        """Migrate, start background work, listen. Returns the bound port."""
+    async def start_core(self) -> None:
+        """Migrate and start the background work of the services, without listening:
+        enough to call ``services`` in process (tests/corekit.py does)."""
         await self.store.upgrade()
         await self.services.groups.ensure_lobby()
         await self.broker.start()
@@ -362,6 +367,10 @@ class PigeonApp:
         self.hub.start()
         self.services.files.start()
         self.guests.start()
+
+    async def start(self) -> int:
+        """Migrate, start background work, listen. Returns the bound port."""
+        await self.start_core()
         http_app = build_http_app(
             api=create_api(self.services),
             websocket=self.websocket.handle,

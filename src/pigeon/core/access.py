@@ -8,8 +8,8 @@ exist: docs/protocol.md, "REST conventions") and the posting rules live once.
 from __future__ import annotations
 
 from pigeon.core import policy
+from pigeon.core.clock import Clock
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import now_ms
 from pigeon.core.permissions import PostingCache
 from pigeon.core.policy import Action, Situation
 from pigeon.core.social import SocialService
@@ -33,10 +33,13 @@ class ConversationAccess:
     bypasses it.
     """
 
-    def __init__(self, store: Store, social: SocialService, cache: PostingCache) -> None:
+    def __init__(
+        self, store: Store, social: SocialService, cache: PostingCache, clock: Clock
+    ) -> None:
         self.store = store
         self.social = social
         self.cache = cache
+        self.clock = clock
 
     async def member(self, conv_id: str, user_id: str, *, readable: bool = False) -> MemberRecord:
         """The caller's active membership. With ``readable``, a member who left or was
@@ -64,7 +67,7 @@ class ConversationAccess:
             cached = await self._load_posting_rights(conv_id, user_id)
             self.cache.put(conv_id, user_id, cached)
         member = cached[1]
-        if member.muted_until is not None and member.muted_until > now_ms():
+        if member.muted_until is not None and member.muted_until > self.clock.now_ms():
             raise CoreError(ErrorCode.MUTED, details={"muted_until": member.muted_until})
         return cached
 

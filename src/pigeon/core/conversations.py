@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pigeon.core.access import ConversationAccess
+from pigeon.core.clock import Clock
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import IdPrefix, new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id
 from pigeon.core.paging import Paging
 from pigeon.core.social import SocialService
 from pigeon.protocol.cursors import ListCursor
@@ -29,8 +30,14 @@ MEMBER_SETTINGS = ("muted", "pinned")
 
 class ConversationService:
     def __init__(
-        self, store: Store, access: ConversationAccess, social: SocialService, paging: Paging
+        self,
+        store: Store,
+        access: ConversationAccess,
+        social: SocialService,
+        paging: Paging,
+        clock: Clock,
     ) -> None:
+        self.clock = clock
         self.store = store
         self.access = access
         self.social = social
@@ -43,7 +50,7 @@ class ConversationService:
             raise CoreError(ErrorCode.USER_NOT_FOUND)
         await self.social.check_can_open_direct(user_id, peer)
         return await self.store.conversations.direct(
-            new_id(IdPrefix.CONVERSATION), user_id, peer_id, now_ms()
+            new_id(IdPrefix.CONVERSATION), user_id, peer_id, self.clock.now_ms()
         )
 
     async def page(

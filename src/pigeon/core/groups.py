@@ -18,8 +18,9 @@ from typing import Any
 from pigeon.broker.base import Broker, Push
 from pigeon.core import policy
 from pigeon.core.avatars import claim_avatar
+from pigeon.core.clock import Clock, SystemClock
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import IdPrefix, new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id
 from pigeon.core.permissions import PostingCache
 from pigeon.core.policy import Action, Situation
 from pigeon.core.presence import PresenceService
@@ -89,7 +90,9 @@ class GroupService:
         limits: GroupLimits,
         permissions: PostingCache | None = None,
         avatar_files: FileStore | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.permissions = permissions or PostingCache(ttl_s=0)
         self.avatar_files = avatar_files
         self.store = store
@@ -148,7 +151,7 @@ class GroupService:
             cid=new_id(IdPrefix.SYSTEM_CID),
             kind="system",
             body={"event": event, "actor": actor, **details},
-            ts=now_ms(),
+            ts=self.clock.now_ms(),
         )
 
     async def _announce(self, result: ChangeResult) -> None:
@@ -179,7 +182,7 @@ class GroupService:
             raise CoreError(ErrorCode.BAD_REQUEST, "kind is group or channel")
         others = [m for m in dict.fromkeys(member_ids) if m != owner_id]
         await self._check_invitees(owner_id, others)
-        now = now_ms()
+        now = self.clock.now_ms()
         conv = NewConversation(
             new_id(IdPrefix.CONVERSATION), kind, _title(title), owner_id, visibility, now
         )
@@ -238,13 +241,13 @@ class GroupService:
             return group_view(conv)
         system = self._system(conv_id, user_id, "group_updated", changes=changes)
         updated = await self._apply(
-            MembershipChange(conv_id, now_ms(), conversation=changes, system=system)
+            MembershipChange(conv_id, self.clock.now_ms(), conversation=changes, system=system)
         )
         return group_view(updated)
 
     async def dissolve(self, user_id: str, conv_id: str) -> None:
         await self._permitted(Action.DISSOLVE, conv_id, user_id)
-        now = now_ms()
+        now = self.clock.now_ms()
         await self._apply(
             MembershipChange(
                 conv_id,
@@ -283,7 +286,7 @@ class GroupService:
         updated = await self._apply(
             MembershipChange(
                 conv_id,
-                now_ms(),
+                self.clock.now_ms(),
                 add=wanted,
                 system=system,
                 max_members=self.limits.for_kind(conv.kind),
@@ -299,7 +302,7 @@ class GroupService:
         await self._apply(
             MembershipChange(
                 conv_id,
-                now_ms(),
+                self.clock.now_ms(),
                 remove=[target_id],
                 system=self._system(conv_id, user_id, "member_removed", users=[target_id]),
             )
@@ -327,7 +330,7 @@ class GroupService:
             await self._apply(
                 MembershipChange(
                     conv_id,
-                    now_ms(),
+                    self.clock.now_ms(),
                     roles=roles,
                     muted_until=muted,
                     system=self._system(conv_id, user_id, "member_updated", **details),
@@ -350,7 +353,7 @@ class GroupService:
         updated = await self._apply(
             MembershipChange(
                 conv_id,
-                now_ms(),
+                self.clock.now_ms(),
                 add=[user_id],
                 system=system,
                 max_members=self.limits.for_kind(conv.kind),
@@ -363,7 +366,9 @@ class GroupService:
         system = None
         if conv.kind is not ConversationKind.CHANNEL:
             system = self._system(conv_id, user_id, "member_left")
-        await self._apply(MembershipChange(conv_id, now_ms(), leave=[user_id], system=system))
+        await self._apply(
+            MembershipChange(conv_id, self.clock.now_ms(), leave=[user_id], system=system)
+        )
 
     async def transfer(self, user_id: str, conv_id: str, target_id: str) -> GroupView:
         await self._permitted(Action.TRANSFER, conv_id, user_id)
@@ -373,7 +378,7 @@ class GroupService:
         updated = await self._apply(
             MembershipChange(
                 conv_id,
-                now_ms(),
+                self.clock.now_ms(),
                 roles={target_id: Role.OWNER, user_id: Role.ADMIN},
                 conversation={"owner_id": target_id},
                 system=self._system(conv_id, user_id, "owner_transferred", users=[target_id]),
@@ -395,7 +400,7 @@ class GroupService:
 
     async def ensure_lobby(self) -> None:
         """The public room everyone can find on a fresh server."""
-        now = now_ms()
+        now = self.clock.now_ms()
         await self.store.groups.ensure_room(
             NewConversation(LOBBY_ID, ConversationKind.GROUP, "lobby", None, Visibility.PUBLIC, now)
         )

@@ -11,9 +11,10 @@ from pigeon.core import policy
 from pigeon.core.access import ConversationAccess
 from pigeon.core.amend import AMENDING_KINDS, plan_amendment
 from pigeon.core.bodies import BodyLimits, validate_body
+from pigeon.core.clock import Clock, SystemClock
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
-from pigeon.core.ids import IdPrefix, new_id, now_ms
+from pigeon.core.ids import IdPrefix, new_id
 from pigeon.core.paging import Paging
 from pigeon.core.policy import Action, Situation
 from pigeon.core.ratelimit import KeyedLimiter
@@ -57,7 +58,9 @@ class MessagingService:
         recall_window_s: int,
         check_attachment: AttachmentCheck | None = None,
         sends_per_user: KeyedLimiter | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         # One budget per user for every send, whatever socket or REST call it came by.
         self.sends_per_user = sends_per_user
         # (sender, kind, body) → raises CoreError unless an image/file message names a
@@ -106,7 +109,7 @@ class MessagingService:
         conversation, member = await self.access.posting_rights(request.conv, user_id)
         if self.check_attachment is not None:  # after membership: strangers learn nothing
             await self.check_attachment(user_id, request.kind, request.body)
-        now = now_ms()
+        now = self.clock.now_ms()
         amends = None
         if request.kind in AMENDING_KINDS:
             target = await self.store.messages.message_at(request.conv, request.body["seq"])
