@@ -379,6 +379,41 @@ def user_disable(username: str, enable: bool, **flags: Any) -> None:
     click.echo(f"{username} {'enabled' if enable else 'disabled'}")
 
 
+@user.command("enable")
+@click.argument("username")
+@common_options
+def user_enable(username: str, **flags: Any) -> None:
+    """Let a disabled user sign in again (their old logins stay revoked)."""
+    from pigeon.core.errors import CoreError
+
+    try:
+        _with_accounts(_settings(**flags), lambda accounts: accounts.set_disabled(username, False))
+    except CoreError as exc:
+        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    click.echo(f"{username} enabled")
+
+
+@user.command("reset-password", short_help="Set a new password; every login signed out.")
+@click.argument("username")
+@click.option("--password", help="The new password; a random one is made and printed if not given.")
+@common_options
+def user_reset_password(username: str, password: str | None, **flags: Any) -> None:
+    """Give a user a new password and sign out every login of theirs (live sockets
+    close once the server notices, within its revocation check)."""
+    import secrets
+
+    from pigeon.core.errors import CoreError
+
+    chosen = password or secrets.token_urlsafe(12)
+    try:
+        _with_accounts(
+            _settings(**flags), lambda accounts: accounts.reset_password(username, chosen)
+        )
+    except CoreError as exc:
+        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    click.echo(f"{username}: password reset" + ("" if password else f"; new password: {chosen}"))
+
+
 @main.command(short_help="Chat from the terminal (full-screen client).")
 @click.option(
     "--server",

@@ -234,6 +234,38 @@ async def test_logout_revokes_only_that_login_and_closes_its_sockets(
     await rest.fails("POST", "auth/logout", 401, NOT_AUTHENTICATED)
 
 
+async def test_changing_the_password_signs_out_every_other_login(
+    rest: Rest, http: aiohttp.ClientSession, shared_server: ServerProcess
+) -> None:
+    phone = await register(rest, device="phone")
+    laptop = await login(rest, phone, device="laptop")
+    path, new_password = "users/me/password", "a brand new passphrase"
+    change = {"current_password": PASSWORD, "new_password": new_password}
+    laptop_socket, _ = await connect(http, shared_server, laptop)
+    phone_socket, _ = await connect(http, shared_server, phone)
+    try:
+        wrong = {**change, "current_password": "not the password"}
+        await rest.fails("PUT", path, 401, BAD_CREDENTIALS, token=phone.access, json=wrong)
+        weak = {**change, "new_password": "short"}
+        await rest.fails("PUT", path, 400, WEAK_PASSWORD, token=phone.access, json=weak)
+        await laptop_socket.barrier()  # refused changes sign nobody out
+
+        assert (await rest.call("PUT", path, token=phone.access, json=change)).data is None
+        assert await laptop_socket.closed() == CLOSE_REVOKED
+        await phone_socket.barrier()  # the login that changed it keeps its socket
+    finally:
+        await phone_socket.close()
+        await laptop_socket.close()
+    await rest.ok("GET", "users/me", token=phone.access)
+    await rest.fails("GET", "users/me", 401, TOKEN_REVOKED, token=laptop.access)
+    await rest.fails(
+        "POST", "auth/refresh", 401, REFRESH_INVALID, json={"refresh_token": laptop.refresh}
+    )
+    old = {"username": phone.username, "password": PASSWORD}
+    await rest.fails("POST", "auth/login", 401, BAD_CREDENTIALS, json=old)
+    await rest.ok("POST", "auth/login", json={**old, "password": new_password})
+
+
 # --- devices
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from harness import TEST_ENV, ServerProcess, unique_name
@@ -192,3 +193,29 @@ def test_user_create_follows_the_sign_up_rules(
     assert_one_line_error(result, code)
     listed = pigeon("user", "list", cwd=tmp_path)
     assert username not in listed.stdout
+
+
+async def test_an_operator_resets_a_password_and_enables_a_user(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    data = ("--data-dir", str(tmp_path / "data"))
+    created = pigeon("user", "create", "dora", "--password", "first password", *data, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    reset = pigeon("user", "reset-password", "dora", *data, cwd=tmp_path)
+    assert reset.returncode == 0, reset.stderr
+    made = reset.stdout.strip().rsplit("new password: ", 1)[1]
+    chosen = pigeon("user", "reset-password", "dora", "--password", "x", *data, cwd=tmp_path)
+    assert_one_line_error(chosen, "40005")  # the sign-up password rule
+    unknown = pigeon("user", "reset-password", "nobody", *data, cwd=tmp_path)
+    assert_one_line_error(unknown, "40401")
+    assert pigeon("user", "disable", "dora", *data, cwd=tmp_path).returncode == 0
+    assert pigeon("user", "enable", "dora", *data, cwd=tmp_path).returncode == 0
+
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        url = f"{server.base_url}/api/v1/auth/login"
+        for password, status in (("first password", 401), (made, 200)):
+            async with http.post(url, json={"username": "dora", "password": password}) as reply:
+                assert reply.status == status, await reply.text()
+    finally:
+        server.stop()

@@ -163,6 +163,11 @@ class RegisterIn(BaseModel):
     device: DeviceName | None = None
 
 
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=_COARSE)
+    new_password: NewPassword
+
+
 class LoginIn(BaseModel):
     username: Username
     password: str = Field(max_length=_COARSE)

@@ -207,6 +207,34 @@ class AccountService:
         await self.store.accounts.revoke_login(login_id, now_ms())
         await self.broker.publish(Kick(CloseCode.REVOKED, login_ids=(login_id,)))
 
+    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+        """Replace the caller's password; every other login of theirs is signed out.
+
+        The login asking keeps working, so the device that changed the password
+        is not thrown out by its own change.
+        """
+        user = await self.store.accounts.user_by_id(principal.user_id)
+        stored = user.password_hash if user is not None and not user.guest else None
+        if not await self.passwords.verify(stored, current):
+            raise CoreError(ErrorCode.BAD_CREDENTIALS, "the current password is wrong")
+        assert user is not None
+        await self._set_password(user, new, keep=principal.login_id)
+
+    async def reset_password(self, username: str, new: str) -> UserRecord:
+        """An operator's reset: a new password, and every login signed out."""
+        user = await self.store.accounts.user_by_username(normalize_username(username))
+        if user is None or user.guest:
+            raise CoreError(ErrorCode.USER_NOT_FOUND)
+        await self._set_password(user, new, keep=None)
+        return user
+
+    async def _set_password(self, user: UserRecord, new: str, keep: str | None) -> None:
+        check_password(new)
+        await self.store.accounts.update_user(user.id, password_hash=await self.passwords.hash(new))
+        revoked = await self.store.accounts.revoke_user_logins(user.id, now_ms(), keep=keep)
+        if revoked:
+            await self.broker.publish(Kick(CloseCode.REVOKED, login_ids=tuple(revoked)))
+
     async def set_disabled(self, username: str, disabled: bool) -> UserRecord:
         user = await self.store.accounts.user_by_username(normalize_username(username))
         if user is None:

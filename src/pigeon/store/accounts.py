@@ -215,12 +215,16 @@ class AccountStore:
             async with self.db.write() as conn:
                 await conn.execute(update(users).where(users.c.id == user_id).values(**fields))
 
-    async def revoke_user_logins(self, user_id: str, now: int) -> list[str]:
-        """Revoke every active login of a user; returns their ids."""
+    async def revoke_user_logins(
+        self, user_id: str, now: int, *, keep: str | None = None
+    ) -> list[str]:
+        """Revoke every active login of a user but ``keep``; returns their ids."""
         async with self.db.write() as conn:
             query = select(logins.c.id).where(
                 logins.c.user_id == user_id, logins.c.revoked_at.is_(None)
             )
+            if keep is not None:
+                query = query.where(logins.c.id != keep)
             ids: list[str] = list((await conn.execute(query)).scalars().all())
             if ids:
                 await conn.execute(

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from pigeon.api.deps import PrincipalDep, ServicesDep
+from pigeon.api.deps import ClientIpDep, PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import DeviceOut, ProfileIn, UrlText
+from pigeon.api.schemas import DeviceOut, PasswordChangeIn, ProfileIn, UrlText
 from pigeon.core.errors import CoreError
-from pigeon.protocol.errors import ErrorCode
+from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.text import TextKind, schema_pattern
 from pigeon.protocol.views import MeView, UserView
 from pigeon.store.records import UserRecord
@@ -33,6 +33,24 @@ async def patch_me(
 ) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     return ok(_me(await services.accounts.update_profile(principal.user_id, changes)))
+
+
+@router.put("/me/password", response_model=Envelope[None])
+async def change_password(
+    body: PasswordChangeIn, principal: PrincipalDep, services: ServicesDep, ip: ClientIpDep
+) -> dict[str, Any]:
+    """Needs the current password; every other login of the caller is signed out (their
+    sockets close with 4003), this one stays. Wrong guesses count like failed sign-ins."""
+    services.auth_by_ip.check(ip)
+    services.login_guard.check(principal.user_id, ip)
+    try:
+        await services.accounts.change_password(principal, body.current_password, body.new_password)
+    except PigeonError as exc:
+        if exc.code == ErrorCode.BAD_CREDENTIALS:
+            services.login_guard.failed(principal.user_id, ip)
+        raise
+    services.login_guard.succeeded(principal.user_id, ip)
+    return ok()
 
 
 @router.get("/me/devices", response_model=Envelope[Page[DeviceOut]])
