@@ -101,16 +101,15 @@ def _post(s: Situation) -> Refusal | None:
     return None
 
 
-def _mention_all(s: Situation) -> Refusal | None:
-    if s.kind is ConversationKind.DIRECT or not s.actor.is_admin:
-        return Refusal(ErrorCode.NOT_ADMIN, "only a group's owner or admins mention @all")
-    return None
+def _group_admins_only(code: ErrorCode, reason: str) -> Rule:
+    """For admins of groups and channels; nobody in a direct chat (it has no admins)."""
 
+    def rule(s: Situation) -> Refusal | None:
+        if s.kind is ConversationKind.DIRECT or not s.actor.is_admin:
+            return Refusal(code, reason)
+        return None
 
-def _moderate(s: Situation) -> Refusal | None:
-    if s.kind is ConversationKind.DIRECT or not s.actor.is_admin:
-        return Refusal(ErrorCode.FORBIDDEN, "you can only recall your own messages")
-    return None
+    return rule
 
 
 def _invite(s: Situation) -> Refusal | None:
@@ -135,8 +134,12 @@ def _leave(s: Situation) -> Refusal | None:
 
 RULES: dict[Action, Rule] = {
     Action.POST: _post,
-    Action.MENTION_ALL: _mention_all,
-    Action.MODERATE: _moderate,
+    Action.MENTION_ALL: _group_admins_only(
+        ErrorCode.NOT_ADMIN, "only a group's owner or admins mention @all"
+    ),
+    Action.MODERATE: _group_admins_only(
+        ErrorCode.FORBIDDEN, "you can only recall your own messages"
+    ),
     Action.EDIT_GROUP: _admins_only("only admins change the group"),
     Action.INVITE: _invite,
     Action.REMOVE: _on_member_below("only admins remove members", "you cannot remove that member"),
