@@ -379,7 +379,7 @@ def user_disable(username: str, enable: bool, **flags: Any) -> None:
     click.echo(f"{username} {'enabled' if enable else 'disabled'}")
 
 
-@user.command("enable")
+@user.command("enable", short_help="Let a disabled user sign in again.")
 @click.argument("username")
 @common_options
 def user_enable(username: str, **flags: Any) -> None:
