@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import mimetypes
 import shlex
 import time
 from collections.abc import Awaitable, Callable
@@ -19,11 +18,13 @@ from typing import Any
 
 import aiohttp
 
-from pigeon.chat.model import ChatModel
+from pigeon.chat.model import ChatModel, Entry, Link
+from pigeon.chat.words import FileInfo, error_text
 from pigeon.client import (
     ClosedEvent,
     ConnectedEvent,
     Connection,
+    ConnectionClosedError,
     DisconnectedEvent,
     ErrorEvent,
     Event,
@@ -44,14 +45,14 @@ HISTORY_PAGE = 50
 
 HELP = """commands (Ctrl-N / Ctrl-P switch conversations, PageUp / PageDown scroll, Ctrl-C quits):
   /open NAME|ID|N        open a direct chat with a user, a conversation id, or list entry N
-  /group TITLE [USER…]   create a group with these users and open it
+  /new group TITLE [USER…]  create a group with these users and open it
   /invite USER…          add users to the open group
   /add USER [NOTE]       send a friend request          /accept USER   accept one
-  /reply SEQ TEXT        reply to message #SEQ          /edit SEQ TEXT  change your message
-  /recall SEQ            take back your message         /file PATH      send a file or image
-  /rooms [QUERY]         public groups and channels     /join ID        join one and open it
-  /history [N]           load N older messages          /who            who is online here
-  /quit                  leave
+  /reply N TEXT          answer message #N              /edit N TEXT   change your message #N
+  /recall N              take back your message #N      /send PATH     send a file or image
+  /save N [PATH]         save the attachment of #N      /who           members, or the peer
+  /rooms [QUERY]         public groups and channels     /join ID       join one and open it
+  /history [N]           load N older messages          /quit          leave
 anything else is sent to the open conversation"""
 
 Command = Callable[[str], Awaitable[None]]
@@ -86,9 +87,17 @@ class ChatSession:
             except UsageError as exc:
                 self.model.notice(f"! {exc}")
             except PigeonApiError as exc:
-                self.model.notice(f"! {exc.message} ({exc.code})")
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                self.model.notice(f"! server unreachable: {type(exc).__name__} {exc}")
+                self.model.notice(f"! {error_text(exc.code, exc.message)}")
+            except ConnectionClosedError:
+                self.model.notice("! not connected to the server any more")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.model.notice(f"! the server did not answer ({type(exc).__name__}); try again")
+            except OSError as exc:  # a local file: /send, /save
+                self.model.notice(f"! {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not end the screen with a traceback
+                self.model.notice(f"! that failed: {type(exc).__name__}: {exc}")
             self.redraw()
 
         task = asyncio.create_task(guarded())
@@ -141,15 +150,32 @@ class ChatSession:
         elif isinstance(event, PresenceEvent):
             (model.online.add if event.online else model.online.discard)(event.user)
         elif isinstance(event, ErrorEvent):
-            model.notice(f"! {event.message} ({event.code})")
+            model.notice(f"! {error_text(event.code, event.message)}")
         elif isinstance(event, DisconnectedEvent):
-            model.notice(f"* connection lost; reconnecting in {event.retry_in:.1f}s")
-        elif isinstance(event, ConnectedEvent) and event.attempt > 1:
-            model.notice("* reconnected")
-        elif isinstance(event, ClosedEvent) and event.error is not None:
-            model.notice(f"! disconnected for good: {event.error}")
+            model.link = Link.RECONNECTING
+        elif isinstance(event, ConnectedEvent):
+            self._connected(event.attempt)
+        elif isinstance(event, ClosedEvent):
+            self._closed(event.error)
         elif isinstance(event, OtherEvent) and event.t == "friend_request":
             self._on_friend_request(event.data)
+
+    def _connected(self, attempt: int) -> None:
+        """Up again: the SDK catches up by itself; the list may have changed meanwhile."""
+        was = self.model.link
+        self.model.link = Link.ONLINE
+        if attempt > 1 and was is not Link.ONLINE:
+            self.model.notice("* reconnected")
+            self.spawn(self.refresh_list())
+
+    def _closed(self, error: Exception | None) -> None:
+        if error is None:
+            return  # we closed it: quitting
+        self.model.link = Link.CLOSED
+        reason = (
+            error_text(error.code, error.message) if isinstance(error, PigeonApiError) else error
+        )
+        self.model.notice(f"! disconnected: {reason}; restart pigeon chat to reconnect")
 
     def _on_message(self, message: Message) -> None:
         model = self.model
@@ -158,6 +184,7 @@ class ChatSession:
         entry = conv.entries.get(message.seq)
         if entry is not None:
             self._learn_names(model.user_ids(entry))
+            self._describe_files([entry])
         if not conv.title and not conv.peer:
             self._learn_conversations()  # one that began after login
         if fresh:
@@ -209,6 +236,20 @@ class ChatSession:
                 continue
             self.model.names[user_id] = str(user.get("display_name") or user["username"])
 
+    def _describe_files(self, entries: list[Entry]) -> None:
+        """Look up the name and size of attachments shown for the first time."""
+        wanted = [f for f in self.model.files_to_describe(entries) if f not in self._looking_up]
+        if wanted:
+            self._looking_up.update(wanted)
+            self.spawn(self._fetch_files(wanted))
+
+    async def _fetch_files(self, file_ids: list[str]) -> None:
+        for file_id in file_ids:
+            try:
+                self.model.files[file_id] = FileInfo.of(await self.client.file_info(file_id))
+            except PigeonApiError:
+                continue  # recalled meanwhile, or gone: the line keeps what the message says
+
     async def refresh_list(self) -> None:
         page = await self.client.conversations(limit=100)
         self.model.load_list(page["items"])
@@ -239,7 +280,9 @@ class ChatSession:
                     elif recv:
                         await self.conn.recv(conv, recv)
                 except PigeonApiError as exc:  # e.g. removed from the group meanwhile
-                    self.model.notice(f"! receipt not sent: {exc.message} ({exc.code})")
+                    self.model.notice(f"! receipt not sent: {error_text(exc.code, exc.message)}")
+                except ConnectionClosedError:
+                    return  # closing down, or closed for good (the status line says so)
 
     # --- typed input
 
@@ -268,7 +311,7 @@ class ChatSession:
             return False
         command = self.commands().get(name)
         if command is None:
-            self.model.notice(f"! unknown command /{name}; /help lists them")
+            self.model.notice(f"! unknown command /{name} — /help lists commands")
         else:
             self.spawn(command(arg.strip()))
         return True
@@ -301,14 +344,15 @@ class ChatSession:
             "help": self.cmd_help,
             "list": self.cmd_list,
             "open": self.cmd_open,
-            "group": self.cmd_group,
+            "new": self.cmd_new,
             "invite": self.cmd_invite,
             "add": self.cmd_add,
             "accept": self.cmd_accept,
             "reply": self.cmd_reply,
             "edit": self.cmd_edit,
             "recall": self.cmd_recall,
-            "file": self.cmd_file,
+            "send": self.cmd_send,
+            "save": self.cmd_save,
             "rooms": self.cmd_rooms,
             "join": self.cmd_join,
             "history": self.cmd_history,
@@ -352,6 +396,7 @@ class ChatSession:
         self.model.load_history(conv_id, messages)
         for entry in conv.entries.values():
             self._learn_names(self.model.user_ids(entry))
+        self._describe_files(list(conv.entries.values()))
         if not conv.title and not conv.peer:
             await self.refresh_list()
         if conv.last_seq:
@@ -365,12 +410,15 @@ class ChatSession:
         here = listed.index(self.model.current) if self.model.current in listed else -step
         self.spawn(self.open(listed[(here + step) % len(listed)]))
 
-    async def cmd_group(self, arg: str) -> None:
-        words = shlex.split(arg)
-        if not words:
-            raise UsageError(
-                '/group TITLE [USER…]  (quote a title with spaces: /group "Team A" bob)'
-            )
+    async def cmd_new(self, arg: str) -> None:
+        usage = '/new group TITLE [USER…]  (quote a title with spaces: /new group "Team A" bob)'
+        try:
+            words = shlex.split(arg)
+        except ValueError:
+            raise UsageError(usage) from None
+        if len(words) < 2 or words[0] != "group":
+            raise UsageError(usage)
+        words = words[1:]
         members = [(await self.find_user(name))["id"] for name in words[1:]]
         group = await self.client.call(
             "POST", "/groups", json={"title": words[0], "members": members}
@@ -428,32 +476,27 @@ class ChatSession:
         seq, _ = self._seq_and_text(arg, "/recall SEQ", text=False)
         self.send("recall", {"seq": seq})
 
-    async def cmd_file(self, arg: str) -> None:
+    async def cmd_send(self, arg: str) -> None:
         self._need_current()
         if not arg:
-            raise UsageError("/file PATH")
+            raise UsageError("/send PATH  (a file or an image)")
         name, data = await asyncio.to_thread(_read_file, arg)
-        uploaded = await self.upload(name, data)
+        uploaded = await self.client.upload_file(name, data)
+        self.model.files[str(uploaded["id"])] = FileInfo.of(uploaded)
         if str(uploaded.get("mime", "")).startswith("image/") and uploaded.get("width"):
             size = {"width": uploaded["width"], "height": uploaded["height"]}
             self.send("image", {"file_id": uploaded["id"], **size})
         else:
             self.send("file", {"file_id": uploaded["id"], "name": uploaded.get("name") or name})
 
-    async def upload(self, name: str, data: bytes) -> dict[str, Any]:
-        """``POST /api/v1/files`` (multipart); returns the file object."""
-        form = aiohttp.FormData()
-        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        form.add_field("file", data, filename=name, content_type=mime)
-        headers = {"Authorization": f"Bearer {self.client.access_token}"}
-        url = f"{self.client.base_url}/api/v1/files"
-        async with self.client.session.post(url, data=form, headers=headers) as response:
-            payload = await response.json(content_type=None)
-        if not isinstance(payload, dict) or payload.get("code") != 0:
-            found = payload if isinstance(payload, dict) else {}
-            code = int(found.get("code") or response.status * 100)
-            raise PigeonApiError(code, str(found.get("message") or f"HTTP {response.status}"))
-        return dict(payload["data"])
+    async def cmd_save(self, arg: str) -> None:
+        seq, where = self._seq_and_text(arg, "/save N [PATH]  (N is the #number)", text=False)
+        file_id = self.model.attachment_at(self._need_current(), seq)
+        if file_id is None:
+            raise UsageError(f"#{seq} has no image or file to save")
+        info, data = await self.client.download_file(file_id)
+        saved = await asyncio.to_thread(_write_file, where, str(info.get("name") or file_id), data)
+        self.model.notice(f"* saved #{seq} to {saved}")
 
     async def cmd_rooms(self, query: str) -> None:
         found = await self.client.call("GET", "/groups", params={"q": query})
@@ -480,15 +523,39 @@ class ChatSession:
     async def cmd_who(self, _: str) -> None:
         conv = self.model.conv(self._need_current())
         if conv.kind == "direct":
-            peer = conv.peer or ""
-            found = await self.client.call("GET", "/presence", params={"users": peer})
-            online = any(item["online"] for item in found["items"])
-            name = self.model.names.get(peer, peer)
-            self.model.notice(f"* {name} is {'online' if online else 'offline'}")
+            await self._who_peer(conv.peer)
             return
+        members = await self.client.call("GET", f"/groups/{conv.id}/members")
         online = await self.client.call("GET", f"/groups/{conv.id}/online")
-        names = ", ".join(u["display_name"] for u in online["items"]) or "nobody"
-        self.model.notice(f"* online here: {names}")
+        here = {u["id"] for u in online["items"]}
+        described = [
+            _member_words(m, m["user"]["id"] in here, m["user"]["id"] == self.model.me)
+            for m in members["items"]
+        ]
+        more = " and more" if members.get("more") else ""
+        self.model.notice(f"* members ({len(described)}{more}): " + ", ".join(described))
+
+    async def _who_peer(self, peer: str | None) -> None:
+        if peer is None:
+            raise UsageError("this conversation has no one else in it")
+        user = await self.client.get_user(peer)
+        found = await self.client.call("GET", "/presence", params={"users": peer})
+        online = any(item["online"] for item in found["items"])
+        name = str(user.get("display_name") or user["username"])
+        self.model.names[peer] = name
+        state = "online" if online else "offline (or not sharing presence with you)"
+        self.model.notice(f"* {name} (@{user['username']}) is {state}")
+
+
+def _member_words(member: dict[str, Any], online: bool, me: bool) -> str:
+    user = member["user"]
+    marks = [
+        m
+        for m in (member["role"] if member["role"] != "member" else "", "online" if online else "")
+        if m
+    ]
+    name = "you" if me else str(user.get("display_name") or user["username"])
+    return name + (f" ({', '.join(marks)})" if marks else "")
 
 
 def _read_file(arg: str) -> tuple[str, bytes]:
@@ -496,3 +563,17 @@ def _read_file(arg: str) -> tuple[str, bytes]:
     if not path.is_file():
         raise UsageError(f"no file at {arg!r}")
     return path.name, path.read_bytes()
+
+
+def _write_file(where: str, name: str, data: bytes) -> Path:
+    """Write an attachment to ``where`` (a folder keeps the file's own name; default:
+    the current folder); never over an existing file."""
+    target = Path(where).expanduser() if where else Path.cwd()
+    if target.is_dir():
+        target = target / (Path(name).name or "file")
+    try:
+        with target.open("xb") as out:
+            out.write(data)
+    except FileExistsError:
+        raise UsageError(f"{target} exists already; name another path") from None
+    return target
