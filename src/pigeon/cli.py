@@ -420,12 +420,13 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
     import aiohttp
 
     from pigeon.chat import NotATerminal, run_chat
+    from pigeon.chat.words import error_text
     from pigeon.client import PigeonApiError
 
     try:
         _run(run_chat(server, username, password, register))
     except PigeonApiError as exc:
-        raise click.ClickException(f"{exc.message} ({exc.code})") from None
+        raise click.ClickException(error_text(exc.code, exc.message)) from None
     except NotATerminal as exc:
         raise click.ClickException(str(exc)) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -285,6 +285,14 @@ async def test_alice_chats_with_bob_in_a_terminal(
     _, sent = await bob.client.download_file(last["body"]["file_id"])
     assert sent == b"plain words\n"
 
+    # Switching: by key, and by a listed title.
+    alice.keys("C-n")
+    await in_thread(lambda: alice.wait_for(f"{bob.name} · direct", "me: sure"))
+    alice.line("/open night OWLS")
+    await in_thread(lambda: alice.wait_for("Night owls · group", "[file notes.txt"))
+    alice.line("/help")
+    await in_thread(lambda: alice.wait_for("/new group TITLE [USER…]", "/save N [PATH]"))
+
     # One Ctrl-C: a clean exit, no traceback.
     alice.keys("C-c")
     assert await asyncio.to_thread(alice.exit_code) == 0, alice.stderr()

@@ -44,7 +44,7 @@ TYPING_SHOWN_S = 6.0  # the server ends a typer's indicator after ~6 s of quiet
 HISTORY_PAGE = 50
 
 HELP = """commands (Ctrl-N / Ctrl-P switch conversations, PageUp / PageDown scroll, Ctrl-C quits):
-  /open NAME|ID|N        open a direct chat with a user, a conversation id, or list entry N
+  /open NAME|ID|N        open a listed chat or group by name, a user, an id, or entry N
   /new group TITLE [USER…]  create a group with these users and open it
   /invite USER…          add users to the open group
   /add USER [NOTE]       send a friend request          /accept USER   accept one
@@ -378,10 +378,13 @@ class ChatSession:
         if not target:
             raise UsageError("/open NAME, /open CONVERSATION-ID or /open N (list entry)")
         listed = self.model.ordered_convs()
+        titled = [c.id for c in listed if self.model.title(c).casefold() == target.casefold()]
         if target.isdigit() and 0 < int(target) <= len(listed):
             conv_id = listed[int(target) - 1].id
         elif target.startswith("c_"):
             conv_id = target
+        elif titled:
+            conv_id = titled[0]  # a listed group's title, or a peer's display name
         else:
             user = await self.find_user(target)
             opened = await self.client.open_direct(user["id"])
