@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from pigeon.chat.commands import HELP
 from pigeon.chat.screen import ChatScreen
-from pigeon.chat.session import HELP, ChatSession
+from pigeon.chat.session import ChatSession
 from pigeon.client import PigeonClient
 
 __all__ = ["HELP", "ChatScreen", "ChatSession", "NotATerminal", "run_chat"]

@@ -168,7 +168,7 @@ class ChatScreen:
     def _scroll(self, lines: int) -> None:
         self.back = max(0, self.back + lines)
         if self.back and self._last_line().y == 0:  # at the top: fetch older messages
-            self.session.spawn(self.session.cmd_history(""))
+            self.session.spawn(self.session.commands.cmd_history(""))
 
     def _accept(self, buffer: Buffer) -> bool:
         self.back = 0
