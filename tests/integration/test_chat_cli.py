@@ -120,6 +120,10 @@ class Terminal:
             time.sleep(0.2)
         raise AssertionError(f"chat did not exit:\n{self.screen()}")
 
+    def alternate_screen(self) -> bool:
+        """Whether the pane shows the alternate screen (a full-screen program is drawn)."""
+        return self.tmux("display-message", "-p", "-t", "chat", "#{alternate_on}").strip() == "1"
+
     def stderr(self) -> str:
         return self.err_path.read_text() if self.err_path.exists() else ""
 
@@ -293,10 +297,12 @@ async def test_alice_chats_with_bob_in_a_terminal(
     alice.line("/help")
     await in_thread(lambda: alice.wait_for("/new group TITLE [USER…]", "/save N [PATH]"))
 
-    # One Ctrl-C: a clean exit, no traceback.
+    # One Ctrl-C: a clean exit, no traceback, the terminal as it was.
+    assert alice.alternate_screen()
     alice.keys("C-c")
     assert await asyncio.to_thread(alice.exit_code) == 0, alice.stderr()
     assert "Traceback" not in alice.stderr()
+    assert not alice.alternate_screen()
 
 
 async def test_a_group_made_after_login_shows_by_title_and_its_events_in_words(
@@ -370,7 +376,9 @@ async def test_a_lost_connection_says_reconnecting_and_recovers(
     await asyncio.to_thread(shared_server.kill)
     await in_thread(lambda: alice.wait_for("reconnecting…"))
     await asyncio.to_thread(shared_server.start)
-    await in_thread(lambda: alice.wait_for("* reconnected"))
+    # Sent at once: it reaches alice by the catch-up after reconnecting, or live.
+    await peer.client.send_rest(conv, body="sent while you were away")
+    await in_thread(lambda: alice.wait_for("* reconnected", "sent while you were away"))
     await peer.client.send_rest(conv, body="after the restart")
     await in_thread(lambda: alice.wait_for("after the restart"))
     assert "reconnecting…" not in alice.screen()
