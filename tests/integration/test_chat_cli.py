@@ -295,7 +295,9 @@ async def test_alice_chats_with_bob_in_a_terminal(
     alice.line("/open night OWLS")
     await in_thread(lambda: alice.wait_for("Night owls · group", "[file notes.txt"))
     alice.line("/help")
-    await in_thread(lambda: alice.wait_for("/new group TITLE [USER…]", "/save N [PATH]"))
+    await in_thread(
+        lambda: alice.wait_for("/new group TITLE [USER…]", "/send PATH, /save N [PATH]")
+    )
 
     # One Ctrl-C: a clean exit, no traceback, the terminal as it was.
     assert alice.alternate_screen()

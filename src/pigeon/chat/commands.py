@@ -22,16 +22,19 @@ if TYPE_CHECKING:
 
 HISTORY_PAGE = 50
 
-HELP = """commands (Ctrl-N / Ctrl-P switch conversations, PageUp / PageDown scroll, Ctrl-C quits):
-  /open NAME|ID|N        open a listed chat or group by name, a user, an id, or entry N
-  /new group TITLE [USER…]  create a group with these users and open it
-  /invite USER…          add users to the open group
-  /add USER [NOTE]       send a friend request          /accept USER   accept one
-  /reply N TEXT          answer message #N              /edit N TEXT   change your message #N
-  /recall N              take back your message #N      /send PATH     send a file or image
-  /save N [PATH]         save the attachment of #N      /who           members, or the peer
-  /rooms [QUERY]         public groups and channels     /join ID       join one and open it
-  /history [N]           load N older messages          /quit          leave
+# Lines of at most 80 characters: the message pane of an 80-column terminal is narrower
+# than that, but a 120-column one shows each on one line.
+HELP = """commands (Ctrl-N / Ctrl-P switch, PageUp / PageDown scroll, Ctrl-C quits):
+  /open NAME|N|ID             a listed chat or group, a user, entry N, an id
+  /new group TITLE [USER…]    create a group and open it
+  /invite USER…               add users to the open group
+  /add USER [NOTE]            send a friend request; /accept USER accepts one
+  /reply N TEXT               answer message #N
+  /edit N TEXT, /recall N     change or take back your message #N
+  /send PATH, /save N [PATH]  send a file or image; save the one of #N
+  /who                        the group's members, or the other person
+  /rooms [QUERY], /join ID    public groups and channels; join one
+  /history [N], /quit         load older messages; leave
 anything else is sent to the open conversation"""
 
 Command = Callable[[str], Awaitable[None]]
