@@ -257,6 +257,9 @@ async def test_alice_chats_with_bob_in_a_terminal(
     await in_thread(lambda: alice.wait_for("! there is no message with that number here"))
     assert "[edit" not in alice.screen()  # a refused edit leaves no line behind
 
+    alice.line("/invite someone")
+    await in_thread(lambda: alice.wait_for("! /invite adds people to a group"))
+
     # A group made here shows by its title, in the list and the header.
     alice.line(f'/new group "Night owls" {bob.name}')
     await in_thread(
@@ -266,8 +269,12 @@ async def test_alice_chats_with_bob_in_a_terminal(
     )
     group = next(c for c in (await bob.client.conversations())["items"] if c["kind"] == "group")
     assert group["title"] == "Night owls"
+    carol = unique_name("carol")
+    await registered(shared_server, carol)
+    alice.line(f"/invite {carol}")
+    await in_thread(lambda: alice.wait_for(f"* you added {carol}"))
     alice.line("/who")
-    await in_thread(lambda: alice.wait_for("* members (2): "))
+    await in_thread(lambda: alice.wait_for("* members (3): "))
     assert "you (owner" in alice.screen()
 
     # Images and files: named with their size, saved by number, sent from a path.

@@ -123,9 +123,13 @@ class Commands:
 
     async def cmd_invite(self, arg: str) -> None:
         conv = self._need_current()
-        users = [(await self.find_user(name))["id"] for name in arg.split()]
-        if not users:
+        if self.model.conv(conv).kind == "direct":
+            raise UsageError(
+                "/invite adds people to a group; start one with /new group TITLE USER…"
+            )
+        if not arg.split():
             raise UsageError("/invite USER…")
+        users = [(await self.find_user(name))["id"] for name in arg.split()]
         await self.client.call("POST", f"/groups/{conv}/members", json={"user_ids": users})
 
     async def cmd_add(self, arg: str) -> None:
