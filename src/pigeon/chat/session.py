@@ -35,6 +35,7 @@ from pigeon.client import (
     PigeonClient,
     PresenceEvent,
     ReceiptEvent,
+    SocketDisplaced,
     TypingEvent,
     new_cid,
 )
@@ -157,9 +158,12 @@ class ChatSession:
         if error is None:
             return  # we closed it: quitting
         self.model.link = Link.CLOSED
-        reason = (
-            error_text(error.code, error.message) if isinstance(error, PigeonApiError) else error
-        )
+        if isinstance(error, SocketDisplaced):
+            reason = "a newer connection of yours took this one's place"
+        elif isinstance(error, PigeonApiError):
+            reason = error_text(error.code, error.message)
+        else:
+            reason = str(error) or type(error).__name__
         self.model.notice(f"! disconnected: {reason}; restart pigeon chat to reconnect")
 
     def _on_message(self, message: Message) -> None:
