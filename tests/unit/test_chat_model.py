@@ -150,6 +150,9 @@ def test_attachments_show_name_and_size_once_known_and_how_to_save() -> None:
     assert text_of(model, 2) == "[file report.pdf 2.1 MB]  /save 2"
     assert text_of(model, 3) == "[image cat.png 120 KB] hi  /save 3"
     assert model.files_to_describe(conv.entries.values()) == []
+    model.open("c_1")
+    model.on_message(message(4, sender=ME, reply_to=1, text="nice"))
+    assert model.lines()[-1].quote == "┆ #1 Alice: [image cat.png 120 KB]"
     assert (model.attachment_at("c_1", 2), model.attachment_at("c_1", 9)) == ("f_2", None)
 
 

@@ -331,8 +331,11 @@ class ChatModel:
         """A user as the subject or object of a sentence."""
         return "you" if user_id == self.me else self.names.get(user_id, "someone")
 
-    def describe(self, entry: Entry) -> str:
-        """What a message says, in words: text, a picture, a file, a group change."""
+    def describe(self, entry: Entry, *, save_hint: bool = True) -> str:
+        """What a message says, in words: text, a picture, a file, a group change.
+
+        An attachment ends with the command that saves it, unless ``save_hint`` is off
+        (a quote of it)."""
         body = entry.body
         if entry.recalled:
             return "message recalled"
@@ -340,7 +343,7 @@ class ChatModel:
             return str(body.get("text", "")) + (" (edited)" if entry.edited else "")
         if entry.kind in ATTACHMENTS:
             info = self.files.get(entry.file_id or "")
-            saving = f"  /save {entry.seq}" if entry.seq is not None else ""
+            saving = f"  /save {entry.seq}" if save_hint and entry.seq is not None else ""
             return attachment(entry.kind, body, info) + saving
         if entry.kind == Kind.SYSTEM:
             return system_sentence(body, self.who)
@@ -364,7 +367,7 @@ class ChatModel:
         if target is None:
             return f"┆ #{entry.reply_to}"  # older than what is loaded
         who = self.names.get(target.sender, target.sender)
-        return f"┆ #{target.seq} {who}: {shorten(self.describe(target))}"
+        return f"┆ #{target.seq} {who}: {shorten(self.describe(target, save_hint=False))}"
 
     def line(self, conv: Conversation, entry: Entry) -> Line:
         """One message drawn: ``#seq HH:MM name:`` then its words, a tick if yours."""
