@@ -432,19 +432,36 @@ def user_reset_password(username: str, password: str | None, **flags: Any) -> No
 )
 @click.option("--register", is_flag=True, help="Create the account first.")
 def chat(server: str, username: str, password: str, register: bool) -> None:
-    """Chat from the terminal: a full-screen client with a conversation list, ticks
-    (sent, delivered, read) and an input line nothing overwrites. /help inside lists
-    the commands; Ctrl-C quits.
+    """Chat from the terminal: a full-screen client with the conversation list and
+    unread counts, messages with times and ticks (… sending, ✓ sent, ✓✓ delivered,
+    ✓✓ read), and an input line nothing overwrites. It sends delivered receipts for
+    what arrives and read receipts for what the open conversation shows.
+
+    \b
+    Commands (N is the #number shown before a message):
+      /open NAME|ID|N            open a direct chat, a conversation, or list entry N
+      /new group TITLE [USER…]   create a group and open it
+      /invite USER…              add users to the open group
+      /add USER [NOTE]           send a friend request; /accept USER accepts one
+      /reply N TEXT, /edit N TEXT, /recall N
+      /send PATH                 send a file or image; /save N [PATH] saves one
+      /who                       the group's members, or the peer of a direct chat
+      /rooms [QUERY], /join ID, /history [N], /help, /quit
+
+    \b
+    Keys: Ctrl-N / Ctrl-P next / previous conversation, PageUp / PageDown scroll,
+    Ctrl-C or Ctrl-D quit. A lost connection shows "reconnecting…" and recovers.
     """
     import aiohttp
 
     from pigeon.chat import NotATerminal, run_chat
+    from pigeon.chat.words import error_text
     from pigeon.client import PigeonApiError
 
     try:
         _run(run_chat(server, username, password, register))
     except PigeonApiError as exc:
-        raise click.ClickException(f"{exc.message} ({exc.code})") from None
+        raise click.ClickException(error_text(exc.code, exc.message)) from None
     except NotATerminal as exc:
         raise click.ClickException(str(exc)) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:

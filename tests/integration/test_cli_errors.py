@@ -154,7 +154,8 @@ def test_chat_with_a_wrong_password_is_one_line(
 ) -> None:
     args = ("chat", "--server", shared_server.base_url, "-u", unique_name("nobody"))
     result = pigeon(*args, cwd=tmp_path, env={"PIGEON_PASSWORD": "wrong-password"})
-    assert_one_line_error(result)
+    assert_one_line_error(result, "wrong username or password")
+    assert "40101" not in result.stderr  # words, not the code
 
 
 def test_chat_outside_a_terminal_says_so(shared_server: ServerProcess, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import io
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import jwt
 import pytest
+from PIL import Image
 
 from harness import JWT_SECRET, WAIT_S, ServerProcess, unique_name
 from pigeon.client import (
@@ -379,6 +381,34 @@ async def test_rest_helpers_and_errors(
     with pytest.raises(PigeonApiError) as logged_out:
         await alice.me()
     assert logged_out.value.status == 401
+
+
+async def test_file_helpers_upload_describe_and_download(
+    shared_server: ServerProcess, clients: list[PigeonClient]
+) -> None:
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    picture = io.BytesIO()
+    Image.new("RGB", (30, 20), "red").save(picture, "PNG")
+    data = picture.getvalue()
+    # An expired token is refreshed for an upload too (the multipart body is sent again).
+    assert alice.access_token is not None
+    alice.access_token = expired_copy(alice.access_token)
+    uploaded = await alice.upload_file("dot.png", data, content_type="text/plain")
+    assert (uploaded["name"], uploaded["size"], uploaded["mime"]) == (
+        "dot.png",
+        len(data),
+        "image/png",
+    )
+    assert (uploaded["width"], uploaded["height"]) == (30, 20)
+    await alice.send_rest(conv, "image", {"file_id": uploaded["id"], "width": 30, "height": 20})
+
+    info, got = await bob.download_file(uploaded["id"])
+    assert (info["name"], got) == ("dot.png", data)
+    assert (await bob.file_info(uploaded["id"]))["size"] == len(data)
+    stranger = await new_user(clients, shared_server.base_url)
+    with pytest.raises(PigeonApiError) as hidden:
+        await stranger.download_file(uploaded["id"])
+    assert (hidden.value.code, hidden.value.status) == (40404, 404)
 
 
 # --- retries

@@ -7,13 +7,17 @@ commands into model changes and server calls, ``screen`` draws it with prompt_to
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
 import sys
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from pigeon.chat.commands import HELP
 from pigeon.chat.screen import ChatScreen
-from pigeon.chat.session import HELP, ChatSession
+from pigeon.chat.session import ChatSession
 from pigeon.client import PigeonClient
 
 __all__ = ["HELP", "ChatScreen", "ChatSession", "NotATerminal", "run_chat"]
@@ -40,6 +44,23 @@ def _quit_on_interrupt(screen: ChatScreen) -> None:
     signal.signal(signal.SIGINT, on_interrupt)
 
 
+@contextlib.contextmanager
+def _quiet_sdk_logs() -> Iterator[None]:
+    """Keep the SDK's log lines off the screen while it is drawn: they would scribble over
+    the panes. What they tell (a lost connection, a refusal) reaches the user as
+    events instead: the status line and notices."""
+    sdk = logging.getLogger("pigeon")
+    before = sdk.propagate
+    quiet = logging.NullHandler()
+    sdk.addHandler(quiet)
+    sdk.propagate = False
+    try:
+        yield
+    finally:
+        sdk.removeHandler(quiet)
+        sdk.propagate = before
+
+
 async def run_chat(server: str, username: str, password: str, register: bool) -> None:
     """Sign in, connect, and run the screen until the user quits (/quit, Ctrl-C, Ctrl-D)."""
     async with PigeonClient(server) as client:
@@ -58,6 +79,7 @@ async def run_chat(server: str, username: str, password: str, register: bool) ->
         try:
             await session.start()
             session.model.notice(f"* signed in as {grant['user']['username']}; /help for commands")
-            await screen.run()
+            with _quiet_sdk_logs():
+                await screen.run()
         finally:
             await session.close()

@@ -12,9 +12,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pigeon.chat.words import (
+    AMENDS,
+    ATTACHMENTS,
+    FileInfo,
+    Kind,
+    SystemEvent,
+    attachment,
+    shorten,
+    system_sentence,
+)
 from pigeon.client import Ack, Message
+from pigeon.protocol.membership import ConversationKind
 
-NOTICE_LINES = 16  # command output kept under the open conversation (/help fits)
+NOTICE_LINES = 20  # command output kept under the open conversation (/help fits)
 
 
 class Tick(enum.IntEnum):
@@ -35,17 +46,29 @@ TICK_MARKS = {
     Tick.READ: "✓✓ read",
 }
 
-SYSTEM_EVENTS = {
-    "group_created": "created the group",
-    "group_updated": "changed the group",
-    "group_dissolved": "dissolved the group",
-    "member_added": "added",
-    "member_removed": "removed",
-    "member_joined": "joined",
-    "member_left": "left",
-    "member_updated": "changed a member",
-    "owner_transferred": "handed ownership to",
-}
+
+class Link(enum.StrEnum):
+    """The live connection, as the status line tells it."""
+
+    ONLINE = "online"
+    RECONNECTING = "reconnecting…"
+    CLOSED = "disconnected"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One message as the pane draws it.
+
+    ``quote`` is the line above a reply (what it answers), ``prefix`` is
+    ``#seq HH:MM name:``, ``tick`` is set on your own messages only.
+    """
+
+    prefix: str
+    text: str
+    mine: bool = False
+    tick: Tick | None = None
+    quote: str | None = None
+    system: bool = False
 
 
 @dataclass
@@ -77,11 +100,19 @@ class Entry:
             message.recalled,
         )
 
+    @property
+    def file_id(self) -> str | None:
+        """The attachment's file id, for image and file messages still standing."""
+        found = self.body.get("file_id")
+        if self.kind in ATTACHMENTS and not self.recalled and isinstance(found, str):
+            return found
+        return None
+
 
 @dataclass
 class Conversation:
     id: str
-    kind: str = "direct"
+    kind: ConversationKind = ConversationKind.DIRECT
     title: str | None = None
     unread: int = 0
     last_seq: int = 0
@@ -104,7 +135,10 @@ class Conversation:
         return Tick.SENT
 
     def ordered(self) -> list[Entry]:
-        return [self.entries[s] for s in sorted(self.entries)] + list(self.pending.values())
+        """Stored messages by seq, then your sends on their way (a refused one stays,
+        marked). Edits and recalls in flight are no lines: they change their target."""
+        waiting = [e for e in self.pending.values() if e.kind not in AMENDS]
+        return [self.entries[s] for s in sorted(self.entries)] + waiting
 
 
 class ChatModel:
@@ -118,6 +152,8 @@ class ChatModel:
         self.online: set[str] = set()
         self.typing: dict[str, dict[str, float]] = {}  # conv -> user -> until (monotonic)
         self.notices: list[str] = []
+        self.files: dict[str, FileInfo] = {}  # file id -> what GET /files/{id} said
+        self.link = Link.ONLINE
 
     # --- conversations
 
@@ -131,7 +167,7 @@ class ChatModel:
         """Apply ``GET /conversations`` items (titles, unread counts, peer watermarks)."""
         for item in items:
             conv = self.conv(str(item["id"]))
-            conv.kind = str(item.get("kind", conv.kind))
+            conv.kind = ConversationKind(item.get("kind", conv.kind))
             peer = item.get("peer") or None
             if isinstance(peer, dict):
                 conv.peer = str(peer["id"])
@@ -172,30 +208,47 @@ class ChatModel:
         conv.last_seq = max(conv.last_seq, message.seq)
         conv.last_ts = max(conv.last_ts, message.ts)
         self.typing.get(message.conv, {}).pop(message.sender, None)
-        if message.kind in ("recall", "edit"):
+        if message.kind in AMENDS:
             self._amend(conv, message)
             return False
         conv.entries[message.seq] = Entry.of(message)
+        if message.kind == Kind.SYSTEM:
+            self._learn_group(conv, message.body)
         if message.sender == self.me:
             conv.pending.pop(message.cid, None)
             return False
-        if message.conv != self.current:
-            conv.unread += 1
+        if message.conv != self.current and message.kind != Kind.SYSTEM:
+            conv.unread += 1  # as the server counts: system notices are not unread
         return True
+
+    def _learn_group(self, conv: Conversation, body: dict[str, Any]) -> None:
+        """A group's title as its events tell it (created, renamed), without a lookup."""
+        event = body.get("event")
+        changes = body.get("changes")
+        if event == SystemEvent.GROUP_CREATED and body.get("title"):
+            if conv.kind is ConversationKind.DIRECT:
+                conv.kind = ConversationKind.GROUP
+            conv.title = str(body["title"])
+        elif (
+            event == SystemEvent.GROUP_UPDATED
+            and isinstance(changes, dict)
+            and changes.get("title")
+        ):
+            conv.title = str(changes["title"])
 
     def _amend(self, conv: Conversation, message: Message) -> None:
         target = conv.entries.get(int(message.body.get("seq", 0)))
         if target is None:
             return  # not loaded: history shows it amended
-        if message.kind == "recall":
+        if message.kind == Kind.RECALL:
             target.recalled, target.body = True, {}
-        else:
+        elif not target.recalled:
             target.edited, target.body = True, {"text": message.body.get("text", "")}
 
     def load_history(self, conv_id: str, items: Iterable[Message]) -> None:
         conv = self.conv(conv_id)
         for message in items:
-            if message.kind not in ("recall", "edit"):
+            if message.kind not in AMENDS:
                 conv.entries[message.seq] = Entry.of(message)
             conv.last_seq = max(conv.last_seq, message.seq)
 
@@ -210,7 +263,7 @@ class ChatModel:
         if entry is None:
             return
         entry.seq, entry.ts = ack.seq, ack.ts
-        if entry.kind in ("recall", "edit"):
+        if entry.kind in AMENDS:
             self._amend(conv, _as_message(ack, entry))
         else:
             conv.entries[ack.seq] = entry
@@ -218,8 +271,15 @@ class ChatModel:
         conv.last_ts = max(conv.last_ts, ack.ts)
 
     def failed(self, conv_id: str, cid: str) -> None:
-        entry = self.conv(conv_id).pending.get(cid)
-        if entry is not None:
+        """A send was refused: a message stays, marked; an edit or recall just goes (its
+        target is unchanged, and the notice says why)."""
+        pending = self.conv(conv_id).pending
+        entry = pending.get(cid)
+        if entry is None:
+            return
+        if entry.kind in AMENDS:
+            del pending[cid]
+        else:
             entry.failed = True
 
     def on_receipt(self, conv_id: str, user: str, read: int | None, recv: int | None) -> None:
@@ -231,7 +291,17 @@ class ChatModel:
         conv.others_read = max(conv.others_read, read or 0)
         conv.others_recv = max(conv.others_recv, recv or 0, read or 0)
 
-    # --- typing and notices
+    def attachment_at(self, conv_id: str, seq: int) -> str | None:
+        """The file id of message #seq, if it is a standing image or file."""
+        entry = self.conv(conv_id).entries.get(seq)
+        return entry.file_id if entry is not None else None
+
+    def files_to_describe(self, entries: Iterable[Entry]) -> list[str]:
+        """File ids among ``entries`` whose name and size are not known yet."""
+        ids = (e.file_id for e in entries)
+        return [i for i in dict.fromkeys(ids) if i is not None and i not in self.files]
+
+    # --- typing, notices, connection
 
     def set_typing(self, conv_id: str, user: str, on: bool, until: float) -> None:
         typers = self.typing.setdefault(conv_id, {})
@@ -244,62 +314,82 @@ class ChatModel:
         typers = self.typing.get(conv_id, {})
         return [self.names.get(u, u) for u, until in typers.items() if until > now]
 
+    def status(self, now: float) -> str:
+        """The line under the messages: the connection when it is not up, else who types."""
+        if self.link is not Link.ONLINE:
+            return str(self.link)
+        typers = self.typers(self.current, now) if self.current else []
+        if not typers:
+            return ""
+        return f"{', '.join(typers)} {'is' if len(typers) == 1 else 'are'} typing…"
+
     def notice(self, text: str) -> None:
         self.notices.extend(text.splitlines())
         del self.notices[:-NOTICE_LINES]
 
     # --- text
 
-    def describe(self, entry: Entry) -> str:
-        """What a message says, in words: text, a picture, a file, a group change."""
+    def who(self, user_id: str) -> str:
+        """A user as the subject or object of a sentence."""
+        return "you" if user_id == self.me else self.names.get(user_id, "someone")
+
+    def describe(self, entry: Entry, *, save_hint: bool = True) -> str:
+        """What a message says, in words: text, a picture, a file, a group change.
+
+        An attachment ends with the command that saves it, unless ``save_hint`` is off
+        (a quote of it)."""
         body = entry.body
         if entry.recalled:
-            return "(recalled)"
-        if entry.kind == "text":
+            return "message recalled"
+        if entry.kind == Kind.TEXT:
             return str(body.get("text", "")) + (" (edited)" if entry.edited else "")
-        if entry.kind == "image":
-            caption = f" {body['caption']}" if body.get("caption") else ""
-            return f"[image {body.get('width')}x{body.get('height')}]{caption}"
-        if entry.kind == "file":
-            return f"[file {body.get('name', '')}]"
-        if entry.kind == "system":
-            return self._describe_system(body)
+        if entry.kind in ATTACHMENTS:
+            info = self.files.get(entry.file_id or "")
+            saving = f"  /save {entry.seq}" if save_hint and entry.seq is not None else ""
+            return attachment(entry.kind, body, info) + saving
+        if entry.kind == Kind.SYSTEM:
+            return system_sentence(body, self.who)
         return f"[{entry.kind} message]"
-
-    def _describe_system(self, body: dict[str, Any]) -> str:
-        event = str(body.get("event", ""))
-        actor = self.names.get(str(body.get("actor", "")), "someone")
-        verb = SYSTEM_EVENTS.get(event, event.replace("_", " ") or "changed something")
-        users = body.get("users")
-        whom = (
-            (" with " if event == "group_created" else " ")
-            + ", ".join(self.names.get(str(u), str(u)) for u in users)
-            if isinstance(users, list) and users
-            else ""
-        )
-        title = f' "{body["title"]}"' if event == "group_created" and body.get("title") else ""
-        return f"* {actor} {verb}{title}{whom}"
 
     def user_ids(self, entry: Entry) -> list[str]:
         """Every user a line names, so their names can be looked up."""
         ids = [entry.sender]
-        if entry.kind == "system":
+        if entry.kind == Kind.SYSTEM:
             ids.append(str(entry.body.get("actor", "")))
             users = entry.body.get("users")
             if isinstance(users, list):
                 ids.extend(str(u) for u in users)
         return [i for i in ids if i and i not in self.names]
 
-    def line(self, conv: Conversation, entry: Entry) -> tuple[str, str, str]:
-        """(prefix, text, tick) of one message: ``#seq HH:MM name:``, the words, the tick."""
+    def quote(self, conv: Conversation, entry: Entry) -> str | None:
+        """The line above a reply: who said what it answers, cut to one line."""
+        if not entry.reply_to:
+            return None
+        target = conv.entries.get(entry.reply_to)
+        if target is None:
+            return f"┆ #{entry.reply_to}"  # older than what is loaded
+        who = self.names.get(target.sender, target.sender)
+        return f"┆ #{target.seq} {who}: {shorten(self.describe(target, save_hint=False))}"
+
+    def line(self, conv: Conversation, entry: Entry) -> Line:
+        """One message drawn: ``#seq HH:MM name:`` then its words, a tick if yours."""
         stamp = time.strftime("%H:%M", time.localtime(entry.ts / 1000))
         number = f"#{entry.seq}" if entry.seq is not None else "#…"
-        reply = f"↪#{entry.reply_to} " if entry.reply_to else ""
-        if entry.kind == "system":
-            return f"{number} {stamp}", reply + self.describe(entry), ""
+        if entry.kind == Kind.SYSTEM:
+            return Line(f"{number} {stamp}", f"* {self.describe(entry)}", system=True)
+        mine = entry.sender == self.me
         who = self.names.get(entry.sender, entry.sender)
-        tick = TICK_MARKS[conv.tick(entry)] if entry.sender == self.me else ""
-        return f"{number} {stamp} {who}:", reply + self.describe(entry), tick
+        tick = conv.tick(entry) if mine and not entry.recalled else None
+        return Line(
+            f"{number} {stamp} {who}:", self.describe(entry), mine, tick, self.quote(conv, entry)
+        )
+
+    def lines(self) -> list[Line]:
+        """The open conversation, oldest first (empty when none is open)."""
+        if self.current is None:
+            return []
+        conv = self.conv(self.current)
+        return [self.line(conv, entry) for entry in conv.ordered()]
 
 
 def _as_message(ack: Ack, entry: Entry) -> Message:

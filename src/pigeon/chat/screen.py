@@ -1,10 +1,15 @@
 """The full-screen terminal UI of ``pigeon chat`` (prompt_toolkit).
 
 Left: the conversation list with unread counts. Right: the open conversation —
-each message with its ``#seq`` (for /reply, /edit, /recall), time, sender and, for
-your own, a tick (… sending, ✓ sent, ✓✓ delivered, ✓✓ read) — then a status line
-(who is typing) and the input line. Arrivals redraw the panes; they never touch
-what you are typing.
+each message with its ``#seq`` (for /reply, /edit, /recall, /save), time, sender
+and, for your own, a tick (… sending, ✓ sent, ✓✓ delivered, ✓✓ read) — then a
+status line (reconnecting…, or who is typing) and the input line.
+
+A full-screen ``Application`` rather than a ``PromptSession`` under ``patch_stdout``:
+printing above a prompt can only add lines, while a chat must change lines already
+shown (a tick turning to read, an edit, a recall, unread counts in the list). Here
+every pane is drawn from the model on each change, and the input line is a buffer
+of its own that no arrival writes to.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from prompt_toolkit.layout import (
 from prompt_toolkit.layout.dimension import Dimension
 from prompt_toolkit.styles import Style
 
-from pigeon.chat.model import ChatModel, Tick
+from pigeon.chat.model import TICK_MARKS, ChatModel, Link, Tick
 from pigeon.chat.session import ChatSession
 
 LIST_WIDTH = 28
@@ -43,6 +48,9 @@ STYLE = Style.from_dict(
         "tick.failed": "#d75f5f bold",
         "notice": "#af8700",
         "status": "italic #888888",
+        "status.link": "bold #d75f5f",
+        "quote": "#888888",
+        "system": "italic",
         "prompt": "bold",
     }
 )
@@ -64,24 +72,24 @@ def conversation_list(model: ChatModel) -> StyleAndTextTuples:
     return out
 
 
+TICK_STYLES = {Tick.READ: "class:tick.read", Tick.FAILED: "class:tick.failed"}
+
+
 def message_lines(model: ChatModel) -> StyleAndTextTuples:
     out: StyleAndTextTuples = []
     if model.current is None:
         out.append(
             ("class:meta", "Open a conversation: /open NAME, or Ctrl-N. /help lists commands.\n")
         )
-    else:
-        conv = model.conv(model.current)
-        for entry in conv.ordered():
-            prefix, text, tick = model.line(conv, entry)
-            mine = entry.sender == model.me
-            out.append(("class:meta", prefix + " "))
-            out.append(("class:me" if mine else "", text))
-            if tick:
-                state = conv.tick(entry)
-                style = {Tick.READ: "class:tick.read", Tick.FAILED: "class:tick.failed"}
-                out.append((style.get(state, "class:meta"), "  " + tick))
-            out.append(("", "\n"))
+    for line in model.lines():
+        if line.quote:
+            out.append(("class:quote", f"    {line.quote}\n"))
+        out.append(("class:meta", line.prefix + " "))
+        style = "class:system" if line.system else "class:me" if line.mine else ""
+        out.append((style, line.text))
+        if line.tick is not None:
+            out.append((TICK_STYLES.get(line.tick, "class:meta"), "  " + TICK_MARKS[line.tick]))
+        out.append(("", "\n"))
     for notice in model.notices:
         out.append(("class:notice", notice + "\n"))
     return out
@@ -91,17 +99,14 @@ def header(model: ChatModel) -> StyleAndTextTuples:
     if model.current is None:
         return [("class:header", " pigeon chat")]
     conv = model.conv(model.current)
-    return [("class:header", f" {model.title(conv)} · {conv.kind} · {conv.id}")]
+    return [("class:header", f" {model.title(conv)} · {conv.kind}")]
 
 
 def status(model: ChatModel) -> StyleAndTextTuples:
-    if model.current is None:
+    text = model.status(time.monotonic())
+    if not text:
         return []
-    typers = model.typers(model.current, time.monotonic())
-    if not typers:
-        return []
-    verb = "is" if len(typers) == 1 else "are"
-    return [("class:status", f" {', '.join(typers)} {verb} typing…")]
+    return [("class:status.link" if model.link is not Link.ONLINE else "class:status", f" {text}")]
 
 
 class ChatScreen:
@@ -163,7 +168,7 @@ class ChatScreen:
     def _scroll(self, lines: int) -> None:
         self.back = max(0, self.back + lines)
         if self.back and self._last_line().y == 0:  # at the top: fetch older messages
-            self.session.spawn(self.session.cmd_history(""))
+            self.session.spawn(self.session.commands.cmd_history(""))
 
     def _accept(self, buffer: Buffer) -> bool:
         self.back = 0

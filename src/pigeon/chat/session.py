@@ -1,7 +1,8 @@
 """The terminal client's behaviour: SDK events in, commands out, receipts sent back.
 
 ``ChatSession`` owns the SDK client and connection and the ``ChatModel``; the
-screen (``pigeon.chat.screen``) only draws the model and hands typed lines here.
+screen (``pigeon.chat.screen``) only draws the model and hands typed lines here,
+and slash commands go to ``pigeon.chat.commands``.
 Every action that talks to the server runs as its own task, so the screen never
 waits on the network.
 """
@@ -10,20 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import mimetypes
-import shlex
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from pigeon.chat.model import ChatModel
+from pigeon.chat.commands import HISTORY_PAGE, Commands, UsageError
+from pigeon.chat.model import ChatModel, Entry, Link
+from pigeon.chat.words import FileInfo, error_text
 from pigeon.client import (
     ClosedEvent,
     ConnectedEvent,
     Connection,
+    ConnectionClosedError,
     DisconnectedEvent,
     ErrorEvent,
     Event,
@@ -34,31 +35,13 @@ from pigeon.client import (
     PigeonClient,
     PresenceEvent,
     ReceiptEvent,
+    SocketDisplaced,
     TypingEvent,
     new_cid,
 )
 
 TYPING_EVERY_S = 3.0  # the server relays at most one typing-on per 3 s anyway
 TYPING_SHOWN_S = 6.0  # the server ends a typer's indicator after ~6 s of quiet
-HISTORY_PAGE = 50
-
-HELP = """commands (Ctrl-N / Ctrl-P switch conversations, PageUp / PageDown scroll, Ctrl-C quits):
-  /open NAME|ID|N        open a direct chat with a user, a conversation id, or list entry N
-  /group TITLE [USER…]   create a group with these users and open it
-  /invite USER…          add users to the open group
-  /add USER [NOTE]       send a friend request          /accept USER   accept one
-  /reply SEQ TEXT        reply to message #SEQ          /edit SEQ TEXT  change your message
-  /recall SEQ            take back your message         /file PATH      send a file or image
-  /rooms [QUERY]         public groups and channels     /join ID        join one and open it
-  /history [N]           load N older messages          /who            who is online here
-  /quit                  leave
-anything else is sent to the open conversation"""
-
-Command = Callable[[str], Awaitable[None]]
-
-
-class UsageError(Exception):
-    """A command typed wrongly; the message says how to type it."""
 
 
 class ChatSession:
@@ -67,6 +50,7 @@ class ChatSession:
         self.conn = conn
         self.model = ChatModel(me)
         self.redraw: Callable[[], None] = lambda: None
+        self.commands = Commands(self)
         self._tasks: set[asyncio.Task[None]] = set()
         self._receipts: dict[str, tuple[int, int]] = {}  # conv -> (recv, read) to send
         self._receipts_due = asyncio.Event()
@@ -86,9 +70,17 @@ class ChatSession:
             except UsageError as exc:
                 self.model.notice(f"! {exc}")
             except PigeonApiError as exc:
-                self.model.notice(f"! {exc.message} ({exc.code})")
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                self.model.notice(f"! server unreachable: {type(exc).__name__} {exc}")
+                self.model.notice(f"! {error_text(exc.code, exc.message)}")
+            except ConnectionClosedError:
+                self.model.notice("! not connected to the server any more")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.model.notice(f"! the server did not answer ({type(exc).__name__}); try again")
+            except OSError as exc:  # a local file: /send, /save
+                self.model.notice(f"! {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not end the screen with a traceback
+                self.model.notice(f"! that failed: {type(exc).__name__}: {exc}")
             self.redraw()
 
         task = asyncio.create_task(guarded())
@@ -125,7 +117,10 @@ class ChatSession:
 
     async def pump(self) -> None:
         async for event in self.conn.events():
-            self.on_event(event)
+            try:
+                self.on_event(event)
+            except Exception as exc:  # one odd event must not stop every later one
+                self.model.notice(f"! could not show an event: {type(exc).__name__}: {exc}")
             self.redraw()
 
     def on_event(self, event: Event) -> None:
@@ -141,15 +136,35 @@ class ChatSession:
         elif isinstance(event, PresenceEvent):
             (model.online.add if event.online else model.online.discard)(event.user)
         elif isinstance(event, ErrorEvent):
-            model.notice(f"! {event.message} ({event.code})")
+            model.notice(f"! {error_text(event.code, event.message)}")
         elif isinstance(event, DisconnectedEvent):
-            model.notice(f"* connection lost; reconnecting in {event.retry_in:.1f}s")
-        elif isinstance(event, ConnectedEvent) and event.attempt > 1:
-            model.notice("* reconnected")
-        elif isinstance(event, ClosedEvent) and event.error is not None:
-            model.notice(f"! disconnected for good: {event.error}")
+            model.link = Link.RECONNECTING
+        elif isinstance(event, ConnectedEvent):
+            self._connected(event.attempt)
+        elif isinstance(event, ClosedEvent):
+            self._closed(event.error)
         elif isinstance(event, OtherEvent) and event.t == "friend_request":
             self._on_friend_request(event.data)
+
+    def _connected(self, attempt: int) -> None:
+        """Up again: the SDK catches up by itself; the list may have changed meanwhile."""
+        was = self.model.link
+        self.model.link = Link.ONLINE
+        if attempt > 1 and was is not Link.ONLINE:
+            self.model.notice("* reconnected")
+            self.spawn(self.refresh_list())
+
+    def _closed(self, error: Exception | None) -> None:
+        if error is None:
+            return  # we closed it: quitting
+        self.model.link = Link.CLOSED
+        if isinstance(error, SocketDisplaced):
+            reason = "a newer connection of yours took this one's place"
+        elif isinstance(error, PigeonApiError):
+            reason = error_text(error.code, error.message)
+        else:
+            reason = str(error) or type(error).__name__
+        self.model.notice(f"! disconnected: {reason}; restart pigeon chat to reconnect")
 
     def _on_message(self, message: Message) -> None:
         model = self.model
@@ -158,6 +173,7 @@ class ChatSession:
         entry = conv.entries.get(message.seq)
         if entry is not None:
             self._learn_names(model.user_ids(entry))
+            self._describe_files([entry])
         if not conv.title and not conv.peer:
             self._learn_conversations()  # one that began after login
         if fresh:
@@ -209,6 +225,20 @@ class ChatSession:
                 continue
             self.model.names[user_id] = str(user.get("display_name") or user["username"])
 
+    def _describe_files(self, entries: list[Entry]) -> None:
+        """Look up the name and size of attachments shown for the first time."""
+        wanted = [f for f in self.model.files_to_describe(entries) if f not in self._looking_up]
+        if wanted:
+            self._looking_up.update(wanted)
+            self.spawn(self._fetch_files(wanted))
+
+    async def _fetch_files(self, file_ids: list[str]) -> None:
+        for file_id in file_ids:
+            try:
+                self.model.files[file_id] = FileInfo.of(await self.client.file_info(file_id))
+            except PigeonApiError:
+                continue  # recalled meanwhile, or gone: the line keeps what the message says
+
     async def refresh_list(self) -> None:
         page = await self.client.conversations(limit=100)
         self.model.load_list(page["items"])
@@ -239,7 +269,9 @@ class ChatSession:
                     elif recv:
                         await self.conn.recv(conv, recv)
                 except PigeonApiError as exc:  # e.g. removed from the group meanwhile
-                    self.model.notice(f"! receipt not sent: {exc.message} ({exc.code})")
+                    self.model.notice(f"! receipt not sent: {error_text(exc.code, exc.message)}")
+                except ConnectionClosedError:
+                    return  # closing down, or closed for good (the status line says so)
 
     # --- typed input
 
@@ -266,9 +298,9 @@ class ChatSession:
         name, _, arg = line[1:].partition(" ")
         if name in ("quit", "exit", "q"):
             return False
-        command = self.commands().get(name)
+        command = self.commands.table().get(name)
         if command is None:
-            self.model.notice(f"! unknown command /{name}; /help lists them")
+            self.model.notice(f"! unknown command /{name} — /help lists commands")
         else:
             self.spawn(command(arg.strip()))
         return True
@@ -295,56 +327,6 @@ class ChatSession:
         self.model.acked(ack)
 
     # --- commands
-
-    def commands(self) -> dict[str, Command]:
-        return {
-            "help": self.cmd_help,
-            "list": self.cmd_list,
-            "open": self.cmd_open,
-            "group": self.cmd_group,
-            "invite": self.cmd_invite,
-            "add": self.cmd_add,
-            "accept": self.cmd_accept,
-            "reply": self.cmd_reply,
-            "edit": self.cmd_edit,
-            "recall": self.cmd_recall,
-            "file": self.cmd_file,
-            "rooms": self.cmd_rooms,
-            "join": self.cmd_join,
-            "history": self.cmd_history,
-            "who": self.cmd_who,
-        }
-
-    async def cmd_help(self, _: str) -> None:
-        self.model.notice(HELP)
-
-    async def cmd_list(self, _: str) -> None:
-        await self.refresh_list()
-
-    async def find_user(self, name: str) -> dict[str, Any]:
-        wanted = name.lstrip("@").lower()
-        found = await self.client.search_users(wanted, limit=20)
-        for user in found["items"]:
-            if str(user["username"]).lower() == wanted or user["id"] == name:
-                self.model.names.setdefault(user["id"], str(user["display_name"]))
-                return dict(user)
-        raise UsageError(f"no user named {name!r}")
-
-    async def cmd_open(self, target: str) -> None:
-        if not target:
-            raise UsageError("/open NAME, /open CONVERSATION-ID or /open N (list entry)")
-        listed = self.model.ordered_convs()
-        if target.isdigit() and 0 < int(target) <= len(listed):
-            conv_id = listed[int(target) - 1].id
-        elif target.startswith("c_"):
-            conv_id = target
-        else:
-            user = await self.find_user(target)
-            opened = await self.client.open_direct(user["id"])
-            self.model.load_list([opened])
-            conv_id = str(opened["id"])
-        await self.open(conv_id)
-
     async def open(self, conv_id: str) -> None:
         conv = self.model.open(conv_id)
         page = await self.client.history(conv_id, limit=HISTORY_PAGE)
@@ -352,6 +334,7 @@ class ChatSession:
         self.model.load_history(conv_id, messages)
         for entry in conv.entries.values():
             self._learn_names(self.model.user_ids(entry))
+        self._describe_files(list(conv.entries.values()))
         if not conv.title and not conv.peer:
             await self.refresh_list()
         if conv.last_seq:
@@ -364,135 +347,3 @@ class ChatSession:
             return
         here = listed.index(self.model.current) if self.model.current in listed else -step
         self.spawn(self.open(listed[(here + step) % len(listed)]))
-
-    async def cmd_group(self, arg: str) -> None:
-        words = shlex.split(arg)
-        if not words:
-            raise UsageError(
-                '/group TITLE [USER…]  (quote a title with spaces: /group "Team A" bob)'
-            )
-        members = [(await self.find_user(name))["id"] for name in words[1:]]
-        group = await self.client.call(
-            "POST", "/groups", json={"title": words[0], "members": members}
-        )
-        self.model.load_list([{**group, "last_seq": 1, "last_ts": int(time.time() * 1000)}])
-        await self.open(str(group["id"]))
-
-    async def cmd_invite(self, arg: str) -> None:
-        conv = self._need_current()
-        users = [(await self.find_user(name))["id"] for name in arg.split()]
-        if not users:
-            raise UsageError("/invite USER…")
-        await self.client.call("POST", f"/groups/{conv}/members", json={"user_ids": users})
-
-    async def cmd_add(self, arg: str) -> None:
-        name, _, note = arg.partition(" ")
-        if not name:
-            raise UsageError("/add USER [NOTE]")
-        user = await self.find_user(name)
-        body = {"user_id": user["id"], "note": note or None}
-        await self.client.call("POST", "/friends/requests", json=body)
-        self.model.notice(f"* friend request sent to {user['display_name']}")
-
-    async def cmd_accept(self, name: str) -> None:
-        user = await self.find_user(name)
-        requests = await self.client.call("GET", "/friends/requests")
-        for request in requests["items"]:
-            if request["from"] == user["id"] and request["status"] == "pending":
-                await self.client.call("POST", f"/friends/requests/{request['id']}/accept")
-                self.model.notice(f"* you and {user['display_name']} are friends")
-                return
-        raise UsageError(f"no pending friend request from {name}")
-
-    def _need_current(self) -> str:
-        if self.model.current is None:
-            raise UsageError("open a conversation first: /open NAME")
-        return self.model.current
-
-    @staticmethod
-    def _seq_and_text(arg: str, usage: str, *, text: bool = True) -> tuple[int, str]:
-        seq, _, rest = arg.lstrip("#").partition(" ")
-        if not seq.isdigit() or (text and not rest.strip()):
-            raise UsageError(usage)
-        return int(seq), rest.strip()
-
-    async def cmd_reply(self, arg: str) -> None:
-        seq, text = self._seq_and_text(arg, "/reply SEQ TEXT  (SEQ is the #number of a message)")
-        self.send("text", {"text": text}, reply_to=seq)
-
-    async def cmd_edit(self, arg: str) -> None:
-        seq, text = self._seq_and_text(arg, "/edit SEQ TEXT")
-        self.send("edit", {"seq": seq, "text": text})
-
-    async def cmd_recall(self, arg: str) -> None:
-        seq, _ = self._seq_and_text(arg, "/recall SEQ", text=False)
-        self.send("recall", {"seq": seq})
-
-    async def cmd_file(self, arg: str) -> None:
-        self._need_current()
-        if not arg:
-            raise UsageError("/file PATH")
-        name, data = await asyncio.to_thread(_read_file, arg)
-        uploaded = await self.upload(name, data)
-        if str(uploaded.get("mime", "")).startswith("image/") and uploaded.get("width"):
-            size = {"width": uploaded["width"], "height": uploaded["height"]}
-            self.send("image", {"file_id": uploaded["id"], **size})
-        else:
-            self.send("file", {"file_id": uploaded["id"], "name": uploaded.get("name") or name})
-
-    async def upload(self, name: str, data: bytes) -> dict[str, Any]:
-        """``POST /api/v1/files`` (multipart); returns the file object."""
-        form = aiohttp.FormData()
-        mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        form.add_field("file", data, filename=name, content_type=mime)
-        headers = {"Authorization": f"Bearer {self.client.access_token}"}
-        url = f"{self.client.base_url}/api/v1/files"
-        async with self.client.session.post(url, data=form, headers=headers) as response:
-            payload = await response.json(content_type=None)
-        if not isinstance(payload, dict) or payload.get("code") != 0:
-            found = payload if isinstance(payload, dict) else {}
-            code = int(found.get("code") or response.status * 100)
-            raise PigeonApiError(code, str(found.get("message") or f"HTTP {response.status}"))
-        return dict(payload["data"])
-
-    async def cmd_rooms(self, query: str) -> None:
-        found = await self.client.call("GET", "/groups", params={"q": query})
-        lines = [
-            f"  {g['id']}  {g['kind']:<7} {g['title']} ({g['member_count']})"
-            for g in found["items"]
-        ]
-        self.model.notice("\n".join(["public groups and channels (/join ID):", *lines]))
-
-    async def cmd_join(self, conv_id: str) -> None:
-        group = await self.client.call("POST", f"/groups/{conv_id}/join")
-        self.model.load_list([group])
-        await self.open(conv_id)
-
-    async def cmd_history(self, count: str) -> None:
-        conv = self.model.conv(self._need_current())
-        oldest = min(conv.entries, default=None)
-        if oldest == 1:
-            return  # the whole conversation is here
-        limit = int(count) if count.isdigit() else HISTORY_PAGE
-        page = await self.client.history(conv.id, before=oldest, limit=limit)
-        self.model.load_history(conv.id, (Message.from_frame(i) for i in page["items"]))
-
-    async def cmd_who(self, _: str) -> None:
-        conv = self.model.conv(self._need_current())
-        if conv.kind == "direct":
-            peer = conv.peer or ""
-            found = await self.client.call("GET", "/presence", params={"users": peer})
-            online = any(item["online"] for item in found["items"])
-            name = self.model.names.get(peer, peer)
-            self.model.notice(f"* {name} is {'online' if online else 'offline'}")
-            return
-        online = await self.client.call("GET", f"/groups/{conv.id}/online")
-        names = ", ".join(u["display_name"] for u in online["items"]) or "nobody"
-        self.model.notice(f"* online here: {names}")
-
-
-def _read_file(arg: str) -> tuple[str, bytes]:
-    path = Path(arg).expanduser()
-    if not path.is_file():
-        raise UsageError(f"no file at {arg!r}")
-    return path.name, path.read_bytes()

@@ -11,10 +11,11 @@ one revokes the whole login, by the server's contract).
 from __future__ import annotations
 
 import asyncio
+import mimetypes
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
@@ -26,6 +27,7 @@ from pigeon.client.sending import message_body, new_cid
 from pigeon.protocol.errors import ErrorCode
 
 JSON = dict[str, Any]
+T = TypeVar("T")
 API = "/api/v1"
 
 
@@ -40,6 +42,21 @@ def _error_from_response(status: int, payload: Any, text: str) -> PigeonApiError
         )
     # Not our envelope (e.g. a proxy's error page): keep the status, code it like ours.
     return PigeonApiError(status * 100, text[:200] or f"HTTP {status}", status)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return orjson.loads(text) if text else None
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _envelope_data(status: int, text: str) -> Any:
+    """The ``data`` of an envelope whose code is 0; any other answer raises."""
+    payload = _json_or_none(text)
+    if not isinstance(payload, dict) or payload.get("code") != 0:
+        raise _error_from_response(status, payload, text)
+    return payload.get("data")
 
 
 class PigeonClient:
@@ -124,14 +141,20 @@ class PigeonClient:
         """
         if not auth:
             return await self._call_once(method, path, json, params, None)
+        return await self._authorized(
+            lambda token: self._call_once(method, path, json, params, token)
+        )
+
+    async def _authorized(self, attempt: Callable[[str], Awaitable[T]]) -> T:
+        """Run ``attempt`` with the access token; once more after a refresh if it expired."""
         token = self._require_token()
         try:
-            return await self._call_once(method, path, json, params, token)
+            return await attempt(token)
         except PigeonApiError as exc:
             if exc.code != ErrorCode.TOKEN_EXPIRED or self.refresh_token is None:
                 raise
         await self.refresh_if_stale(token)
-        return await self._call_once(method, path, json, params, self._require_token())
+        return await attempt(self._require_token())
 
     def _require_token(self) -> str:
         if self.access_token is None:
@@ -154,14 +177,7 @@ class PigeonClient:
         async with self.session.request(
             method, f"{self.base_url}{API}{path}", data=body, params=clean, headers=headers
         ) as response:
-            text = await response.text()
-            try:
-                payload = orjson.loads(text) if text else None
-            except orjson.JSONDecodeError:
-                payload = None
-            if not isinstance(payload, dict) or payload.get("code") != 0:
-                raise _error_from_response(response.status, payload, text)
-            return payload.get("data")
+            return _envelope_data(response.status, await response.text())
 
     # --- auth
 
@@ -320,6 +336,40 @@ class PigeonClient:
     async def mark_read(self, conv: str, seq: int) -> JSON:
         """Move the read watermark (only forward); returns ``{conv, read_seq, recv_seq}``."""
         return dict(await self.call("PUT", f"/conversations/{conv}/read", json={"seq": seq}))
+
+    # --- files (docs/files.md)
+
+    async def upload_file(self, name: str, data: bytes, content_type: str | None = None) -> JSON:
+        """Upload ``data`` in one shot (``POST /files``); returns the file object.
+
+        ``name`` is kept as the file's name; the server sniffs the real type from the
+        bytes, so ``content_type`` (guessed from the name when absent) is only a hint.
+        """
+        mime = content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+        async def attempt(token: str) -> JSON:
+            form = aiohttp.FormData()
+            form.add_field("file", data, filename=name, content_type=mime)
+            headers = {"Authorization": f"Bearer {token}"}
+            url = f"{self.base_url}{API}/files"
+            async with self.session.post(url, data=form, headers=headers) as response:
+                return dict(_envelope_data(response.status, await response.text()))
+
+        return await self._authorized(attempt)
+
+    async def file_info(self, file_id: str) -> JSON:
+        """The file object ``{id, url, mime, size, name, width?, height?, …}``; its
+        ``url`` is signed afresh and works without a token until ``url_expires_at``."""
+        return dict(await self.call("GET", f"/files/{file_id}"))
+
+    async def download_file(self, file_id: str) -> tuple[JSON, bytes]:
+        """The file object and the file's bytes, fetched through a freshly signed link."""
+        info = await self.file_info(file_id)
+        async with self.session.get(str(info["url"])) as response:
+            if response.status != 200:
+                text = await response.text()
+                raise _error_from_response(response.status, _json_or_none(text), text)
+            return info, await response.read()
 
     async def config(self) -> JSON:
         """``{ws_url, version, limits, features}`` (no auth needed)."""
