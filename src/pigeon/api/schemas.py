@@ -157,6 +157,7 @@ class UserOut(BaseModel):
     username: str
     display_name: str
     avatar: str | None = None
+    bot: bool = Field(False, description="a bot account (docs/bots.md)")
 
 
 class MeOut(UserOut):

@@ -92,6 +92,12 @@ class MessagingService:
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         return member
 
+    async def check_can_post(self, conv_id: str, user_id: str) -> MemberRecord:
+        """The one rule of who may post in a conversation (membership, channel roles,
+        direct-chat blocks and policy, mutes), for whatever posts in a member's name
+        (an incoming webhook): raises ``CoreError`` unless ``user_id`` may post now."""
+        return (await self._check_can_post(conv_id, user_id, fresh=True))[1]
+
     async def _check_can_post(
         self, conv_id: str, user_id: str, *, fresh: bool = False
     ) -> tuple[ConversationRecord, MemberRecord]:

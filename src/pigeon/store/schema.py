@@ -31,6 +31,8 @@ users = Table(
     Column("last_seen", BigInteger, nullable=True),
     # Set only for guest accounts (line mode): when the guest is retired unless renewed.
     Column("guest_expires_at", BigInteger, nullable=True, index=True),
+    # A bot account (bots/): signs in with a bot token, never a password.
+    Column("bot", Boolean, nullable=False, server_default="0"),
 )
 
 logins = Table(
