@@ -48,7 +48,9 @@ async def test_a_bot_is_marked_and_found_by_its_token_hash_only(store: Store) ->
     bots = BotStore(store.db)
     bot, token = await make_bot(bots)
     found = await store.accounts.user_by_id(bot.id)
-    assert found is not None and found.bot and found.public()["bot"] is True
+    assert found is not None
+    assert found.bot
+    assert found.public()["bot"] is True
     assert (await bots.bot_for_token(hash_refresh_token(token))) == found
     assert await bots.bot_for_token(token) is None  # the token itself is not stored
     taken = UserRecord(bot.id + "x", bot.username, "x", None, "anyone", False, 0, bot=True)
@@ -79,7 +81,8 @@ async def test_incoming_webhooks_list_disable_and_delete(store: Store) -> None:
     assert await bots.hooks_of(conv.id, 10) == [hook]
     await bots.disable_hook(hook.id, 5)
     disabled = await bots.hook(hook.id)
-    assert disabled is not None and not disabled.active
+    assert disabled is not None
+    assert not disabled.active
     assert not await bots.remove_hook("c_other", hook.id)
     assert await bots.remove_hook(conv.id, hook.id)
     assert await bots.hook(hook.id) is None
