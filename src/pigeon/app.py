@@ -273,7 +273,6 @@ class PigeonApp:
                 bot_store,
                 accounts,
                 messaging,
-                self.broker,
                 settings.push_allowed_networks,
                 KeyedLimiter(settings.hook_rate_per_min),
             ),

@@ -386,18 +386,21 @@ def bot() -> None:
 
 
 def _with_bots(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
-    from pigeon.app import PigeonApp
+    # Only the store: quicker to start than the whole server's composition.
+    from pigeon.bots.accounts import BotAccounts
+    from pigeon.bots.store import BotStore
     from pigeon.core.errors import CoreError
+    from pigeon.store.facade import Store
 
     _require_database(settings)
 
     async def _go() -> T:
-        app = PigeonApp(settings)
-        await app.store.upgrade()
+        store = Store.open(settings.effective_database_url)
+        await store.upgrade()
         try:
-            return await action(app.services.bots)
+            return await action(BotAccounts(BotStore(store.db), store.accounts))
         finally:
-            await app.store.close()
+            await store.close()
 
     try:
         return _run(_go())
@@ -411,9 +414,7 @@ def _with_bots(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
 @common_options
 def bot_create(name: str, display_name: str | None, **flags: Any) -> None:
     """Create a bot account and print its token (shown only this once)."""
-    created, token = _with_bots(
-        _settings(**flags), lambda bots: bots.create_bot(name, display_name)
-    )
+    created, token = _with_bots(_settings(**flags), lambda bots: bots.create(name, display_name))
     click.echo(f"created bot {created.username} ({created.id})")
     click.echo(f"token: {token}")
     click.echo("Keep the token secret: it is not shown again (`pigeon bot token` makes a new one).")
@@ -424,7 +425,7 @@ def bot_create(name: str, display_name: str | None, **flags: Any) -> None:
 @common_options
 def bot_list(limit: int, **flags: Any) -> None:
     """List bot accounts, oldest first, with whether each holds a token."""
-    for record, has_token in _with_bots(_settings(**flags), lambda bots: bots.bots(limit)):
+    for record, has_token in _with_bots(_settings(**flags), lambda bots: bots.listed(limit)):
         state = "disabled" if record.disabled else "token" if has_token else "revoked"
         click.echo(f"{record.id}\t{record.username}\t{record.display_name}\t{state}")
 
@@ -434,7 +435,7 @@ def bot_list(limit: int, **flags: Any) -> None:
 @common_options
 def bot_revoke(name: str, **flags: Any) -> None:
     """Revoke the bot's token: its logins end and its sockets close (4003)."""
-    _with_bots(_settings(**flags), lambda bots: bots.revoke_token(name))
+    _with_bots(_settings(**flags), lambda bots: bots.revoke(name))
     click.echo(f"revoked the token of {name}")
 
 
@@ -443,7 +444,7 @@ def bot_revoke(name: str, **flags: Any) -> None:
 @common_options
 def bot_token(name: str, **flags: Any) -> None:
     """Make a new token for the bot (the old one stops working) and print it once."""
-    token = _with_bots(_settings(**flags), lambda bots: bots.rotate_token(name))
+    token = _with_bots(_settings(**flags), lambda bots: bots.rotate(name))
     click.echo(f"token: {token}")
 
 

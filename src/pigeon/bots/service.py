@@ -1,6 +1,6 @@
 """Bots and integrations as the rest of the server sees them (docs/bots.md).
 
-- **Bot accounts** are users marked ``bot``, made from the shell (``pigeon bot``).
+- **Bot accounts** are users marked ``bot``, made from the shell (``bots/accounts.py``).
   A bot signs in by exchanging its long-lived token for the ordinary token pair
   (``exchange``), so every transport (REST, WebSocket, TCP) authenticates it as it
   does a person, and revoking the token revokes those logins, which closes the
@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import hmac
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,44 +21,31 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from pigeon.bots.accounts import hash_secret, new_secret
 from pigeon.bots.store import BotEvent, BotStore, BotWebhook, IncomingHook
-from pigeon.broker.base import Broker, Kick
 from pigeon.core.accounts import (
     AccountService,
     Grant,
     Principal,
     check_display_name,
-    normalize_username,
 )
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.messaging import MessagingService
 from pigeon.core.permissions import may_remove_integration
 from pigeon.core.ratelimit import KeyedLimiter
-from pigeon.core.tokens import hash_refresh_token
-from pigeon.protocol.closecodes import CloseCode
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.frames import Send
 from pigeon.protocol.text import TextKind, check, check_body
 from pigeon.push.addresses import ForbiddenAddress, IPNetwork, check_url_host
-from pigeon.store.records import MessageRecord, UserRecord
+from pigeon.store.records import MessageRecord
 
-BOT_TOKEN_PREFIX = "pgb_"  # noqa: S105 - a prefix, not a secret
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 MAX_WEBHOOK_URL_CHARS = 2048
 MAX_HOOKS_LISTED = 100
 BOT_DEVICE = "bot"  # the device name of a bot's logins unless it names one
 #: Where an incoming webhook is posted, below the API prefix: ``{id}/{secret}``.
 HOOK_PATH = "/api/v1/hooks"
-
-
-def new_secret(prefix: str) -> str:
-    return prefix + secrets.token_urlsafe(32)
-
-
-def hash_secret(secret: str) -> str:
-    """SHA-256 hex: enough for long random secrets (the refresh tokens' hash)."""
-    return hash_refresh_token(secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,62 +101,14 @@ class BotService:
         store: BotStore,
         accounts: AccountService,
         messaging: MessagingService,
-        broker: Broker,
         allow: Sequence[IPNetwork],
         hook_limiter: KeyedLimiter,
     ) -> None:
         self.store = store
         self.accounts = accounts
         self.messaging = messaging
-        self.broker = broker
         self.allow = tuple(allow)
         self.hook_limiter = hook_limiter  # per incoming webhook id
-
-    # --- bot accounts (the CLI)
-
-    async def create_bot(self, name: str, display_name: str | None) -> tuple[UserRecord, str]:
-        """A new bot account and its token (shown once: only its hash is kept)."""
-        token = new_secret(BOT_TOKEN_PREFIX)
-        user = UserRecord(
-            id=new_id(IdPrefix.USER),
-            username=normalize_username(name),
-            display_name=check_display_name(display_name) if display_name else name.lower(),
-            avatar=None,
-            dm_policy="anyone",
-            disabled=False,
-            created_at=now_ms(),
-            bot=True,
-        )
-        if not await self.store.create_bot(user, hash_secret(token)):
-            raise CoreError(ErrorCode.USERNAME_TAKEN)
-        return user, token
-
-    async def bots(self, limit: int) -> list[tuple[UserRecord, bool]]:
-        return await self.store.bots(limit)
-
-    async def _bot_named(self, name: str) -> UserRecord:
-        user = await self.accounts.store.accounts.user_by_username(normalize_username(name))
-        if user is None or not user.bot:
-            raise CoreError(ErrorCode.USER_NOT_FOUND, f"no bot named {name}")
-        return user
-
-    async def rotate_token(self, name: str) -> str:
-        """A new token for the bot; the old one and every login made with it stop."""
-        bot = await self._bot_named(name)
-        token = new_secret(BOT_TOKEN_PREFIX)
-        await self._replace_token(bot.id, hash_secret(token))
-        return token
-
-    async def revoke_token(self, name: str) -> None:
-        """No token at all: the bot cannot sign in until ``rotate_token``."""
-        await self._replace_token((await self._bot_named(name)).id, None)
-
-    async def _replace_token(self, bot_id: str, token_hash: str | None) -> None:
-        revoked = await self.store.replace_token(bot_id, token_hash, now_ms())
-        # Nodes that do not hear this kick (a CLI process has its own broker) close
-        # the sockets when their periodic revocation check finds the logins revoked.
-        if revoked:
-            await self.broker.publish(Kick(CloseCode.REVOKED, login_ids=tuple(revoked)))
 
     async def exchange(self, token: str, device: str | None) -> Grant:
         """The bot's token for an access and refresh token pair (``POST /auth/bot``)."""
