@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 
 from harness import WAIT_S, ServerProcess, unique_name
+from pigeon.client import ConnectionOptions, PigeonClient
 from pushkit import WebhookReceiver
 
 from .people import create_group, query_db
@@ -216,6 +217,14 @@ async def test_bots_are_marked_in_user_objects_over_rest_and_websocket(
         client, ready = await connect(http, bot_server, account)
         assert ready["bot"] is expected
         await client.close()
+    # The SDK over the TCP port (Protobuf): a bot signs in and is marked the same way.
+    async with PigeonClient(bot_server.base_url) as sdk:
+        grant = await sdk.login_bot(bot.token)
+        assert grant["user"]["bot"] is True
+        live = await sdk.connect(options=ConnectionOptions(url=bot_server.tcp_url))
+        assert live.ready is not None
+        assert live.ready.bot is True
+        await live.close()
 
 
 async def test_a_revoked_bot_token_closes_its_socket_and_refuses_it(
@@ -389,6 +398,11 @@ async def test_an_incoming_webhook_posts_live_to_members(
     )
     await rest.ok("DELETE", f"conversations/{group}/webhooks/{hook['id']}", token=alice.access)
     await rest.fails("POST", hook["url"], 404, HOOK_NOT_FOUND, json={"text": "gone"})
+    # The secret never reaches the logs: the request lines show it hidden.
+    secret = hook["url"].rsplit("/", 1)[1]
+    log = bot_server.log()
+    assert secret not in log
+    assert f"/api/v1/hooks/{hook['id']}/***" in log
 
 
 async def test_incoming_webhook_rate_limit_edge(rest: Rest) -> None:

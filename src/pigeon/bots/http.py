@@ -12,7 +12,8 @@ from pigeon.api.deps import ClientIpDep, PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
 from pigeon.api.routes.auth import grant_data, no_store
 from pigeon.api.schemas import AckOut, DeviceName, DisplayName, GrantOut, Reference, UrlText
-from pigeon.bots.service import HOOK_PATH, MAX_WEBHOOK_URL_CHARS, parse_hook_body
+from pigeon.bots.paths import HOOK_PATH
+from pigeon.bots.service import MAX_WEBHOOK_URL_CHARS, parse_hook_body
 from pigeon.bots.store import BotEvent, IncomingHook
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode

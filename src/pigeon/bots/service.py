@@ -44,8 +44,6 @@ WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
 MAX_WEBHOOK_URL_CHARS = 2048
 MAX_HOOKS_LISTED = 100
 BOT_DEVICE = "bot"  # the device name of a bot's logins unless it names one
-#: Where an incoming webhook is posted, below the API prefix: ``{id}/{secret}``.
-HOOK_PATH = "/api/v1/hooks"
 
 
 @dataclass(frozen=True, slots=True)
