@@ -275,6 +275,7 @@ class PigeonApp:
                 messaging,
                 settings.push_allowed_networks,
                 KeyedLimiter(settings.hook_rate_per_min),
+                settings.max_hooks_per_conversation,
             ),
         )
         self.gateway = Gateway(

@@ -317,6 +317,9 @@ class Settings(BaseSettings):
     hook_max_body_bytes: int = Field(
         16384, ge=64, le=1_048_576, description="largest request body an incoming webhook takes"
     )
+    max_hooks_per_conversation: int = Field(
+        20, ge=1, le=1000, description="incoming webhooks one conversation may have"
+    )
 
     @field_validator("log_level")
     @classmethod

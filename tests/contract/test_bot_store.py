@@ -77,8 +77,10 @@ async def test_incoming_webhooks_list_disable_and_delete(store: Store) -> None:
     alice, bob = await make_user(store), await make_user(store)
     conv = await make_direct(store, alice, bob)
     hook = IncomingHook(new_id("ih_"), conv.id, alice.id, "CI", "h" * 64, now_ms(), None)
-    await bots.add_hook(hook)
+    assert await bots.add_hook(hook, 1)
     assert await bots.hooks_of(conv.id, 10) == [hook]
+    other = IncomingHook(new_id("ih_"), conv.id, alice.id, "CD", "g" * 64, now_ms(), None)
+    assert not await bots.add_hook(other, 1)  # the conversation's cap
     await bots.disable_hook(hook.id, 5)
     disabled = await bots.hook(hook.id)
     assert disabled is not None

@@ -42,10 +42,12 @@ from .wsclient import (
 ROOT = Path(__file__).resolve().parents[2]
 HOOK_RATE_PER_MIN = 3
 HOOK_MAX_BODY_BYTES = 2048
+MAX_HOOKS = 3
 BOT_ENV = {
     **PUSH_ENV,
     "PIGEON_HOOK_RATE_PER_MIN": str(HOOK_RATE_PER_MIN),
     "PIGEON_HOOK_MAX_BODY_BYTES": str(HOOK_MAX_BODY_BYTES),
+    "PIGEON_MAX_HOOKS_PER_CONVERSATION": str(MAX_HOOKS),
     "PIGEON_REVOCATION_CHECK_S": "0.5",  # a CLI revoke reaches the server through the DB
 }
 
@@ -449,6 +451,20 @@ async def test_incoming_webhook_refuses_bad_secrets_and_bad_bodies(rest: Rest) -
         data=exact + b" ",
         headers={"Content-Type": "application/json"},
     )
+
+
+async def test_a_conversation_holds_at_most_max_hooks(rest: Rest) -> None:
+    alice, bob = await register(rest, "alice"), await register(rest, "bob")
+    conv = await direct(rest, alice, bob)
+    hooks = [await new_hook(rest, alice if n % 2 else bob, conv) for n in range(MAX_HOOKS)]
+    refused = await rest.fails(
+        "POST", f"conversations/{conv}/webhooks", 400, 40072, token=alice.access, json={}
+    )
+    assert refused.body["data"] == {"max_hooks": MAX_HOOKS}
+    listed = await rest.ok("GET", f"conversations/{conv}/webhooks", token=alice.access)
+    assert {h["id"] for h in listed["items"]} == {h["id"] for h in hooks}
+    await rest.ok("DELETE", f"conversations/{conv}/webhooks/{hooks[0]['id']}", token=bob.access)
+    await new_hook(rest, alice, conv)
 
 
 async def test_the_creator_leaving_disables_the_hook(rest: Rest) -> None:

@@ -13,10 +13,11 @@ from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
 from pigeon.api.routes.auth import grant_data, no_store
 from pigeon.api.schemas import AckOut, DeviceName, DisplayName, GrantOut, Reference, UrlText
 from pigeon.bots.paths import HOOK_PATH
-from pigeon.bots.service import MAX_WEBHOOK_URL_CHARS, parse_hook_body
+from pigeon.bots.service import parse_hook_body
 from pigeon.bots.store import BotEvent, IncomingHook
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
+from pigeon.push.service import MAX_ENDPOINT_CHARS
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -28,7 +29,7 @@ class BotTokenIn(BaseModel):
 
 class WebhookIn(BaseModel):
     url: str = Field(
-        max_length=MAX_WEBHOOK_URL_CHARS,
+        max_length=MAX_ENDPOINT_CHARS,
         pattern=r"^https?://",
         description="receives a signed POST per event; private addresses only if allow-listed",
     )
@@ -122,7 +123,8 @@ async def create_hook(
     body: HookIn | None = None,
 ) -> dict[str, Any]:
     """An incoming webhook for this conversation; needs the right to post there. The
-    answer's ``url`` holds the secret and is shown once."""
+    answer's ``url`` holds the secret and is shown once. At most
+    ``max_hooks_per_conversation`` per conversation (400 / 40072)."""
     name = body.name if body is not None else None
     hook, secret = await services.bots.create_hook(principal.user_id, conv_id, name)
     return ok(_hook_out(hook, services.settings.public_url, secret))

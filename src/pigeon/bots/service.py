@@ -38,11 +38,10 @@ from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.frames import Send
 from pigeon.protocol.text import TextKind, check, check_body
 from pigeon.push.addresses import ForbiddenAddress, IPNetwork, check_url_host
+from pigeon.push.service import MAX_ENDPOINT_CHARS
 from pigeon.store.records import MessageRecord
 
 WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
-MAX_WEBHOOK_URL_CHARS = 2048
-MAX_HOOKS_LISTED = 100
 BOT_DEVICE = "bot"  # the device name of a bot's logins unless it names one
 
 
@@ -73,7 +72,7 @@ def parse_hook_body(raw: bytes) -> HookPost:
 def check_webhook_url(url: str, allow: Sequence[IPNetwork]) -> str:
     parts = urlsplit(url)
     if (
-        len(url) > MAX_WEBHOOK_URL_CHARS
+        len(url) > MAX_ENDPOINT_CHARS
         or parts.scheme not in ("http", "https")
         or not parts.hostname
         or check(TextKind.IDENTIFIER, url) is not None
@@ -101,12 +100,14 @@ class BotService:
         messaging: MessagingService,
         allow: Sequence[IPNetwork],
         hook_limiter: KeyedLimiter,
+        max_hooks: int,
     ) -> None:
         self.store = store
         self.accounts = accounts
         self.messaging = messaging
         self.allow = tuple(allow)
         self.hook_limiter = hook_limiter  # per incoming webhook id
+        self.max_hooks = max_hooks  # per conversation
 
     async def exchange(self, token: str, device: str | None) -> Grant:
         """The bot's token for an access and refresh token pair (``POST /auth/bot``)."""
@@ -165,12 +166,13 @@ class BotService:
             created_at=now_ms(),
             disabled_at=None,
         )
-        await self.store.add_hook(hook)
+        if not await self.store.add_hook(hook, self.max_hooks):
+            raise CoreError(ErrorCode.TOO_MANY_HOOKS, details={"max_hooks": self.max_hooks})
         return hook, secret
 
     async def hooks(self, user_id: str, conv_id: str) -> list[IncomingHook]:
         await self.messaging.member(conv_id, user_id)
-        return await self.store.hooks_of(conv_id, MAX_HOOKS_LISTED)
+        return await self.store.hooks_of(conv_id, self.max_hooks)
 
     async def remove_hook(self, user_id: str, conv_id: str, hook_id: str) -> None:
         member = await self.messaging.member(conv_id, user_id)

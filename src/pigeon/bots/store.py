@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     insert,
     select,
     update,
@@ -74,8 +75,11 @@ def encode_events(events: frozenset[BotEvent]) -> str:
     return ",".join(sorted(events))
 
 
+_EVENT_NAMES = frozenset(e.value for e in BotEvent)
+
+
 def decode_events(value: str) -> frozenset[BotEvent]:
-    return frozenset(BotEvent(v) for v in value.split(",") if v in BotEvent.__members__.values())
+    return frozenset(BotEvent(v) for v in value.split(",") if v in _EVENT_NAMES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,8 +243,20 @@ class BotStore:
 
     # --- incoming webhooks
 
-    async def add_hook(self, hook: IncomingHook) -> None:
+    async def add_hook(self, hook: IncomingHook, limit: int) -> bool:
+        """Store ``hook`` unless its conversation has ``limit`` already (False).
+
+        Counted in the insert's transaction: exact on SQLite (one writer); on
+        PostgreSQL two creations racing may both pass, which only the cap's precision
+        pays for."""
         async with self.db.write() as conn:
+            count = (
+                await conn.execute(
+                    select(func.count()).where(incoming_hooks.c.conv_id == hook.conv_id)
+                )
+            ).scalar_one()
+            if count >= limit:
+                return False
             await conn.execute(
                 insert(incoming_hooks).values(
                     id=hook.id,
@@ -252,6 +268,7 @@ class BotStore:
                     disabled_at=hook.disabled_at,
                 )
             )
+        return True
 
     async def hook(self, hook_id: str) -> IncomingHook | None:
         async with self.db.read() as conn:

@@ -39,6 +39,7 @@ class ErrorCode(IntEnum):
     INVALID_NOTIFICATION_SETTINGS = 40062
     BOT_WEBHOOK_INVALID = 40070
     HOOK_PAYLOAD_INVALID = 40071
+    TOO_MANY_HOOKS = 40072
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -125,6 +126,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.INVALID_NOTIFICATION_SETTINGS: "notification settings are invalid",
     ErrorCode.BOT_WEBHOOK_INVALID: "webhook needs an http(s) URL and events from: message, mention",
     ErrorCode.HOOK_PAYLOAD_INVALID: "webhook body must be a JSON object with a non-empty text",
+    ErrorCode.TOO_MANY_HOOKS: "too many webhooks in this conversation; delete one first",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
