@@ -46,6 +46,7 @@ class Received:
 @dataclass
 class _Receiver:
     refusing: bool = False
+    secret: str = WEBHOOK_SECRET  # the webhook's signing key (a bot's own, for bots)
     received: list[Received] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # checks that failed
     runner: web.AppRunner | None = None
@@ -90,7 +91,7 @@ class WebhookReceiver(_Receiver):
         body = await request.read()
         timestamp = request.headers.get("X-Pigeon-Timestamp", "")
         expected = hmac.new(
-            WEBHOOK_SECRET.encode(), timestamp.encode() + b"." + body, hashlib.sha256
+            self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
         ).hexdigest()
         signature = request.headers.get("X-Pigeon-Signature", "")
         if not hmac.compare_digest(signature, f"v1={expected}"):

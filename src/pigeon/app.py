@@ -19,6 +19,9 @@ from pathlib import Path
 from aiohttp import web
 
 from pigeon.api.app import create_api
+from pigeon.bots.outgoing import BotWebhookProvider
+from pigeon.bots.service import BotService
+from pigeon.bots.store import BotStore
 from pigeon.broker.base import Broker, Presence
 from pigeon.broker.memory import MemoryBroker, MemoryPresence
 from pigeon.config import Settings
@@ -66,6 +69,7 @@ from pigeon.metrics import Backend, BackendErrorKind, LoopLagProbe, Metrics
 from pigeon.metrics_http import MetricsListener, Profiler, ops_routes
 from pigeon.protocol.closecodes import CloseCode
 from pigeon.push.service import PushService
+from pigeon.push.webhook import SignedPoster
 from pigeon.server import build_http_app
 from pigeon.services import Services
 from pigeon.store.facade import Store
@@ -166,8 +170,19 @@ class PigeonApp:
             else None
         )
         # Built before the committer: every commit tells it which conversations grew.
+        bot_store = BotStore(self.store.db)
         self.push = PushService.build(
-            settings, self.store.db, self.store.accounts, self.presence, self.metrics.registry
+            settings,
+            self.store.db,
+            self.store.accounts,
+            self.presence,
+            self.metrics.registry,
+            bots=BotWebhookProvider(
+                bot_store,
+                self.store.messages,
+                self.store.accounts,
+                SignedPoster(settings.push_allowed_networks, settings.push_request_timeout_s),
+            ),
         )
         self.committer = GroupCommitter(
             self._append_counted, settings.commit_batch, self._observe_commit, self.tracer
@@ -269,6 +284,15 @@ class PigeonApp:
                 ),
             ),
             push=self.push,
+            bots=BotService(
+                bot_store,
+                accounts,
+                messaging,
+                access,
+                settings.push_allowed_networks,
+                KeyedLimiter(settings.hook_rate_per_min),
+                settings.max_hooks_per_conversation,
+            ),
         )
         self.gateway = Gateway(
             node_id=self.node_id,

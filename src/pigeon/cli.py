@@ -414,6 +414,75 @@ def user_reset_password(username: str, password: str | None, **flags: Any) -> No
     click.echo(f"{username}: password reset" + ("" if password else f"; new password: {chosen}"))
 
 
+@main.group(short_help="Manage bot accounts.")
+def bot() -> None:
+    """Manage bot accounts (docs/bots.md). A bot signs in with its token, never a
+    password; the token is printed once and only its hash is kept."""
+
+
+def _with_bots(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+    # Only the store: quicker to start than the whole server's composition.
+    from pigeon.bots.accounts import BotAccounts
+    from pigeon.bots.store import BotStore
+    from pigeon.core.errors import CoreError
+    from pigeon.store.facade import Store
+
+    _require_database(settings)
+
+    async def _go() -> T:
+        store = Store.open(settings.effective_database_url)
+        await store.upgrade()
+        try:
+            return await action(BotAccounts(BotStore(store.db), store.accounts))
+        finally:
+            await store.close()
+
+    try:
+        return _run(_go())
+    except CoreError as exc:
+        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+
+
+@bot.command("create")
+@click.argument("name")
+@click.option("--display-name", help="Shown to users; defaults to the name.")
+@common_options
+def bot_create(name: str, display_name: str | None, **flags: Any) -> None:
+    """Create a bot account and print its token (shown only this once)."""
+    created, token = _with_bots(_settings(**flags), lambda bots: bots.create(name, display_name))
+    click.echo(f"created bot {created.username} ({created.id})")
+    click.echo(f"token: {token}")
+    click.echo("Keep the token secret: it is not shown again (`pigeon bot token` makes a new one).")
+
+
+@bot.command("list")
+@click.option("--limit", type=int, default=100, show_default=True)
+@common_options
+def bot_list(limit: int, **flags: Any) -> None:
+    """List bot accounts, oldest first, with whether each holds a token."""
+    for record, has_token in _with_bots(_settings(**flags), lambda bots: bots.listed(limit)):
+        state = "disabled" if record.disabled else "token" if has_token else "revoked"
+        click.echo(f"{record.id}\t{record.username}\t{record.display_name}\t{state}")
+
+
+@bot.command("revoke")
+@click.argument("name")
+@common_options
+def bot_revoke(name: str, **flags: Any) -> None:
+    """Revoke the bot's token: its logins end and its sockets close (4003)."""
+    _with_bots(_settings(**flags), lambda bots: bots.revoke(name))
+    click.echo(f"revoked the token of {name}")
+
+
+@bot.command("token")
+@click.argument("name")
+@common_options
+def bot_token(name: str, **flags: Any) -> None:
+    """Make a new token for the bot (the old one stops working) and print it once."""
+    token = _with_bots(_settings(**flags), lambda bots: bots.rotate(name))
+    click.echo(f"token: {token}")
+
+
 @main.command(short_help="Chat from the terminal (full-screen client).")
 @click.option(
     "--server",

@@ -307,6 +307,20 @@ class Settings(BaseSettings):
         "mailto: at localhost",
     )
 
+    # --- bots and integrations (docs/bots.md)
+    hook_rate_per_min: float = Field(
+        30.0,
+        gt=0,
+        description="posts per minute one incoming webhook may make (the burst is as many); "
+        "kept per node",
+    )
+    hook_max_body_bytes: int = Field(
+        16384, ge=64, le=1_048_576, description="largest request body an incoming webhook takes"
+    )
+    max_hooks_per_conversation: int = Field(
+        20, ge=1, le=1000, description="incoming webhooks one conversation may have"
+    )
+
     @field_validator("log_level")
     @classmethod
     def _check_log_level(cls, value: str) -> str:

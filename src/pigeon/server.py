@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from pigeon.api.bridge import FastAPIResource, url_text_middleware
 from pigeon.apidocs import docs_routes
+from pigeon.bots.paths import loggable_path
 from pigeon.files.http import STREAMED_BODY_PATHS
 from pigeon.httpguard import (
     REQUEST_ID_KEY,
@@ -52,12 +53,13 @@ def request_middleware(
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         request[REQUEST_ID_KEY] = request_id = request_id_for(request)
         area = HttpArea.of(request.path)
+        path = loggable_path(request.path)  # no secret of a URL in logs or traces
         started = time.perf_counter()
         status = 500
         # The log line is written inside the span, so it carries the trace id.
         with trace.span(
             f"http {request.method} {area.value}",
-            {"http.method": request.method, "http.target": request.path},
+            {"http.method": request.method, "http.target": path},
         ):
             try:
                 rejected = _reject_early(request, max_request_bytes)
@@ -80,7 +82,7 @@ def request_middleware(
                     extra={
                         "request_id": request_id,
                         "method": request.method,
-                        "path": request.path,
+                        "path": path,
                         "status": status,
                         "ms": round(elapsed * 1000, 2),
                         "remote": request.remote,

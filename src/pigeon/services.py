@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pigeon.bots.service import BotService
 from pigeon.broker.base import Broker, Presence
 from pigeon.config import Settings
 from pigeon.core.accounts import AccountService
@@ -42,3 +43,4 @@ class Services:
     files: FileService
     search: SearchService
     push: PushService
+    bots: BotService

@@ -131,6 +131,7 @@ async def test_profile_read_and_update(rest: Rest) -> None:
         "username": account.username,
         "display_name": account.username,
         "avatar": None,
+        "bot": False,
         "dm_policy": "anyone",
     }
     changed = await rest.ok(
@@ -174,6 +175,7 @@ async def test_user_by_id_is_public(rest: Rest) -> None:
         "username": bob.username,
         "display_name": bob.username,
         "avatar": None,
+        "bot": False,
     }
     await rest.fails("GET", "users/u_nobody", 404, USER_NOT_FOUND, token=alice.access)
 

@@ -20,6 +20,7 @@ from pigeon.api.routes import (
     social,
     users,
 )
+from pigeon.bots import http as bots
 from pigeon.services import Services
 
 API_PREFIX = "/api/v1"
@@ -39,7 +40,8 @@ def create_api(services: Services) -> FastAPI:
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(finite_json)])
     # push before users: /users/me/notifications is not a /users/{user_id}
-    for module in (auth, push, users, conversations, groups, social, presence, search, meta):
+    modules = (auth, bots, push, users, conversations, groups, social, presence, search, meta)
+    for module in modules:
         api.include_router(module.router)
     app.include_router(api)
     _declare_settings(app, services)

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pigeon.api.bridge import allowed_methods
 from pigeon.api.envelope import error_response
 from pigeon.api.schemas import ERROR_CODE_KEY
+from pigeon.bots.paths import loggable_path
 from pigeon.core.ratelimit import RateLimited
 from pigeon.protocol.errors import ErrorCode, PigeonError
 
@@ -81,5 +82,5 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
+        log.exception("unhandled error", extra={"path": loggable_path(request.url.path)})
         return error_response(PigeonError(ErrorCode.INTERNAL))

@@ -147,6 +147,7 @@ class Ready:
     session: str
     heartbeat: float
     server_time: int
+    bot: bool = False  # this connection is a bot account's (docs/bots.md)
 
 
 # --- events

@@ -63,6 +63,7 @@ def _ready(frame: Frame) -> Ready:
         session=str(frame.get("session", "")),
         heartbeat=float(frame.get("heartbeat", 25)),
         server_time=int(frame.get("server_time", 0)),
+        bot=bool(frame.get("bot", False)),
     )
 
 

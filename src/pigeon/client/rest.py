@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -207,6 +207,25 @@ class PigeonClient:
         if device is not None:
             body["device"] = device
         return self._keep_grant(await self.call("POST", "/auth/login", json=body, auth=False))
+
+    async def login_bot(self, token: str, device: str | None = None) -> JSON:
+        """Sign in as a bot with its token from ``pigeon bot create`` (docs/bots.md);
+        the grant is the same as a password login's, ``user.bot`` true."""
+        body: JSON = {"token": token}
+        if device is not None:
+            body["device"] = device
+        return self._keep_grant(await self.call("POST", "/auth/bot", json=body, auth=False))
+
+    async def set_bot_webhook(self, url: str, events: Sequence[str] = ("message",)) -> JSON:
+        """Subscribe this bot's outgoing webhook; the answer's ``secret`` signs every
+        event and is shown only here."""
+        body = {"url": url, "events": list(events)}
+        return dict(await self.call("PUT", "/bots/me/webhook", json=body))
+
+    async def create_incoming_webhook(self, conv: str, name: str | None = None) -> JSON:
+        """An incoming webhook of ``conv``; the answer's ``url`` holds its secret."""
+        body = {"name": name} if name is not None else {}
+        return dict(await self.call("POST", f"/conversations/{conv}/webhooks", json=body))
 
     async def refresh(self) -> JSON:
         """Trade the refresh token for a new pair (the old one is spent)."""

@@ -39,6 +39,7 @@ class Principal:
     user_id: str
     login_id: str
     device: str
+    bot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +133,21 @@ class AccountService:
             if USERNAME_RE.fullmatch(username)
             else None
         )
-        # A guest has no password (core/guests.py): it is verified like an unknown
-        # name, so it costs the same time and is refused the same way.
-        stored = user.password_hash if user is not None and not user.guest else None
+        # A guest has no password (core/guests.py), nor has a bot (bots/): it is
+        # verified like an unknown name, so it costs the same time and is refused the
+        # same way.
+        passwordless = user is None or user.guest or user.bot
+        stored = None if user is None or passwordless else user.password_hash
         if not await self.passwords.verify(stored, password):
             raise CoreError(ErrorCode.BAD_CREDENTIALS)
         assert user is not None
+        if user.disabled:
+            raise CoreError(ErrorCode.ACCOUNT_DISABLED)
+        return await self._grant(user, device)
+
+    async def grant(self, user: UserRecord, device: str | None) -> Grant:
+        """Tokens for a user the caller has already verified some other way (a bot's
+        token): the same login a password sign-in makes."""
         if user.disabled:
             raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         return await self._grant(user, device)
@@ -198,7 +208,7 @@ class AccountService:
             raise CoreError(ErrorCode.TOKEN_REVOKED)
         if user.disabled:
             raise CoreError(ErrorCode.ACCOUNT_DISABLED)
-        return Principal(user_id=user.id, login_id=login.id, device=login.device)
+        return Principal(user_id=user.id, login_id=login.id, device=login.device, bot=user.bot)
 
     async def logout(self, principal: Principal) -> None:
         await self.revoke_login(principal.login_id)

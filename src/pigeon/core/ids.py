@@ -24,6 +24,7 @@ class IdPrefix(enum.StrEnum):
     DEVICE = "d_"
     FILE = "f_"
     FRIEND_REQUEST = "fr_"
+    INCOMING_HOOK = "ih_"
 
 
 def now_ms() -> int:

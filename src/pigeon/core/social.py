@@ -46,8 +46,12 @@ class SocialService:
     async def request_friend(
         self, user_id: str, target_id: str, note: str | None
     ) -> dict[str, Any]:
-        """Ask to be friends. If the other side already asked, this accepts their request."""
-        await self._other_user(user_id, target_id)
+        """Ask to be friends. If the other side already asked, this accepts their request.
+        Bots take no friend requests: nobody would answer them, and a bot is messaged
+        directly without being a friend (its ``dm_policy`` is always ``anyone``)."""
+        target = await self._other_user(user_id, target_id)
+        if target.bot:
+            raise CoreError(ErrorCode.BOT_NOT_FRIENDABLE)
         if note is not None and len(note) > MAX_NOTE_CHARS:
             raise CoreError(
                 ErrorCode.BAD_REQUEST, f"note must be at most {MAX_NOTE_CHARS} characters"

@@ -218,6 +218,7 @@ class Gateway:
                 self.hub.heartbeat_s,
                 now_ms(),
                 rid,
+                bot=principal.bot,
             )
             self._reply(conn, ready)
             session = Session(

@@ -37,18 +37,24 @@ class ErrorCode(IntEnum):
     PUSH_SUBSCRIPTION_INVALID = 40060
     TOO_MANY_PUSH_SUBSCRIPTIONS = 40061
     INVALID_NOTIFICATION_SETTINGS = 40062
+    BOT_WEBHOOK_INVALID = 40070
+    HOOK_PAYLOAD_INVALID = 40071
+    TOO_MANY_HOOKS = 40072
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
     TOKEN_EXPIRED = 40103
     TOKEN_REVOKED = 40104
     REFRESH_INVALID = 40105
+    BOT_TOKEN_INVALID = 40106
     FORBIDDEN = 40300
     ACCOUNT_DISABLED = 40301
     BLOCKED = 40302
     FRIENDS_ONLY = 40303
     MUTED = 40304
     NOT_ADMIN = 40305
+    NOT_A_BOT = 40306
+    BOT_NOT_FRIENDABLE = 40307
     FILE_URL_EXPIRED = 40310
     FILE_URL_INVALID = 40311
     TOO_MANY_PENDING_UPLOADS = 40330
@@ -58,6 +64,7 @@ class ErrorCode(IntEnum):
     MESSAGE_NOT_FOUND = 40403
     FILE_NOT_FOUND = 40404
     PUSH_SUBSCRIPTION_NOT_FOUND = 40460
+    HOOK_NOT_FOUND = 40470
     METHOD_NOT_ALLOWED = 40500
     CONFLICT = 40900
     USERNAME_TAKEN = 40901
@@ -78,6 +85,7 @@ class ErrorCode(IntEnum):
     SEND_RATE_LIMITED = 42910
     LOGIN_SLOWED = 42911
     UPLOAD_RATE_LIMITED = 42912
+    HOOK_RATE_LIMITED = 42913
     HEADERS_TOO_LARGE = 43100
     INTERNAL = 50000
     TRANSFER_CODING_UNSUPPORTED = 50100
@@ -126,18 +134,24 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     "the browser's p256dh and auth keys",
     ErrorCode.TOO_MANY_PUSH_SUBSCRIPTIONS: "too many push subscriptions; delete an old one",
     ErrorCode.INVALID_NOTIFICATION_SETTINGS: "notification settings are invalid",
+    ErrorCode.BOT_WEBHOOK_INVALID: "webhook needs an http(s) URL and events from: message, mention",
+    ErrorCode.HOOK_PAYLOAD_INVALID: "webhook body must be a JSON object with a non-empty text",
+    ErrorCode.TOO_MANY_HOOKS: "too many webhooks in this conversation; delete one first",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
     ErrorCode.TOKEN_EXPIRED: "token has expired",
     ErrorCode.TOKEN_REVOKED: "token has been revoked",
     ErrorCode.REFRESH_INVALID: "refresh token is invalid, expired or already used",
+    ErrorCode.BOT_TOKEN_INVALID: "bot token is invalid or revoked",
     ErrorCode.FORBIDDEN: "not allowed",
     ErrorCode.ACCOUNT_DISABLED: "account is disabled",
     ErrorCode.BLOCKED: "this user does not accept that from you",
     ErrorCode.FRIENDS_ONLY: "this user accepts direct messages from friends only",
     ErrorCode.MUTED: "you are muted in this conversation",
     ErrorCode.NOT_ADMIN: "only the group's owner or admins may do that",
+    ErrorCode.NOT_A_BOT: "only bot accounts may do that",
+    ErrorCode.BOT_NOT_FRIENDABLE: "bots do not take friend requests",
     ErrorCode.FILE_URL_EXPIRED: "this file link has expired; ask for a fresh one",
     ErrorCode.FILE_URL_INVALID: "this file link is not valid",
     ErrorCode.TOO_MANY_PENDING_UPLOADS: "too many unfinished uploads; finish or delete one first",
@@ -147,6 +161,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.MESSAGE_NOT_FOUND: "message not found",
     ErrorCode.FILE_NOT_FOUND: "file not found",
     ErrorCode.PUSH_SUBSCRIPTION_NOT_FOUND: "push subscription not found",
+    ErrorCode.HOOK_NOT_FOUND: "webhook not found",
     ErrorCode.METHOD_NOT_ALLOWED: "this path does not accept that method; see Allow",
     ErrorCode.CONFLICT: "conflict",
     ErrorCode.USERNAME_TAKEN: "username is taken",
@@ -167,6 +182,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.SEND_RATE_LIMITED: "your devices together send too fast; slow down",
     ErrorCode.LOGIN_SLOWED: "too many failed sign-ins to this account; try again later",
     ErrorCode.UPLOAD_RATE_LIMITED: "too many uploads; slow down",
+    ErrorCode.HOOK_RATE_LIMITED: "this webhook posts too fast; slow down",
     ErrorCode.HEADERS_TOO_LARGE: "a header line is too long or there are too many headers",
     ErrorCode.INTERNAL: "internal server error",
     ErrorCode.TRANSFER_CODING_UNSUPPORTED: "only the chunked transfer coding is supported",

@@ -85,7 +85,14 @@ def with_rid(frame: Frame, rid: Rid) -> Frame:
 
 
 def ready_frame(
-    user: str, device: str, session: str, heartbeat: int, server_time: int, rid: Rid = None
+    user: str,
+    device: str,
+    session: str,
+    heartbeat: int,
+    server_time: int,
+    rid: Rid = None,
+    *,
+    bot: bool = False,
 ) -> Frame:
     return with_rid(
         {
@@ -95,6 +102,7 @@ def ready_frame(
             "session": session,
             "heartbeat": heartbeat,
             "server_time": server_time,
+            "bot": bot,
         },
         rid,
     )

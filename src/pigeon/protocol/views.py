@@ -24,6 +24,7 @@ class UserView(TypedDict):
     username: str
     display_name: str
     avatar: str | None
+    bot: bool  # a bot account (docs/bots.md)
 
 
 class MeView(UserView):

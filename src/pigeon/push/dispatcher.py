@@ -25,11 +25,13 @@ from dataclasses import dataclass
 
 from pigeon.core.ids import now_ms
 from pigeon.push.base import Notification, Outcome, Provider, Result
+from pigeon.push.planner import BOT_TARGET
 from pigeon.push.store import Job, PushStore, Settle, Settlement
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_TARGET = "webhook"
+WEBPUSH = "webpush"  # the provider of every other target: a Web Push subscription id
 # The row's conversation or message is gone (or its provider was switched off): the
 # row goes, but its target is fine. Compared by identity.
 _NOTHING_TO_SEND = Result(Outcome.GONE, "nothing to send")
@@ -140,7 +142,7 @@ class Dispatcher:
         if result.outcome is Outcome.DELIVERED:
             return Settlement(job, Settle.DELIVERED)
         if result.outcome is Outcome.GONE:
-            forget = _kind(job.target) != WEBHOOK_TARGET and result is not _NOTHING_TO_SEND
+            forget = _kind(job.target) == WEBPUSH and result is not _NOTHING_TO_SEND
             return Settlement(job, Settle.GONE, forget_target=forget)
         if result.outcome is Outcome.REFUSED or job.attempts >= self.policy.max_attempts:
             log.warning(
@@ -159,4 +161,4 @@ class Dispatcher:
 
 
 def _kind(target: str) -> str:
-    return WEBHOOK_TARGET if target == WEBHOOK_TARGET else "webpush"
+    return target if target in (WEBHOOK_TARGET, BOT_TARGET) else WEBPUSH

@@ -6,6 +6,9 @@ enabled and is outside their do-not-disturb window; in a conversation they muted
 only messages that mention them (or ``@all``) count. Recalls, edits and system
 messages never notify.
 
+Bots are not notified as people are: a bot member with an outgoing webhook gets one
+event per message, whatever its presence, never collapsed (``bot_jobs``).
+
 Planning is woken by this node's commits (``notice``) and also runs over every
 conversation at start and every ``scan_s``: that pass plans what a node that died
 between commit and planning left behind, whichever node committed it.
@@ -19,9 +22,11 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from pigeon.bots.store import BotEvent
 from pigeon.broker.base import Presence
 from pigeon.core.ids import now_ms
 from pigeon.core.messaging import ALL_MEMBERS
+from pigeon.protocol.membership import ConversationKind
 from pigeon.push.store import Backlog, Plan, PlannedJob, PushStore, Unplanned
 
 log = logging.getLogger(__name__)
@@ -46,9 +51,36 @@ class _Tally:
     created_at: int
 
 
+#: The outbox target of a bot's outgoing webhook (docs/bots.md).
+BOT_TARGET = "bot"
+
+
 def _mentions(message: Unplanned, user_id: str) -> bool:
     mentioned = message.mentions or ()
     return user_id in mentioned or ALL_MEMBERS in mentioned
+
+
+def bot_wants(events: frozenset[BotEvent], conv_kind: ConversationKind, mention: bool) -> bool:
+    """Whether a bot subscribed to ``events`` is sent a message: every message of a
+    direct conversation; elsewhere every message, or only mentions of it."""
+    if conv_kind is ConversationKind.DIRECT or BotEvent.MESSAGE in events:
+        return True
+    return mention and BotEvent.MENTION in events
+
+
+def bot_jobs(backlog: Backlog, notifying: Sequence[Unplanned]) -> list[PlannedJob]:
+    """One job per (bot, message) the bot's webhook is to be sent, its own excepted."""
+    jobs = []
+    for bot, events in sorted(backlog.bots.items()):
+        for message in notifying:
+            mention = _mentions(message, bot)
+            if message.sender_id != bot and bot_wants(events, backlog.kind, mention):
+                jobs.append(
+                    PlannedJob(
+                        bot, BOT_TARGET, message.seq, message.seq, 1, mention, message.ts, False
+                    )
+                )
+    return jobs
 
 
 class Planner:
@@ -123,7 +155,8 @@ class Planner:
             plans = [
                 Plan(b, b.messages[-1].seq, await self._decide(b)) for b in backlogs if b.messages
             ]
-            lost = await self.store.commit_plans(plans, now_ms() + self.first_delay_ms)
+            now = now_ms()
+            lost = await self.store.commit_plans(plans, now + self.first_delay_ms, now)
             written = sum(len(p.jobs) for p in plans if p.backlog.conv_id not in lost)
             if written:
                 self.on_planned(written)
@@ -140,6 +173,11 @@ class Planner:
         notifying = [m for m in backlog.messages if m.kind in NOTIFYING_KINDS]
         if not notifying:
             return []
+        return bot_jobs(backlog, notifying) + await self._people_jobs(backlog, notifying)
+
+    async def _people_jobs(
+        self, backlog: Backlog, notifying: Sequence[Unplanned]
+    ) -> list[PlannedJob]:
         candidates = set(backlog.members)
         online = await self.presence.online_users(sorted(candidates))
         offline = sorted(candidates - online)

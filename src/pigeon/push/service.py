@@ -21,7 +21,7 @@ from pigeon.protocol.membership import ConversationKind
 from pigeon.push.base import PREVIEW_CHARS, Notification, Provider
 from pigeon.push.dispatcher import WEBHOOK_TARGET, Dispatcher, RetryPolicy
 from pigeon.push.metrics import PushMetrics
-from pigeon.push.planner import Planner
+from pigeon.push.planner import BOT_TARGET, Planner
 from pigeon.push.prefs import Preferences, parse_clock, valid_time_zone
 from pigeon.push.store import Job, PushStore, Subscription
 from pigeon.push.webhook import WebhookProvider
@@ -102,11 +102,15 @@ class PushService:
         accounts: AccountStore,
         presence: Presence,
         registry: CollectorRegistry,
+        bots: Provider | None = None,
     ) -> PushService:
         """Providers from settings: the webhook when its URL is set; Web Push always
-        (it costs nothing until a browser subscribes)."""
+        (it costs nothing until a browser subscribes); ``bots`` delivers bots'
+        outgoing webhooks (bots/outgoing.py), which share this outbox."""
         allow = settings.push_allowed_networks
         providers: dict[str, Provider] = {}
+        if bots is not None:
+            providers[BOT_TARGET] = bots
         if settings.push_webhook_url and settings.push_webhook_secret:
             providers[WEBHOOK_TARGET] = WebhookProvider(
                 settings.push_webhook_url,

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -41,12 +41,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from pigeon.bots.store import BotEvent, decode_events
 from pigeon.protocol.membership import ConversationKind
 from pigeon.push.prefs import Preferences
 from pigeon.store.engine import Database
 from pigeon.store.messages import message_from_row
 from pigeon.store.records import MessageRecord
 from pigeon.store.schema import (
+    bot_webhooks,
     conversations,
     members,
     messages,
@@ -54,6 +56,7 @@ from pigeon.store.schema import (
     push_jobs,
     push_prefs,
     push_subscriptions,
+    users,
 )
 
 _IN_CHUNK = 500  # ids per IN list (database parameter limits)
@@ -82,6 +85,8 @@ class PlannedJob:
     count: int
     mention: bool
     created_at: int
+    #: False for one event per message (bots' webhooks): never merged, due at once.
+    collapse: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +145,10 @@ class Backlog:
     conv_id: str
     cursor: int | None  # None: no cursor row yet (a conversation newer than the outbox)
     messages: list[Unplanned]
-    members: dict[str, bool]  # active member → muted
+    members: dict[str, bool]  # active member who is a person → muted
+    kind: ConversationKind = ConversationKind.GROUP
+    #: Active members that are bots with an outgoing webhook → what they subscribed to.
+    bots: dict[str, frozenset[BotEvent]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +175,26 @@ def _unplanned_messages(cursors: dict[str, int], limit: int) -> Any:
         .subquery()
     )
     return select(past).where(past.c.rank <= limit).order_by(past.c.conv_id, past.c.seq)
+
+
+def _active_members(conv_ids: Sequence[str]) -> Any:
+    """Active members of ``conv_ids``: whether each muted the conversation, is a
+    bot, and (for a bot) what its outgoing webhook subscribed to."""
+    return (
+        select(
+            members.c.conv_id,
+            members.c.user_id,
+            members.c.muted,
+            users.c.bot,
+            bot_webhooks.c.events,
+        )
+        .select_from(
+            members.outerjoin(users, users.c.id == members.c.user_id).outerjoin(
+                bot_webhooks, bot_webhooks.c.user_id == members.c.user_id
+            )
+        )
+        .where(members.c.conv_id.in_(conv_ids), members.c.state == "active")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +245,8 @@ class PushStore:
         cursors: dict[str, int] = {}
         found: dict[str, list[Unplanned]] = {c: [] for c in wanted}
         people: dict[str, dict[str, bool]] = {c: {} for c in wanted}
+        bots: dict[str, dict[str, frozenset[BotEvent]]] = {c: {} for c in wanted}
+        kinds: dict[str, ConversationKind] = {}
         async with self.db.read() as conn:
             for start in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[start : start + _IN_CHUNK]
@@ -230,34 +260,52 @@ class PushStore:
                 for r in await conn.execute(_unplanned_messages(bounds, limit)):
                     mentions = tuple(orjson.loads(r.mentions)) if r.mentions else ()
                     found[r.conv_id].append(Unplanned(r.seq, r.sender_id, r.kind, mentions, r.ts))
+                for r in await conn.execute(_active_members(chunk)):
+                    if not r.bot:
+                        people[r.conv_id][r.user_id] = bool(r.muted)
+                    elif r.events is not None:  # bots are told only through their webhook
+                        bots[r.conv_id][r.user_id] = decode_events(r.events)
                 rows = await conn.execute(
-                    select(members.c.conv_id, members.c.user_id, members.c.muted).where(
-                        members.c.conv_id.in_(chunk), members.c.state == "active"
+                    select(conversations.c.id, conversations.c.kind).where(
+                        conversations.c.id.in_(chunk)
                     )
                 )
-                for r in rows:
-                    people[r.conv_id][r.user_id] = bool(r.muted)
-        return [Backlog(c, cursors.get(c), found[c], people[c]) for c in wanted]
+                kinds.update({r.id: ConversationKind(r.kind) for r in rows})
+        return [
+            Backlog(
+                c,
+                cursors.get(c),
+                found[c],
+                people[c],
+                kinds.get(c, ConversationKind.GROUP),
+                bots[c],
+            )
+            for c in wanted
+        ]
 
     async def backlog(self, conv_id: str, limit: int) -> Backlog:
         return (await self.backlogs([conv_id], limit))[0]
 
-    async def commit_plans(self, plans: Sequence[Plan], due_at: int) -> set[str]:
+    async def commit_plans(
+        self, plans: Sequence[Plan], due_at: int, now: int | None = None
+    ) -> set[str]:
         """Record each plan's jobs and move its cursor from ``backlog.cursor`` to
         ``upto``, all in one transaction (one commit for a whole wave of sends).
 
         Returns the conversations whose cursor another node moved first: for those
         nothing is written. A job for a (user, target) with a pending row of the
         conversation collapses into it: the count grows, the newest seq moves, the
-        due time stays.
+        due time stays. A job that does not collapse gets a row of its own, due at
+        ``now`` (default: ``due_at``).
         """
         if not plans:
             return set()
+        at_once = due_at if now is None else now
         async with self.db.write(durable=False) as conn:
             moved = await self._move_cursors(conn, plans)
             for plan in plans:
                 if plan.jobs and plan.backlog.conv_id in moved:
-                    await _merge_jobs(conn, plan.backlog.conv_id, plan.jobs, due_at)
+                    await _merge_jobs(conn, plan.backlog.conv_id, plan.jobs, due_at, at_once)
         return {p.backlog.conv_id for p in plans} - moved
 
     async def _move_cursors(self, conn: Any, plans: Sequence[Plan]) -> set[str]:
@@ -530,23 +578,25 @@ async def _settle_one(conn: Any, now: int, item: Settlement) -> None:
         )
 
 
-async def _merge_jobs(conn: Any, conv_id: str, jobs: Sequence[PlannedJob], due_at: int) -> None:
-    users = sorted({j.user_id for j in jobs})
+async def _merge_jobs(
+    conn: Any, conv_id: str, jobs: Sequence[PlannedJob], due_at: int, at_once: int
+) -> None:
+    people = sorted({j.user_id for j in jobs if j.collapse})
     pending: dict[tuple[str, str], int] = {}
-    for start in range(0, len(users), _IN_CHUNK):
+    for start in range(0, len(people), _IN_CHUNK):
         rows = (
             await conn.execute(
                 select(push_jobs.c.id, push_jobs.c.user_id, push_jobs.c.target).where(
                     push_jobs.c.conv_id == conv_id,
                     push_jobs.c.state == JobState.PENDING,
-                    push_jobs.c.user_id.in_(users[start : start + _IN_CHUNK]),
+                    push_jobs.c.user_id.in_(people[start : start + _IN_CHUNK]),
                 )
             )
         ).all()
         pending.update({(r.user_id, r.target): r.id for r in rows})
     fresh = []
     for job in jobs:
-        found = pending.get((job.user_id, job.target))
+        found = pending.get((job.user_id, job.target)) if job.collapse else None
         if found is None:
             fresh.append(
                 {
@@ -559,7 +609,7 @@ async def _merge_jobs(conn: Any, conv_id: str, jobs: Sequence[PlannedJob], due_a
                     "mention": job.mention,
                     "state": JobState.PENDING.value,
                     "attempts": 0,
-                    "due_at": due_at,
+                    "due_at": due_at if job.collapse else at_once,
                     "created_at": job.created_at,
                 }
             )

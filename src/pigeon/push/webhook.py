@@ -51,10 +51,12 @@ def classify(status: int) -> Outcome:
     return Outcome.REFUSED
 
 
-class WebhookProvider:
-    def __init__(self, url: str, secret: str, allow: Sequence[IPNetwork], timeout_s: float) -> None:
-        self.url = url
-        self._secret = secret
+class SignedPoster:
+    """Signed JSON POSTs to receivers outside this server: the push webhook and bots'
+    outgoing webhooks (docs/bots.md) share it, so both sign, check addresses and
+    classify answers the same way."""
+
+    def __init__(self, allow: Sequence[IPNetwork], timeout_s: float) -> None:
         self._allow = tuple(allow)
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -65,18 +67,19 @@ class WebhookProvider:
             self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
         return self._session
 
-    async def deliver(self, target: str, notification: Notification) -> Result:
-        body = orjson.dumps(notification.payload())
+    async def post(self, url: str, secret: str, key: str, body: bytes) -> Result:
+        """POST ``body`` to ``url`` signed with ``secret``; ``key`` is the
+        ``Idempotency-Key``, the same on every attempt."""
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
             "X-Pigeon-Timestamp": timestamp,
-            "X-Pigeon-Signature": sign(self._secret, timestamp, body),
-            "Idempotency-Key": notification.key,
+            "X-Pigeon-Signature": sign(secret, timestamp, body),
+            "Idempotency-Key": key,
         }
         try:
-            check_url_host(urlsplit(self.url).hostname, self._allow)
-            async with self._client().post(self.url, data=body, headers=headers) as response:
+            check_url_host(urlsplit(url).hostname, self._allow)
+            async with self._client().post(url, data=body, headers=headers) as response:
                 await response.read()
                 return Result(classify(response.status), f"HTTP {response.status}")
         except TRANSPORT_ERRORS as exc:
@@ -85,3 +88,17 @@ class WebhookProvider:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+class WebhookProvider:
+    def __init__(self, url: str, secret: str, allow: Sequence[IPNetwork], timeout_s: float) -> None:
+        self.url = url
+        self._secret = secret
+        self._poster = SignedPoster(allow, timeout_s)
+
+    async def deliver(self, target: str, notification: Notification) -> Result:
+        body = orjson.dumps(notification.payload())
+        return await self._poster.post(self.url, self._secret, notification.key, body)
+
+    async def close(self) -> None:
+        await self._poster.close()

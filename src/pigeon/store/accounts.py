@@ -27,6 +27,7 @@ def user_from_row(row: Any) -> UserRecord:
         password_hash=row.password_hash,
         last_seen=row.last_seen,
         guest_expires_at=row.guest_expires_at,
+        bot=bool(row.bot),
     )
 
 
@@ -90,6 +91,7 @@ class AccountStore:
                         disabled=user.disabled,
                         created_at=user.created_at,
                         guest_expires_at=user.guest_expires_at,
+                        bot=user.bot,
                     )
                 )
         except IntegrityError:

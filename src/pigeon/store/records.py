@@ -22,6 +22,8 @@ class UserRecord:
     last_seen: int | None = None
     #: Set only for a guest account (line mode): when it is retired unless renewed.
     guest_expires_at: int | None = None
+    #: A bot account: signs in with a bot token only (bots/), marked in every user object.
+    bot: bool = False
 
     @property
     def guest(self) -> bool:
@@ -34,6 +36,7 @@ class UserRecord:
             "username": self.username,
             "display_name": self.display_name,
             "avatar": self.avatar,
+            "bot": self.bot,
         }
 
 

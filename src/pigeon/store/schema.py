@@ -31,6 +31,8 @@ users = Table(
     Column("last_seen", BigInteger, nullable=True),
     # Set only for guest accounts (line mode): when the guest is retired unless renewed.
     Column("guest_expires_at", BigInteger, nullable=True, index=True),
+    # A bot account (bots/): signs in with a bot token, never a password.
+    Column("bot", Boolean, nullable=False, server_default="0"),
 )
 
 logins = Table(
@@ -253,4 +255,37 @@ push_subscriptions = Table(
     Column("p256dh", Text, nullable=False),
     Column("auth", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# --- bots and webhooks (bots/)
+
+bot_tokens = Table(
+    "bot_tokens",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+bot_webhooks = Table(
+    "bot_webhooks",
+    metadata,
+    Column("user_id", String(32), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(80), nullable=False),
+    Column("events", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+incoming_hooks = Table(
+    "incoming_hooks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("conv_id", String(32), nullable=False),
+    Column("creator_id", String(32), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled_at", BigInteger, nullable=True),
+    Index("ix_incoming_hooks_conv", "conv_id"),
 )

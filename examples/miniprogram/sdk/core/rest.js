@@ -26,8 +26,13 @@ export class ApiError extends Error {
 }
 
 /**
+ * A user as every REST answer shapes it; `bot` is true for bot accounts (docs/bots.md).
+ * @typedef {{id: string, username: string, display_name?: string, avatar?: string | null, bot?: boolean} & Record<string, any>} User
+ */
+
+/**
  * @typedef {object} Auth
- * @property {{id: string, username: string, display_name?: string} & Record<string, any>} user
+ * @property {User} user
  * @property {string} access_token
  * @property {string} refresh_token
  * @property {number} expires_at  ms since the epoch
@@ -281,6 +286,16 @@ export class Api {
   async login(username, password) {
     const body = { username, password, device: this.deviceId() };
     this._save(await this.request("POST", "/auth/login", body, { auth: false }));
+    return /** @type {Auth} */ (this.auth);
+  }
+
+  /**
+   * Sign in as a bot with its token from `pigeon bot create` (docs/bots.md).
+   * @param {string} token
+   */
+  async loginBot(token) {
+    const body = { token, device: this.deviceId() };
+    this._save(await this.request("POST", "/auth/bot", body, { auth: false }));
     return /** @type {Auth} */ (this.auth);
   }
 

@@ -14,14 +14,14 @@ from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.services import Services
 
 
-def _no_store(response: Response) -> None:
+def no_store(response: Response) -> None:
     """Responses carrying tokens must not be cached anywhere (RFC 6749 section 5.1)."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
 
 
 router = APIRouter(
-    prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES, dependencies=[Depends(_no_store)]
+    prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES, dependencies=[Depends(no_store)]
 )
 
 
@@ -32,7 +32,7 @@ def _limit(services: Services, ip: str, username: str) -> None:
     services.login_guard.check(username, ip)
 
 
-def _grant(grant: Grant) -> dict[str, Any]:
+def grant_data(grant: Grant) -> dict[str, Any]:
     return ok(
         {
             "user": grant.user.public(),
@@ -53,7 +53,7 @@ async def register(body: RegisterIn, services: ServicesDep, ip: ClientIpDep) -> 
         body.username, body.password, body.display_name, body.device
     )
     services.login_guard.succeeded(body.username, ip)
-    return _grant(grant)
+    return grant_data(grant)
 
 
 @router.post("/login", response_model=Envelope[GrantOut])
@@ -66,12 +66,12 @@ async def login(body: LoginIn, services: ServicesDep, ip: ClientIpDep) -> dict[s
             services.login_guard.failed(body.username, ip)
         raise
     services.login_guard.succeeded(body.username, ip)
-    return _grant(grant)
+    return grant_data(grant)
 
 
 @router.post("/refresh", response_model=Envelope[GrantOut])
 async def refresh(body: RefreshIn, services: ServicesDep) -> dict[str, Any]:
-    return _grant(await services.accounts.refresh(body.refresh_token))
+    return grant_data(await services.accounts.refresh(body.refresh_token))
 
 
 @router.post("/logout", response_model=Envelope[None])

@@ -626,6 +626,7 @@ class Ready(_message.Message):
     SESSION_FIELD_NUMBER: _builtins.int
     HEARTBEAT_FIELD_NUMBER: _builtins.int
     SERVER_TIME_FIELD_NUMBER: _builtins.int
+    BOT_FIELD_NUMBER: _builtins.int
     user: _builtins.str
     """Your user id."""
     device: _builtins.str
@@ -636,6 +637,8 @@ class Ready(_message.Message):
     """Send a frame at least this often (seconds)."""
     server_time: _builtins.int
     """The server's clock, ms since the epoch."""
+    bot: _builtins.bool
+    """True when you are a bot account (docs/bots.md)."""
     def __init__(
         self,
         *,
@@ -644,10 +647,11 @@ class Ready(_message.Message):
         session: _builtins.str = ...,
         heartbeat: _builtins.int = ...,
         server_time: _builtins.int = ...,
+        bot: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["device", b"device", "heartbeat", b"heartbeat", "server_time", b"server_time", "session", b"session", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bot", b"bot", "device", b"device", "heartbeat", b"heartbeat", "server_time", b"server_time", "session", b"session", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

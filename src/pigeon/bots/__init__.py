@@ -1,0 +1,1 @@
+"""Bots and integrations: bot accounts, outgoing and incoming webhooks (docs/bots.md)."""
