@@ -34,6 +34,7 @@ export class AppView {
       personRow: (user) => this.personRow(user),
       logout: () => this.logout(),
       refreshAll: () => this.refreshAll(),
+      setRequests: (n) => this.sidebar.setRequests(n),
     };
     this.client.on("convs", () => updateTitle(this.client.totalUnread()));
     this.client.on("incoming", (event) => this._notify(event));
@@ -41,6 +42,7 @@ export class AppView {
     this.client.on("removed", (id) => {
       if (this.currentId === id) this.navigate(null);
     });
+    this.client.on("frame", (frame) => frame.t === "friend_request" && this._onFriendRequest(frame));
     this.client.on("senderror", ({ frame }) => toast(t("something_wrong", { msg: errorText(frame) }), "error"));
     api.onAuthLost = () => this.signedOut(t("session_expired"));
     this._onHash = () => this.route();
@@ -58,6 +60,7 @@ export class AppView {
 
   async start() {
     registerWorker(this.client.config); // in the background: push needs it, the app does not
+    this.countRequests();
     try {
       await this.client.start();
     } catch (error) {
@@ -139,6 +142,28 @@ export class AppView {
       h("span.person-actions", null,
         h("button.icon-btn.small", { type: "button", "aria-label": `${t("view_profile")}: ${name}`, title: t("view_profile"), onclick: () => openProfile(this.ctx, user.id) }, icon("info", { size: 16 }))),
     );
+  }
+
+  /** Incoming friend requests still waiting for an answer: the Contacts tab's badge. */
+  async countRequests() {
+    if (!this.client.has("friends")) return;
+    try {
+      const data = await this.client.api.get("/friends/requests");
+      this.sidebar.setRequests(data.items.filter((r) => r.direction === "in" && r.status === "pending").length);
+    } catch {
+      // The badge is a hint; the Contacts tab lists the requests anyway.
+    }
+  }
+
+  /** A request to or from us was made or answered (live): tell the receiver at once. */
+  async _onFriendRequest(frame) {
+    if (frame.direction === "in" && frame.status === "pending") {
+      const user = await this.client.getUser(frame.from);
+      const name = user ? user.display_name || user.username : "";
+      toast(t("friend_request_from", { name }), "info", { label: t("view"), onclick: () => this.sidebar.showTab("contacts") });
+    }
+    if (this.sidebar.tab === "contacts") this.sidebar.update(true);
+    else this.countRequests();
   }
 
   _notify({ conv, message }) {
