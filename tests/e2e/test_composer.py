@@ -59,6 +59,10 @@ def test_text_limit_image_preview_and_emoji_fonts(browser: Any, web_server: Serv
         box.press("Enter")
         expect(page.locator(".msgs-inner .row")).to_have_count(0)
         assert len(box.input_value()) == limit + 1
+        page.set_viewport_size(PHONE)
+        fits(page, counter)
+        expect(send_button).to_be_in_viewport()
+        page.set_viewport_size({"width": 1200, "height": 780})
 
         # Exactly the limit goes out, as typed; astral characters count once, as on the server.
         text = "😀" + "y" * (limit - 1)

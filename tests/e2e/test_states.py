@@ -109,13 +109,24 @@ def test_member_count_and_friend_requests_are_live(browser: Any, web_server: Ser
         # A friend request: the receiver hears of it at once, the sender sees it went out.
         contacts = bob.get_by_role("tab", name=re.compile("Contacts"))
         expect(contacts.locator(".tab-badge")).to_be_hidden()
+        # Bob reads the group on a phone: the list is hidden, the notice is not.
+        bob.set_viewport_size(PHONE)
+        expect(bob.locator(".sidebar")).to_be_hidden()
         alice.fill(".search-input", bob_name)
         alice.get_by_role("button", name="View profile: Bob").click()
         profile = alice.get_by_role("dialog")
         profile.get_by_role("button", name="Add friend").click()
         expect(profile.locator(".friend-btn")).to_have_text("Request sent")
         expect(profile.locator(".friend-btn")).to_be_disabled()
-        expect(bob.locator(".toast")).to_contain_text("Alice sent you a friend request")
+        notice = bob.locator(".toast", has_text="Alice sent you a friend request")
+        expect(notice).to_be_visible()
+        fits(bob, notice)
+        notice.get_by_role("button", name="View").click()
+        expect(bob.locator(".sidebar")).to_be_visible()
+        expect(contacts).to_have_attribute("aria-selected", "true")
+        expect(
+            bob.locator("li.person", has_text="Alice").get_by_role("button", name="Accept")
+        ).to_be_in_viewport()
         expect(contacts.locator(".tab-badge")).to_have_text("1")
         expect(contacts).to_have_attribute("aria-label", re.compile("1 friend requests waiting"))
         alice.keyboard.press("Escape")
@@ -123,7 +134,6 @@ def test_member_count_and_friend_requests_are_live(browser: Any, web_server: Ser
         expect(alice.get_by_role("dialog").locator(".friend-btn")).to_have_text("Request sent")
         alice.keyboard.press("Escape")
 
-        contacts.click()
         bob.locator("li.person", has_text="Alice").get_by_role("button", name="Accept").click()
         expect(bob.locator(".friends-list li.person", has_text="Alice")).to_have_count(1)
         expect(contacts.locator(".tab-badge")).to_be_hidden()

@@ -160,7 +160,12 @@ export class AppView {
     if (frame.direction === "in" && frame.status === "pending") {
       const user = await this.client.getUser(frame.from);
       const name = user ? user.display_name || user.username : "";
-      toast(t("friend_request_from", { name }), "info", { label: t("view"), onclick: () => this.sidebar.showTab("contacts") });
+      // On a phone the list (and its badge) is hidden behind an open chat: the button shows it.
+      const view = () => {
+        this.navigate(null);
+        this.sidebar.showTab("contacts");
+      };
+      toast(t("friend_request_from", { name }), "info", { label: t("view"), onclick: view });
     }
     if (this.sidebar.tab === "contacts") this.sidebar.update(true);
     else this.countRequests();
