@@ -8,7 +8,7 @@ import { PigeonClient } from "../sdk/browser.js";
 import { Sidebar } from "./sidebar.js";
 import { ChatView } from "./chat.js";
 import { previewText, convTitle } from "./preview.js";
-import { toast } from "./dialogs.js";
+import { toast, closeAllDialogs } from "./dialogs.js";
 import { openProfile } from "./friends.js";
 import { newGroupDialog, groupInfoDialog } from "./groups.js";
 import { settingsDialog } from "./settings.js";
@@ -203,7 +203,7 @@ export class AppView {
     this.client.stop();
     this._offLang();
     window.removeEventListener("hashchange", this._onHash);
-    document.querySelectorAll(".backdrop").forEach((el) => el.remove());
+    closeAllDialogs();
     updateTitle(0);
   }
 }

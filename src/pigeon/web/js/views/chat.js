@@ -184,7 +184,6 @@ export class ChatView {
       else if (conv.peer) sub = `@${conv.peer.username}`;
     } else {
       sub = t("members_count", { n: conv.member_count || this.members.size || 0 });
-      this.el.dataset.members = String(conv.member_count || this.members.size || 0);
     }
     const openInfo = () => (conv.kind === "direct" ? this.ctx.openProfile(conv.peer ? conv.peer.id : null, conv) : this.ctx.openGroupInfo(conv.id, this));
     this.el.setAttribute("aria-label", title);

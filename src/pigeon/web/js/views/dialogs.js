@@ -5,6 +5,9 @@ import { h } from "../dom.js";
 import { icon } from "../icons.js";
 import { t, onLangChange } from "../i18n.js";
 
+// Every dialog still open, so signing out can close them all (and end their language listeners).
+const openDialogs = new Set();
+
 const FOCUSABLE = "a[href], button:not([disabled]), input:not([disabled]), select, textarea, [tabindex='0']";
 
 /** A text now: `value` itself, or what it returns when it is a function (re-read per language). */
@@ -38,6 +41,7 @@ export function openDialog({ title, build, wide = false, onClose = null, cls = "
   function close() {
     if (closed) return;
     closed = true;
+    openDialogs.delete(close);
     offLang();
     backdrop.remove();
     document.removeEventListener("keydown", onKey, true);
@@ -75,10 +79,16 @@ export function openDialog({ title, build, wide = false, onClose = null, cls = "
   });
   document.addEventListener("keydown", onKey, true);
   document.body.append(backdrop);
+  openDialogs.add(close);
   build(body, close);
   const target = body.querySelector("[autofocus]") || body.querySelector(FOCUSABLE) || closeButton;
   target.focus();
   return { el: dialog, body, close };
+}
+
+/** Close every open dialog (signing out). */
+export function closeAllDialogs() {
+  for (const close of Array.from(openDialogs)) close();
 }
 
 function fieldValues(root) {
@@ -92,7 +102,8 @@ function fieldValues(root) {
 function restoreFields(root, values) {
   for (const [id, value] of values) {
     const el = root.querySelector(`#${CSS.escape(id)}`);
-    if (!el || el.tagName === "SELECT" && el.classList.contains("lang-select")) continue;
+    // The language menu shows the new language, not the one it had before the rebuild.
+    if (!el || (el.tagName === "SELECT" && el.classList.contains("lang-select"))) continue;
     if (el.type === "checkbox") el.checked = value;
     else el.value = value;
   }
