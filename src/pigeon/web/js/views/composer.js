@@ -1,7 +1,7 @@
 // The message input: Enter sends, Shift+Enter breaks the line (IME-safe), typing
 // notifications, reply and edit bars, @mention completion, emoji, attachments.
 
-import { h, clear, avatar, formatBytes, fill } from "../dom.js";
+import { h, clear, avatar, formatBytes, fill, textLength } from "../dom.js";
 import { t, errorText, lang } from "../i18n.js";
 import { icon } from "../icons.js";
 import { imageSize, rememberFile } from "../files.js";
@@ -14,13 +14,6 @@ const MENTION_RE = /(?:^|\s)@([^\s@]{0,32})$/u;
 const DRAFTS = new Map();
 // The counter appears once the text is this close to the server's limit.
 const COUNTER_FROM = 0.9;
-
-/** Characters as the server counts them (code points, not UTF-16 units). */
-export function textLength(text) {
-  let n = 0;
-  for (const _ of text) n++;
-  return n;
-}
 
 export class Composer {
   constructor(chat) {

@@ -1,6 +1,6 @@
 // The look at an image before it goes out: the picture, a caption, Send and Cancel.
 
-import { h } from "../dom.js";
+import { h, textLength } from "../dom.js";
 import { t } from "../i18n.js";
 import { icon } from "../icons.js";
 import { openDialog } from "./dialogs.js";
@@ -28,9 +28,19 @@ export function imagePreview(file, maxChars) {
           placeholder: t("caption"),
           "aria-label": t("caption"),
           autocomplete: "off",
-          maxlength: Number.isFinite(maxChars) ? maxChars : undefined,
+        });
+        const problem = h("div.form-error", { role: "alert", hidden: true });
+        // Like the message text: a caption over the server's limit is explained, not cut.
+        caption.addEventListener("input", () => {
+          problem.hidden = true;
         });
         const send = () => {
+          const n = textLength(caption.value.trim());
+          if (n > maxChars) {
+            problem.textContent = t("text_too_long", { n, max: maxChars });
+            problem.hidden = false;
+            return;
+          }
           answer = { caption: caption.value.trim() };
           close();
         };
@@ -44,6 +54,7 @@ export function imagePreview(file, maxChars) {
           h("div.preview-frame", null, h("img.preview-img", { src: url, alt: file.name || t("image") })),
           h("p.preview-name.muted-text", null, file.name || ""),
           caption,
+          problem,
           h("div.dialog-actions", null,
             h("button.btn", { type: "button", onclick: () => close() }, t("cancel")),
             h("button.btn.primary", { type: "button", onclick: send }, icon("send", { size: 18 }), t("send"))),

@@ -4,7 +4,7 @@ import { h, avatar, fill } from "../dom.js";
 import { t, errorText, formatAgo } from "../i18n.js";
 import { icon } from "../icons.js";
 import { openDialog, toast, confirmDialog } from "./dialogs.js";
-import { deviceTitle } from "../agent.js";
+import { deviceTitle } from "../devicename.js";
 import { languageSelect, themeSelect } from "./prefs.js";
 import { notificationsEnabled, setNotifications } from "../notify.js";
 import { pushSection } from "./pushprefs.js";

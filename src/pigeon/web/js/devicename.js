@@ -34,7 +34,7 @@ function pick(table, ua) {
 }
 
 /** "Chrome on Linux" for this browser (the part of its device name people read). */
-export function agentLabel(ua = navigator.userAgent) {
+export function browserLabel(ua = navigator.userAgent) {
   const browser = pick(BROWSERS, ua) || "Browser";
   const system = pick(SYSTEMS, ua);
   return system ? `${browser} on ${system}` : browser;
