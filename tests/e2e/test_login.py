@@ -1,4 +1,4 @@
-"""Signing up and in: the server's validation messages, the language switch, signing out."""
+"""Signing up and in: validation messages by error code, the language switch, signing out."""
 
 from __future__ import annotations
 
@@ -28,19 +28,19 @@ def test_validation_errors_language_and_logout(
         page.fill("#f-username", unique_name("ghost"))
         page.fill("#f-password", "not-the-password")
         submit.click()
-        expect(error).to_have_text("wrong username or password")
+        expect(error).to_have_text("The username or password is incorrect.")
 
         page.get_by_role("button", name="Create account").click()
         username = unique_name("carol")
         page.fill("#f-username", username)
         page.fill("#f-password", "short")
         submit.click()
-        expect(error).to_contain_text("password must be 8-128 characters")
+        expect(error).to_have_text("Password must be 8–128 characters.")  # noqa: RUF001
 
         page.fill("#f-username", "x")
         page.fill("#f-password", PASSWORD)
         submit.click()
-        expect(error).to_contain_text("username must be 3-32 characters")
+        expect(error).to_contain_text("Username must be 3–32 characters")  # noqa: RUF001
 
         # Switch to Simplified Chinese: labels and known errors follow.
         page.get_by_label("Language").select_option("zh")
@@ -50,7 +50,7 @@ def test_validation_errors_language_and_logout(
         page.fill("#f-username", username)
         page.fill("#f-password", "short")
         submit.click()
-        expect(error).to_have_text("密码长度须为 8–128 个字符")  # noqa: RUF001
+        expect(error).to_have_text("密码长度须为 8–128 个字符。")  # noqa: RUF001
         page.screenshot(path=screenshots / "login-zh.png")
 
         page.fill("#f-password", PASSWORD)
@@ -67,6 +67,7 @@ def test_validation_errors_language_and_logout(
         expect(page.locator(".me-name")).to_have_text("卡罗尔")
         page.get_by_role("button", name="设置", exact=True).click()
         page.get_by_role("button", name="退出登录").click()
+        page.locator(".dialog.confirm").get_by_role("button", name="退出登录").click()
         expect(page.get_by_role("heading", name="登录")).to_be_visible()
         assert page.evaluate("localStorage.getItem('pigeon.auth')") is None
 

@@ -39,6 +39,7 @@ def test_web_client_runs_under_a_strict_csp(browser: Any, web_server: ServerProc
         expect(bubbles(page, "under policy")).to_have_attribute("data-state", "sent")
         picture = FilePayload(name="csp.png", mimeType="image/png", buffer=png(120, 90))
         page.locator(".composer input[type=file]").set_input_files(files=[picture])
+        page.get_by_role("dialog").get_by_role("button", name="Send").click()
         row = page.locator(".msgs-inner .row.own", has=page.locator(".image"))
         expect(row).to_have_attribute("data-state", "sent")
         page.reload()

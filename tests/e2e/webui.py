@@ -12,6 +12,7 @@ from harness import WAIT_S, ServerProcess, unique_name
 
 PASSWORD = "correct-horse-battery"
 TIMEOUT_MS = int(WAIT_S * 1000)  # Playwright's bound for every action and expectation
+PHONE = {"width": 390, "height": 844}  # a phone's viewport, for checks at that width
 
 
 def new_page(
@@ -41,6 +42,15 @@ def register(page: Page, server: ServerProcess, display_name: str) -> str:
     return username
 
 
+def sign_in(page: Page, server: ServerProcess, username: str) -> None:
+    """Sign in through the form (a fresh browser context is a new device)."""
+    page.goto(server.base_url + "/")
+    page.fill("#f-username", username)
+    page.fill("#f-password", PASSWORD)
+    page.locator("form.login-form button[type=submit]").click()
+    wait_online(page)
+
+
 def wait_online(page: Page) -> None:
     expect(page.locator(".side-head .conn")).to_have_attribute("data-state", "online")
 
@@ -68,6 +78,18 @@ def send(page: Page, text: str) -> None:
 def bubbles(page: Page, text: str) -> Any:
     """Message rows showing `text` (pending or stored)."""
     return page.locator(".msgs-inner .row", has_text=text)
+
+
+def fits(page: Page, locator: Any) -> None:
+    """Inside the viewport (a dialog on a phone), so nothing needs a sideways scroll."""
+    box = locator.bounding_box()
+    view = page.viewport_size
+    assert box is not None
+    assert view is not None
+    assert box["x"] >= 0, box
+    assert box["y"] >= 0, box
+    assert box["x"] + box["width"] <= view["width"] + 0.5, (box, view)
+    assert box["y"] + box["height"] <= view["height"] + 0.5, (box, view)
 
 
 def access_token(page: Page) -> str:

@@ -8,7 +8,8 @@ import { Timeline } from "../src/core/timeline.js";
 import { Outbox } from "../src/core/outbox.js";
 import { Backoff } from "../src/core/backoff.js";
 import { MemoryStorage } from "../src/core/storage.js";
-import { newCid, base64Utf8 } from "../src/core/ids.js";
+import { newCid, newDeviceId, base64Utf8 } from "../src/core/ids.js";
+import { Peers } from "../src/core/peers.js";
 
 const msg = (seq, conv = "c1", extra = {}) => ({ conv, seq, id: `m${seq}`, from: "u1", kind: "text", body: { text: `#${seq}` }, ts: seq, cid: `k${seq}`, ...extra });
 const seqs = (messages) => messages.map((m) => m.seq);
@@ -144,4 +145,34 @@ test("conversation summary: unread counts only live news from others, not on scr
   const list = [{ id: "a", last_ts: 1, unread: 2 }, { id: "b", last_ts: 5, unread: 1, muted: true }, { id: "c", last_ts: 0, pinned: true, unread: 3 }];
   assert.deepEqual(sortConversations(list, (c) => c.last_ts).map((c) => c.id), ["c", "b", "a"]);
   assert.equal(totalUnread(list), 5, "muted conversations are not counted");
+});
+
+test("device names: a label people read, then a random part; the platform without one", () => {
+  assert.match(newDeviceId("web", "Chrome on Linux"), /^Chrome on Linux · [a-z2-7]{13}$/);
+  assert.match(newDeviceId("web"), /^web-[a-z2-7]{13}$/);
+  assert.match(newDeviceId("web", " \u0007 "), /^web-/, "nothing readable left: no label");
+  const long = newDeviceId("web", "x".repeat(200));
+  assert.ok(long.length <= 64, "within the server's 64 characters");
+});
+
+test("receipts from the endpoint seed the ticks of everything up to that message", () => {
+  const events = [];
+  const storage = new MemoryStorage();
+  const peers = new Peers({
+    api: null, me: { id: "me" }, marksKey: "marks", send: () => true, emit: (e, p) => events.push([e, p]),
+    hasPresence: () => false, storage, marks: {},
+  });
+  assert.equal(peers.tickFor("c1", 5), "sent");
+  assert.equal(peers.seed("c1", 5, { read: 0, delivered: 1, read_by: [], delivered_to: ["bob"] }), true);
+  assert.equal(peers.tickFor("c1", 4), "delivered");
+  assert.equal(peers.tickFor("c1", 6), "sent");
+  assert.equal(peers.seed("c1", 3, { read: 1, delivered: 1, read_by: ["bob"], delivered_to: ["bob"] }), true);
+  assert.equal(peers.tickFor("c1", 3), "read");
+  assert.equal(peers.tickFor("c1", 5), "delivered");
+  assert.equal(peers.seed("c1", 3, { read: 1, delivered: 1, read_by: ["bob"], delivered_to: ["bob"] }), false, "nothing new");
+  // A large group names nobody: the counts still say someone read it.
+  peers.seed("c2", 9, { read: 2, delivered: 5 });
+  assert.equal(peers.tickFor("c2", 9), "read");
+  assert.deepEqual(events.map(([e]) => e), ["receipts", "receipts", "receipts"]);
+  assert.ok(JSON.parse(storage.getItem("marks")).c1.bob.read === 3, "kept for the next start");
 });

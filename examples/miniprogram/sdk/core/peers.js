@@ -64,6 +64,40 @@ export class Peers {
     this.emit("receipts", frame.conv);
   }
 
+  /**
+   * What the receipts endpoint says about one of our messages (GET …/messages/{seq}/receipts):
+   * watermarks only move forward, so whoever read or received it has everything before it.
+   * Without names (a large group) the counts are kept under "*": someone read it.
+   * @param {string} convId @param {number} seq
+   * @param {{read?: number, delivered?: number, read_by?: string[], delivered_to?: string[]}} receipts
+   * @returns {boolean} whether a tick changes
+   */
+  seed(convId, seq, receipts) {
+    const perConv = (this.marks[convId] ||= {});
+    let changed = false;
+    /** @param {string} user @param {"read" | "recv"} field */
+    const raise = (user, field) => {
+      const mark = (perConv[user] ||= { read: 0, recv: 0 });
+      if (mark[field] >= seq) return;
+      mark[field] = seq;
+      mark.recv = Math.max(mark.recv, mark.read);
+      mark.at = Date.now();
+      changed = true;
+    };
+    if (receipts.read_by || receipts.delivered_to) {
+      for (const user of receipts.read_by || []) raise(user, "read");
+      for (const user of receipts.delivered_to || []) raise(user, "recv");
+    } else {
+      if ((receipts.read || 0) > 0) raise("*", "read");
+      if ((receipts.delivered || 0) > 0) raise("*", "recv");
+    }
+    if (changed) {
+      this.saveMarks();
+      this.emit("receipts", convId);
+    }
+    return changed;
+  }
+
   saveMarks() {
     const entries = Object.entries(this.marks);
     if (entries.length > MARKS_KEPT) {

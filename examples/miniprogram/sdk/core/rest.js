@@ -62,11 +62,14 @@ export function parseEnvelope(response) {
 export class Api {
   /**
    * @param {import("./adapter.js").Adapter} adapter
-   * @param {{baseUrl?: string, keyPrefix?: string}} [options]
-   *   baseUrl: the server ("https://chat.example.com"); "" means the page's own origin
+   * @param {{baseUrl?: string, keyPrefix?: string, deviceLabel?: string}} [options]
+   *   baseUrl: the server ("https://chat.example.com"); "" means the page's own origin;
+   *   deviceLabel: what people call this installation ("Chrome on Linux"), the readable start
+   *   of the device name it signs in with the first time
    */
-  constructor(adapter, { baseUrl = "", keyPrefix = "pigeon" } = {}) {
+  constructor(adapter, { baseUrl = "", keyPrefix = "pigeon", deviceLabel = "" } = {}) {
     this.adapter = adapter;
+    this.deviceLabel = deviceLabel;
     this.storage = adapter.storage;
     this.baseUrl = baseUrl.replace(/\/+$/, "");
     this.keys = { auth: `${keyPrefix}.auth`, device: `${keyPrefix}.device` };
@@ -101,7 +104,7 @@ export class Api {
   deviceId() {
     let id = this.storage.getItem(this.keys.device);
     if (!id) {
-      id = newDeviceId(this.adapter.platform);
+      id = newDeviceId(this.adapter.platform, this.deviceLabel);
       this.storage.setItem(this.keys.device, id);
     }
     return id;

@@ -116,6 +116,13 @@ export function debounce(fn, ms) {
   };
 }
 
+/** Characters as the server counts them (code points, not UTF-16 units). */
+export function textLength(text) {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 export function formatBytes(n) {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;

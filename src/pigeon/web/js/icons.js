@@ -8,6 +8,11 @@ const PATHS = {
   close: "M6 6l12 12M18 6L6 18",
   check: "M5 12.5l4.5 4.5L19 7.5",
   checks: "M2 12.5l4.5 4.5L16 7.5M10.5 16l1 1L21 7.5",
+  // The same two ticks, drawn bolder by the .read style; a separate name so tests and
+  // styles can tell the states apart without comparing colours.
+  checksRead: "M2 12.5l4.5 4.5L16 7.5M10.5 16l1 1L21 7.5",
+  // A speech bubble struck through: the message goes away for everyone (not "reply").
+  recall: "M4 5h16v11H9l-5 4V5zM9.5 8l5 5M14.5 8l-5 5",
   clock: "M12 21a9 9 0 100-18 9 9 0 000 18zM12 7v5l3 2",
   alert: "M12 8v5M12 16.5h.01M12 21a9 9 0 100-18 9 9 0 000 18z",
   pin: "M9 4h6l-1 6 3 3H7l3-3-1-6zM12 13v7",
@@ -52,6 +57,7 @@ export function icon(name, { size = 20, label = null, cls = "" } = {}) {
   svg.setAttribute("stroke-linecap", "round");
   svg.setAttribute("stroke-linejoin", "round");
   svg.setAttribute("class", `icon ${cls}`.trim());
+  svg.dataset.icon = name;
   if (label) {
     svg.setAttribute("role", "img");
     svg.setAttribute("aria-label", label);

@@ -7,9 +7,11 @@ import { applyTheme } from "./views/prefs.js";
 import { renderLogin } from "./views/login.js";
 import { AppView } from "./views/app.js";
 import { updateTitle } from "./notify.js";
+import { browserLabel } from "./devicename.js";
 
 const root = document.getElementById("app");
-const api = new Api(browserAdapter());
+// A first sign-in names this browser after its user agent, so the device list reads well.
+const api = new Api(browserAdapter(), { deviceLabel: browserLabel() });
 let app = null;
 
 async function loadConfig() {

@@ -8,7 +8,7 @@ import { PigeonClient } from "../sdk/browser.js";
 import { Sidebar } from "./sidebar.js";
 import { ChatView } from "./chat.js";
 import { previewText, convTitle } from "./preview.js";
-import { toast } from "./dialogs.js";
+import { toast, closeAllDialogs } from "./dialogs.js";
 import { openProfile } from "./friends.js";
 import { newGroupDialog, groupInfoDialog } from "./groups.js";
 import { settingsDialog } from "./settings.js";
@@ -34,6 +34,7 @@ export class AppView {
       personRow: (user) => this.personRow(user),
       logout: () => this.logout(),
       refreshAll: () => this.refreshAll(),
+      setRequests: (n) => this.sidebar.setRequests(n),
     };
     this.client.on("convs", () => updateTitle(this.client.totalUnread()));
     this.client.on("incoming", (event) => this._notify(event));
@@ -41,6 +42,7 @@ export class AppView {
     this.client.on("removed", (id) => {
       if (this.currentId === id) this.navigate(null);
     });
+    this.client.on("frame", (frame) => frame.t === "friend_request" && this._onFriendRequest(frame));
     this.client.on("senderror", ({ frame }) => toast(t("something_wrong", { msg: errorText(frame) }), "error"));
     api.onAuthLost = () => this.signedOut(t("session_expired"));
     this._onHash = () => this.route();
@@ -58,6 +60,7 @@ export class AppView {
 
   async start() {
     registerWorker(this.client.config); // in the background: push needs it, the app does not
+    this.countRequests();
     try {
       await this.client.start();
     } catch (error) {
@@ -141,6 +144,33 @@ export class AppView {
     );
   }
 
+  /** Incoming friend requests still waiting for an answer: the Contacts tab's badge. */
+  async countRequests() {
+    if (!this.client.has("friends")) return;
+    try {
+      const data = await this.client.api.get("/friends/requests");
+      this.sidebar.setRequests(data.items.filter((r) => r.direction === "in" && r.status === "pending").length);
+    } catch {
+      // The badge is a hint; the Contacts tab lists the requests anyway.
+    }
+  }
+
+  /** A request to or from us was made or answered (live): tell the receiver at once. */
+  async _onFriendRequest(frame) {
+    if (frame.direction === "in" && frame.status === "pending") {
+      const user = await this.client.getUser(frame.from);
+      const name = user ? user.display_name || user.username : "";
+      // On a phone the list (and its badge) is hidden behind an open chat: the button shows it.
+      const view = () => {
+        this.navigate(null);
+        this.sidebar.showTab("contacts");
+      };
+      toast(t("friend_request_from", { name }), "info", { label: t("view"), onclick: view });
+    }
+    if (this.sidebar.tab === "contacts") this.sidebar.update(true);
+    else this.countRequests();
+  }
+
   _notify({ conv, message }) {
     const client = this.client;
     const sender = client.userName(message.from);
@@ -173,7 +203,7 @@ export class AppView {
     this.client.stop();
     this._offLang();
     window.removeEventListener("hashchange", this._onHash);
-    document.querySelectorAll(".backdrop").forEach((el) => el.remove());
+    closeAllDialogs();
     updateTitle(0);
   }
 }

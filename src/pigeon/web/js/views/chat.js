@@ -1,19 +1,26 @@
-// One open conversation: header, the message log (grouped by sender and day, infinite
-// scroll upwards, ticks, quotes, recall/edit, images and files) and the composer.
+// One open conversation: header, the message log (grouped by sender and day, a window of
+// at most WINDOW_ROWS messages over the loaded history, infinite scroll upwards) and the
+// composer. How each message looks is in messagerow.js.
 
-import { h, clear, avatar, reconcile, richText, isEmojiOnly, sameDay, colorFor, formatBytes, fill } from "../dom.js";
-import { t, formatTime, formatDay, formatAgo, errorText } from "../i18n.js";
+import { h, clear, avatar, reconcile, sameDay, fill } from "../dom.js";
+import { t, formatDay, formatAgo, errorText } from "../i18n.js";
 import { icon } from "../icons.js";
-import { fileInfo, fitBox } from "../files.js";
 import { Composer } from "./composer.js";
-import { openViewer, toast } from "./dialogs.js";
-import { previewText, convTitle, typingText } from "./preview.js";
+import { toast } from "./dialogs.js";
+import { convTitle, typingText, previewText } from "./preview.js";
+import { messageRowMethods } from "./messagerow.js";
 
 const GROUP_GAP_MS = 5 * 60_000;
 const NEAR_TOP_PX = 400;
 const NEAR_BOTTOM_PX = 48;
 // Opening a search result loads at most this many older pages to reach it (50 messages each).
 const MAX_REVEAL_PAGES = 40;
+// The log keeps at most this many messages in the DOM, so a long history scrolls as smoothly
+// as a short one; scrolling near either edge of the window moves it by WINDOW_STEP.
+export const WINDOW_ROWS = 240;
+const WINDOW_STEP = 80;
+// System notices after which the member count in the header is out of date.
+const MEMBERSHIP_EVENTS = new Set(["member_added", "member_removed", "member_joined", "member_left"]);
 
 export class ChatView {
   constructor(ctx, convId) {
@@ -26,6 +33,9 @@ export class ChatView {
     this.myRole = null;
     this.stickToBottom = true;
     this.loadError = "";
+    this.winEndKey = null; // key of the last message in the window; null: the window follows the end
+    this.winStart = 0;
+    this.winEnd = 0;
     const conv = this.conv;
     this.firstUnread = conv && conv.unread > 0 ? (conv.read_seq || 0) + 1 : null;
     this.el = h("section.chat", { "aria-label": conv ? convTitle(this.client, conv) : "" });
@@ -38,6 +48,7 @@ export class ChatView {
       on("users", () => this.schedule(true)),
       on("presence", () => this._drawHeader()),
       on("convs", () => this._drawHeader()),
+      on("message", (m) => m.conv === this.convId && m.kind === "system" && MEMBERSHIP_EVENTS.has((m.body || {}).event) && this._membersChanged()),
       on("state", () => this._drawBanner()),
     ];
     this._onVisibility = () => this._updateViewing();
@@ -140,6 +151,19 @@ export class ChatView {
     } catch {
       // Members are a nicety here (names, mentions); the chat works without them.
     }
+  }
+
+  /** Someone joined or left: the header's count and the member list come from the server again. */
+  async _membersChanged() {
+    try {
+      const group = await this.client.api.get(`/groups/${encodeURIComponent(this.convId)}`);
+      const conv = this.conv;
+      if (conv && typeof group.member_count === "number") conv.member_count = group.member_count;
+      this._drawHeader();
+    } catch {
+      // The next list reload corrects it.
+    }
+    this.loadMembers();
   }
 
   isAdmin() {
@@ -255,15 +279,48 @@ export class ChatView {
   }
 
   scrollToBottom(smooth = false) {
+    if (this.winEndKey !== null) {
+      this.winEndKey = null;
+      this.stickToBottom = true;
+      this.renderMessages();
+    }
     this.scroller.scrollTo({ top: this.scroller.scrollHeight, behavior: smooth ? "smooth" : "auto" });
     this.stickToBottom = true;
     this._updateViewing();
   }
 
   _onScroll() {
-    this.stickToBottom = this.atBottom();
+    this.stickToBottom = this.atBottom() && this.winEndKey === null;
     this._updateViewing();
-    if (this.scroller.scrollTop < NEAR_TOP_PX) this._loadOlder();
+    this._edges();
+  }
+
+  /** Near an edge of the window: move it, or load older pages once it reached the oldest loaded. */
+  _edges() {
+    const s = this.scroller;
+    if (s.scrollTop < NEAR_TOP_PX) {
+      if (this.winStart > 0) this._shiftWindow(-WINDOW_STEP);
+      else this._loadOlder();
+    } else if (this.winEndKey !== null && s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_TOP_PX) {
+      this._shiftWindow(WINDOW_STEP);
+    }
+  }
+
+  /** Move the window by `step` messages (negative: older), keeping the rows on screen in place. */
+  _shiftWindow(step) {
+    if (this._shifting) return;
+    const keys = this._items().map((item) => item.key);
+    const current = this._windowEnd(keys);
+    const end = Math.min(keys.length, Math.max(Math.min(WINDOW_ROWS, keys.length), current + step));
+    if (end === current) return;
+    this.winEndKey = end >= keys.length ? null : keys[end - 1];
+    this.stickToBottom = false;
+    this._shifting = true;
+    // After this frame's layout, so the anchor is measured where the reader sees it.
+    requestAnimationFrame(() => {
+      this._shifting = false;
+      this.renderMessages();
+    });
   }
 
   _updateViewing() {
@@ -276,11 +333,17 @@ export class ChatView {
   async _loadOlder() {
     const timeline = this.client.timeline(this.convId);
     if (!timeline.loaded || !timeline.hasOlder || timeline.loadingOlder) return;
+    if (this.winEndKey === null) this.winEndKey = this._lastKey(); // older rows come in at the top
     try {
-      await this.client.loadOlder(this.convId);
+      if (await this.client.loadOlder(this.convId)) this._shiftWindow(-WINDOW_STEP);
     } catch {
       // Scrolling up again retries.
     }
+  }
+
+  _lastKey() {
+    const items = this._items();
+    return items.length ? items[items.length - 1].key : null;
   }
 
   /** Load older pages until `seq` is in the log (bounded), then scroll to it. */
@@ -295,6 +358,7 @@ export class ChatView {
       }
     }
     this.stickToBottom = false;
+    this._windowAround(`s${seq}`);
     this.renderMessages();
     // After renders already scheduled by the loads, and instantly: a smooth scroll
     // would be cut short when a later render keeps its anchor row in place.
@@ -302,7 +366,27 @@ export class ChatView {
     this.scrollToSeq(seq, false);
   }
 
+  /** Index after the window's last message: its key's place now (older pages shift indexes). */
+  _windowEnd(keys) {
+    if (this.winEndKey === null) return keys.length;
+    const at = keys.indexOf(this.winEndKey);
+    return at < 0 ? keys.length : at + 1;
+  }
+
+  /** Put the message with `key` in the middle of the window. */
+  _windowAround(key) {
+    const keys = this._items().map((item) => item.key);
+    const at = keys.indexOf(key);
+    if (at < 0) return;
+    const end = Math.min(keys.length, Math.max(at + WINDOW_ROWS / 2, Math.min(WINDOW_ROWS, keys.length)));
+    this.winEndKey = end >= keys.length ? null : keys[end - 1];
+  }
+
   scrollToSeq(seq, smooth = true) {
+    if (!this.inner.querySelector(`[data-seq="${seq}"]`)) {
+      this._windowAround(`s${seq}`);
+      this.renderMessages();
+    }
     const node = this.inner.querySelector(`[data-seq="${seq}"]`);
     if (!node) return;
     node.scrollIntoView({ block: "center", behavior: smooth ? "smooth" : "auto" });
@@ -330,18 +414,24 @@ export class ChatView {
   renderMessages() {
     const timeline = this.client.timeline(this.convId);
     const wasBottom = this.stickToBottom;
+    if (wasBottom) this.winEndKey = null;
     const anchor = wasBottom ? null : this._anchor();
     const items = this._items();
+    const end = this._windowEnd(items.map((item) => item.key));
+    const start = Math.max(0, end - WINDOW_ROWS);
+    this.winStart = start;
+    this.winEnd = end;
     const nodes = [];
     if (!timeline.loaded) {
       nodes.push(this._cached("top", this.loadError || t("loading"), () => h("div.log-note", null, this.loadError || t("loading"))));
-    } else if (timeline.hasOlder) {
+    } else if (timeline.hasOlder || start > 0) {
       nodes.push(this._cached("top-more", t("loading"), () => h("div.log-note.older", null, h("span.spinner", { "aria-hidden": "true" }), t("loading"))));
     } else {
       nodes.push(this._cached("top-begin", t("beginning"), () => h("div.log-note", null, t("beginning"))));
     }
-    for (let i = 0; i < items.length; i++) {
+    for (let i = start; i < end; i++) {
       const item = items[i];
+      // Neighbours outside the window still decide grouping, so a row keeps its node as the window moves.
       const prev = items[i - 1];
       const next = items[i + 1];
       if (!prev || !sameDay(prev.ts, item.ts)) {
@@ -356,18 +446,35 @@ export class ChatView {
       const last = !next || !this._sameGroup(item, next);
       nodes.push(this._row(item, first, last));
     }
+    if (end < items.length) {
+      nodes.push(this._cached("bottom-more", t("loading"), () => h("div.log-note.newer", null, h("span.spinner", { "aria-hidden": "true" }), t("loading"))));
+    }
     reconcile(this.inner, nodes);
+    this._pruneCache(nodes);
     if (wasBottom) this.scroller.scrollTop = this.scroller.scrollHeight;
-    else if (anchor) this.scroller.scrollTop += anchor.node.getBoundingClientRect().top - anchor.top;
-    if (this.scroller.scrollTop < NEAR_TOP_PX && timeline.hasOlder && timeline.loaded) this._loadOlder();
+    else if (anchor) {
+      // The same message, even if its node was rebuilt (a tick or its grouping changed).
+      const node = anchor.node.isConnected ? anchor.node : this.inner.querySelector(anchor.selector);
+      if (node) this.scroller.scrollTop += node.getBoundingClientRect().top - anchor.top;
+    }
+    if (timeline.loaded) this._edges();
+  }
+
+  /** Rows far outside the window are dropped from the cache too, so memory stays bounded. */
+  _pruneCache(nodes) {
+    if (this.rows.size <= 3 * WINDOW_ROWS) return;
+    const shown = new Set(nodes);
+    for (const [key, entry] of this.rows) if (!shown.has(entry.node)) this.rows.delete(key);
   }
 
   /** The first row on screen, so its position survives older messages landing above. */
   _anchor() {
     const top = this.scroller.getBoundingClientRect().top;
     for (const node of this.inner.children) {
+      if (!node.dataset.seq && !node.dataset.cid) continue; // notes and separators move with the window
       const rect = node.getBoundingClientRect();
-      if (rect.bottom > top) return { node, top: rect.top };
+      const selector = node.dataset.seq ? `[data-seq="${node.dataset.seq}"]` : `[data-cid="${CSS.escape(node.dataset.cid)}"]`;
+      if (rect.bottom > top) return { node, selector, top: rect.top };
     }
     return null;
   }
@@ -403,173 +510,6 @@ export class ChatView {
     return this._cached(item.key, sig, () => this._bubbleRow(item, first, last, tick, quoted));
   }
 
-  _systemRow(m) {
-    return h("div.system-row", { dataset: { seq: m.seq } }, h("span", null, previewText(this.client, m)));
-  }
-
-  _bubbleRow(item, first, last, tick, quoted) {
-    const client = this.client;
-    const m = item.m;
-    const own = item.from === client.me.id;
-    const conv = this.conv;
-    const group = conv && conv.kind !== "direct";
-    const name = client.userName(item.from);
-    const bubble = h(
-      `div.bubble${m.recalled ? ".recalled" : ""}${m.kind === "text" && isEmojiOnly(m.body && m.body.text) ? ".emoji-only" : ""}${m.kind === "image" ? ".media" : ""}`,
-      { tabindex: "0", "aria-label": `${own ? t("you") : name}, ${formatTime(m.ts)}: ${previewText(client, m)}` },
-      group && first && !own ? h("div.sender", { style: `color:${colorFor(item.from)}` }, name) : null,
-      quoted || m.reply_to ? this._quote(m.reply_to, quoted) : null,
-      this._content(item),
-      this._meta(item, tick),
-    );
-    const row = h(
-      `div.row${own ? ".own" : ".other"}${first ? ".first" : ""}${last ? ".last" : ""}${item.type !== "msg" ? ".pending" : ""}`,
-      { dataset: { seq: m.seq || "", cid: m.cid || "", state: item.type === "msg" ? "sent" : m.state || "queued" } },
-      group && !own ? (last ? h("span.row-avatar", null, avatar(name, item.from, (client.users.get(item.from) || {}).avatar)) : h("span.row-avatar")) : null,
-      bubble,
-      item.type === "msg" && !m.recalled ? this._actions(m, own) : null,
-      item.type === "pending" && m.state === "failed" ? this._failedActions(m) : null,
-    );
-    return row;
-  }
-
-  _quote(seq, quoted) {
-    const client = this.client;
-    const name = quoted ? (quoted.from === client.me.id ? t("you") : client.userName(quoted.from)) : "";
-    return h(
-      "button.quote",
-      { type: "button", onclick: () => this.scrollToSeq(seq), "aria-label": `${t("reply")}: ${name}` },
-      h("span.quote-name", null, name || "…"),
-      h("span.quote-text", null, quoted ? previewText(client, quoted) : ""),
-    );
-  }
-
-  _content(item) {
-    const m = item.m;
-    if (m.recalled) return h("div.text.recalled-text", null, icon("undo", { size: 14 }), t("recalled"));
-    if (item.type === "upload") return this._uploadContent(m);
-    const body = m.body || {};
-    switch (m.kind) {
-      case "text":
-        return h("div.text", null, richText(body.text || "", this._mentionNames(m)));
-      case "image":
-        return this._image(body);
-      case "file":
-        return this._file(body);
-      default:
-        return h("div.text.muted-text", null, previewText(this.client, m));
-    }
-  }
-
-  _mentionNames(m) {
-    if (!m.mentions || !m.mentions.length) return [];
-    return m.mentions.map((id) => (id === "@all" ? "all" : this.client.userName(id)));
-  }
-
-  _image(body) {
-    const box = fitBox(body.width, body.height);
-    const img = h("img", { alt: body.caption || t("image"), width: box.width, height: box.height, decoding: "async" });
-    const button = h("button.image-btn", { type: "button", "aria-label": t("open_image"), style: `width:${box.width}px;height:${box.height}px` }, img);
-    fileInfo(this.client.api, body.file_id).then(
-      (file) => {
-        img.src = file.thumbnail_url || file.url;
-        button.onclick = () => openViewer(file.url, file.name);
-      },
-      () => button.classList.add("broken"),
-    );
-    return h("figure.image", null, button, body.caption ? h("figcaption", null, body.caption) : null);
-  }
-
-  _file(body) {
-    const size = h("span.file-size");
-    const link = h("a.file-card", { href: "#", "aria-label": `${t("download")} ${body.name || ""}` },
-      h("span.file-icon", null, icon("file", { size: 22 })),
-      h("span.file-meta", null, h("span.file-name", null, body.name || t("file")), size),
-      icon("download", { size: 18, cls: "file-dl" }),
-    );
-    link.addEventListener("click", async (event) => {
-      event.preventDefault();
-      try {
-        const file = await fileInfo(this.client.api, body.file_id);
-        const a = h("a", { href: file.url, download: file.name || body.name || "", rel: "noopener" });
-        document.body.append(a);
-        a.click();
-        a.remove();
-      } catch (error) {
-        toast(t("something_wrong", { msg: errorText(error) }), "error");
-      }
-    });
-    fileInfo(this.client.api, body.file_id).then((file) => {
-      size.textContent = formatBytes(file.size || 0);
-    }, () => {});
-    return link;
-  }
-
-  _uploadContent(upload) {
-    const bar = h("div.progress", { role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(upload.progress * 100)), "aria-label": t("uploading", { name: upload.name }) },
-      h("div.progress-fill", { style: `width:${Math.round(upload.progress * 100)}%` }),
-    );
-    const status = upload.error ? h("div.upload-error", { role: "alert" }, t("upload_failed", { msg: upload.error })) : null;
-    if (upload.isImage && upload.url) {
-      const box = fitBox(upload.width, upload.height);
-      return h("figure.image.uploading", null, h("img", { src: upload.url, alt: upload.name, width: box.width, height: box.height, style: `width:${box.width}px;height:${box.height}px` }), bar, status);
-    }
-    return h("div.file-card.uploading", null, h("span.file-icon", null, icon("file", { size: 22 })),
-      h("span.file-meta", null, h("span.file-name", null, upload.name), h("span.file-size", null, formatBytes(upload.size)), bar, status));
-  }
-
-  _meta(item, tick) {
-    const m = item.m;
-    const own = item.from === this.client.me.id;
-    let status = null;
-    if (own) {
-      const state = item.type === "msg" ? tick : m.state === "failed" || m.error ? "failed" : "pending";
-      const glyph = { pending: "clock", sent: "check", delivered: "checks", read: "checks", failed: "alert" }[state];
-      status = h(`span.tick.${state}`, { title: t(`status_${state}`), "aria-label": t(`status_${state}`), role: "img", dataset: { tick: state } }, icon(glyph, { size: 16 }));
-    }
-    return h(
-      "span.meta",
-      null,
-      m.edited_at ? h("span.edited", null, t("edited")) : null,
-      h("time", { datetime: new Date(m.ts).toISOString() }, formatTime(m.ts)),
-      status,
-    );
-  }
-
-  _actions(m, own) {
-    const client = this.client;
-    const buttons = [
-      h("button.icon-btn.small", { type: "button", "aria-label": t("reply"), title: t("reply"), onclick: () => this.composer.startReply(m) }, icon("reply", { size: 16 })),
-    ];
-    if (m.kind === "text") {
-      buttons.push(h("button.icon-btn.small", {
-        type: "button", "aria-label": t("copy"), title: t("copy"),
-        onclick: () => navigator.clipboard && navigator.clipboard.writeText(m.body.text).then(() => toast(t("copied")), () => {}),
-      }, icon("copy", { size: 16 })));
-    }
-    if (own && m.kind === "text" && client.has("edit")) {
-      buttons.push(h("button.icon-btn.small", { type: "button", "aria-label": t("edit"), title: t("edit"), onclick: () => this.composer.startEdit(m) }, icon("edit", { size: 16 })));
-    }
-    const windowMs = (client.limits.recall_window_s ?? 120) * 1000;
-    if (client.has("recall") && (own || this.isAdmin()) && Date.now() - m.ts <= windowMs) {
-      buttons.push(h("button.icon-btn.small", {
-        type: "button", "aria-label": t("recall"), title: t("recall"),
-        onclick: () => client.send(this.convId, "recall", { seq: m.seq }),
-      }, icon("undo", { size: 16 })));
-    }
-    return h("div.actions", { role: "toolbar", "aria-label": t("message_actions") }, buttons);
-  }
-
-  _failedActions(m) {
-    return h(
-      "div.failed-actions",
-      null,
-      m.error ? h("span.error-text", null, m.error) : null,
-      h("button.link", { type: "button", onclick: () => this.client.retry(m.cid) }, t("retry")),
-      h("button.link", { type: "button", onclick: () => this.client.discard(m.cid) }, t("delete")),
-    );
-  }
-
   // --- uploads (driven by the composer)
 
   addUpload(upload) {
@@ -586,3 +526,5 @@ export class ChatView {
     }
   }
 }
+
+Object.assign(ChatView.prototype, messageRowMethods);

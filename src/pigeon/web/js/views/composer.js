@@ -1,16 +1,19 @@
 // The message input: Enter sends, Shift+Enter breaks the line (IME-safe), typing
 // notifications, reply and edit bars, @mention completion, emoji, attachments.
 
-import { h, clear, avatar, formatBytes, fill } from "../dom.js";
-import { t, errorText } from "../i18n.js";
+import { h, clear, avatar, formatBytes, fill, textLength } from "../dom.js";
+import { t, errorText, lang } from "../i18n.js";
 import { icon } from "../icons.js";
 import { imageSize, rememberFile } from "../files.js";
 import { previewText } from "./preview.js";
 import { toast } from "./dialogs.js";
+import { imagePreview } from "./imagepreview.js";
 
 const EMOJI = "😀 😂 🤣 😊 😍 🥰 😘 😎 🤔 😅 😭 😡 👍 👎 👏 🙏 💪 🎉 ❤️ 🔥 ✨ 🌹 ☕ 🍺 🎂 🐦 😴 🙈 👀 ✅ ❌ 💯".split(" ");
 const MENTION_RE = /(?:^|\s)@([^\s@]{0,32})$/u;
 const DRAFTS = new Map();
+// The counter appears once the text is this close to the server's limit.
+const COUNTER_FROM = 0.9;
 
 export class Composer {
   constructor(chat) {
@@ -69,7 +72,6 @@ export class Composer {
       "aria-label": t("message_placeholder"),
       "aria-autocomplete": "list",
       "aria-controls": `mentions-${this.convId}`,
-      maxlength: client.limits.max_text_chars || 4000,
       oninput: () => this.onInput(),
       onkeydown: (event) => this.onKey(event),
       onblur: () => setTimeout(() => this.closeMentions(), 150),
@@ -86,14 +88,19 @@ export class Composer {
       this.fileInput,
       h("button.icon-btn", { type: "button", "aria-label": t("emoji"), title: t("emoji"), "aria-expanded": "false", onclick: (event) => this.toggleEmoji(event.currentTarget) }, icon("smile")),
       this.input,
-      h("button.send-btn", { type: "button", "aria-label": t("send"), title: t("send"), onclick: () => this.submit() }, icon("send")),
+      (this.sendButton = h("button.send-btn", { type: "button", "aria-label": t("send"), title: t("send"), onclick: () => this.submit() }, icon("send"))),
     );
     this.notice = h("div.read-only-notice", { hidden: true }, t("read_only_channel"));
-    fill(this.el, this.barEl, this.popEl, this.emojiEl, this.row, this.notice);
+    this.counter = h("div.text-counter", { id: `counter-${this.convId}`, hidden: true, "aria-live": "polite" });
+    this.input.setAttribute("aria-describedby", this.counter.id);
+    fill(this.el, this.barEl, this.popEl, this.emojiEl, this.row, this.counter, this.notice);
     const draft = DRAFTS.get(this.convId);
     if (draft) {
       this.input.value = draft;
-      queueMicrotask(() => this.autosize());
+      queueMicrotask(() => {
+        this.autosize();
+        this.updateCounter();
+      });
     }
     if (client.has("files")) {
       this.el.addEventListener("dragover", (event) => event.preventDefault());
@@ -145,8 +152,28 @@ export class Composer {
     document.removeEventListener("mousedown", this._outside, true);
   }
 
+  /** The server's limit (GET /api/v1/config `limits.max_text_chars`); none when it publishes none. */
+  get maxChars() {
+    return this.client.limits.max_text_chars || Infinity;
+  }
+
+  /** Show how many characters are left near the limit; over it, say why sending is refused. */
+  updateCounter() {
+    const max = this.maxChars;
+    const n = textLength(this.input.value.trim());
+    const over = n > max;
+    this.counter.hidden = n < max * COUNTER_FROM;
+    this.counter.classList.toggle("over", over);
+    this.input.toggleAttribute("aria-invalid", over);
+    this.sendButton.disabled = over;
+    if (this.counter.hidden) return;
+    const format = (x) => x.toLocaleString(lang() === "zh" ? "zh-CN" : "en");
+    this.counter.textContent = over ? t("text_too_long", { n: format(n), max: format(max) }) : t("text_left", { n: format(max - n), max: format(max) });
+  }
+
   onInput() {
     this.autosize();
+    this.updateCounter();
     if (!this.editing) this.client.setTyping(this.convId, this.input.value.trim().length > 0);
     this.updateMentions();
   }
@@ -174,6 +201,10 @@ export class Composer {
   submit() {
     const text = this.input.value.trim();
     if (!text || !this.canPost) return;
+    if (textLength(text) > this.maxChars) {
+      this.updateCounter();
+      return; // the counter says why; the text stays for the user to shorten
+    }
     if (this.editing) {
       if (text !== this.editing.body.text) this.client.send(this.convId, "edit", { seq: this.editing.seq, text });
     } else {
@@ -188,6 +219,7 @@ export class Composer {
     this.mentions.clear();
     this.cancelBar();
     this.autosize();
+    this.updateCounter();
     this.closeMentions();
     this.closeEmoji();
     this.input.focus();
@@ -209,6 +241,7 @@ export class Composer {
     this.input.value = message.body.text;
     this.showBar(icon("edit", { size: 18 }), t("editing"), message.body.text);
     this.autosize();
+    this.updateCounter();
     this.input.focus();
   }
 
@@ -350,18 +383,26 @@ export class Composer {
   async onFiles(list) {
     const files = Array.from(list || []);
     this.fileInput.value = "";
-    for (const file of files) await this.upload(file);
+    for (const file of files) {
+      if (!isImage(file)) {
+        await this.upload(file);
+        continue;
+      }
+      // An image waits for the user: a look at it, a caption, then Send (or Cancel).
+      const choice = await imagePreview(file, this.maxChars);
+      if (choice) await this.upload(file, choice.caption);
+    }
   }
 
-  async upload(file) {
+  async upload(file, caption = "") {
     const max = this.client.limits.max_upload_bytes;
     if (max && file.size > max) {
       toast(t("too_large_file", { max: formatBytes(max) }), "error");
       return;
     }
-    const isImage = /^image\/(png|jpe?g|gif|webp|bmp)$/i.test(file.type);
-    const upload = { id: Math.random().toString(36).slice(2), name: file.name, size: file.size, ts: Date.now(), progress: 0, isImage, state: "uploading" };
-    if (isImage) Object.assign(upload, await imageSize(file));
+    const image = isImage(file);
+    const upload = { id: Math.random().toString(36).slice(2), name: file.name, size: file.size, ts: Date.now(), progress: 0, isImage: image, state: "uploading" };
+    if (image) Object.assign(upload, await imageSize(file));
     this.chat.addUpload(upload);
     try {
       const stored = await this.client.upload(file, {
@@ -371,8 +412,9 @@ export class Composer {
         },
       });
       rememberFile(stored);
-      if (isImage) {
+      if (image) {
         const body = { file_id: stored.id, width: stored.width || upload.width, height: stored.height || upload.height };
+        if (caption) body.caption = caption;
         this.client.send(this.convId, "image", body);
       } else {
         this.client.send(this.convId, "file", { file_id: stored.id, name: stored.name || file.name });
@@ -390,4 +432,8 @@ export class Composer {
       }, 6_000);
     }
   }
+}
+
+function isImage(file) {
+  return /^image\/(png|jpe?g|gif|webp|bmp)$/i.test(file.type);
 }

@@ -30,6 +30,7 @@ export async function renderContacts(pane, ctx) {
   const redraw = () => renderContacts(pane, ctx);
   const incoming = requests.filter((r) => r.direction === "in" && r.status === "pending");
   const outgoing = requests.filter((r) => r.direction === "out" && r.status === "pending");
+  if (ctx.setRequests) ctx.setRequests(incoming.length);
   const act = async (request, verb) => {
     try {
       await client.api.post(`/friends/requests/${encodeURIComponent(request.id)}/${verb}`);
@@ -68,11 +69,47 @@ export async function renderContacts(pane, ctx) {
   );
 }
 
+/** Where we stand with `userId`: "friend", "sent" (our request is pending) or "none". */
+async function friendship(client, userId) {
+  try {
+    const [friends, requests] = await Promise.all([client.api.get("/friends"), client.api.get("/friends/requests")]);
+    if (friends.items.some((u) => u.id === userId)) return "friend";
+    const sent = requests.items.some((r) => r.direction === "out" && r.status === "pending" && r.to === userId);
+    return sent ? "sent" : "none";
+  } catch {
+    return "none";
+  }
+}
+
+/** "Add friend", or a disabled "Request sent" / "Friends" once there is nothing to do. */
+async function friendButton(client, userId) {
+  const button = h("button.btn.friend-btn", { type: "button" });
+  const show = (state) => {
+    button.dataset.state = state;
+    button.disabled = state !== "none";
+    const label = { none: t("add_friend"), sent: t("friend_request_sent"), friend: t("already_friends") }[state];
+    button.replaceChildren(icon(state === "none" ? "userPlus" : "check", { size: 18 }), label);
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await client.api.post("/friends/requests", { user_id: userId });
+      show("sent");
+      toast(t("friend_request_sent"));
+    } catch (error) {
+      button.disabled = false;
+      fail(error);
+    }
+  });
+  show(await friendship(client, userId));
+  return button;
+}
+
 /** A person's card: message them, befriend, block. */
 export function openProfile(ctx, userId) {
   const client = ctx.client;
   openDialog({
-    title: t("user_profile"),
+    title: () => t("user_profile"),
     cls: "small",
     async build(body, close) {
       const user = (await client.getUser(userId)) || { id: userId, username: "?", display_name: "?" };
@@ -93,21 +130,7 @@ export function openProfile(ctx, userId) {
           },
         }, icon("chat", { size: 18 }), t("start_chat")),
       );
-      if (client.has("friends")) {
-        actions.append(h("button.btn", {
-          type: "button",
-          onclick: async (event) => {
-            const button = event.currentTarget;
-            try {
-              await client.api.post("/friends/requests", { user_id: userId });
-              button.disabled = true;
-              toast(t("friend_request_sent"));
-            } catch (error) {
-              fail(error);
-            }
-          },
-        }, icon("userPlus", { size: 18 }), t("add_friend")));
-      }
+      if (client.has("friends") && userId !== client.me.id) actions.append(await friendButton(client, userId));
       if (client.has("blocks")) {
         let blocked = false;
         try {
@@ -118,7 +141,7 @@ export function openProfile(ctx, userId) {
         }
         const button = h("button.btn.danger-outline", { type: "button" }, icon("block", { size: 18 }), blocked ? t("unblock") : t("block"));
         button.addEventListener("click", async () => {
-          if (!blocked && !(await confirmDialog(`${t("block")} ${name}?`, { ok: t("block"), danger: true }))) return;
+          if (!blocked && !(await confirmDialog(() => `${t("block")} ${name}?`, { ok: () => t("block"), danger: true }))) return;
           try {
             if (blocked) await client.api.delete(`/blocks/${encodeURIComponent(userId)}`);
             else await client.api.put(`/blocks/${encodeURIComponent(userId)}`);

@@ -131,17 +131,32 @@ export function newGroupDialog(ctx) {
   const client = ctx.client;
   const chosen = new Map();
   openDialog({
-    title: t("new_group"),
+    title: () => t("new_group"),
     build(body, close) {
       const error = h("div.form-error", { role: "alert", hidden: true });
-      const title = h("input", { id: "group-title", name: "title", required: true, maxlength: 100, autofocus: true });
+      const title = h("input", {
+        id: "group-title",
+        name: "title",
+        required: true,
+        maxlength: 100,
+        autofocus: true,
+        // The "please fill in" message is out of date once there is a title.
+        oninput: () => {
+          if (title.value.trim() && error.dataset.kind === "required") {
+            error.hidden = true;
+            title.removeAttribute("aria-invalid");
+          }
+        },
+      });
       const visibility = h("select", { id: "group-visibility" }, h("option", { value: "private" }, t("private")), h("option", { value: "public" }, t("public")));
       const kind = h("select", { id: "group-kind" }, h("option", { value: "group" }, t("kind_group")), h("option", { value: "channel" }, t("kind_channel")));
       const submit = async (event) => {
         event.preventDefault();
         if (!title.value.trim()) {
           error.hidden = false;
+          error.dataset.kind = "required";
           error.textContent = t("required", { field: t("group_title") });
+          title.setAttribute("aria-invalid", "true");
           title.focus();
           return;
         }
@@ -156,6 +171,7 @@ export function newGroupDialog(ctx) {
           await adoptAndOpen(ctx, group.id);
         } catch (failure) {
           error.hidden = false;
+          error.dataset.kind = "server";
           error.textContent = errorText(failure);
         }
       };
@@ -182,7 +198,7 @@ export function newGroupDialog(ctx) {
 export function groupInfoDialog(ctx, convId, chat) {
   const client = ctx.client;
   openDialog({
-    title: t("info"),
+    title: () => t("info"),
     wide: true,
     build(body, close) {
       const draw = async () => {
@@ -234,7 +250,7 @@ export function groupInfoDialog(ctx, convId, chat) {
             buttons.push(h("button.btn.small", {
               type: "button",
               onclick: async () => {
-                if (await confirmDialog(t("confirm_transfer", { name }))) memberAction("POST", `/groups/${enc(convId)}/transfer`, { user_id: user.id });
+                if (await confirmDialog(() => t("confirm_transfer", { name }), { ok: () => t("transfer") })) memberAction("POST", `/groups/${enc(convId)}/transfer`, { user_id: user.id });
               },
             }, t("transfer")));
           }
@@ -280,7 +296,7 @@ export function groupInfoDialog(ctx, convId, chat) {
               ? h("button.btn.danger", {
                   type: "button",
                   onclick: async () => {
-                    if (!(await confirmDialog(t("confirm_dissolve"), { ok: t("dissolve_group"), danger: true }))) return;
+                    if (!(await confirmDialog(() => t("confirm_dissolve"), { ok: () => t("dissolve_group"), danger: true }))) return;
                     try {
                       await client.api.delete(`/groups/${enc(convId)}`);
                       close();
@@ -293,7 +309,7 @@ export function groupInfoDialog(ctx, convId, chat) {
               : h("button.btn.danger-outline", {
                   type: "button",
                   onclick: async () => {
-                    if (!(await confirmDialog(t("confirm_leave"), { ok: t("leave_group"), danger: true }))) return;
+                    if (!(await confirmDialog(() => t("confirm_leave"), { ok: () => t("leave_group"), danger: true }))) return;
                     try {
                       await client.api.post(`/groups/${enc(convId)}/leave`);
                       close();

@@ -27,8 +27,16 @@ export function renderLogin(root, api, onSignedIn, notice = "") {
       value: values[name],
       autocomplete,
       "aria-describedby": hint ? `${id}-hint` : undefined,
+      "aria-invalid": error && error.key === "required" && error.vars.field === name ? "true" : undefined,
       oninput: (event) => {
         values[name] = event.target.value;
+        // "Please fill in …" is about this field: it is out of date as soon as the field is filled.
+        if (error && error.key === "required" && error.vars.field === name && event.target.value.trim()) {
+          error = null;
+          event.target.removeAttribute("aria-invalid");
+          const stale = root.querySelector(".form-error");
+          if (stale) stale.remove();
+        }
       },
     });
     return h(

@@ -3,7 +3,8 @@
 import { h, avatar, fill } from "../dom.js";
 import { t, errorText, formatAgo } from "../i18n.js";
 import { icon } from "../icons.js";
-import { openDialog, toast } from "./dialogs.js";
+import { openDialog, toast, confirmDialog } from "./dialogs.js";
+import { deviceTitle } from "../devicename.js";
 import { languageSelect, themeSelect } from "./prefs.js";
 import { notificationsEnabled, setNotifications } from "../notify.js";
 import { pushSection } from "./pushprefs.js";
@@ -11,7 +12,7 @@ import { pushSection } from "./pushprefs.js";
 export function settingsDialog(ctx) {
   const client = ctx.client;
   openDialog({
-    title: t("settings"),
+    title: () => t("settings"),
     wide: true,
     build(body, close) {
       const me = client.me;
@@ -58,7 +59,7 @@ export function settingsDialog(ctx) {
         h("section.settings-section", null, h("h3.section-title", null, t("devices")), devices),
         client.has("blocks") ? h("section.settings-section", null, h("h3.section-title", null, t("blocked_users")), blocked) : null,
         h("div.dialog-actions", null,
-          h("button.btn.danger-outline", { type: "button", onclick: () => { close(); ctx.logout(); } }, icon("logout", { size: 18 }), t("log_out"))),
+          h("button.btn.danger-outline.logout", { type: "button", onclick: () => confirmLogout(ctx, close) }, icon("logout", { size: 18 }), t("log_out"))),
       );
       loadDevices(client, devices);
       if (client.has("blocks")) loadBlocked(client, blocked);
@@ -66,17 +67,29 @@ export function settingsDialog(ctx) {
   });
 }
 
+async function confirmLogout(ctx, close) {
+  if (!(await confirmDialog(() => t("confirm_logout"), { ok: () => t("log_out"), danger: true }))) return;
+  close();
+  ctx.logout();
+}
+
+/** Most recently active first, this browser at the top. */
+function deviceOrder(mine) {
+  return (a, b) => (b.device === mine) - (a.device === mine) || (b.online ? 1 : 0) - (a.online ? 1 : 0) || (b.last_seen || 0) - (a.last_seen || 0);
+}
+
 async function loadDevices(client, list) {
   try {
     const data = await client.api.get("/users/me/devices");
     const mine = client.api.auth ? client.api.auth.device : null;
     fill(list, 
-      ...data.items.map((item) =>
-        h("li.person", null,
+      ...data.items.sort(deviceOrder(mine)).map((item) =>
+        h("li.person.device", { dataset: { device: item.device }, title: item.device },
           h("span.file-icon", null, icon("globe", { size: 20 })),
           h("span.person-text", null,
-            h("span.person-name", null, item.device, item.device === mine ? ` (${t("this_device")})` : ""),
-            h("span.person-sub", null, item.online ? t("device_online") : t("last_seen", { when: formatAgo(item.last_seen) }))),
+            h("span.person-name", null, h("span.device-name", null, deviceTitle(item.device)),
+              item.device === mine ? h("span.pill.this-device", null, t("this_device")) : null),
+            h("span.person-sub", null, item.online ? t("device_online") : item.last_seen ? t("last_seen", { when: formatAgo(item.last_seen) }) : "")),
           item.device !== mine
             ? h("button.btn.small", {
                 type: "button",

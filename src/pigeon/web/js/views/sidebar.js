@@ -14,6 +14,7 @@ export class Sidebar {
     this.ctx = ctx;
     this.client = ctx.client;
     this.tab = "chats";
+    this.requests = 0; // incoming friend requests waiting for an answer
     this.query = "";
     this.people = [];
     this.peopleQuery = "";
@@ -100,13 +101,11 @@ export class Sidebar {
                   id: `tab-${id}`,
                   "aria-selected": String(this.tab === id),
                   "aria-controls": "side-panel",
-                  onclick: () => {
-                    this.tab = id;
-                    this.render();
-                  },
+                  onclick: () => this.showTab(id),
                 },
                 icon(glyph, { size: 18 }),
                 h("span", null, label),
+                id === "contacts" ? (this.requestBadge = h("span.badge.tab-badge", { hidden: true })) : null,
               ),
             ),
           )
@@ -115,6 +114,23 @@ export class Sidebar {
     );
     this.rows.clear();
     this.update(true);
+    this.setRequests(this.requests);
+  }
+
+  showTab(id) {
+    this.tab = id;
+    this.query = "";
+    this.render();
+  }
+
+  /** The Contacts tab's badge: how many friend requests wait for an answer. */
+  setRequests(n) {
+    this.requests = n;
+    if (!this.requestBadge) return;
+    this.requestBadge.hidden = !n;
+    this.requestBadge.textContent = n > 99 ? "99+" : String(n);
+    const tab = this.requestBadge.parentElement;
+    tab.setAttribute("aria-label", n ? `${t("contacts")}, ${t("requests_waiting", { n })}` : t("contacts"));
   }
 
   update(force = false) {

@@ -23,6 +23,8 @@ import { Peers } from "./peers.js";
 import { mergeConversation, mentions, summarize, sortConversations, totalUnread } from "./convlist.js";
 
 const PAGE = 50;
+// Probes of the receipts endpoint when a conversation's history is loaded (see _seedTicks).
+const MAX_TICK_PROBES = 4;
 const PULL_LIMIT = 100;
 const MAX_PAGES = 20;
 
@@ -201,6 +203,8 @@ export class PigeonClient extends Emitter {
       this.link.markOnline();
       this.sender.pump();
       if (this.activeConv && this.viewing) this.markRead(this.activeConv);
+      // Receipts pushed while we were away are lost; ask again for what is on screen.
+      if (this.activeConv && this.timeline(this.activeConv).loaded) this._seedTicks(this.activeConv).catch(() => {});
     } catch {
       // A failed sync leaves the link useless; drop it and let backoff try again.
       if (this.link.ws) this.link.reconnect("sync failed");
@@ -390,6 +394,7 @@ export class PigeonClient extends Emitter {
     timeline.reset(data.items, data.more, conv ? conv.last_seq : 0);
     this._ingest(convId, data.items, false);
     this.emit("timeline", convId);
+    this._seedTicks(convId).catch(() => {});
     if (conv && conv.last_seq > timeline.hi && this.link.online) await this.pullAfter(convId);
   }
 
@@ -653,6 +658,33 @@ export class PigeonClient extends Emitter {
       conv.mentioned = false;
     }
     this.emit("convs");
+  }
+
+  /**
+   * Ticks for a history this device never saw receipts for (a fresh sign-in, a reconnect):
+   * ask the receipts endpoint about our newest loaded message, and while it is not read,
+   * search our older loaded ones for the newest read one (a few probes at most).
+   * @param {string} convId
+   */
+  async _seedTicks(convId) {
+    const timeline = this.timelines.get(convId);
+    if (!timeline || !this.has("receipts")) return;
+    const own = timeline.visible().filter((m) => m.from === this.me.id && m.kind !== "system" && m.kind !== "recall" && m.kind !== "edit").map((m) => m.seq);
+    let lo = 0;
+    let hi = own.length - 1;
+    for (let probe = 0; probe < MAX_TICK_PROBES && lo <= hi; probe++) {
+      // The first probe is the newest message: in an active chat it is usually read already.
+      const at = probe === 0 ? hi : Math.floor((lo + hi) / 2);
+      const seq = own[at];
+      if (this.peers.tickFor(convId, seq) === "read") {
+        lo = at + 1;
+        continue;
+      }
+      const receipts = await this.api.get(`/conversations/${encodeURIComponent(convId)}/messages/${seq}/receipts`);
+      this.peers.seed(convId, seq, receipts);
+      if ((receipts.read || 0) > 0) lo = at + 1;
+      else hi = at - 1;
+    }
   }
 
   /** "sent", "delivered" or "read" for one of our messages. @param {string} convId @param {number} seq */

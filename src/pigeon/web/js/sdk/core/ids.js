@@ -36,10 +36,21 @@ export function newCid() {
   return `${Date.now().toString(36)}${base32(randomBytes(10))}`.slice(0, 24);
 }
 
-/** @param {string} platform  e.g. "web", "node", "wx" */
-export function newDeviceId(platform) {
-  return `${platform}-${base32(randomBytes(8))}`;
+// Device names are at most 64 characters: the label, " · " and 13 random ones.
+const MAX_LABEL = 48;
+
+/**
+ * A device name: "<label> · <random>" when the app gives a label people recognise (the server
+ * lists devices by this name), else "<platform>-<random>".
+ * @param {string} platform  e.g. "web", "node", "wx"
+ * @param {string} [label]  e.g. "Chrome on Linux"
+ */
+export function newDeviceId(platform, label) {
+  const random = base32(randomBytes(8));
+  const clean = (label || "").replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, MAX_LABEL);
+  return clean ? `${clean} · ${random}` : `${platform}-${random}`;
 }
+
 
 /** UTF-8 then base64 (tus Upload-Metadata), without relying on btoa or Buffer. */
 export function base64Utf8(/** @type {string} */ text) {
