@@ -56,7 +56,7 @@ from pigeon.gateway.linesession import LineServices
 from pigeon.gateway.machine import MachineLimits
 from pigeon.gateway.runner import Gateway
 from pigeon.gateway.tcp import TcpGateway
-from pigeon.gateway.websocket import WebSocketGateway
+from pigeon.gateway.websocket import Compression, WebSocketGateway
 from pigeon.listener import (
     GuardedSite,
     Listener,
@@ -315,7 +315,12 @@ class PigeonApp:
             send_queue_bytes=settings.send_queue_bytes,
             tracer=self.tracer,
         )
-        self.websocket = WebSocketGateway(self.gateway, settings.max_frame_bytes, self.listener)
+        self.websocket = WebSocketGateway(
+            self.gateway,
+            settings.max_frame_bytes,
+            self.listener,
+            Compression(settings.ws_compression, settings.ws_compression_min_bytes),
+        )
         self.guests = GuestService(self.store, self.broker, groups, settings.guest_ttl_s)
         self.line = self._build_line_mode() if settings.line_port is not None else None
         self.line_port: int | None = None

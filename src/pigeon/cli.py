@@ -582,6 +582,34 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
     help="Messages the search scenario stores (default 1,000,000; 20,000 with --quick).",
 )
 @click.option("--redis-url", help="Redis URL for the cluster scenario.")
+@click.option(
+    "--codec",
+    type=click.Choice(["json", "proto"]),
+    default="json",
+    show_default=True,
+    help="What the load clients of idle, connect, direct and fanout speak.",
+)
+@click.option(
+    "--transport",
+    type=click.Choice(["ws", "tcp"]),
+    default="ws",
+    show_default=True,
+    help="WebSocket, or the raw TCP port (Protobuf only; the bench server opens it).",
+)
+@click.option(
+    "--compress",
+    type=click.Choice(["on", "off"]),
+    default="off",
+    show_default=True,
+    help="permessage-deflate on the load clients' WebSockets (the server gets ws_compression).",
+)
+@click.option(
+    "--body-bytes",
+    type=click.IntRange(min=0, max=3000),
+    default=0,
+    show_default=True,
+    help="Filler text in each direct and fanout message (what compression works on).",
+)
 def bench(
     scenario: tuple[str, ...],
     out: Path,
@@ -590,6 +618,10 @@ def bench(
     database_url: str | None,
     search_messages: int | None,
     redis_url: str | None,
+    codec: str,
+    transport: str,
+    compress: str,
+    body_bytes: int,
 ) -> None:
     """Measure a real server: idle memory, connect storm, direct throughput and latency,
     fan-out, catch-up, offline push to a webhook, and (with PostgreSQL + Redis) two nodes. ``search`` (run only
@@ -600,8 +632,18 @@ def bench(
     """
     import dataclasses
 
+    from pigeon.bench.loadclient import Transport, Wire
     from pigeon.bench.runner import ON_REQUEST, SCENARIOS, Plan, run
+    from pigeon.protocol.wire import Codec
 
+    try:
+        wire = Wire(
+            Codec.PROTO if codec == "proto" else Codec.JSON,
+            Transport(transport),
+            compress == "on",
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
     names = (
         [n for n in SCENARIOS if n not in ON_REQUEST]
         if not scenario or "all" in scenario
@@ -614,12 +656,13 @@ def bench(
         plan = dataclasses.replace(plan, workers=workers)
     if search_messages:
         plan = dataclasses.replace(plan, search_messages=search_messages)
+    plan = dataclasses.replace(plan, body_bytes=body_bytes)
     cluster = (
         {"database_url": database_url, "redis_url": redis_url}
         if database_url and redis_url
         else None
     )
-    for path in run(names, plan, out, cluster, database_url):
+    for path in run(names, plan, out, cluster, database_url, wire):
         click.echo(f"wrote {path}")
 
 

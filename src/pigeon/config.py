@@ -160,6 +160,15 @@ class Settings(BaseSettings):
     )
     auth_timeout_s: float = Field(10.0, gt=0)
     max_frame_bytes: int = Field(64 * 1024, ge=256)
+    ws_compression: bool = Field(
+        False,
+        description="accept permessage-deflate when a WebSocket client offers it; off by "
+        "default: each compressing socket costs an inflate window once it sends compressed "
+        "messages, and each push costs a deflate per encoding",
+    )
+    ws_compression_min_bytes: int = Field(
+        64, ge=0, description="server messages shorter than this go uncompressed"
+    )
     send_queue_bytes: int = Field(
         4 * 1024 * 1024,
         ge=1024,

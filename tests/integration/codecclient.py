@@ -47,12 +47,15 @@ class CodecSocket:
         self._rids = itertools.count(1)
 
     @classmethod
-    async def open(cls, server: ServerProcess, offer: Sequence[str] | None) -> CodecSocket:
-        """Connect offering the subprotocols ``offer`` (None: no header at all)."""
+    async def open(
+        cls, server: ServerProcess, offer: Sequence[str] | None, *, deflate: bool = False
+    ) -> CodecSocket:
+        """Connect offering the subprotocols ``offer`` (None: no header at all), and
+        permessage-deflate when ``deflate``."""
         ws = await connect(
             server.ws_url,
             subprotocols=None if offer is None else [Subprotocol(name) for name in offer],
-            compression=None,
+            compression="deflate" if deflate else None,
             open_timeout=WAIT_S,
             ping_timeout=None,  # pings keep the socket alive; a slow pong must not end it
             max_size=None,

@@ -20,12 +20,22 @@ def _fmt(value: float, digits: int = 1) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     lines = [f"Conditions: {results['conditions']}", ""]
+    if wire := results.get("wire"):
+        lines += [f"Load clients speak **{wire}** (idle, connect, direct, fanout, cluster).", ""]
     if idle := results.get("idle"):
         lines += [
             "### Idle connections",
             "",
-            _row(["connections", "server RSS before (MiB)", "after (MiB)", "KiB / connection"]),
-            _row(["---:"] * 4),
+            _row(
+                [
+                    "connections",
+                    "server RSS before (MiB)",
+                    "after (MiB)",
+                    "KiB / connection",
+                    "client KiB / connection",
+                ]
+            ),
+            _row(["---:"] * 5),
         ]
         lines += [
             _row(
@@ -34,6 +44,7 @@ def markdown(results: dict[str, Any]) -> str:
                     _fmt(r["rss_before_kib"] / 1024),
                     _fmt(r["rss_after_kib"] / 1024),
                     _fmt(r["kib_per_connection"]),
+                    _fmt(r.get("client_kib_per_connection", float("nan"))),
                 ]
             )
             for r in idle
@@ -43,8 +54,17 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "### Connect storm",
             "",
-            _row(["connections", "connects/s", "p50 ms", "p99 ms", "server µs CPU / connect"]),
-            _row(["---:"] * 5),
+            _row(
+                [
+                    "connections",
+                    "connects/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "server µs CPU / connect",
+                    "bytes / connect",
+                ]
+            ),
+            _row(["---:"] * 6),
         ]
         lines += [
             _row(
@@ -54,6 +74,7 @@ def markdown(results: dict[str, Any]) -> str:
                     _fmt(r["p50_ms"], 2),
                     _fmt(r["p99_ms"], 2),
                     _fmt(r["server_cpu_us_per_connect"], 0),
+                    _fmt(r.get("bytes_per_connect", float("nan")), 0),
                 ]
             )
             for r in connect
@@ -74,9 +95,11 @@ def markdown(results: dict[str, Any]) -> str:
                         "p99.9 ms",
                         "max ms",
                         "server CPU s",
+                        "bytes / send",
+                        "bytes / delivery",
                     ]
                 ),
-                _row(["---:"] * 8),
+                _row(["---:"] * 10),
             ]
             lines += [
                 _row(
@@ -89,6 +112,8 @@ def markdown(results: dict[str, Any]) -> str:
                         _fmt(r["latency"]["p999_ms"], 2),
                         _fmt(r["latency"]["max_ms"], 2),
                         _fmt(r["server_cpu_s"], 2),
+                        _fmt(r.get("bytes_per_send", float("nan"))),
+                        _fmt(r.get("bytes_per_delivery", float("nan"))),
                     ]
                 )
                 for r in rows
@@ -107,9 +132,11 @@ def markdown(results: dict[str, Any]) -> str:
                     "server µs CPU / delivery",
                     "publish→last p50 ms",
                     "p99 ms",
+                    "bytes / send",
+                    "bytes / delivery",
                 ]
             ),
-            _row(["---:"] * 7),
+            _row(["---:"] * 9),
         ]
         lines += [
             _row(
@@ -121,6 +148,8 @@ def markdown(results: dict[str, Any]) -> str:
                     _fmt(r["server_cpu_us_per_delivery"], 2),
                     _fmt(r["publish_to_last"]["p50_ms"], 2),
                     _fmt(r["publish_to_last"]["p99_ms"], 2),
+                    _fmt(r.get("bytes_per_send", float("nan"))),
+                    _fmt(r.get("bytes_per_delivery", float("nan"))),
                 ]
             )
             for r in fan

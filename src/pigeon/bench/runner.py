@@ -14,6 +14,7 @@ from typing import Any
 
 from pigeon.bench import scenarios
 from pigeon.bench import search as search_scenario
+from pigeon.bench.loadclient import Transport, Wire
 from pigeon.bench.push import offline_push
 from pigeon.bench.report import conditions, write
 from pigeon.bench.target import Node, load_cores, start_node
@@ -38,6 +39,7 @@ class Plan:
     cluster_rates: tuple[int, ...] = (1000, 5000)
     push: tuple[int, int] = (1000, 20)  # offline members, posts
     search_messages: int = 1_000_000
+    body_bytes: int = 0  # filler text per direct and fanout message (compression needs some)
     workers: int = field(default_factory=lambda: max(1, min(4, len(load_cores()))))
 
     @classmethod
@@ -62,33 +64,44 @@ def _progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def _server_for(wire: Wire) -> tuple[list[str], dict[str, str]]:
+    """What the server under test needs for ``wire``: the TCP port, compression."""
+    args = ["--tcp-port", "0"] if wire.transport is Transport.TCP else []
+    env = {"PIGEON_WS_COMPRESSION": "true"} if wire.compress else {}
+    return args, env
+
+
 @contextlib.contextmanager
-def _nodes(cluster: dict[str, str] | None) -> Iterator[tuple[Node, Node | None]]:
+def _nodes(cluster: dict[str, str] | None, wire: Wire) -> Iterator[tuple[Node, Node | None]]:
+    wire_args, env = _server_for(wire)
     with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
         started: list[Node] = []
         try:
             if cluster is None:
-                started.append(start_node(Path(tmp) / "node"))
+                started.append(start_node(Path(tmp) / "node", wire_args, env))
                 yield started[0], None
             else:
                 args = [
+                    *wire_args,
                     "--database-url",
                     cluster["database_url"],
                     "--redis-url",
                     cluster["redis_url"],
                 ]
                 for name in ("a", "b"):
-                    started.append(start_node(Path(tmp) / name, [*args, "--node-id", name]))
+                    started.append(start_node(Path(tmp) / name, [*args, "--node-id", name], env))
                 yield started[0], started[1]
         finally:
             for node in started:
                 node.stop()
 
 
-async def _run_single(names: list[str], plan: Plan) -> dict[str, Any]:
+async def _run_single(names: list[str], plan: Plan, wire: Wire) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with _nodes(None) as (node, _):
-        ctx = scenarios.Context(node, None, plan.workers, _progress, [])
+    with _nodes(None, wire) as (node, _):
+        ctx = scenarios.Context(
+            node, None, plan.workers, _progress, [], wire=wire, body_bytes=plan.body_bytes
+        )
         if "idle" in names:
             results["idle"] = [await scenarios.idle(ctx, n) for n in plan.idle_connections]
         if "connect" in names:
@@ -108,9 +121,11 @@ async def _run_single(names: list[str], plan: Plan) -> dict[str, Any]:
     return results
 
 
-async def _run_cluster(plan: Plan, cluster: dict[str, str]) -> list[dict[str, Any]]:
-    with _nodes(cluster) as (node, other):
-        ctx = scenarios.Context(node, other, plan.workers, _progress, [])
+async def _run_cluster(plan: Plan, cluster: dict[str, str], wire: Wire) -> list[dict[str, Any]]:
+    with _nodes(cluster, wire) as (node, other):
+        ctx = scenarios.Context(
+            node, other, plan.workers, _progress, [], wire=wire, body_bytes=plan.body_bytes
+        )
         return [
             await scenarios.direct(ctx, rate, plan.direct_seconds, plan.direct_pairs)
             for rate in plan.cluster_rates
@@ -123,20 +138,31 @@ def run(
     out: Path,
     cluster: dict[str, str] | None,
     search_database_url: str | None = None,
+    wire: Wire | None = None,
 ) -> list[Path]:
+    """Run ``names``; the load clients of idle, connect, direct, fanout and cluster
+    speak ``wire`` (default: JSON over the WebSocket, no compression)."""
+    wire = wire or Wire()
     soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
     _progress(f"open-file limit {soft}/{hard}; {os.cpu_count()} cores; plan {plan}")
-    results: dict[str, Any] = {"conditions": conditions(plan.workers)}
+    _progress(f"load clients speak {wire.label}")
+    results: dict[str, Any] = {
+        "conditions": conditions(
+            plan.workers,
+            f"; load clients speak {wire.label}; {plan.body_bytes} bytes of filler text per message",
+        ),
+        "wire": wire.label,
+    }
     # push starts its own node (push settings and a webhook receiver)
     single = [n for n in names if n not in (*ON_REQUEST, "push")]
     if single:
-        results.update(asyncio.run(_run_single(single, plan)))
+        results.update(asyncio.run(_run_single(single, plan, wire)))
     if "push" in names:  # its own node: push settings and a webhook receiver
         results["push"] = [asyncio.run(offline_push(*plan.push, 0.5, _progress))]
     if "cluster" in names:
         if cluster is None:
             raise SystemExit("the cluster scenario needs --database-url and --redis-url")
-        results["cluster"] = asyncio.run(_run_cluster(plan, cluster))
+        results["cluster"] = asyncio.run(_run_cluster(plan, cluster, wire))
     if "search" in names:
         run_search = search_scenario.run(search_database_url, plan.search_messages, _progress)
         results["search"] = [asyncio.run(run_search)]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from pigeon.bench.loadclient import LoadConnection
+from pigeon.bench.loadclient import LoadConnection, Transport, Wire
 from pigeon.bench.stats import per_second, summary_ms
 from pigeon.bench.target import (
     BenchUser,
@@ -35,6 +35,15 @@ class Context:
     progress: Progress
     pool: list[BenchUser]
     baseline_rss_kib: int = 0  # the server's RSS before any connection, once measured
+    # What the load clients of idle, connect, direct and fanout speak, and the filler
+    # text in each direct and fanout message.
+    wire: Wire = field(default_factory=Wire)
+    body_bytes: int = 0
+
+    def url(self, node: Node | None = None) -> str:
+        """Where the load clients connect on ``node`` (default: the node under test)."""
+        node = node or self.node
+        return node.tcp_url if self.wire.transport is Transport.TCP else node.ws_url
 
     async def users(self, count: int) -> list[BenchUser]:
         """At least ``count`` users, registering more as needed (reused across scenarios)."""
@@ -81,11 +90,17 @@ async def idle(ctx: Context, connections: int) -> dict[str, Any]:
         time.sleep(1.0)  # let allocator and GC settle before reading RSS
         measured["rss_kib"] = ctx.node.rss_kib()
 
-    ctx.progress(f"idle: opening {connections} connections")
-    shards = [{"url": ctx.node.ws_url, "tokens": part} for part in _split(tokens, ctx.workers)]
+    ctx.progress(f"idle: opening {connections} connections ({ctx.wire.label})")
+    shards = [
+        {"url": ctx.url(), "tokens": part, "wire": ctx.wire.params()}
+        for part in _split(tokens, ctx.workers)
+    ]
     outcomes = await asyncio.to_thread(run_workers, "idle", shards, measure)
     connected = sum(o["connected"] for o in outcomes)
+    client_delta = sum(o["client_rss_after_kib"] - o["client_rss_before_kib"] for o in outcomes)
     return {
+        "wire": ctx.wire.label,
+        "client_kib_per_connection": client_delta / max(1, connected),
         "connections": connected,
         "alive": sum(o["alive"] for o in outcomes),
         "rss_before_kib": before,
@@ -99,14 +114,20 @@ async def connect_storm(ctx: Context, connections: int) -> dict[str, Any]:
     users = await ctx.users(min(connections, 5000))
     tokens = [users[i % len(users)].token for i in range(connections)]
     await ctx.settle()
-    ctx.progress(f"connect: {connections} authenticated connects")
-    shards = [{"url": ctx.node.ws_url, "tokens": part} for part in _split(tokens, ctx.workers)]
+    ctx.progress(f"connect: {connections} authenticated connects ({ctx.wire.label})")
+    shards = [
+        {"url": ctx.url(), "tokens": part, "wire": ctx.wire.params()}
+        for part in _split(tokens, ctx.workers)
+    ]
     cpu_before = ctx.node.cpu_seconds()
     outcomes = await asyncio.to_thread(run_workers, "connect", shards)
     cpu = ctx.node.cpu_seconds() - cpu_before
     durations = [d for o in outcomes for d in o["connect_ns"]]
     elapsed = max(o["elapsed_ns"] for o in outcomes) / 1e9
     return {
+        "wire": ctx.wire.label,
+        "bytes_per_connect": sum(o["bytes_in"] + o["bytes_out"] for o in outcomes)
+        / max(1, len(durations)),
         "connections": len(durations),
         "connects_per_s": len(durations) / elapsed,
         "server_cpu_us_per_connect": cpu * 1e6 / max(1, len(durations)),
@@ -125,15 +146,17 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
     shards = [
         {
             "pairs": part,
-            "sender_url": ctx.node.ws_url,
-            "receiver_url": receiver.ws_url,
+            "sender_url": ctx.url(),
+            "receiver_url": ctx.url(receiver),
+            "wire": ctx.wire.params(),
             "rate": rate / len(parts),
             "duration_s": duration_s,
+            "body_bytes": ctx.body_bytes,
         }
         for part in parts
     ]
     await ctx.settle()
-    ctx.progress(f"direct: {rate} msg/s for {duration_s:g} s over {pairs} pairs")
+    ctx.progress(f"direct: {rate} msg/s for {duration_s:g} s over {pairs} pairs ({ctx.wire.label})")
     cpu_before = ctx.node.cpu_seconds()
     outcomes = await asyncio.to_thread(run_workers, "direct", shards)
     cpu = ctx.node.cpu_seconds() - cpu_before
@@ -143,6 +166,10 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
     arrivals = [t for o in outcomes for t in o["received_at_ns"]]
     span = (max(arrivals) - origin) / 1e9 if arrivals else float("nan")
     return {
+        "wire": ctx.wire.label,
+        "body_bytes": ctx.body_bytes,
+        "bytes_per_send": sum(o["sender_bytes_out"] for o in outcomes) / max(1, sent),
+        "bytes_per_delivery": sum(o["receiver_bytes_in"] for o in outcomes) / max(1, delivered),
         "target_rate": rate,
         "sent": sent,
         "acked": sum(o["acked"] for o in outcomes),
@@ -169,17 +196,19 @@ async def fanout(ctx: Context, members: int, messages: int, interval_s: float) -
     receivers = [u.token for u in users[1:]]
     shards = [
         {
-            "url": ctx.node.ws_url,
+            "url": ctx.url(),
+            "wire": ctx.wire.params(),
             "tokens": part,
             "conv": conv,
             "messages": messages,
             "interval_s": interval_s,
+            "body_bytes": ctx.body_bytes,
         }
         for part in _split(receivers, ctx.workers)
     ]
     shards[0]["poster_token"] = owner.token
     await ctx.settle()
-    ctx.progress(f"fanout: {messages} posts to {members} online members")
+    ctx.progress(f"fanout: {messages} posts to {members} online members ({ctx.wire.label})")
     cpu_before = ctx.node.cpu_seconds()
     outcomes = await asyncio.to_thread(run_workers, "fanout", shards)
     cpu = ctx.node.cpu_seconds() - cpu_before
@@ -194,6 +223,10 @@ async def fanout(ctx: Context, members: int, messages: int, interval_s: float) -
     expected = messages * len(receivers)
     busy = sum(last_latencies) / 1e9
     return {
+        "wire": ctx.wire.label,
+        "body_bytes": ctx.body_bytes,
+        "bytes_per_delivery": sum(o["member_bytes_in"] for o in outcomes) / max(1, deliveries),
+        "bytes_per_send": sum(o["poster_bytes_out"] for o in outcomes) / max(1, messages),
         "members": members,
         "messages": messages,
         "deliveries": deliveries,

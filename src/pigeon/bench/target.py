@@ -50,11 +50,20 @@ def load_cores() -> set[int]:
     return set(rest) if rest else set(cores())
 
 
+def rss_kib(pid: int | str = "self") -> int:
+    """Resident memory of a process (this one by default), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
 @dataclass
 class Node:
     proc: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    tcp_port: int | None = None
 
     @property
     def base_url(self) -> str:
@@ -64,11 +73,14 @@ class Node:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    @property
+    def tcp_url(self) -> str:
+        if self.tcp_port is None:
+            raise RuntimeError("this node was started without --tcp-port")
+        return f"tcp://127.0.0.1:{self.tcp_port}"
+
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        return 0
+        return rss_kib(self.proc.pid)
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -106,7 +118,8 @@ def start_node(
             with contextlib.suppress(orjson.JSONDecodeError):
                 event = orjson.loads(line)
                 if isinstance(event, dict) and event.get("event") == "listening":
-                    return Node(proc, int(event["port"]), log_path)
+                    tcp = event.get("tcp_port")
+                    return Node(proc, int(event["port"]), log_path, int(tcp) if tcp else None)
         time.sleep(0.05)
     proc.kill()
     raise TimeoutError("server did not start")

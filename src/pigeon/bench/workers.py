@@ -10,15 +10,17 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import random
 import resource
 import secrets
+import threading
 import time
 from collections.abc import Callable, Coroutine
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
-from pigeon.bench.loadclient import LoadConnection
-from pigeon.bench.target import load_cores
+from pigeon.bench.loadclient import LoadConnection, Wire
+from pigeon.bench.target import load_cores, rss_kib
 from pigeon.protocol.frames import Frame
 
 Shard = Callable[[dict[str, Any], Barrier], Coroutine[Any, Any, dict[str, Any]]]
@@ -64,10 +66,13 @@ def run_workers(
     for process in processes:
         process.start()
     try:
-        barrier.wait()  # everyone connected
-        if between is not None:
-            between()
-        barrier.wait()  # measured phase starts
+        try:
+            barrier.wait()  # everyone connected
+            if between is not None:
+                between()
+            barrier.wait()  # measured phase starts
+        except threading.BrokenBarrierError:
+            pass  # a worker failed and broke the barrier: its outcome says why
         outcomes = [results.get(timeout=timeout) for _ in processes]
     finally:
         for process in processes:
@@ -92,14 +97,14 @@ async def _wait(barrier: Barrier) -> None:
 
 
 async def _connect_all(
-    url: str, tokens: list[str], on_frame: Any = None
+    url: str, tokens: list[str], on_frame: Any = None, wire: Wire | None = None
 ) -> tuple[list[LoadConnection], list[int]]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
     durations: list[int] = []
 
     async def one(token: str) -> LoadConnection:
         async with gate:
-            conn = LoadConnection(on_frame)
+            conn = LoadConnection(on_frame, wire)
             started = time.perf_counter_ns()
             await conn.open(url, token)
             durations.append(time.perf_counter_ns() - started)
@@ -109,28 +114,77 @@ async def _connect_all(
     return conns, durations
 
 
+_VOCABULARY = (
+    "the a to and of in is it you that he was for on are with as I his they be at one "
+    "have this from or had by hot word but what some we can out other were all there "
+    "when up use your how said an each she which do their time if will way about many "
+    "then them write would like so these her long make thing see him two has look more "
+    "day could go come did number sound no most people my over know water than call "
+    "first who may down side been now find meeting tomorrow lunch photo sent thanks ok"
+)
+
+
+def filler(size: int) -> dict[str, str]:
+    """A ``text`` field of ``size`` characters of chat-like words (the same every run),
+    so message size, and what deflate makes of it, is a parameter of the run."""
+    if size <= 0:
+        return {}
+    pick = random.Random(size)  # filler text, not a secret: seeded, the same every run
+    vocabulary = _VOCABULARY.split()
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = pick.choice(vocabulary)
+        words.append(word)
+        length += len(word) + 1
+    return {"text": " ".join(words)[:size]}
+
+
 # --- shards -------------------------------------------------------------------------
 
 
+def _bytes(conns: list[LoadConnection]) -> dict[str, int]:
+    return {
+        "bytes_in": sum(c.bytes_in for c in conns),
+        "bytes_out": sum(c.bytes_out for c in conns),
+    }
+
+
 async def idle_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:
-    conns, durations = await _connect_all(params["url"], params["tokens"])
+    wire = Wire.from_params(params.get("wire"))
+    rss_before = rss_kib()
+    conns, durations = await _connect_all(params["url"], params["tokens"], wire=wire)
+    await asyncio.sleep(1.0)  # as the server's reading: let the allocator settle
+    rss_after = rss_kib()
     await _wait(barrier)
     await _wait(barrier)  # the coordinator measured memory in between
     alive = sum(1 for c in conns if not c.closed.done())
     for conn in conns:
         conn.close()
-    return {"connected": len(conns), "alive": alive, "connect_ns": durations}
+    return {
+        "connected": len(conns),
+        "alive": alive,
+        "connect_ns": durations,
+        "client_rss_before_kib": rss_before,
+        "client_rss_after_kib": rss_after,
+    }
 
 
 async def connect_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:
+    wire = Wire.from_params(params.get("wire"))
     await _wait(barrier)
     await _wait(barrier)
     started = time.perf_counter_ns()
-    conns, durations = await _connect_all(params["url"], params["tokens"])
+    conns, durations = await _connect_all(params["url"], params["tokens"], wire=wire)
     elapsed = time.perf_counter_ns() - started
     for conn in conns:
         conn.close()
-    return {"connected": len(conns), "connect_ns": durations, "elapsed_ns": elapsed}
+    return {
+        "connected": len(conns),
+        "connect_ns": durations,
+        "elapsed_ns": elapsed,
+        **_bytes(conns),
+    }
 
 
 async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:
@@ -154,11 +208,15 @@ async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
             errors[frame.get("code", 0)] = errors.get(frame.get("code", 0), 0) + 1
 
     pairs = params["pairs"]  # [[sender_token, receiver_token, conv], ...]
-    senders, _ = await _connect_all(params["sender_url"], [p[0] for p in pairs], on_frame)
-    await _connect_all(params["receiver_url"], [p[1] for p in pairs], on_frame)
+    wire = Wire.from_params(params.get("wire"))
+    senders, _ = await _connect_all(params["sender_url"], [p[0] for p in pairs], on_frame, wire)
+    receivers, _ = await _connect_all(params["receiver_url"], [p[1] for p in pairs], on_frame, wire)
     await _wait(barrier)
     await _wait(barrier)
+    for conn in (*senders, *receivers):
+        conn.reset_counts()
     run = secrets.token_hex(4)  # cids must not repeat across runs: the server would dedup
+    pad = filler(params.get("body_bytes", 0))
     rate, duration = params["rate"], params["duration_s"]
     interval = 1.0 / rate
     origin = time.time_ns()
@@ -176,7 +234,7 @@ async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
                     "cid": f"{run}-{index}-{sent}",
                     "conv": pairs[index][2],
                     "kind": "custom",
-                    "body": {"t": time.time_ns()},
+                    "body": {"t": time.time_ns(), **pad},
                 }
             )
             sent += 1
@@ -191,6 +249,8 @@ async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
         "received_at_ns": received_at,
         "silent_pairs": sum(1 for pair in pairs if pair[2] not in per_conv),
         "errors": errors,
+        "sender_bytes_out": sum(c.bytes_out for c in senders),
+        "receiver_bytes_in": sum(c.bytes_in for c in receivers),
     }
 
 
@@ -206,14 +266,18 @@ async def fanout_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
             if now > last_seen.get(number, 0):
                 last_seen[number] = now
 
-    await _connect_all(params["url"], params["tokens"], on_frame)
+    wire = Wire.from_params(params.get("wire"))
+    members, _ = await _connect_all(params["url"], params["tokens"], on_frame, wire)
     poster = None
     if params.get("poster_token"):
-        poster = (await _connect_all(params["url"], [params["poster_token"]]))[0][0]
+        poster = (await _connect_all(params["url"], [params["poster_token"]], wire=wire))[0][0]
     await _wait(barrier)
     await _wait(barrier)
+    for conn in (*members, *([poster] if poster is not None else [])):
+        conn.reset_counts()
     sent_at: dict[int, int] = {}
     run = secrets.token_hex(4)
+    pad = filler(params.get("body_bytes", 0))
     messages = params["messages"]
     if poster is not None:
         for number in range(messages):
@@ -224,7 +288,7 @@ async def fanout_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
                     "cid": f"{run}-f{number}",
                     "conv": params["conv"],
                     "kind": "custom",
-                    "body": {"n": number, "t": sent_at[number]},
+                    "body": {"n": number, "t": sent_at[number], **pad},
                 }
             )
             await asyncio.sleep(params["interval_s"])
@@ -233,7 +297,13 @@ async def fanout_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
         lambda: len(counts) >= messages and min(counts.values(), default=0) >= expected,
         params.get("drain_s", 20.0),
     )
-    return {"counts": counts, "last_seen_ns": last_seen, "sent_at_ns": sent_at}
+    return {
+        "counts": counts,
+        "last_seen_ns": last_seen,
+        "sent_at_ns": sent_at,
+        "member_bytes_in": sum(c.bytes_in for c in members),
+        "poster_bytes_out": poster.bytes_out if poster is not None else 0,
+    }
 
 
 SHARDS: dict[str, Shard] = {

@@ -46,6 +46,7 @@ log = logging.getLogger("pigeon.client")
 ABNORMAL_CLOSE = 1006  # RFC 6455: the connection ended without a close code
 MAX_FRAME_BYTES = 16 * 1024 * 1024  # what the SDK accepts from a server
 CLOSE_WAIT_S = 5.0
+_DEFLATE_WINDOW_BITS = 15  # the largest window: aiohttp then offers permessage-deflate plainly
 _READ_CHUNK = 64 * 1024
 _WS_CLOSED = frozenset(
     {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED}
@@ -165,6 +166,11 @@ class WebSocketChannel:
     def codec(self) -> Codec:
         return self._codec
 
+    @property
+    def compressed(self) -> bool:
+        """Whether the server agreed permessage-deflate (offered with ``compress``)."""
+        return bool(self._ws.compress)
+
     async def send(self, frame: Frame) -> None:
         data = self._codec.encode_command(frame)
         try:
@@ -274,8 +280,11 @@ async def open_channel(
     url: str,
     codec: Codec,
     tls: TlsOptions | None = None,
+    *,
+    compress: bool = False,
 ) -> Channel:
     """Open the transport ``url`` names. ``codec`` applies to WebSockets; TCP is Protobuf.
+    ``compress`` offers permessage-deflate on a WebSocket (the server may decline it).
 
     Raises ``ChannelUnsupported`` for a URL or a server that cannot do what was
     asked, and ``aiohttp.ClientError``/``OSError`` when the server cannot be reached.
@@ -296,6 +305,7 @@ async def open_channel(
         protocols=(codec.subprotocol,),
         autoping=True,
         max_msg_size=MAX_FRAME_BYTES,
+        compress=_DEFLATE_WINDOW_BITS if compress else 0,
         timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=CLOSE_WAIT_S),
         ssl=context if context is not None else True,
     )

@@ -107,6 +107,9 @@ class ConnectionOptions:
     ``tls://host:port`` (the raw TCP listener). Default: the server's ``ws_url``."""
     codec: Codec = Codec.JSON
     """The WebSocket codec (offered as its subprotocol); TCP always speaks Protobuf."""
+    compress: bool = False
+    """Offer permessage-deflate on a WebSocket; used when the server has
+    ``ws_compression`` on, ignored otherwise (and on TCP)."""
     tls: TlsOptions | None = None
     """Certificate checks for ``wss://`` and ``tls://``; default: the client's own."""
 
@@ -388,7 +391,9 @@ class Connection:
         tls = options.tls or self.client.tls
 
         async def opener() -> Channel:
-            return await open_channel(self.client.session, url, options.codec, tls)
+            return await open_channel(
+                self.client.session, url, options.codec, tls, compress=options.compress
+            )
 
         return await Link.open(
             opener,

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Hashable
 from typing import Protocol
 
+from pigeon.gateway.deflate import Deflate
 from pigeon.protocol import framing
 from pigeon.protocol.codec import ProtocolError
 from pigeon.protocol.errors import ErrorCode
@@ -20,13 +21,15 @@ from pigeon.protocol.frames import Command, Frame
 from pigeon.protocol.wire import Codec, FrameKind
 
 _FIN = 0x80
+_RSV1 = 0x40  # "this message is compressed" under permessage-deflate (RFC 7692 §6)
 _OPCODES = {FrameKind.TEXT: 0x1, FrameKind.BINARY: 0x2}
 _PONG = 0xA
 
 
-def websocket_frame(opcode: int, payload: bytes) -> bytes:
-    """RFC 6455 wire bytes of one unmasked, final frame with ``opcode``."""
-    first = _FIN | opcode
+def websocket_frame(opcode: int, payload: bytes, *, compressed: bool = False) -> bytes:
+    """RFC 6455 wire bytes of one unmasked, final frame with ``opcode``; RSV1 marks
+    a payload that is deflated."""
+    first = _FIN | opcode | (_RSV1 if compressed else 0)
     size = len(payload)
     if size < 126:
         return bytes((first, size)) + payload
@@ -62,24 +65,38 @@ class WireFormat(Protocol):
 
 
 class WebSocketFormat:
-    """A WebSocket speaking ``codec``: JSON in text messages or Protobuf in binary ones."""
+    """A WebSocket speaking ``codec``: JSON in text messages or Protobuf in binary ones,
+    deflated when the socket agreed permessage-deflate (``deflate``)."""
 
-    __slots__ = ("_codec", "_opcode")
+    __slots__ = ("_codec", "_deflate", "_key", "_opcode")
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, deflate: Deflate | None = None) -> None:
         self._codec = codec
+        self._deflate = deflate
         self._opcode = _OPCODES[codec.frame_kind]
+        # Compressed bytes depend on the agreed window, so those parameters are part of
+        # the key; an uncompressed socket keeps the key it always had.
+        self._key: Hashable = ("ws", codec) if deflate is None else ("ws", codec, deflate)
 
     @property
     def key(self) -> Hashable:
-        return ("ws", self._codec)
+        return self._key
 
     @property
     def codec(self) -> Codec:
         return self._codec
 
+    @property
+    def deflate(self) -> Deflate | None:
+        return self._deflate
+
     def encode(self, frame: Frame) -> bytes:
-        return websocket_frame(self._opcode, self._codec.encode_frame(frame))
+        payload = self._codec.encode_frame(frame)
+        if self._deflate is not None:
+            compressed = self._deflate.compress(payload)
+            if compressed is not None:
+                return websocket_frame(self._opcode, compressed, compressed=True)
+        return websocket_frame(self._opcode, payload)
 
     def decode(self, data: str | bytes) -> Command:
         # A message of the other kind (binary on a JSON connection) is malformed.

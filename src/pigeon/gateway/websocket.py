@@ -5,15 +5,22 @@ messages; ``pigeon.v1.json`` or none → JSON in text messages). Everything afte
 the upgrade — auth, limits, replies, close codes — is the shared connection
 core's (``runner``, ``machine``); this module only translates aiohttp's
 messages into ``Inbound`` units and closes the aiohttp way.
+
+With ``ws_compression`` on, aiohttp negotiates permessage-deflate when a client
+offers it and inflates what the client sends; the server's own frames are deflated
+by the connection's ``WebSocketFormat`` (see ``deflate``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
+from dataclasses import dataclass
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
+from pigeon.gateway.deflate import Deflate, inflated_fits
 from pigeon.gateway.framers import WebSocketFormat, websocket_pong
 from pigeon.gateway.runner import (
     Alive,
@@ -34,18 +41,45 @@ log = logging.getLogger(__name__)
 _MAX_REASON_BYTES = 120  # a close frame's payload is at most 125 bytes, with the code
 
 
+@dataclass(frozen=True, slots=True)
+class Compression:
+    """``ws_compression``: whether permessage-deflate is offered, and from what size
+    a server message is compressed."""
+
+    enabled: bool
+    min_bytes: int
+
+
+class _Response(web.WebSocketResponse):
+    """aiohttp's WebSocket, closing a compressed message that does not inflate with
+    1007 (invalid payload): aiohttp reports the inflate error and then closes with
+    its default code, 1000, which would tell the client nothing was wrong."""
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        if code == WSCloseCode.OK and isinstance(self.exception(), zlib.error):
+            code, message = CloseCode.INVALID_PAYLOAD, b"invalid compressed data"
+        return await super().close(code=code, message=message, drain=drain)
+
+
 class WebSocketReader:
     """aiohttp's messages as ``Inbound`` units."""
 
-    __slots__ = ("_ws",)
+    __slots__ = ("_inflated_limit", "_ws")
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    def __init__(self, ws: web.WebSocketResponse, inflated_limit: int | None = None) -> None:
         self._ws = ws
+        # Only a compressing socket can deliver a message aiohttp did not size exactly.
+        self._inflated_limit = inflated_limit
 
     async def receive(self) -> Inbound:
         msg = await self._ws.receive()
         match msg.type:
             case WSMsgType.TEXT | WSMsgType.BINARY:
+                limit = self._inflated_limit
+                if limit is not None and not inflated_fits(msg.data, limit):
+                    return Fault(CloseCode.MESSAGE_TOO_BIG, "message too big")
                 return Data(msg.data)
             case WSMsgType.PING:
                 return ControlPing(msg.data)
@@ -53,6 +87,8 @@ class WebSocketReader:
                 return Alive()
             case WSMsgType.ERROR if self._ws.close_code == CloseCode.MESSAGE_TOO_BIG:
                 return Fault(CloseCode.MESSAGE_TOO_BIG, "message too big")
+            case WSMsgType.ERROR if isinstance(msg.data, zlib.error):
+                return Fault(CloseCode.INVALID_PAYLOAD, "invalid compressed data")
         return Ended()  # CLOSE, CLOSING, CLOSED, or a read error
 
 
@@ -80,20 +116,27 @@ class WebSocketTransport:
 class WebSocketGateway:
     """The aiohttp handler for ``GET /ws``."""
 
-    def __init__(self, gateway: Gateway, max_frame_bytes: int, listener: Listener | None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        max_frame_bytes: int,
+        listener: Listener | None,
+        compression: Compression | None = None,
+    ) -> None:
         self.gateway = gateway
         self.max_frame_bytes = max_frame_bytes
         self.listener = listener
+        self.compression = compression or Compression(enabled=False, min_bytes=0)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if not self.gateway.accepting:
             raise web.HTTPServiceUnavailable(text="server is restarting")
         # aiohttp refuses a message whose size is >= max_msg_size; the documented limit is
         # inclusive. Pings are answered by the gateway, so they spend the frame budget.
-        ws = web.WebSocketResponse(
+        ws = _Response(
             protocols=SUBPROTOCOLS,
             max_msg_size=self.max_frame_bytes + 1,
-            compress=False,
+            compress=self.compression.enabled,
             autoping=False,
         )
         await ws.prepare(request)
@@ -107,11 +150,14 @@ class WebSocketGateway:
         if stream is None:  # the peer left during the handshake
             return ws
         codec = Codec.for_subprotocol(ws.ws_protocol)
+        # ws.compress is the window aiohttp agreed for the server (0: no extension).
+        window_bits = int(ws.compress)
+        deflate = Deflate(window_bits, self.compression.min_bytes) if window_bits else None
         socket = Socket(
-            reader=WebSocketReader(ws),
+            reader=WebSocketReader(ws, self.max_frame_bytes if deflate else None),
             transport=WebSocketTransport(ws, stream),
             stream=stream,
-            wire=WebSocketFormat(codec),
+            wire=WebSocketFormat(codec, deflate),
         )
         conn = await self.gateway.serve(
             socket, on_authenticated=guard.mark_authenticated if guard is not None else None

@@ -8,6 +8,7 @@ from enum import IntEnum
 class CloseCode(IntEnum):
     NORMAL = 1000
     PROTOCOL_ERROR = 1002
+    INVALID_PAYLOAD = 1007  # a compressed message that does not inflate
     MESSAGE_TOO_BIG = 1009
     SERVICE_RESTART = 1012
     TRY_AGAIN_LATER = 1013  # TCP only: refused at connect, too many sockets (address or node)
