@@ -9,16 +9,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
+
+from pigeon.serveprocess import ServeProcess, stop_all
 
 JWT_SECRET = "test-secret-" + "x" * 40
 
@@ -52,8 +49,8 @@ def require_service(name: str, available: bool, reason: str) -> None:
     pytest.skip(message)
 
 
-class ServerProcess:
-    """One `pigeon serve` subprocess; restarts keep its ports and data directory.
+class ServerProcess(ServeProcess):
+    """A test server (src/pigeon/serveprocess.py) with the suite's settings (``TEST_ENV``).
 
     Besides HTTP it serves the raw TCP protocol on ``tcp_port`` (picked at the first
     start), so every test server can be reached over every transport.
@@ -65,114 +62,18 @@ class ServerProcess:
         env: Mapping[str, str] | None = None,
         args: list[str] | None = None,
     ) -> None:
-        self.data_dir = data_dir
-        self.env = {**os.environ, **TEST_ENV, **(env or {})}
-        self.args = args or []
-        self.port = 0
-        self.tcp_port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log_path = data_dir / "server.log"
-        self._log_offset = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def tcp_url(self) -> str:
-        return f"tcp://127.0.0.1:{self.tcp_port}"
+        super().__init__(data_dir, {**TEST_ENV, **(env or {})}, args or [], tcp=True)
 
     def start(self, timeout: float = START_TIMEOUT_S) -> ServerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "pigeon",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--tcp-port",
-            str(self.tcp_port),
-            "--data-dir",
-            str(self.data_dir),
-            *self.args,
-        ]
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=log, env=self.env)
-        self.port, self.tcp_port = self._wait_listening(timeout)
+        super().start(timeout)
         return self
-
-    def _wait_listening(self, timeout: float) -> tuple[int, int]:
-        """The HTTP and TCP ports, once the server said it is listening."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            for event in self.events():
-                if event.get("event") == "listening":
-                    return int(event["port"]), int(event.get("tcp_port") or 0)
-            time.sleep(0.05)
-        raise TimeoutError(f"server did not start in {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        return self.log_path.read_bytes()[self._log_offset :].decode(errors="replace")
-
-    def events(self) -> list[dict[str, Any]]:
-        """JSON log lines written since the last start."""
-        out = []
-        for line in self.log().splitlines():
-            try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                out.append(value)
-        return out
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=WAIT_S)
-
-    def terminate(self, timeout: float = WAIT_S) -> int:
-        """SIGTERM and wait: the graceful path."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=timeout)
-        return int(self.proc.returncode)
 
     def restart(self) -> ServerProcess:
         self.kill()
         return self.start()
 
-    def stop(self) -> None:
-        stop_all([self])
-
-
-def stop_all(servers: Iterable[ServerProcess], grace_s: float = 15.0) -> None:
-    """Teardown: SIGTERM every running server at once, then wait; whatever is still up
-    after ``grace_s`` is killed. Stopping them together costs one shutdown, not one per
-    server, which matters on a loaded machine where each can take seconds."""
-    running = [s.proc for s in servers if s.proc is not None and s.proc.poll() is None]
-    for proc in running:
-        proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    for proc in running:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=WAIT_S)
+    def stop(self, grace_s: float = 15.0) -> None:
+        stop_all([self], grace_s)
 
 
 def unique_name(prefix: str = "u") -> str:

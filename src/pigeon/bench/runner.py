@@ -64,32 +64,31 @@ def _progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _server_for(wire: Wire) -> tuple[list[str], dict[str, str]]:
+def _server_for(wire: Wire) -> tuple[bool, dict[str, str]]:
     """What the server under test needs for ``wire``: the TCP port, compression."""
-    args = ["--tcp-port", "0"] if wire.transport is Transport.TCP else []
     env = {"PIGEON_WS_COMPRESSION": "true"} if wire.compress else {}
-    return args, env
+    return wire.transport is Transport.TCP, env
 
 
 @contextlib.contextmanager
 def _nodes(cluster: dict[str, str] | None, wire: Wire) -> Iterator[tuple[Node, Node | None]]:
-    wire_args, env = _server_for(wire)
+    tcp, env = _server_for(wire)
     with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
         started: list[Node] = []
         try:
             if cluster is None:
-                started.append(start_node(Path(tmp) / "node", wire_args, env))
+                started.append(start_node(Path(tmp) / "node", (), env, tcp=tcp))
                 yield started[0], None
             else:
                 args = [
-                    *wire_args,
                     "--database-url",
                     cluster["database_url"],
                     "--redis-url",
                     cluster["redis_url"],
                 ]
                 for name in ("a", "b"):
-                    started.append(start_node(Path(tmp) / name, [*args, "--node-id", name], env))
+                    node_args = [*args, "--node-id", name]
+                    started.append(start_node(Path(tmp) / name, node_args, env, tcp=tcp))
                 yield started[0], started[1]
         finally:
             for node in started:

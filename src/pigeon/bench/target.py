@@ -6,17 +6,15 @@ import asyncio
 import contextlib
 import os
 import secrets
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
+
+from pigeon.serveprocess import ServeProcess
 
 # Generous limits: the benchmark measures the server, not its abuse protection.
 BENCH_ENV = {
@@ -50,79 +48,26 @@ def load_cores() -> set[int]:
     return set(rest) if rest else set(cores())
 
 
-def rss_kib(pid: int | str = "self") -> int:
-    """Resident memory of a process (this one by default), from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-@dataclass
-class Node:
-    proc: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-    tcp_port: int | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    @property
-    def tcp_url(self) -> str:
-        if self.tcp_port is None:
-            raise RuntimeError("this node was started without --tcp-port")
-        return f"tcp://127.0.0.1:{self.tcp_port}"
-
-    def rss_kib(self) -> int:
-        return rss_kib(self.proc.pid)
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+# The server under test: a ``ServeProcess`` pinned to the server core.
+Node = ServeProcess
 
 
 def start_node(
-    data_dir: Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
+    data_dir: Path,
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    *,
+    tcp: bool = False,
 ) -> Node:
     """Start ``pigeon serve`` on a free port, pinned to the server core."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "server.log"
-    command = [sys.executable, "-m", "pigeon", "serve", "--port", "0", "--data-dir", str(data_dir)]
-    full_env = {**os.environ, **BENCH_ENV, "PIGEON_LOG_LEVEL": "INFO", **(env or {})}
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [*command, *extra_args], stdout=log, stderr=log, env=full_env
-        )
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(proc.pid, server_core())
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()[-3000:]}")
-        for line in log_path.read_bytes().splitlines():
-            with contextlib.suppress(orjson.JSONDecodeError):
-                event = orjson.loads(line)
-                if isinstance(event, dict) and event.get("event") == "listening":
-                    tcp = event.get("tcp_port")
-                    return Node(proc, int(event["port"]), log_path, int(tcp) if tcp else None)
-        time.sleep(0.05)
-    proc.kill()
-    raise TimeoutError("server did not start")
+    node = ServeProcess(
+        data_dir,
+        {**BENCH_ENV, "PIGEON_LOG_LEVEL": "INFO", **(env or {})},
+        extra_args,
+        tcp=tcp,
+        cpus=server_core(),
+    )
+    return node.start(timeout=60)
 
 
 @contextlib.contextmanager

@@ -20,8 +20,9 @@ from multiprocessing.synchronize import Barrier
 from typing import Any
 
 from pigeon.bench.loadclient import LoadConnection, Wire
-from pigeon.bench.target import load_cores, rss_kib
+from pigeon.bench.target import load_cores
 from pigeon.protocol.frames import Frame
+from pigeon.serveprocess import rss_kib
 
 Shard = Callable[[dict[str, Any], Barrier], Coroutine[Any, Any, dict[str, Any]]]
 CONNECT_CONCURRENCY = 200
