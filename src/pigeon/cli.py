@@ -20,6 +20,7 @@ import click
 from pydantic import ValidationError
 
 from pigeon import __version__, logs
+from pigeon.bench.catalog import Scenario
 from pigeon.config import Settings
 
 T = TypeVar("T")
@@ -550,9 +551,7 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
 @click.argument(
     "scenario",
     nargs=-1,
-    type=click.Choice(
-        ["all", "idle", "connect", "direct", "fanout", "catchup", "push", "cluster", "search"]
-    ),
+    type=click.Choice(["all", *(s.value for s in Scenario)]),
 )
 @click.option(
     "--out",
@@ -633,7 +632,7 @@ def bench(
     import dataclasses
 
     from pigeon.bench.loadclient import Transport, Wire
-    from pigeon.bench.runner import ON_REQUEST, SCENARIOS, Plan, run
+    from pigeon.bench.runner import Plan, run
     from pigeon.protocol.wire import Codec
 
     try:
@@ -645,12 +644,12 @@ def bench(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     names = (
-        [n for n in SCENARIOS if n not in ON_REQUEST]
+        [n for n in Scenario if not n.on_request]
         if not scenario or "all" in scenario
-        else list(scenario)
+        else [Scenario(n) for n in scenario]
     )
     if "all" in scenario and database_url and redis_url:
-        names.append("cluster")
+        names.append(Scenario.CLUSTER)
     plan = Plan.quick() if quick else Plan()
     if workers:
         plan = dataclasses.replace(plan, workers=workers)

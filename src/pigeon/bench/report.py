@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from pigeon.bench import search
+from pigeon.bench.catalog import Scenario
 
 
 def _row(cells: list[Any]) -> str:
@@ -22,7 +23,7 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [f"Conditions: {results['conditions']}", ""]
     if wire := results.get("wire"):
         lines += [f"Load clients speak **{wire}** (idle, connect, direct, fanout, cluster).", ""]
-    if idle := results.get("idle"):
+    if idle := results.get(Scenario.IDLE):
         lines += [
             "### Idle connections",
             "",
@@ -50,7 +51,7 @@ def markdown(results: dict[str, Any]) -> str:
             for r in idle
         ]
         lines.append("")
-    if connect := results.get("connect"):
+    if connect := results.get(Scenario.CONNECT):
         lines += [
             "### Connect storm",
             "",
@@ -80,7 +81,10 @@ def markdown(results: dict[str, Any]) -> str:
             for r in connect
         ]
         lines.append("")
-    for key, title in (("direct", "Direct messages"), ("cluster", "Direct messages, 2 nodes")):
+    for key, title in (
+        (Scenario.DIRECT, "Direct messages"),
+        (Scenario.CLUSTER, "Direct messages, 2 nodes"),
+    ):
         if rows := results.get(key):
             lines += [
                 f"### {title}",
@@ -119,7 +123,7 @@ def markdown(results: dict[str, Any]) -> str:
                 for r in rows
             ]
             lines.append("")
-    if fan := results.get("fanout"):
+    if fan := results.get(Scenario.FANOUT):
         lines += [
             "### Fan-out",
             "",
@@ -155,7 +159,7 @@ def markdown(results: dict[str, Any]) -> str:
             for r in fan
         ]
         lines.append("")
-    if catch := results.get("catchup"):
+    if catch := results.get(Scenario.CATCHUP):
         lines += [
             "### Catch-up",
             "",
@@ -166,7 +170,7 @@ def markdown(results: dict[str, Any]) -> str:
             _row([r["messages"], r["received"], _fmt(r["seconds_to_synced"], 2)]) for r in catch
         ]
         lines.append("")
-    if push := results.get("push"):
+    if push := results.get(Scenario.PUSH):
         lines += [
             "### Offline push (webhook)",
             "",
@@ -198,7 +202,7 @@ def markdown(results: dict[str, Any]) -> str:
             for r in push
         ]
         lines.append("")
-    if searched := results.get("search"):
+    if searched := results.get(Scenario.SEARCH):
         lines += search.markdown(searched)
     return "\n".join(lines)
 
@@ -220,7 +224,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
-    for key in ("direct", "cluster"):
+    for key in (Scenario.DIRECT, Scenario.CLUSTER):
         rows = results.get(key)
         if not rows:
             continue
@@ -247,7 +251,7 @@ def plots(results: dict[str, Any], out: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
-    if fan := results.get("fanout"):
+    if fan := results.get(Scenario.FANOUT):
         fig, axis = plt.subplots(figsize=(6, 4))
         axis.bar(
             [str(r["members"]) for r in fan],

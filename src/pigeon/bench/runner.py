@@ -14,14 +14,11 @@ from typing import Any
 
 from pigeon.bench import scenarios
 from pigeon.bench import search as search_scenario
+from pigeon.bench.catalog import Scenario
 from pigeon.bench.loadclient import Transport, Wire
 from pigeon.bench.push import offline_push
 from pigeon.bench.report import conditions, write
 from pigeon.bench.target import Node, load_cores, start_node
-
-SCENARIOS = ("idle", "connect", "direct", "fanout", "catchup", "push", "cluster", "search")
-# Run only when named: they need services or take long.
-ON_REQUEST = ("cluster", "search")
 
 
 @dataclass(frozen=True)
@@ -95,28 +92,30 @@ def _nodes(cluster: dict[str, str] | None, wire: Wire) -> Iterator[tuple[Node, N
                 node.stop()
 
 
-async def _run_single(names: list[str], plan: Plan, wire: Wire) -> dict[str, Any]:
+async def _run_single(names: list[Scenario], plan: Plan, wire: Wire) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with _nodes(None, wire) as (node, _):
         ctx = scenarios.Context(
             node, None, plan.workers, _progress, [], wire=wire, body_bytes=plan.body_bytes
         )
-        if "idle" in names:
-            results["idle"] = [await scenarios.idle(ctx, n) for n in plan.idle_connections]
-        if "connect" in names:
-            results["connect"] = [await scenarios.connect_storm(ctx, plan.connect_connections)]
-        if "direct" in names:
-            results["direct"] = [
+        if Scenario.IDLE in names:
+            results[Scenario.IDLE] = [await scenarios.idle(ctx, n) for n in plan.idle_connections]
+        if Scenario.CONNECT in names:
+            results[Scenario.CONNECT] = [
+                await scenarios.connect_storm(ctx, plan.connect_connections)
+            ]
+        if Scenario.DIRECT in names:
+            results[Scenario.DIRECT] = [
                 await scenarios.direct(ctx, rate, plan.direct_seconds, plan.direct_pairs)
                 for rate in plan.direct_rates
             ]
-        if "fanout" in names:
-            results["fanout"] = [
+        if Scenario.FANOUT in names:
+            results[Scenario.FANOUT] = [
                 await scenarios.fanout(ctx, members, plan.fanout_messages, 0.2)
                 for members in plan.fanout_members
             ]
-        if "catchup" in names:
-            results["catchup"] = [await scenarios.catch_up(ctx, *plan.catchup)]
+        if Scenario.CATCHUP in names:
+            results[Scenario.CATCHUP] = [await scenarios.catch_up(ctx, *plan.catchup)]
     return results
 
 
@@ -132,7 +131,7 @@ async def _run_cluster(plan: Plan, cluster: dict[str, str], wire: Wire) -> list[
 
 
 def run(
-    names: list[str],
+    names: list[Scenario],
     plan: Plan,
     out: Path,
     cluster: dict[str, str] | None,
@@ -153,16 +152,16 @@ def run(
         "wire": wire.label,
     }
     # push starts its own node (push settings and a webhook receiver)
-    single = [n for n in names if n not in (*ON_REQUEST, "push")]
+    single = [n for n in names if not n.own_node]
     if single:
         results.update(asyncio.run(_run_single(single, plan, wire)))
-    if "push" in names:  # its own node: push settings and a webhook receiver
-        results["push"] = [asyncio.run(offline_push(*plan.push, 0.5, _progress))]
-    if "cluster" in names:
+    if Scenario.PUSH in names:  # its own node: push settings and a webhook receiver
+        results[Scenario.PUSH] = [asyncio.run(offline_push(*plan.push, 0.5, _progress))]
+    if Scenario.CLUSTER in names:
         if cluster is None:
             raise SystemExit("the cluster scenario needs --database-url and --redis-url")
-        results["cluster"] = asyncio.run(_run_cluster(plan, cluster, wire))
-    if "search" in names:
+        results[Scenario.CLUSTER] = asyncio.run(_run_cluster(plan, cluster, wire))
+    if Scenario.SEARCH in names:
         run_search = search_scenario.run(search_database_url, plan.search_messages, _progress)
-        results["search"] = [asyncio.run(run_search)]
+        results[Scenario.SEARCH] = [asyncio.run(run_search)]
     return write(results, out)

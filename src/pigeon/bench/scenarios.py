@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pigeon.bench.catalog import Scenario
 from pigeon.bench.loadclient import LoadConnection, Transport, Wire
 from pigeon.bench.stats import per_second, summary_ms
 from pigeon.bench.target import (
@@ -95,7 +96,7 @@ async def idle(ctx: Context, connections: int) -> dict[str, Any]:
         {"url": ctx.url(), "tokens": part, "wire": ctx.wire.params()}
         for part in _split(tokens, ctx.workers)
     ]
-    outcomes = await asyncio.to_thread(run_workers, "idle", shards, measure)
+    outcomes = await asyncio.to_thread(run_workers, Scenario.IDLE, shards, measure)
     connected = sum(o["connected"] for o in outcomes)
     client_delta = sum(o["client_rss_after_kib"] - o["client_rss_before_kib"] for o in outcomes)
     return {
@@ -120,7 +121,7 @@ async def connect_storm(ctx: Context, connections: int) -> dict[str, Any]:
         for part in _split(tokens, ctx.workers)
     ]
     cpu_before = ctx.node.cpu_seconds()
-    outcomes = await asyncio.to_thread(run_workers, "connect", shards)
+    outcomes = await asyncio.to_thread(run_workers, Scenario.CONNECT, shards)
     cpu = ctx.node.cpu_seconds() - cpu_before
     durations = [d for o in outcomes for d in o["connect_ns"]]
     elapsed = max(o["elapsed_ns"] for o in outcomes) / 1e9
@@ -158,7 +159,7 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
     await ctx.settle()
     ctx.progress(f"direct: {rate} msg/s for {duration_s:g} s over {pairs} pairs ({ctx.wire.label})")
     cpu_before = ctx.node.cpu_seconds()
-    outcomes = await asyncio.to_thread(run_workers, "direct", shards)
+    outcomes = await asyncio.to_thread(run_workers, Scenario.DIRECT, shards)
     cpu = ctx.node.cpu_seconds() - cpu_before
     sent = sum(o["sent"] for o in outcomes)
     delivered = sum(o["delivered"] for o in outcomes)
@@ -210,7 +211,7 @@ async def fanout(ctx: Context, members: int, messages: int, interval_s: float) -
     await ctx.settle()
     ctx.progress(f"fanout: {messages} posts to {members} online members ({ctx.wire.label})")
     cpu_before = ctx.node.cpu_seconds()
-    outcomes = await asyncio.to_thread(run_workers, "fanout", shards)
+    outcomes = await asyncio.to_thread(run_workers, Scenario.FANOUT, shards)
     cpu = ctx.node.cpu_seconds() - cpu_before
     sent_at = next(o["sent_at_ns"] for o in outcomes if o["sent_at_ns"])
     last_latencies = []

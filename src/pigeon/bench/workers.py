@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from multiprocessing.synchronize import Barrier
 from typing import Any
 
+from pigeon.bench.catalog import Scenario
 from pigeon.bench.loadclient import LoadConnection, Wire
 from pigeon.bench.target import load_cores
 from pigeon.protocol.frames import Frame
@@ -35,7 +36,7 @@ def _prepare_process() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _worker_main(name: str, params: dict[str, Any], barrier: Barrier, results: Any) -> None:
+def _worker_main(name: Scenario, params: dict[str, Any], barrier: Barrier, results: Any) -> None:
     _prepare_process()
     run: Callable[..., dict[str, Any]] = asyncio.run
     with contextlib.suppress(ImportError):
@@ -51,7 +52,7 @@ def _worker_main(name: str, params: dict[str, Any], barrier: Barrier, results: A
 
 
 def run_workers(
-    name: str,
+    name: Scenario,
     shards: list[dict[str, Any]],
     between: Callable[[], None] | None = None,
     timeout: float = 600.0,
@@ -307,9 +308,9 @@ async def fanout_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
     }
 
 
-SHARDS: dict[str, Shard] = {
-    "idle": idle_shard,
-    "connect": connect_shard,
-    "direct": direct_shard,
-    "fanout": fanout_shard,
+SHARDS: dict[Scenario, Shard] = {
+    Scenario.IDLE: idle_shard,
+    Scenario.CONNECT: connect_shard,
+    Scenario.DIRECT: direct_shard,
+    Scenario.FANOUT: fanout_shard,
 }
