@@ -234,14 +234,29 @@ class NginxServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.config = root / "nginx.conf"
         self.config.write_text(self._render(config_template.read_text()))
-        servers = "".join(f"    server 127.0.0.1:{port};\n" for port in upstreams)
-        (root / "pigeon-upstream.conf").write_text(
-            f"upstream pigeon {{\n    least_conn;\n{servers}    keepalive 64;\n}}\n"
-        )
+        upstream = config_template.parent / "pigeon-upstream.conf"
+        (root / "pigeon-upstream.conf").write_text(self._nodes(upstream.read_text(), upstreams))
         cert, key = self_signed_cert(root / "tls")
         cert.rename(root / "tls" / "pigeon.crt")
         key.rename(root / "tls" / "pigeon.key")
         self.ca_file = root / "tls" / "pigeon.crt"
+
+    @staticmethod
+    def _nodes(template: str, upstreams: list[int]) -> str:
+        """The shipped upstream block with its example servers replaced by the test's
+        nodes, each keeping the shipped server parameters (max_fails and the like)."""
+        lines, done = [], False
+        for line in template.splitlines(keepends=True):
+            words = line.split()
+            if words[:1] != ["server"]:
+                lines.append(line)
+            elif not done:
+                params = " ".join(words[2:])  # e.g. "max_fails=0;"
+                for port in upstreams:
+                    lines.append(f"    server 127.0.0.1:{port} {params}\n")
+                done = True
+        assert done, "no server line in the upstream file"
+        return "".join(lines)
 
     def _render(self, template: str) -> str:
         ports = {"80": f"127.0.0.1:{self.http_port}", "443": f"127.0.0.1:{self.port}"}
