@@ -186,4 +186,7 @@ def test_the_cluster_wires_nginx_nodes_and_migrations_together() -> None:
         assert node["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         for secret in node["secrets"]:
             assert secret in cluster["secrets"]
+        # uploaded files on one directory all nodes share (docs/files.md, cluster note)
+        assert node["volumes"] == ["pigeon-files:/var/lib/pigeon"]
+    assert "pigeon-files" in cluster["volumes"]
     assert services["migrate"]["command"] == ["pigeon", "db", "upgrade"]
