@@ -15,6 +15,7 @@ import os
 import struct
 import zlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -292,16 +293,28 @@ async def test_inflated_size_limit_is_inclusive(
     assert await socket.close_code() == CloseCode.MESSAGE_TOO_BIG
 
 
+def _peak_rss_kib(server: ServerProcess) -> int:
+    """The server process's peak resident memory so far (VmHWM), in KiB."""
+    assert server.proc is not None
+    status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+
 async def test_decompression_bomb_closes_1009_and_others_carry_on(
     rest_on: Rest, deflating: ServerProcess, raw: list[DeflateSocket]
 ) -> None:
     bomber, bystander = await register(rest_on, "zf"), await register(rest_on, "zg")
-    bomb = deflate(b"\x00" * 10_000_000)
-    assert len(bomb) < MAX_FRAME_BYTES  # small on the wire, 150 times the limit inflated
+    inflated = 60_000_000
+    bomb = deflate(b"\x00" * inflated)
+    assert len(bomb) < MAX_FRAME_BYTES  # under the limit on the wire, 900 times it inflated
     attacker = await signed_in(deflating, bomber, raw)
     other = await signed_in(deflating, bystander, raw)
+    peak_before = _peak_rss_kib(deflating)
     await attacker.send_raw(TEXT, bomb, rsv1=True)
     assert await attacker.close_code() == CloseCode.MESSAGE_TOO_BIG
+    # The server stopped inflating at the limit: its peak memory never held the bomb.
+    grown_kib = _peak_rss_kib(deflating) - peak_before
+    assert grown_kib < inflated // 1024 // 4, f"peak RSS grew {grown_kib} KiB"
     await other.send({"t": "ping", "rid": 9})
     await other.expect("pong")
     again = await signed_in(deflating, bomber, raw)  # the server took new sockets too
