@@ -9,7 +9,7 @@ secret is stored as is, because signing needs the key itself.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from pigeon.store.accounts import user_from_row
+from pigeon.store.accounts import user_from_row, user_row
 from pigeon.store.engine import Database
 from pigeon.store.records import UserRecord
 from pigeon.store.schema import (
@@ -116,19 +116,8 @@ class BotStore:
         username is taken."""
         try:
             async with self.db.write() as conn:
-                await conn.execute(
-                    insert(users).values(
-                        id=user.id,
-                        username=user.username,
-                        display_name=user.display_name,
-                        avatar=None,
-                        password_hash="",
-                        dm_policy=user.dm_policy,
-                        disabled=False,
-                        created_at=user.created_at,
-                        bot=True,
-                    )
-                )
+                bot = replace(user, avatar=None, password_hash="", disabled=False, bot=True)
+                await conn.execute(insert(users).values(**user_row(bot)))
                 await conn.execute(
                     insert(bot_tokens).values(
                         user_id=user.id, token_hash=token_hash, created_at=user.created_at

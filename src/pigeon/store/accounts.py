@@ -72,6 +72,22 @@ class RefreshOutcome:
     replayed: bool = False
 
 
+def user_row(user: UserRecord) -> dict[str, Any]:
+    """A new user's row, as every kind of account is inserted (people, guests, bots)."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "avatar": user.avatar,
+        "password_hash": user.password_hash,
+        "dm_policy": user.dm_policy,
+        "disabled": user.disabled,
+        "created_at": user.created_at,
+        "guest_expires_at": user.guest_expires_at,
+        "bot": user.bot,
+    }
+
+
 class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -80,20 +96,7 @@ class AccountStore:
         """Insert a user; False when the username is taken."""
         try:
             async with self.db.write() as conn:
-                await conn.execute(
-                    insert(users).values(
-                        id=user.id,
-                        username=user.username,
-                        display_name=user.display_name,
-                        avatar=user.avatar,
-                        password_hash=user.password_hash,
-                        dm_policy=user.dm_policy,
-                        disabled=user.disabled,
-                        created_at=user.created_at,
-                        guest_expires_at=user.guest_expires_at,
-                        bot=user.bot,
-                    )
-                )
+                await conn.execute(insert(users).values(**user_row(user)))
         except IntegrityError:
             return False
         return True
