@@ -44,6 +44,9 @@ ON_CONVERSATION: dict[tuple[Action, ConversationKind], str] = {
 
 INVITE: dict[Visibility, str] = {Visibility.PRIVATE: "..A", Visibility.PUBLIC: "..."}
 
+# Deleting an incoming webhook: someone else's, then one's own, per actor role.
+REMOVE_WEBHOOK: dict[bool, str] = {False: "..A", True: "..."}
+
 # Actions on another member: rows are the actor, columns the target (owner, admin,
 # member), then the actor acting on themself; the first cell is the check made
 # before the target is known.
@@ -76,6 +79,16 @@ def test_inviting_depends_on_visibility(visibility: Visibility, kind: Conversati
     assert row == INVITE[visibility]
 
 
+@pytest.mark.parametrize(("kind", "mine"), list(itertools.product(ConversationKind, [False, True])))
+def test_webhooks_are_deleted_by_their_creator_or_an_admin(
+    kind: ConversationKind, mine: bool
+) -> None:
+    row = "".join(
+        _cell(Action.REMOVE_WEBHOOK, Situation(kind, role, on_self=mine)) for role in ROLES
+    )
+    assert row == REMOVE_WEBHOOK[mine]
+
+
 @pytest.mark.parametrize(("action", "actor"), list(itertools.product(ON_MEMBER, ROLES)))
 @pytest.mark.parametrize("kind", [ConversationKind.GROUP, ConversationKind.CHANNEL])
 def test_actions_on_a_member(action: Action, actor: Role, kind: ConversationKind) -> None:
@@ -86,7 +99,8 @@ def test_actions_on_a_member(action: Action, actor: Role, kind: ConversationKind
 
 
 def test_every_action_has_a_rule_and_a_row_here() -> None:
-    covered = {a for a, _ in ON_CONVERSATION} | set(ON_MEMBER) | {Action.INVITE}
+    covered = {a for a, _ in ON_CONVERSATION} | set(ON_MEMBER)
+    covered |= {Action.INVITE, Action.REMOVE_WEBHOOK}
     assert covered == set(Action) == set(policy.RULES)
 
 

@@ -23,6 +23,7 @@ import orjson
 
 from pigeon.bots.accounts import hash_secret, new_secret
 from pigeon.bots.store import BotEvent, BotStore, BotWebhook, IncomingHook
+from pigeon.core import policy
 from pigeon.core.access import ConversationAccess
 from pigeon.core.accounts import (
     AccountService,
@@ -33,7 +34,7 @@ from pigeon.core.accounts import (
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.messaging import MessagingService
-from pigeon.core.permissions import may_remove_integration
+from pigeon.core.policy import Action, Situation
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.frames import Send
@@ -178,12 +179,12 @@ class BotService:
         return await self.store.hooks_of(conv_id, self.max_hooks)
 
     async def remove_hook(self, user_id: str, conv_id: str, hook_id: str) -> None:
-        member = await self.access.member(conv_id, user_id)
+        conv, member = await self.access.active_member(conv_id, user_id)
         hook = await self.store.hook(hook_id)
         if hook is None or hook.conv_id != conv_id:
             raise CoreError(ErrorCode.HOOK_NOT_FOUND)
-        if not may_remove_integration(member, hook.creator_id):
-            raise CoreError(ErrorCode.NOT_ADMIN, "only its creator or an admin deletes a webhook")
+        mine = hook.creator_id == user_id
+        policy.require(Action.REMOVE_WEBHOOK, Situation(conv.kind, member.role, on_self=mine))
         await self.store.remove_hook(conv_id, hook_id)
 
     async def admit_hook(self, hook_id: str, secret: str) -> IncomingHook:

@@ -17,16 +17,6 @@ from pigeon.store.records import ConversationRecord, MemberRecord
 
 Entry = tuple[ConversationRecord, MemberRecord]
 
-#: Roles that run a group or channel (``MemberRecord.role``).
-MANAGING_ROLES = frozenset({"owner", "admin"})
-
-
-def may_remove_integration(member: MemberRecord, creator_id: str) -> bool:
-    """Who may delete a conversation's incoming webhook: whoever created it, and the
-    group's owner and admins (docs/bots.md). Creating one needs the right to post,
-    which ``MessagingService.check_can_post`` decides."""
-    return member.active and (member.user_id == creator_id or member.role in MANAGING_ROLES)
-
 
 class PostingCache:
     def __init__(self, ttl_s: float = 2.0, max_entries: int = 100_000) -> None:

@@ -35,6 +35,7 @@ class Action(StrEnum):
     TRANSFER = "transfer"  # hand ownership to another member
     DISSOLVE = "dissolve"  # end the group for everyone
     LEAVE = "leave"
+    REMOVE_WEBHOOK = "remove_webhook"  # delete an incoming webhook (on_self: its creator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,12 @@ def _leave(s: Situation) -> Refusal | None:
     return None
 
 
+def _remove_webhook(s: Situation) -> Refusal | None:
+    if s.on_self or s.actor.is_admin:
+        return None
+    return Refusal(ErrorCode.NOT_ADMIN, "only its creator or an admin deletes a webhook")
+
+
 RULES: dict[Action, Rule] = {
     Action.POST: _post,
     Action.MENTION_ALL: _group_admins_only(
@@ -148,6 +155,7 @@ RULES: dict[Action, Rule] = {
     Action.TRANSFER: _owner_only("only the owner transfers ownership"),
     Action.DISSOLVE: _owner_only("only the owner dissolves a group"),
     Action.LEAVE: _leave,
+    Action.REMOVE_WEBHOOK: _remove_webhook,
 }
 
 
