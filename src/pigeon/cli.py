@@ -34,6 +34,17 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(coro)
 
 
+def _run_refusing(coro: Coroutine[Any, Any, T]) -> T:
+    """``_run``, with a refusal of the core (a bad name, an unknown user) as a
+    one-line error naming its code, not a traceback."""
+    from pigeon.core.errors import CoreError
+
+    try:
+        return _run(coro)
+    except CoreError as exc:
+        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+
+
 def _settings(**flags: Any) -> Settings:
     """Defaults → env PIGEON_* → the flags actually given on the command line."""
     try:
@@ -319,7 +330,7 @@ def _with_accounts(
         finally:
             await app.store.close()
 
-    return _run(_go())
+    return _run_refusing(_go())
 
 
 @user.command("create")
@@ -335,17 +346,12 @@ def _with_accounts(
 @common_options
 def user_create(username: str, password: str, display_name: str | None, **flags: Any) -> None:
     """Create a user account."""
-    from pigeon.core.errors import CoreError
-
     settings = _settings(**flags)
-    try:
-        created = _with_accounts(
-            settings,
-            lambda accounts: accounts.create_user(username, password, display_name),
-            may_create=True,  # a first account may come before the first start
-        )
-    except CoreError as exc:
-        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    created = _with_accounts(
+        settings,
+        lambda accounts: accounts.create_user(username, password, display_name),
+        may_create=True,  # a first account may come before the first start
+    )
     where = "the configured database" if settings.database_url else settings.data_dir.resolve()
     click.echo(f"created {created.username} ({created.id}) in {where}")
 
@@ -369,14 +375,7 @@ def user_list(limit: int, **flags: Any) -> None:
 @common_options
 def user_disable(username: str, enable: bool, **flags: Any) -> None:
     """Disable a user: sign-in refused, every login revoked, live sockets closed."""
-    from pigeon.core.errors import CoreError
-
-    try:
-        _with_accounts(
-            _settings(**flags), lambda accounts: accounts.set_disabled(username, not enable)
-        )
-    except CoreError as exc:
-        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    _with_accounts(_settings(**flags), lambda accounts: accounts.set_disabled(username, not enable))
     click.echo(f"{username} {'enabled' if enable else 'disabled'}")
 
 
@@ -385,12 +384,7 @@ def user_disable(username: str, enable: bool, **flags: Any) -> None:
 @common_options
 def user_enable(username: str, **flags: Any) -> None:
     """Let a disabled user sign in again (their old logins stay revoked)."""
-    from pigeon.core.errors import CoreError
-
-    try:
-        _with_accounts(_settings(**flags), lambda accounts: accounts.set_disabled(username, False))
-    except CoreError as exc:
-        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    _with_accounts(_settings(**flags), lambda accounts: accounts.set_disabled(username, False))
     click.echo(f"{username} enabled")
 
 
@@ -403,15 +397,8 @@ def user_reset_password(username: str, password: str | None, **flags: Any) -> No
     close once the server notices, within its revocation check)."""
     import secrets
 
-    from pigeon.core.errors import CoreError
-
     chosen = password or secrets.token_urlsafe(12)
-    try:
-        _with_accounts(
-            _settings(**flags), lambda accounts: accounts.reset_password(username, chosen)
-        )
-    except CoreError as exc:
-        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    _with_accounts(_settings(**flags), lambda accounts: accounts.reset_password(username, chosen))
     click.echo(f"{username}: password reset" + ("" if password else f"; new password: {chosen}"))
 
 
@@ -425,7 +412,6 @@ def _with_bots(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
     # Only the store: quicker to start than the whole server's composition.
     from pigeon.bots.accounts import BotAccounts
     from pigeon.bots.store import BotStore
-    from pigeon.core.errors import CoreError
     from pigeon.store.facade import Store
 
     _require_database(settings)
@@ -438,10 +424,7 @@ def _with_bots(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await store.close()
 
-    try:
-        return _run(_go())
-    except CoreError as exc:
-        raise click.ClickException(f"{int(exc.code)} {exc.message}") from None
+    return _run_refusing(_go())
 
 
 @bot.command("create")
