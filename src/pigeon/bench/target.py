@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,16 +66,6 @@ def start_node(
         cpus=server_core(),
     )
     return node.start(timeout=60)
-
-
-@contextlib.contextmanager
-def local_node(extra_args: Sequence[str] = (), env: dict[str, str] | None = None) -> Iterator[Node]:
-    with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
-        node = start_node(Path(tmp) / "node", extra_args, env)
-        try:
-            yield node
-        finally:
-            node.stop()
 
 
 @dataclass(frozen=True)
