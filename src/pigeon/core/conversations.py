@@ -73,6 +73,10 @@ class ConversationService:
 
     async def item(self, user_id: str, conv_id: str) -> ConversationItemView:
         await self.access.member(conv_id, user_id)
+        return await self._item_of_member(user_id, conv_id)
+
+    async def _item_of_member(self, user_id: str, conv_id: str) -> ConversationItemView:
+        """The list row of a conversation whose membership the caller just checked."""
         for view in await self.store.conversations.list_views(user_id, [conv_id]):
             return (await self._describe(user_id, [view]))[0]
         raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
@@ -86,7 +90,7 @@ class ConversationService:
         }
         if changes:
             await self.store.conversations.update_settings(conv_id, user_id, **changes)
-        return await self.item(user_id, conv_id)
+        return await self._item_of_member(user_id, conv_id)
 
     async def _describe(
         self, user_id: str, views: Sequence[ConversationView]
