@@ -565,6 +565,13 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
 )
 @click.option("--redis-url", help="Redis URL for the cluster scenario.")
 @click.option(
+    "--cluster-nodes",
+    type=click.IntRange(1, 2),
+    default=2,
+    show_default=True,
+    help="Nodes of the cluster scenario: 2, or 1 on the same PostgreSQL + Redis (to compare).",
+)
+@click.option(
     "--codec",
     type=click.Choice(["json", "proto"]),
     default="json",
@@ -600,6 +607,7 @@ def bench(
     database_url: str | None,
     search_messages: int | None,
     redis_url: str | None,
+    cluster_nodes: int,
     codec: str,
     transport: str,
     compress: str,
@@ -638,7 +646,7 @@ def bench(
         plan = dataclasses.replace(plan, workers=workers)
     if search_messages:
         plan = dataclasses.replace(plan, search_messages=search_messages)
-    plan = dataclasses.replace(plan, body_bytes=body_bytes)
+    plan = dataclasses.replace(plan, body_bytes=body_bytes, cluster_nodes=cluster_nodes)
     cluster = (
         {"database_url": database_url, "redis_url": redis_url}
         if database_url and redis_url

@@ -83,7 +83,7 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
     for key, title in (
         (Scenario.DIRECT, "Direct messages"),
-        (Scenario.CLUSTER, "Direct messages, 2 nodes"),
+        (Scenario.CLUSTER, "Direct messages, PostgreSQL + Redis"),
     ):
         if rows := results.get(key):
             lines += [
@@ -123,6 +123,13 @@ def markdown(results: dict[str, Any]) -> str:
                 for r in rows
             ]
             lines.append("")
+            if key is Scenario.CLUSTER:
+                nodes = rows[0].get("nodes", 2)
+                lines += [
+                    f"{nodes} node(s); what they and the backends did per message stored (acknowledged):",
+                    "",
+                ]
+                lines += [*_backend_table(rows), ""]
     if fan := results.get(Scenario.FANOUT):
         lines += [
             "### Fan-out",
@@ -215,6 +222,31 @@ def conditions(workers: int, note: str = "") -> str:
         f"server pinned to core {sorted(server_core())}, {workers} load processes on "
         f"{sorted(load_cores())}, SQLite (WAL, synchronous=FULL) unless noted{note}"
     )
+
+
+def _backend_table(rows: list[dict[str, Any]]) -> list[str]:
+    head = ["target msg/s", "server µs CPU / msg", "Redis commands", "Redis µs CPU"]
+    head += ["PG transactions", "PG rows written", "PG rows read", "Redis commands by name"]
+    lines = [_row(head), _row(["---:"] * 7 + ["---"])]
+    for r in rows:
+        work = r.get("backend_per_message", {})
+        by_name = ", ".join(
+            f"{name} {calls:.2f}"
+            for name, calls in sorted(work.get("redis_by_command", {}).items())
+        )
+        cells = [r["target_rate"], _fmt(r.get("server_cpu_us_per_message", float("nan")), 0)]
+        cells += [_fmt(work.get(k, float("nan")), 2) for k in _BACKEND_FIGURES]
+        lines.append(_row([*cells, by_name]))
+    return lines
+
+
+_BACKEND_FIGURES = (
+    "redis_commands",
+    "redis_cpu_us",
+    "pg_transactions",
+    "pg_rows_written",
+    "pg_rows_fetched",
+)
 
 
 def plots(results: dict[str, Any], out: Path) -> list[Path]:

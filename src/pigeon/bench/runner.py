@@ -14,6 +14,7 @@ from typing import Any
 
 from pigeon.bench import scenarios
 from pigeon.bench import search as search_scenario
+from pigeon.bench.backends import BackendCounters
 from pigeon.bench.catalog import Scenario
 from pigeon.bench.loadclient import Transport, Wire
 from pigeon.bench.push import offline_push
@@ -33,7 +34,8 @@ class Plan:
     fanout_members: tuple[int, ...] = (100, 1000, 10_000)
     fanout_messages: int = 20
     catchup: tuple[int, int] = (100, 100)
-    cluster_rates: tuple[int, ...] = (1000, 5000)
+    cluster_rates: tuple[int, ...] = (250, 1000)
+    cluster_nodes: int = 2  # 1 measures one node on the same PostgreSQL + Redis
     push: tuple[int, int] = (1000, 20)  # offline members, posts
     search_messages: int = 1_000_000
     body_bytes: int = 0  # filler text per direct and fanout message (compression needs some)
@@ -68,25 +70,23 @@ def _server_for(wire: Wire) -> tuple[bool, dict[str, str]]:
 
 
 @contextlib.contextmanager
-def _nodes(cluster: dict[str, str] | None, wire: Wire) -> Iterator[tuple[Node, Node | None]]:
+def _nodes(
+    cluster: dict[str, str] | None, wire: Wire, count: int = 1
+) -> Iterator[tuple[Node, Node | None]]:
+    """One SQLite node (no ``cluster``), or ``count`` nodes on its PostgreSQL + Redis."""
     tcp, env = _server_for(wire)
     with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
         started: list[Node] = []
         try:
             if cluster is None:
                 started.append(start_node(Path(tmp) / "node", (), env, tcp=tcp))
-                yield started[0], None
             else:
-                args = [
-                    "--database-url",
-                    cluster["database_url"],
-                    "--redis-url",
-                    cluster["redis_url"],
-                ]
-                for name in ("a", "b"):
-                    node_args = [*args, "--node-id", name]
+                shared = ["--database-url", cluster["database_url"]]
+                shared += ["--redis-url", cluster["redis_url"]]
+                for name in "ab"[:count]:
+                    node_args = [*shared, "--node-id", name]
                     started.append(start_node(Path(tmp) / name, node_args, env, tcp=tcp))
-                yield started[0], started[1]
+            yield started[0], (started[1] if len(started) > 1 else None)
         finally:
             for node in started:
                 node.stop()
@@ -120,9 +120,16 @@ async def _run_single(names: list[Scenario], plan: Plan, wire: Wire) -> dict[str
 
 
 async def _run_cluster(plan: Plan, cluster: dict[str, str], wire: Wire) -> list[dict[str, Any]]:
-    with _nodes(cluster, wire) as (node, other):
+    with _nodes(cluster, wire, plan.cluster_nodes) as (node, other):
         ctx = scenarios.Context(
-            node, other, plan.workers, _progress, [], wire=wire, body_bytes=plan.body_bytes
+            node,
+            other,
+            plan.workers,
+            _progress,
+            [],
+            wire=wire,
+            body_bytes=plan.body_bytes,
+            backends=BackendCounters(cluster["database_url"], cluster["redis_url"]),
         )
         return [
             await scenarios.direct(ctx, rate, plan.direct_seconds, plan.direct_pairs)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pigeon.bench.backends import BackendCounters, Reading
 from pigeon.bench.catalog import Scenario
 from pigeon.bench.loadclient import LoadConnection, Transport, Wire
 from pigeon.bench.stats import per_second, summary_ms
@@ -40,6 +41,15 @@ class Context:
     # text in each direct and fanout message.
     wire: Wire = field(default_factory=Wire)
     body_bytes: int = 0
+    # Cluster runs: the shared PostgreSQL and Redis, whose work per message is counted.
+    backends: BackendCounters | None = None
+
+    def nodes(self) -> list[Node]:
+        return [self.node] if self.other is None else [self.node, self.other]
+
+    def cpu_seconds(self) -> float:
+        """CPU time of every server node of the run, together."""
+        return sum(node.cpu_seconds() for node in self.nodes())
 
     def url(self, node: Node | None = None) -> str:
         """Where the load clients connect on ``node`` (default: the node under test)."""
@@ -58,10 +68,10 @@ class Context:
         departures), so one scenario's aftermath is not billed to the next."""
         deadline = time.monotonic() + limit_s
         quiet = 0
-        last = self.node.cpu_seconds()
+        last = self.cpu_seconds()
         while quiet < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
-            now = self.node.cpu_seconds()
+            now = self.cpu_seconds()
             quiet = quiet + 1 if now - last < quiet_cpu_s else 0
             last = now
 
@@ -153,16 +163,24 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
             "rate": rate / len(parts),
             "duration_s": duration_s,
             "body_bytes": ctx.body_bytes,
+            "hold_end": True,
         }
         for part in parts
     ]
     await ctx.settle()
     ctx.progress(f"direct: {rate} msg/s for {duration_s:g} s over {pairs} pairs ({ctx.wire.label})")
-    cpu_before = ctx.node.cpu_seconds()
-    outcomes = await asyncio.to_thread(run_workers, Scenario.DIRECT, shards)
-    cpu = ctx.node.cpu_seconds() - cpu_before
+    # Read between connecting and disconnecting: the figures are the messages' alone.
+    start, end = _Reading(ctx), _Reading(ctx, after_activity=True)
+    outcomes = await asyncio.to_thread(
+        run_workers, Scenario.DIRECT, shards, start.take, after=end.take
+    )
+    cpu = end.cpu_s - start.cpu_s
     sent = sum(o["sent"] for o in outcomes)
+    acked = sum(o["acked"] for o in outcomes)  # stored: what the work per message divides by
     delivered = sum(o["delivered"] for o in outcomes)
+    backend_work: dict[str, Any] = {}
+    if end.backends and start.backends:
+        backend_work = {"backend_per_message": end.backends.minus(start.backends).per(acked)}
     origin = min(o["origin_ns"] for o in outcomes)
     arrivals = [t for o in outcomes for t in o["received_at_ns"]]
     span = (max(arrivals) - origin) / 1e9 if arrivals else float("nan")
@@ -173,7 +191,7 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
         "bytes_per_delivery": sum(o["receiver_bytes_in"] for o in outcomes) / max(1, delivered),
         "target_rate": rate,
         "sent": sent,
-        "acked": sum(o["acked"] for o in outcomes),
+        "acked": acked,
         "delivered": delivered,
         "completeness": delivered / max(1, sent),
         "silent_pairs": sum(o["silent_pairs"] for o in outcomes),
@@ -182,10 +200,30 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
         },
         "delivered_per_s": delivered / span if arrivals else 0.0,
         "server_cpu_s": cpu,
+        "server_cpu_us_per_message": cpu * 1e6 / max(1, acked),
+        "nodes": len(ctx.nodes()),
+        **backend_work,
         "latency": summary_ms(lat for o in outcomes for lat in o["latency_ns"]),
         "per_second": per_second(arrivals, origin),
         "latency_samples_ms": [lat / 1e6 for o in outcomes for lat in o["latency_ns"][::10]],
     }
+
+
+class _Reading:
+    """The servers' CPU time and, in cluster runs, the backends' counters, taken from
+    the thread that coordinates the load processes."""
+
+    def __init__(self, ctx: Context, *, after_activity: bool = False) -> None:
+        self.ctx = ctx
+        self.after_activity = after_activity
+        self.cpu_s = 0.0
+        self.backends: Reading | None = None
+
+    def take(self) -> None:
+        self.cpu_s = self.ctx.cpu_seconds()
+        counters = self.ctx.backends
+        if counters is not None:
+            self.backends = asyncio.run(counters.read(after_activity=self.after_activity))
 
 
 async def fanout(ctx: Context, members: int, messages: int, interval_s: float) -> dict[str, Any]:

@@ -56,8 +56,14 @@ def run_workers(
     shards: list[dict[str, Any]],
     between: Callable[[], None] | None = None,
     timeout: float = 600.0,
+    after: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run one process per shard; ``between`` runs while all of them are connected."""
+    """Run one process per shard; ``between`` runs while all of them are connected.
+
+    ``after`` runs once every shard has finished its measured phase and before any
+    closes its connections; the shards must then have ``hold_end`` set (only
+    ``direct`` supports it), so that disconnects are not billed to the measurement.
+    """
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(len(shards) + 1, timeout=timeout)
     results = context.Queue()
@@ -73,6 +79,10 @@ def run_workers(
             if between is not None:
                 between()
             barrier.wait()  # measured phase starts
+            if after is not None:
+                barrier.wait()  # measured phase over, everyone still connected
+                after()
+                barrier.wait()  # connections may close
         except threading.BrokenBarrierError:
             pass  # a worker failed and broke the barrier: its outcome says why
         outcomes = [results.get(timeout=timeout) for _ in processes]
@@ -242,6 +252,9 @@ async def direct_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, An
             sent += 1
         await asyncio.sleep(max(0.0, start + sent * interval - loop.time()))
     await _poll(lambda: len(latencies) >= sent and acks >= sent, params.get("drain_s", 10.0))
+    if params.get("hold_end"):  # the coordinator reads its counters before we disconnect
+        await _wait(barrier)
+        await _wait(barrier)
     return {
         "sent": sent,
         "acked": acks,
