@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy import exc as exc_module
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import QueuePool
 
@@ -53,6 +53,10 @@ class Conn(Protocol):
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T: ...
 
+    @property
+    def dialect(self) -> Dialect:
+        """The backend, for the few statements written differently for each."""
+
 
 def normalize_url(url: str) -> str:
     """Accept the URLs people type (``postgresql://``, ``sqlite:///``) and pick drivers."""
@@ -80,6 +84,10 @@ class _LoopConn:
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         return fn(self._conn)
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._conn.dialect
 
 
 async def _off_loop(fn: Callable[[], None]) -> None:
