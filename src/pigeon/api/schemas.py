@@ -223,6 +223,19 @@ class SendIn(BaseModel):
     mentions: list[Identifier] | None = Field(None, max_length=100)
 
 
+class ForwardIn(BaseModel):
+    """Forward the message in the path into conversation ``to`` (docs/protocol.md, Forwarding)."""
+
+    cid: Identifier
+    to: Identifier
+
+
+class RetentionIn(BaseModel):
+    """``days`` to keep messages; 0 keeps them forever, null follows the server."""
+
+    days: int | None = Field(ge=0)
+
+
 class ReadIn(BaseModel):
     seq: ClientInt
 
