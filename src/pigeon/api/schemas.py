@@ -233,7 +233,8 @@ class ForwardIn(BaseModel):
 class RetentionIn(BaseModel):
     """``days`` to keep messages; 0 keeps them forever, null follows the server."""
 
-    days: int | None = Field(ge=0)
+    # Required, may be null; the upper bound is the retention_max_days setting (40009).
+    days: ClientInt | None
 
 
 class ReadIn(BaseModel):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import BigInteger, and_, cast, delete, func, select, update
 
 from pigeon.store.changes import allocate_change_ids, lock_change_counter
 from pigeon.store.engine import Conn, Database
@@ -47,7 +47,8 @@ class RetentionStore:
 
     async def due(self, now: int, default_days: int, limit: int) -> list[str]:
         """Conversations whose oldest kept message has expired, at most ``limit``."""
-        days = func.coalesce(conversations.c.retention_days, default_days)
+        # BIGINT: days in milliseconds outgrow PostgreSQL's integer after 24 days
+        days = cast(func.coalesce(conversations.c.retention_days, default_days), BigInteger)
         stmt = (
             select(conversations.c.id)
             .join(
