@@ -12,6 +12,7 @@
 //   connection until the server acknowledges it, across restarts of the app.
 
 import { Emitter } from "./emitter.js";
+import { newCid } from "./ids.js";
 import { Link } from "./link.js";
 import { Outbox, HIDDEN_KINDS } from "./outbox.js";
 import { Sender } from "./sender.js";
@@ -467,6 +468,21 @@ export class PigeonClient extends Emitter {
   /** @param {string} convId @param {string} text @param {{reply_to?: number, mentions?: string[]}} [extra] */
   sendText(convId, text, extra) {
     return this.send(convId, "text", { text }, extra);
+  }
+
+  /**
+   * Forward message `seq` of `fromConv` into `toConv` (POST …/messages/{seq}/forward). The copy
+   * is an ordinary message of the signed-in user carrying `forwarded: {from, ts}` (the original's
+   * author and time); an image or file keeps its `file_id`. It arrives on the live link like any
+   * other message; the promise resolves to its ack `{conv, seq, id, ts, cid}`. Repeating a call
+   * with the same `cid` resolves to the first copy's ack.
+   * @param {string} fromConv @param {number} seq @param {string} toConv
+   * @param {{cid?: string}} [options]
+   * @returns {Promise<{conv: string, seq: number, id: string, ts: number, cid: string}>}
+   */
+  forward(fromConv, seq, toConv, { cid = newCid() } = {}) {
+    const path = `/conversations/${encodeURIComponent(fromConv)}/messages/${seq}/forward`;
+    return this.api.post(path, { cid, to: toConv });
   }
 
   /**
