@@ -392,7 +392,7 @@ export class PigeonClient extends Emitter {
     const timeline = this.timeline(convId);
     const conv = this.convs.get(convId);
     const data = await this.history(convId, { limit: PAGE });
-    timeline.reset(data.items, data.more, conv ? conv.last_seq : 0);
+    timeline.reset(data.items, data.more, conv ? conv.last_seq : 0, data.first_seq);
     this._ingest(convId, data.items, false);
     this.emit("timeline", convId);
     this._seedTicks(convId).catch(() => {});
@@ -406,7 +406,7 @@ export class PigeonClient extends Emitter {
     timeline.loadingOlder = true;
     try {
       const data = await this.history(convId, { before: timeline.lo, limit: PAGE });
-      timeline.prepend(data.items, data.more);
+      timeline.prepend(data.items, data.more, data.first_seq);
       this.peers.learnSenders(data.items);
       this.emit("timeline", convId);
       return true;
@@ -418,7 +418,8 @@ export class PigeonClient extends Emitter {
   /**
    * A page of stored messages over REST (ascending by seq).
    * @param {string} convId @param {{before?: number, after?: number, limit?: number}} [query]
-   * @returns {Promise<{items: Message[], more: boolean}>}
+   * `first_seq` is set once retention removed older messages: nothing before it comes back.
+   * @returns {Promise<{items: Message[], more: boolean, first_seq?: number}>}
    */
   history(convId, { before, after, limit = PAGE } = {}) {
     const params = [`limit=${limit}`];

@@ -95,6 +95,7 @@ export const en = {
   loading: "Loading…",
   load_failed: "Could not load messages.",
   beginning: "This is the beginning of the conversation.",
+  older_removed: "Older messages were removed: this conversation keeps messages for a limited time.",
   today: "Today",
   yesterday: "Yesterday",
   new_messages: "New messages",

@@ -95,6 +95,7 @@ export const zh = {
   loading: "加载中…",
   load_failed: "消息加载失败。",
   beginning: "这是会话的开始。",
+  older_removed: "较早的消息已被删除：此会话只保留一段时间内的消息。",
   today: "今天",
   yesterday: "昨天",
   new_messages: "新消息",
