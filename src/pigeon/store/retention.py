@@ -5,8 +5,9 @@ the seqs that remain stay gapless and a reader can be told exactly where the str
 now starts. One removal is one transaction that first takes the change-counter lock
 (the lock every append takes too), so two nodes running the job at once take turns:
 the second re-reads ``pruned_seq`` after the first committed and finds nothing left
-to do. The same transaction drops the messages' search rows and file references and
-moves the conversation's ``change_id``, so a ``sync`` reports the new start.
+to do. The same transaction drops the messages' search rows and file references,
+moves the push cursor past them and the conversation's ``change_id``, so a ``sync``
+reports the new start.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from sqlalchemy import BigInteger, and_, cast, delete, func, select, update
 
 from pigeon.store.changes import allocate_change_ids, lock_change_counter
 from pigeon.store.engine import Conn, Database
-from pigeon.store.schema import conversations, file_refs, message_text, messages
+from pigeon.store.schema import (
+    conversations,
+    file_refs,
+    message_text,
+    messages,
+    push_cursors,
+)
 
 DAY_MS = 86_400_000
 
@@ -137,5 +144,12 @@ async def _remove_range(conn: Conn, conv_id: str, after: int, upto: int) -> tupl
         delete(messages).where(
             messages.c.conv_id == conv_id, messages.c.seq > after, messages.c.seq <= upto
         )
+    )
+    # A removed message can no longer be notified: the push planner's cursor skips it
+    # (a planner that read the old cursor loses its compare-and-set and reads again).
+    await conn.execute(
+        update(push_cursors)
+        .where(push_cursors.c.conv_id == conv_id, push_cursors.c.seq < upto)
+        .values(seq=upto)
     )
     return file_ids
