@@ -437,4 +437,6 @@ class Settings(BaseSettings):
             "search_max_query_chars": self.search_max_query_chars,
             "search_max_results": self.search_max_results,
             "max_sockets_per_user": self.max_sockets_per_user,
+            "retention_days": self.retention_days,
+            "retention_max_days": self.retention_max_days,
         }

@@ -26,7 +26,9 @@ BATCH = 3
 
 @pytest.fixture
 async def kit(tmp_path: Path) -> AsyncIterator[CoreKit]:
-    async with core_kit(tmp_path, retention_days=2, retention_batch=BATCH) as started:
+    # No posting cache: a reply checks the conversation as it is now (removed seqs).
+    settings = {"retention_days": 2, "retention_batch": BATCH, "permission_cache_s": 0}
+    async with core_kit(tmp_path, **settings) as started:
         yield started
 
 
@@ -67,6 +69,7 @@ async def test_messages_expire_at_the_edge_in_batches_and_history_says_so(kit: C
         ErrorCode.MESSAGE_REMOVED,
         kit.services.messaging.send(bob, _forward(conv, old[0].seq, conv)),
     )
+    await _refused(ErrorCode.MESSAGE_REMOVED, kit.send(bob, conv, "re", reply_to=old[-1].seq))
 
 
 async def test_an_override_wins_and_only_admins_of_groups_set_it(kit: CoreKit) -> None:

@@ -159,6 +159,8 @@ class MessagingService:
             raise CoreError(
                 ErrorCode.MESSAGE_NOT_FOUND, "reply_to is not a message of this conversation"
             )
+        if request.reply_to is not None and request.reply_to <= conversation.pruned_seq:
+            raise CoreError(ErrorCode.MESSAGE_REMOVED, "reply_to was removed by retention")
         if request.mentions:
             await self._check_mentions(conversation, member, request.mentions)
         return NewMessage(

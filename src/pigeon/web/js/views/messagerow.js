@@ -200,7 +200,7 @@ export const messageRowMethods = {
         onclick: () => navigator.clipboard && navigator.clipboard.writeText(m.body.text).then(() => toast(t("copied")), () => {}),
       }, icon("copy", { size: 16 })));
     }
-    if (FORWARDABLE.has(m.kind) && m.seq) {
+    if (FORWARDABLE.has(m.kind) && m.seq && client.has("forward")) {
       buttons.push(h("button.icon-btn.small.forward-btn", {
         type: "button", "aria-label": t("forward"), title: t("forward"), onclick: () => this._forwardDialog(m),
       }, icon("forward", { size: 16 })));
