@@ -40,6 +40,7 @@ from pigeon.core.permissions import PostingCache
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
+from pigeon.core.retention import RetentionLimits, RetentionService
 from pigeon.core.search import SearchLimits, SearchService
 from pigeon.core.social import SocialService
 from pigeon.core.tokens import TokenService
@@ -236,6 +237,19 @@ class PigeonApp:
             files.check_attachment,
             KeyedLimiter(settings.user_send_rate_per_s * 60, burst=settings.user_send_burst),
             clock,
+            files.check_forwarded,
+        )
+        retention = RetentionService(
+            self.store,
+            access,
+            RetentionLimits(
+                default_days=settings.retention_days,
+                max_days=settings.retention_max_days,
+                interval_s=settings.retention_interval_s,
+                batch=settings.retention_batch,
+            ),
+            clock,
+            files.release,
         )
         receipts = ReceiptService(
             self.store,
@@ -284,6 +298,7 @@ class PigeonApp:
                 ),
             ),
             push=self.push,
+            retention=retention,
             bots=BotService(
                 bot_store,
                 accounts,
@@ -395,6 +410,7 @@ class PigeonApp:
         self.loop_lag.start()
         self.hub.start()
         self.services.files.start()
+        self.services.retention.start()
         self.guests.start()
 
     async def start(self) -> int:
@@ -502,6 +518,7 @@ class PigeonApp:
             await self._metrics_listener.stop()
         self.services.typing.close()
         await self.guests.close()
+        await self.services.retention.close()
         await self.services.files.close()
         await self.services.presence.close()
         await self.presence.close()

@@ -251,6 +251,33 @@ def upgrade(**flags: Any) -> None:
     click.echo(f"schema is up to date in {where}")
 
 
+@db.command("prune")
+@common_options
+def db_prune(**flags: Any) -> None:
+    """Remove expired messages (PIGEON_RETENTION_DAYS and the conversations' own
+    settings) and the files only they showed, as the server's retention job does, until
+    nothing expired is left. Safe while servers run."""
+    from pigeon.app import PigeonApp
+
+    settings = _settings(**flags)
+    _require_database(settings)
+
+    async def _prune() -> Any:
+        app = PigeonApp(settings)
+        await app.store.upgrade()
+        try:
+            return await app.services.retention.run_until_done()
+        finally:
+            await app.services.files.close()
+            await app.store.close()
+
+    report = _run(_prune())
+    click.echo(
+        f"removed {report.messages} expired message(s) in {report.conversations} "
+        f"conversation(s) and {report.files} file(s)"
+    )
+
+
 @db.command("backup")
 @click.argument("archive", type=click.Path(path_type=Path))
 @common_options

@@ -226,6 +226,28 @@ class Settings(BaseSettings):
         "per page (no trigram index applies)",
     )
 
+    # --- retention (docs/operations.md, "Message retention")
+    retention_days: int = Field(
+        0,
+        ge=0,
+        le=36500,
+        description="days messages are kept, then removed with the files only they showed; "
+        "0 keeps them forever; groups and channels may override",
+    )
+    retention_max_days: int = Field(
+        36500, ge=1, le=36500, description="longest retention a group or channel may set"
+    )
+    retention_interval_s: float = Field(
+        3600.0, gt=0, description="how often the retention job looks for expired messages"
+    )
+    retention_batch: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        description="most messages one transaction of the retention job removes, and one "
+        "run in total",
+    )
+
     # --- files (docs/files.md)
     max_image_pixels: int = Field(
         16_000_000,
@@ -415,4 +437,6 @@ class Settings(BaseSettings):
             "search_max_query_chars": self.search_max_query_chars,
             "search_max_results": self.search_max_results,
             "max_sockets_per_user": self.max_sockets_per_user,
+            "retention_days": self.retention_days,
+            "retention_max_days": self.retention_max_days,
         }

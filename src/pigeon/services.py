@@ -14,6 +14,7 @@ from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
 from pigeon.core.receipts import ReceiptService
+from pigeon.core.retention import RetentionService
 from pigeon.core.search import SearchService
 from pigeon.core.social import SocialService
 from pigeon.core.typing_indicators import TypingService
@@ -43,4 +44,5 @@ class Services:
     files: FileService
     search: SearchService
     push: PushService
+    retention: RetentionService
     bots: BotService

@@ -327,6 +327,36 @@ async def test_two_users_chat(
     await conn_b.close()
 
 
+async def test_forwarding_and_retention_helpers(
+    shared_server: ServerProcess, clients: list[PigeonClient], fast: Options
+) -> None:
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    carol = await new_user(clients, shared_server.base_url)
+    elsewhere = str((await bob.open_direct(user_id(carol)))["id"])
+    original = await alice.send_rest(conv, body="pass it on")
+    conn_b = await bob.connect(options=fast(shared_server))
+    conn_c = await carol.connect(options=fast(shared_server))
+    events_c = conn_c.events()
+    ack = await conn_b.forward(conv, original["seq"], elsewhere, cid="fwd-1")
+    got = await next_of(events_c, MessageEvent, lambda e: e.conv == elsewhere)
+    assert (got.seq, got.message.sender) == (ack.seq, user_id(bob))
+    assert got.message.forwarded == (user_id(alice), original["ts"])
+    again = await bob.forward(conv, original["seq"], elsewhere, cid="fwd-1")
+    assert (again["seq"], again["id"]) == (ack.seq, ack.id)
+    page = await conn_c.pull(elsewhere, after=0)
+    assert (page.items[-1].forwarded, page.first_seq) == ((user_id(alice), original["ts"]), None)
+
+    group = await alice.call("POST", "/groups", json={"title": "g", "members": [user_id(bob)]})
+    view = await alice.set_retention(group["id"], 7)
+    assert (view["days"], view["effective_days"]) == (7, 7)
+    assert (await bob.retention(group["id"]))["first_seq"] == 1
+    with pytest.raises(PigeonApiError) as refused:
+        await bob.set_retention(group["id"], 1)
+    assert refused.value.code == 40305
+    await conn_b.close()
+    await conn_c.close()
+
+
 async def test_rest_helpers_and_errors(
     shared_server: ServerProcess, clients: list[PigeonClient]
 ) -> None:

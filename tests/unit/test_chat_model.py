@@ -4,6 +4,7 @@ and refusals without their numbers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -215,6 +216,18 @@ def test_replies_carry_a_quote_of_what_they_answer() -> None:
         quote="┆ #1 Alice: where shall we meet where shall we meet where shall we meet…",
     )
     assert older.quote == "┆ #1000"
+
+
+def test_a_forwarded_copy_names_the_original_author() -> None:
+    model = model_with_names()
+    model.open("c_1")
+    copy = message(1, sender=CAROL, text="the plan")
+    model.on_message(replace(copy, forwarded=(PEER, 5)))
+    model.on_message(replace(message(2, sender=CAROL), forwarded=("u_unknown", 5)))
+    assert text_of(model, 1) == "[forwarded from Alice] the plan"
+    assert text_of(model, 2) == "[forwarded from someone] m2"
+    conv = model.conv("c_1")
+    assert model.user_ids(conv.entries[2]) == ["u_unknown"]
 
 
 def test_status_line_says_reconnecting_before_anything_else() -> None:

@@ -41,7 +41,7 @@ async def test_a_sender_recalls_until_the_window_closes_and_an_admin_after(kit: 
     await _refused(ErrorCode.FORBIDDEN, kit.amend(member, conv, "recall", seq=late.seq))
     await kit.amend(owner, conv, "recall", seq=late.seq)  # a moderator: any time
 
-    history, _ = await kit.services.messaging.history(member, conv)
+    history = (await kit.services.messaging.history(member, conv)).items
     assert [m.recalled for m in history if m.kind == "text"] == [True, True]
 
 

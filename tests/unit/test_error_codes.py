@@ -13,8 +13,11 @@ from pigeon.protocol.errors import DEFAULT_MESSAGES, ErrorCode, PigeonError
 # 5xx for the server side, plus 412 and 415, which tus 1.0 mandates for uploads
 # (docs/files.md), plus 501, which HTTP/1.1 mandates for a transfer coding the server does
 # not understand (RFC 9112 section 6.1), plus the HTTP layer's own refusals: 405 (with
-# Allow), 414 (request line), 431 (header fields) and 504 (a handler that timed out).
-ALLOWED_STATUSES = {400, 401, 403, 404, 405, 409, 412, 413, 414, 415, 429, 431, 500, 501, 503, 504}
+# Allow), 414 (request line), 431 (header fields) and 504 (a handler that timed out), plus
+# 410 for a message retention removed (docs/protocol.md, "Retention").
+ALLOWED_STATUSES = {
+    400, 401, 403, 404, 405, 409, 410, 412, 413, 414, 415, 429, 431, 500, 501, 503, 504
+}  # fmt: skip
 
 
 def test_codes_are_unique() -> None:

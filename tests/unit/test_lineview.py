@@ -58,6 +58,10 @@ CASES: list[tuple[dict[str, Any], list[str]]] = [
     (msg(kind="edit", body={"seq": 3, "text": "fixed"}), ["[22:13] ann (edited): fixed"]),
     (msg(kind="recall", body={"seq": 3}), ["* ann recalled a message"]),
     (msg(body={}, recalled=True), ["[22:13] ann: (recalled)"]),
+    (
+        msg(sender="u_me", forwarded={"from": "u_bob", "ts": 0}),
+        ["[22:13] me: (forwarded from bob) hello"],
+    ),
     (msg(kind="system", body={"event": "member_joined", "actor": "u_cy"}), ["* cy joined"]),
     (msg(kind="system", body={"event": "member_left", "actor": "u_cy"}), ["* cy left"]),
     (
@@ -96,6 +100,7 @@ def test_no_control_character_reaches_the_terminal() -> None:
 
 def test_names_needed_are_the_ones_the_lines_use() -> None:
     assert names_needed(msg()) == {"u_ann"}
+    assert names_needed(msg(forwarded={"from": "u_bob", "ts": 0})) == {"u_ann", "u_bob"}
     system = msg(
         kind="system", body={"event": "member_added", "actor": "u_ann", "users": ["u_bob"]}
     )

@@ -40,6 +40,9 @@ ON_CONVERSATION: dict[tuple[Action, ConversationKind], str] = {
     (Action.DISSOLVE, ConversationKind.CHANNEL): ".FF",
     (Action.LEAVE, ConversationKind.GROUP): "F..",
     (Action.LEAVE, ConversationKind.CHANNEL): "F..",
+    (Action.SET_RETENTION, ConversationKind.DIRECT): "FFF",
+    (Action.SET_RETENTION, ConversationKind.GROUP): "..A",
+    (Action.SET_RETENTION, ConversationKind.CHANNEL): "..A",
 }
 
 INVITE: dict[Visibility, str] = {Visibility.PRIVATE: "..A", Visibility.PUBLIC: "..."}

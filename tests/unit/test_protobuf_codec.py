@@ -155,7 +155,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 bodies = st.dictionaries(st.text(max_size=10), json_values, max_size=4) | st.sampled_from(
-    [raw["body"] for raw, _ in VALID_COMMANDS if raw["t"] == "send"]
+    [raw["body"] for raw, _ in VALID_COMMANDS if raw["t"] == "send" and "body" in raw]
 )
 commands = st.one_of(
     st.fixed_dictionaries(

@@ -10,9 +10,21 @@ from typing import Any
 
 from pigeon.protocol import frames
 from pigeon.protocol.errors import ErrorCode
-from pigeon.protocol.frames import Auth, Command, Ping, Pull, Read, Recv, Send, Sync, Typing
+from pigeon.protocol.frames import (
+    Auth,
+    Command,
+    Forward,
+    Ping,
+    Pull,
+    Read,
+    Recv,
+    Send,
+    Sync,
+    Typing,
+)
 
 SEND = {"t": "send", "cid": "c1", "conv": "c_x", "kind": "text", "body": {"text": "hi"}}
+FORWARD = {"t": "send", "cid": "c1", "conv": "c_x", "forward": {"conv": "c_y", "seq": 2}}
 
 # Commands as a client writes them, and the typed command the server must see.
 VALID_COMMANDS: list[tuple[dict[str, Any], Command]] = [
@@ -24,6 +36,11 @@ VALID_COMMANDS: list[tuple[dict[str, Any], Command]] = [
         Send("c1", "c_x", "text", {"text": "hi"}, 3, ("u_a", "u_b"), "r"),
     ),
     ({**SEND, "mentions": []}, Send("c1", "c_x", "text", {"text": "hi"})),
+    (FORWARD, Send("c1", "c_x", "", {}, forward=Forward("c_y", 2))),
+    (
+        {**FORWARD, "kind": "", "reply_to": 1, "rid": 2},
+        Send("c1", "c_x", "", {}, 1, rid=2, forward=Forward("c_y", 2)),
+    ),
     ({**SEND, "body": {"text": ""}}, Send("c1", "c_x", "text", {"text": ""})),
     ({**SEND, "kind": "text", "body": {}}, Send("c1", "c_x", "text", {})),
     (
@@ -93,6 +110,10 @@ BAD_COMMANDS: list[tuple[dict[str, Any], ErrorCode]] = [
     ({**SEND, "mentions": [f"u{i}" for i in range(101)]}, ErrorCode.BAD_REQUEST),
     ({**SEND, "mentions": ["u_a", ""]}, ErrorCode.BAD_REQUEST),
     ({**SEND, "mentions": ["u" * 65]}, ErrorCode.BAD_REQUEST),
+    ({**FORWARD, "kind": "text"}, ErrorCode.BAD_REQUEST),  # a forward has no kind of its own
+    ({**FORWARD, "body": {"text": "hi"}}, ErrorCode.BAD_REQUEST),
+    ({**FORWARD, "forward": {"conv": "c_y", "seq": 0}}, ErrorCode.NUMBER_OUT_OF_RANGE),
+    ({**FORWARD, "forward": {"conv": "", "seq": 2}}, ErrorCode.BAD_REQUEST),
     ({"t": "pull", "conv": ""}, ErrorCode.BAD_REQUEST),
     ({"t": "pull", "conv": "c", "limit": 0}, ErrorCode.BAD_REQUEST),
     ({"t": "pull", "conv": "c", "after": 2**53}, ErrorCode.NUMBER_OUT_OF_RANGE),
@@ -136,6 +157,7 @@ SERVER_FRAMES: list[frames.Frame] = [
     frames.ack_frame({"cid": "c1", "conv": "c_x", "seq": 0, "id": "m_1", "ts": 0}),
     frames.messages_frame("c_x", [_MESSAGE, _SYSTEM], True, rid=2),
     frames.messages_frame("c_x", [], False),
+    frames.messages_frame("c_x", [_MESSAGE], False, first_seq=5),
     frames.sync_frame(
         "17",
         [
@@ -147,6 +169,14 @@ SERVER_FRAMES: list[frames.Frame] = [
                 "read_seq": 0,
                 "unread": 0,
                 "removed": True,
+            },
+            {
+                "conv": "c_z",
+                "kind": "group",
+                "last_seq": 30,
+                "read_seq": 30,
+                "unread": 0,
+                "first_seq": 12,
             },
         ],
         False,
@@ -160,6 +190,7 @@ SERVER_FRAMES: list[frames.Frame] = [
         {**_MESSAGE, "reply_to": 2, "mentions": ["u_b", "@all"], "edited_at": 1_700_000_000_001}
     ),
     frames.msg_frame({**_MESSAGE, "body": {}, "recalled": True}),
+    frames.msg_frame({**_MESSAGE, "forwarded": {"from": "u_b", "ts": 1_600_000_000_000}}),
     frames.msg_frame(
         {**_MESSAGE, "kind": "image", "body": {"file_id": "f", "width": 1, "height": 2}}
     ),

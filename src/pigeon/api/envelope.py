@@ -40,5 +40,5 @@ def error_response(error: PigeonError, headers: dict[str, str] | None = None) ->
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorEnvelope} for status in (400, 401, 403, 404, 409, 413, 429)
+    status: {"model": ErrorEnvelope} for status in (400, 401, 403, 404, 409, 410, 413, 429)
 }

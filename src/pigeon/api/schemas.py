@@ -223,6 +223,20 @@ class SendIn(BaseModel):
     mentions: list[Identifier] | None = Field(None, max_length=100)
 
 
+class ForwardIn(BaseModel):
+    """Forward the message in the path into conversation ``to`` (docs/protocol.md, Forwarding)."""
+
+    cid: Identifier
+    to: Identifier
+
+
+class RetentionIn(BaseModel):
+    """``days`` to keep messages; 0 keeps them forever, null follows the server."""
+
+    # Required, may be null; the upper bound is the retention_max_days setting (40009).
+    days: ClientInt | None
+
+
 class ReadIn(BaseModel):
     seq: ClientInt
 

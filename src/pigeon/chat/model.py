@@ -85,6 +85,8 @@ class Entry:
     edited: bool = False
     recalled: bool = False
     failed: bool = False
+    #: A forwarded copy: the user id of the original's author.
+    forwarded_from: str | None = None
 
     @classmethod
     def of(cls, message: Message) -> Entry:
@@ -98,6 +100,7 @@ class Entry:
             message.reply_to,
             message.edited_at is not None,
             message.recalled,
+            forwarded_from=message.forwarded[0] if message.forwarded else None,
         )
 
     @property
@@ -338,9 +341,15 @@ class ChatModel:
 
         An attachment ends with the command that saves it, unless ``save_hint`` is off
         (a quote of it)."""
-        body = entry.body
         if entry.recalled:
             return "message recalled"
+        if entry.forwarded_from is not None:
+            origin = self.names.get(entry.forwarded_from, "someone")
+            return f"[forwarded from {origin}] " + self._content(entry, save_hint=save_hint)
+        return self._content(entry, save_hint=save_hint)
+
+    def _content(self, entry: Entry, *, save_hint: bool) -> str:
+        body = entry.body
         if entry.kind == Kind.TEXT:
             return str(body.get("text", "")) + (" (edited)" if entry.edited else "")
         if entry.kind in ATTACHMENTS:
@@ -354,6 +363,8 @@ class ChatModel:
     def user_ids(self, entry: Entry) -> list[str]:
         """Every user a line names, so their names can be looked up."""
         ids = [entry.sender]
+        if entry.forwarded_from is not None:
+            ids.append(entry.forwarded_from)
         if entry.kind == Kind.SYSTEM:
             ids.append(str(entry.body.get("actor", "")))
             users = entry.body.get("users")

@@ -258,6 +258,20 @@ class Connection:
             frame["reply_to"] = reply_to
         if mentions is not None:
             frame["mentions"] = mentions
+        return await self._send_frame(frame)
+
+    async def forward(self, conv: str, seq: int, to: str, *, cid: str | None = None) -> Ack:
+        """Forward message ``seq`` of ``conv`` into ``to``: the same retries and ack as
+        ``send``; the copy reaches others with ``forwarded: {from, ts}``."""
+        frame: Frame = {
+            "t": "send",
+            "cid": cid or new_cid(),
+            "conv": to,
+            "forward": {"conv": conv, "seq": seq},
+        }
+        return await self._send_frame(frame)
+
+    async def _send_frame(self, frame: Frame) -> Ack:
         with self._inbox.sending(frame["cid"]):
             ack = Ack.from_frame(await self._reply(frame))
         self._inbox.acked(ack)

@@ -35,11 +35,14 @@ class Message:
     mentions: tuple[str, ...] | None = None
     edited_at: int | None = None
     recalled: bool = False
+    #: A forwarded copy: ``(original author's user id, original time)``.
+    forwarded: tuple[str, int] | None = None
 
     @classmethod
     def from_frame(cls, frame: Frame) -> Message:
         mentions = frame.get("mentions")
         body = frame.get("body")
+        origin = frame.get("forwarded")
         return cls(
             conv=str(frame["conv"]),
             seq=int(frame["seq"]),
@@ -53,6 +56,9 @@ class Message:
             mentions=tuple(mentions) if isinstance(mentions, list) else None,
             edited_at=_opt_int(frame.get("edited_at")),
             recalled=bool(frame.get("recalled", False)),
+            forwarded=(str(origin.get("from", "")), int(origin.get("ts", 0)))
+            if isinstance(origin, dict)
+            else None,
         )
 
 
@@ -84,6 +90,8 @@ class MessagePage:
     conv: str
     items: list[Message]
     more: bool
+    #: Set when retention removed older messages: the oldest seq still kept.
+    first_seq: int | None = None
 
     @classmethod
     def from_frame(cls, frame: Frame) -> MessagePage:
@@ -92,6 +100,7 @@ class MessagePage:
             conv=str(frame.get("conv", "")),
             items=[Message.from_frame(i) for i in items] if isinstance(items, list) else [],
             more=bool(frame.get("more", False)),
+            first_seq=_opt_int(frame.get("first_seq")),
         )
 
 
@@ -105,6 +114,8 @@ class ConversationChange:
     read_seq: int
     unread: int
     removed: bool = False
+    #: Set when retention removed older messages: the oldest seq still kept.
+    first_seq: int | None = None
 
     @classmethod
     def from_frame(cls, entry: Frame) -> ConversationChange:
@@ -115,6 +126,7 @@ class ConversationChange:
             read_seq=int(entry.get("read_seq", 0)),
             unread=int(entry.get("unread", 0)),
             removed=bool(entry.get("removed", False)),
+            first_seq=_opt_int(entry.get("first_seq")),
         )
 
 

@@ -352,6 +352,24 @@ class PigeonClient:
             payload["mentions"] = mentions
         return dict(await self.call("POST", f"/conversations/{conv}/messages", json=payload))
 
+    async def forward(self, conv: str, seq: int, to: str, *, cid: str | None = None) -> JSON:
+        """Forward message ``seq`` of ``conv`` into conversation ``to``; returns the copy's
+        ack. The copy carries ``forwarded: {from, ts}``; the same ``cid`` returns the
+        first copy's ack."""
+        payload: JSON = {"cid": cid or new_cid(), "to": to}
+        return dict(
+            await self.call("POST", f"/conversations/{conv}/messages/{seq}/forward", json=payload)
+        )
+
+    async def retention(self, conv: str) -> JSON:
+        """``{conv, days, effective_days, first_seq}``: how long ``conv`` keeps messages."""
+        return dict(await self.call("GET", f"/conversations/{conv}/retention"))
+
+    async def set_retention(self, conv: str, days: int | None) -> JSON:
+        """Keep ``conv``'s messages ``days`` (0: forever; None: as the server does).
+        Groups and channels only, by their owner and admins."""
+        return dict(await self.call("PUT", f"/conversations/{conv}/retention", json={"days": days}))
+
     async def mark_read(self, conv: str, seq: int) -> JSON:
         """Move the read watermark (only forward); returns ``{conv, read_seq, recv_seq}``."""
         return dict(await self.call("PUT", f"/conversations/{conv}/read", json={"seq": seq}))

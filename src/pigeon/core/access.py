@@ -49,6 +49,15 @@ class ConversationAccess:
             raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
         return member
 
+    async def reader(self, conv_id: str, user_id: str) -> tuple[ConversationRecord, MemberRecord]:
+        """The conversation and the membership of someone who may read its history:
+        an active member, or one who left (up to their departure), as ``member``."""
+        found = await self.store.conversations.with_member(conv_id, user_id)
+        member = found[1] if found is not None else None
+        if found is None or member is None or not (member.active or member.left_seq is not None):
+            raise CoreError(ErrorCode.CONVERSATION_NOT_FOUND)
+        return found[0], member
+
     async def active_member(
         self, conv_id: str, user_id: str
     ) -> tuple[ConversationRecord, MemberRecord]:

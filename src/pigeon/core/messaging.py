@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pigeon.broker.base import Broker, Push
@@ -22,17 +22,21 @@ from pigeon.core.typing_indicators import TypingService
 from pigeon.protocol import frames
 from pigeon.protocol.cursors import decode_sync_cursor, encode_sync_cursor
 from pigeon.protocol.errors import ErrorCode
-from pigeon.protocol.frames import Send
+from pigeon.protocol.frames import Forward, Send
 from pigeon.store.facade import Store
 from pigeon.store.records import (
     Appended,
     ConversationRecord,
+    Forwarded,
     MemberRecord,
     MessageRecord,
     NewMessage,
 )
 
 ALL_MEMBERS = "@all"
+# What a forward may copy: messages with content of their own. Recall and edit entries
+# act on another message, and system notices speak for the server.
+FORWARDABLE_KINDS = frozenset({"text", "image", "file", "custom"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,16 @@ class SyncPage:
     cursor: str
     convs: list[dict[str, Any]]
     more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """A page of history; ``first_seq`` is set when retention removed the messages
+    before it that the reader could otherwise have seen."""
+
+    items: list[MessageRecord]
+    more: bool
+    first_seq: int | None = None
 
 
 AttachmentCheck = Callable[[str, str, dict[str, Any]], Awaitable[None]]
@@ -59,6 +73,7 @@ class MessagingService:
         check_attachment: AttachmentCheck | None = None,
         sends_per_user: KeyedLimiter | None = None,
         clock: Clock | None = None,
+        check_forwarded_attachment: AttachmentCheck | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
         # One budget per user for every send, whatever socket or REST call it came by.
@@ -66,6 +81,9 @@ class MessagingService:
         # (sender, kind, body) → raises CoreError unless an image/file message names a
         # complete file the sender uploaded.
         self.check_attachment = check_attachment
+        # (forwarder, kind, body) → raises CoreError unless the forwarder may read the
+        # file a forwarded image/file message shows; it then stays referenced.
+        self.check_forwarded_attachment = check_forwarded_attachment
         self.access = access
         self.typing = typing
         self.recall_window_s = recall_window_s
@@ -105,10 +123,18 @@ class MessagingService:
 
     async def _accept(self, user_id: str, request: Send) -> NewMessage:
         """Every check a new message passes before it is queued for commit."""
+        forwarded = None
+        if request.forward is not None:
+            original = await self._forwardable(user_id, request.forward)
+            request = replace(request, kind=original.kind, body=original.body)
+            # A copy of a copy still names the original's author.
+            forwarded = original.forwarded or Forwarded(original.sender_id, original.ts)
         validate_body(request.kind, request.body, self.limits)
         conversation, member = await self.access.posting_rights(request.conv, user_id)
-        if self.check_attachment is not None:  # after membership: strangers learn nothing
-            await self.check_attachment(user_id, request.kind, request.body)
+        # after membership: strangers learn nothing
+        check = self.check_attachment if forwarded is None else self.check_forwarded_attachment
+        if check is not None:
+            await check(user_id, request.kind, request.body)
         now = self.clock.now_ms()
         amends = None
         if request.kind in AMENDING_KINDS:
@@ -133,6 +159,8 @@ class MessagingService:
             raise CoreError(
                 ErrorCode.MESSAGE_NOT_FOUND, "reply_to is not a message of this conversation"
             )
+        if request.reply_to is not None and request.reply_to <= conversation.pruned_seq:
+            raise CoreError(ErrorCode.MESSAGE_REMOVED, "reply_to was removed by retention")
         if request.mentions:
             await self._check_mentions(conversation, member, request.mentions)
         return NewMessage(
@@ -146,7 +174,31 @@ class MessagingService:
             reply_to=request.reply_to,
             mentions=request.mentions,
             amends=amends,
+            forwarded=forwarded,
         )
+
+    async def _forwardable(self, user_id: str, source: Forward) -> MessageRecord:
+        """The message ``source`` names, if the caller may read and forward it.
+
+        Anything the caller may not read — another conversation, a conversation they
+        left, a message before they joined — is MESSAGE_NOT_FOUND, as a missing one.
+        """
+        try:
+            conversation, member = await self.access.active_member(source.conv, user_id)
+        except CoreError:
+            raise CoreError(ErrorCode.MESSAGE_NOT_FOUND) from None
+        if source.seq <= member.join_seq or source.seq > conversation.last_seq:
+            raise CoreError(ErrorCode.MESSAGE_NOT_FOUND)
+        if source.seq <= conversation.pruned_seq:
+            raise CoreError(
+                ErrorCode.MESSAGE_REMOVED, details={"first_seq": conversation.pruned_seq + 1}
+            )
+        original = await self.store.messages.message_at(source.conv, source.seq)
+        if original is None:  # removed by retention since the conversation was read
+            raise CoreError(ErrorCode.MESSAGE_REMOVED)
+        if original.recalled or original.kind not in FORWARDABLE_KINDS:
+            raise CoreError(ErrorCode.NOT_FORWARDABLE)
+        return original
 
     async def _check_mentions(
         self, conversation: ConversationRecord, member: MemberRecord, mentions: tuple[str, ...]
@@ -170,18 +222,22 @@ class MessagingService:
         before: int | None = None,
         after: int | None = None,
         limit: int | None = None,
-    ) -> tuple[list[MessageRecord], bool]:
-        member = await self.access.member(conv_id, user_id, readable=True)
+    ) -> HistoryPage:
+        conversation, member = await self.access.reader(conv_id, user_id)
         floor, ceiling = member.visible_range
         if ceiling is not None:
             before = ceiling + 1 if before is None else min(before, ceiling + 1)
-        return await self.store.messages.history(
+        first_seq = None
+        if conversation.pruned_seq > floor:  # retention removed some of what they could see
+            floor, first_seq = conversation.pruned_seq, conversation.pruned_seq + 1
+        items, more = await self.store.messages.history(
             conv_id,
             floor_seq=floor,
             before=before,
             after=after,
             limit=self.paging.clamp(limit),
         )
+        return HistoryPage(items, more, first_seq)
 
     async def sync(self, user_id: str, cursor: str | None, limit: int | None = None) -> SyncPage:
         since = decode_sync_cursor(cursor) if cursor else None
@@ -197,6 +253,8 @@ class MessagingService:
                 "read_seq": view.member.read_seq,
                 "unread": view.unread,
             }
+            if view.conversation.pruned_seq > view.member.join_seq:
+                entry["first_seq"] = view.conversation.pruned_seq + 1
             if not view.member.active:  # nothing after the departure is theirs to know
                 entry.update(
                     removed=True, last_seq=view.member.left_seq or view.member.join_seq, unread=0

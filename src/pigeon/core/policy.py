@@ -36,6 +36,7 @@ class Action(StrEnum):
     DISSOLVE = "dissolve"  # end the group for everyone
     LEAVE = "leave"
     REMOVE_WEBHOOK = "remove_webhook"  # delete an incoming webhook (on_self: its creator)
+    SET_RETENTION = "set_retention"  # how long the conversation keeps messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,12 @@ def _remove_webhook(s: Situation) -> Refusal | None:
     return Refusal(ErrorCode.NOT_ADMIN, "only its creator or an admin deletes a webhook")
 
 
+def _set_retention(s: Situation) -> Refusal | None:
+    if s.kind is ConversationKind.DIRECT:
+        return Refusal(ErrorCode.FORBIDDEN, "direct chats keep messages as the server does")
+    return _admins_only("only the group's owner or admins set how long messages are kept")(s)
+
+
 RULES: dict[Action, Rule] = {
     Action.POST: _post,
     Action.MENTION_ALL: _group_admins_only(
@@ -156,6 +163,7 @@ RULES: dict[Action, Rule] = {
     Action.DISSOLVE: _owner_only("only the owner dissolves a group"),
     Action.LEAVE: _leave,
     Action.REMOVE_WEBHOOK: _remove_webhook,
+    Action.SET_RETENTION: _set_retention,
 }
 
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -380,7 +380,38 @@ class FileService:
                 "body.file_id is not an image this server can display; send it as kind 'file'",
             )
 
+    async def check_forwarded(self, user_id: str, kind: str, body: dict[str, Any]) -> None:
+        """A forwarded image/file message shows a file its forwarder may read.
+
+        The body is the original's, taken by the server from a message the forwarder
+        reads, never from the client, so no one reaches a file they could not
+        download already. Touching it keeps collection and retention from deleting
+        it before the copy's reference is committed.
+        """
+        if kind not in REFERENCING_KINDS:
+            return
+        file_id = body.get("file_id")
+        record = (
+            await self.store.readable_by(file_id, user_id) if isinstance(file_id, str) else None
+        )
+        if record is None:
+            raise CoreError(ErrorCode.FILE_NOT_FOUND)
+        await self.store.touch(record.id, now_ms())
+
     # --- garbage collection
+
+    async def release(self, file_ids: Sequence[str], touched_before: int) -> int:
+        """Delete those of ``file_ids`` no message references any more (retention
+        removed theirs) and nobody touched since ``touched_before``; returns how many."""
+        removed = 0
+        for file_id in file_ids:
+            if file_id in self._upload_locks:
+                continue
+            if await self.store.get(file_id) is None:
+                continue  # another node released it
+            if await self._remove(file_id, touched_before):
+                removed += 1
+        return removed
 
     async def _remove(self, file_id: str, touched_before: int | None = None) -> bool:
         """Delete an unreferenced file with its partial and any blob no other file uses."""

@@ -62,7 +62,7 @@ class Session:
                 self.metrics.send_to_ack.observe(time.perf_counter() - started)
                 return frames.ack_frame(message.ack(), command.rid)
             case frames.Pull():
-                items, more = await self.messaging.history(
+                page = await self.messaging.history(
                     user,
                     command.conv,
                     before=command.before,
@@ -70,11 +70,15 @@ class Session:
                     limit=command.limit,
                 )
                 return frames.messages_frame(
-                    command.conv, [m.public() for m in items], more, command.rid
+                    command.conv,
+                    [m.public() for m in page.items],
+                    page.more,
+                    command.rid,
+                    page.first_seq,
                 )
             case frames.Sync():
-                page = await self.messaging.sync(user, command.cursor)
-                return frames.sync_frame(page.cursor, page.convs, page.more, command.rid)
+                changes = await self.messaging.sync(user, command.cursor)
+                return frames.sync_frame(changes.cursor, changes.convs, changes.more, command.rid)
             case frames.Read():
                 await self.receipts.mark(
                     user, command.conv, read=command.seq, connection_id=self.connection_id

@@ -20,6 +20,7 @@ from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.frames import (
     Auth,
     Command,
+    Forward,
     Frame,
     Ping,
     Pull,
@@ -156,9 +157,42 @@ def _auth(f: _Fields) -> Auth:
     )
 
 
+def _forward(f: _Fields) -> Forward | None:
+    """A forward's source; it replaces ``kind`` and ``body`` (Protobuf sends kind "")."""
+    value = f.raw.get("forward")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise f.fail("forward", "an object {conv, seq}")
+    if f.raw.get("body") is not None or f.raw.get("kind") not in (None, ""):
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "a forward carries no kind or body", f.rid, f.cid
+        )
+    source = _Fields(value, f.rid, f.cid)
+    return Forward(conv=source.required_text("conv", MAX_ID_CHARS), seq=_source_seq(source))
+
+
+def _source_seq(f: _Fields) -> int:
+    seq = f.seq("seq", minimum=FIRST_SEQ)
+    assert seq is not None
+    return seq
+
+
 def _send(f: _Fields) -> Send:
     cid = f.required_text("cid", MAX_CID_CHARS)
     f.cid = cid
+    forward = _forward(f)
+    if forward is not None:
+        return Send(
+            cid=cid,
+            conv=f.required_text("conv", MAX_ID_CHARS),
+            kind="",
+            body={},
+            reply_to=f.seq("reply_to", required=False, minimum=FIRST_SEQ),
+            mentions=f.mentions(),
+            rid=f.rid,
+            forward=forward,
+        )
     return Send(
         cid=cid,
         conv=f.required_text("conv", MAX_ID_CHARS),

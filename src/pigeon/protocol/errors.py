@@ -86,6 +86,8 @@ class ErrorCode(IntEnum):
     LOGIN_SLOWED = 42911
     UPLOAD_RATE_LIMITED = 42912
     HOOK_RATE_LIMITED = 42913
+    NOT_FORWARDABLE = 40085
+    MESSAGE_REMOVED = 41000
     HEADERS_TOO_LARGE = 43100
     INTERNAL = 50000
     TRANSFER_CODING_UNSUPPORTED = 50100
@@ -183,6 +185,10 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.LOGIN_SLOWED: "too many failed sign-ins to this account; try again later",
     ErrorCode.UPLOAD_RATE_LIMITED: "too many uploads; slow down",
     ErrorCode.HOOK_RATE_LIMITED: "this webhook posts too fast; slow down",
+    ErrorCode.NOT_FORWARDABLE: "only text, image, file and custom messages that were not "
+    "recalled can be forwarded",
+    ErrorCode.MESSAGE_REMOVED: "that message was removed: the conversation keeps messages "
+    "for a limited time",
     ErrorCode.HEADERS_TOO_LARGE: "a header line is too long or there are too many headers",
     ErrorCode.INTERNAL: "internal server error",
     ErrorCode.TRANSFER_CODING_UNSUPPORTED: "only the chunked transfer coding is supported",

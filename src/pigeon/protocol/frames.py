@@ -24,6 +24,14 @@ class Auth:
 
 
 @dataclass(frozen=True, slots=True)
+class Forward:
+    """The message a ``send`` copies instead of carrying a body of its own."""
+
+    conv: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Send:
     cid: str
     conv: str
@@ -32,6 +40,8 @@ class Send:
     reply_to: int | None = None
     mentions: tuple[str, ...] | None = None
     rid: Rid = None
+    #: Set for a forward: ``kind`` and ``body`` are then the original's, filled by the core.
+    forward: Forward | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +122,13 @@ def ack_frame(ack: AckView, rid: Rid = None) -> Frame:
     return with_rid({"t": "ack", **ack}, rid)
 
 
-def messages_frame(conv: str, items: list[MessageView], more: bool, rid: Rid = None) -> Frame:
-    return with_rid({"t": "messages", "conv": conv, "items": items, "more": more}, rid)
+def messages_frame(
+    conv: str, items: list[MessageView], more: bool, rid: Rid = None, first_seq: int | None = None
+) -> Frame:
+    frame: Frame = {"t": "messages", "conv": conv, "items": items, "more": more}
+    if first_seq is not None:  # retention removed the messages before it
+        frame["first_seq"] = first_seq
+    return with_rid(frame, rid)
 
 
 def sync_frame(cursor: str, convs: list[Frame], more: bool, rid: Rid = None) -> Frame:

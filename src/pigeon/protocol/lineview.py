@@ -71,6 +71,9 @@ def names_needed(frame: Frame) -> set[str]:
     if kind != "msg":
         return set()
     needed = {str(frame["from"])}
+    origin = frame.get("forwarded")
+    if isinstance(origin, dict) and isinstance(origin.get("from"), str):
+        needed.add(origin["from"])
     body = frame.get("body") or {}
     if frame.get("kind") == "system":
         needed.update(str(u) for u in body.get("users") or () if isinstance(u, str))
@@ -115,6 +118,9 @@ def render_message(message: Frame, view: Viewpoint, name: NameOf) -> list[str]:
     text = _content(str(kind), body)
     if kind == "edit":
         who += " (edited)"
+    origin = message.get("forwarded")
+    if isinstance(origin, dict):  # a forwarded copy names the original's author
+        text = f"(forwarded from {name(str(origin.get('from')))}) {text}"
     return _lines(f"{stamp} {who}: ", text)
 
 

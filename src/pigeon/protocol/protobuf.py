@@ -73,6 +73,7 @@ class _Shape(Enum):
     """How one field appears in the JSON view."""
 
     BODY = "body"  # a message body: a JSON object
+    NESTED = "nested"  # one object of a message type (e.g. ``forwarded``), left out when absent
     MESSAGES = "messages"  # a list of objects, present even when empty
     SCALARS = "scalars"  # a list of values, left out when empty
     OPTIONAL = "optional"  # left out when absent
@@ -93,6 +94,8 @@ def _shape(field: Any) -> _Shape:
         return _Shape.BODY
     if field.is_repeated:
         return _Shape.MESSAGES if field.message_type is not None else _Shape.SCALARS
+    if field.message_type is not None:
+        return _Shape.NESTED
     if field.has_presence:
         return _Shape.NULLABLE if field.full_name in _NULLABLE else _Shape.OPTIONAL
     return _Shape.PLAIN
@@ -163,7 +166,11 @@ def _to_object(message: ProtoMessage, *, strict: bool) -> dict[str, Any]:
                 out[field.key] = list(values)
         elif message.HasField(field.name):
             value = getattr(message, field.name)
-            out[field.key] = _body_object(value, strict=strict) if shape is _Shape.BODY else value
+            if shape is _Shape.BODY:
+                value = _body_object(value, strict=strict)
+            elif shape is _Shape.NESTED:
+                value = _to_object(value, strict=strict)
+            out[field.key] = value
         elif shape is _Shape.NULLABLE:
             out[field.key] = None
     return out
@@ -284,12 +291,16 @@ def _fill(target: ProtoMessage, obj: dict[str, Any]) -> None:
             raise ValueError(f"{target.DESCRIPTOR.name} has no field {key!r}")
         shape = field.shape
         if value is None:
-            if shape not in (_Shape.OPTIONAL, _Shape.NULLABLE, _Shape.BODY):
+            if shape not in (_Shape.OPTIONAL, _Shape.NULLABLE, _Shape.BODY, _Shape.NESTED):
                 raise ValueError(f"{target.DESCRIPTOR.name}.{key} may not be null")
         elif shape is _Shape.BODY:
             if not isinstance(value, dict):
                 raise ValueError(f"{target.DESCRIPTOR.name}.{key} must be an object")
             _fill_body(getattr(target, field.name), obj.get("kind"), value)
+        elif shape is _Shape.NESTED:
+            if not isinstance(value, dict):
+                raise ValueError(f"{target.DESCRIPTOR.name}.{key} must be an object")
+            _fill(getattr(target, field.name), value)
         elif shape is _Shape.MESSAGES:
             container = getattr(target, field.name)
             for item in value:

@@ -33,7 +33,10 @@ class MeView(UserView):
     dm_policy: str
 
 
-# Functional form: ``from`` is a Python keyword.
+# Functional form: ``from`` is a Python keyword. A forwarded copy names its original's
+# author and time, never the conversation it came from.
+ForwardedView = TypedDict("ForwardedView", {"from": str, "ts": int})
+
 MessageView = TypedDict(
     "MessageView",
     {
@@ -49,6 +52,7 @@ MessageView = TypedDict(
         "mentions": NotRequired[list[str]],
         "edited_at": NotRequired[int],
         "recalled": NotRequired[bool],
+        "forwarded": NotRequired[ForwardedView],
     },
 )
 
@@ -103,3 +107,12 @@ class MemberView(TypedDict):
     role: Role
     joined_at: int
     muted_until: int | None
+
+
+class RetentionView(TypedDict):
+    """How long a conversation keeps messages (docs/protocol.md, "Retention")."""
+
+    conv: str
+    days: int | None  # this conversation's override; None follows the server
+    effective_days: int  # what applies: 0 keeps messages forever
+    first_seq: int  # the oldest seq not removed (1 when nothing was)

@@ -36,6 +36,8 @@ def conversation_from_row(row: Any) -> ConversationRecord:
         visibility=Visibility(row.visibility),
         member_count=row.member_count,
         dissolved_at=row.dissolved_at,
+        retention_days=row.retention_days,
+        pruned_seq=row.pruned_seq,
     )
 
 

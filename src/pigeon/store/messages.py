@@ -19,6 +19,7 @@ from pigeon.store.files import reference_files
 from pigeon.store.records import (
     Appended,
     AppendOutcome,
+    Forwarded,
     MessageRecord,
     NewMessage,
     Rejected,
@@ -94,6 +95,7 @@ def message_from_row(row: Any) -> MessageRecord:
         mentions=tuple(orjson.loads(row.mentions)) if row.mentions else None,
         edited_at=row.edited_at,
         recalled=bool(row.recalled),
+        forwarded=Forwarded(row.fwd_from, row.fwd_ts) if row.fwd_from is not None else None,
     )
 
 
@@ -408,6 +410,7 @@ def _record(item: NewMessage, seq: int) -> MessageRecord:
         ts=item.ts,
         reply_to=item.reply_to,
         mentions=item.mentions,
+        forwarded=item.forwarded,
     )
 
 
@@ -423,4 +426,6 @@ def _row(record: MessageRecord) -> dict[str, Any]:
         "ts": record.ts,
         "reply_to": record.reply_to,
         "mentions": orjson.dumps(list(record.mentions)).decode() if record.mentions else None,
+        "fwd_from": record.forwarded.sender_id if record.forwarded else None,
+        "fwd_ts": record.forwarded.ts if record.forwarded else None,
     }

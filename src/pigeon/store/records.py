@@ -69,6 +69,10 @@ class ConversationRecord:
     visibility: Visibility = Visibility.PRIVATE
     member_count: int = 0
     dissolved_at: int | None = None
+    #: Days this conversation keeps messages; None follows the server, 0 keeps them forever.
+    retention_days: int | None = None
+    #: Every message at or below this seq was removed by retention.
+    pruned_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,14 @@ class MemberRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Forwarded:
+    """The attribution a forwarded copy carries: its original's author and time."""
+
+    sender_id: str
+    ts: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
     conv_id: str
     seq: int
@@ -110,6 +122,8 @@ class MessageRecord:
     mentions: tuple[str, ...] | None = None
     edited_at: int | None = None
     recalled: bool = False
+    #: A forwarded copy: who wrote the original, and when.
+    forwarded: Forwarded | None = None
 
     def public(self) -> MessageView:
         """The message as clients see it (a ``msg`` frame without ``t``)."""
@@ -131,6 +145,8 @@ class MessageRecord:
             out["edited_at"] = self.edited_at
         if self.recalled:
             out["recalled"] = True
+        if self.forwarded is not None:
+            out["forwarded"] = {"from": self.forwarded.sender_id, "ts": self.forwarded.ts}
         return out
 
     def ack(self) -> AckView:
@@ -181,6 +197,7 @@ class NewMessage:
     reply_to: int | None = None
     mentions: tuple[str, ...] | None = None
     amends: Amendment | None = None
+    forwarded: Forwarded | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,10 @@ conversations = Table(
     Column("visibility", String(16), nullable=False, server_default="private"),
     Column("member_count", BigInteger, nullable=False, server_default="0"),
     Column("dissolved_at", BigInteger, nullable=True),
+    # Retention (core/retention.py): days to keep messages, NULL = the server's setting,
+    # 0 = forever; every message with seq <= pruned_seq was removed as expired.
+    Column("retention_days", Integer, nullable=True),
+    Column("pruned_seq", BigInteger, nullable=False, server_default="0"),
 )
 
 members = Table(
@@ -110,6 +114,9 @@ messages = Table(
     Column("mentions", Text, nullable=True),
     Column("edited_at", BigInteger, nullable=True),
     Column("recalled", Boolean, nullable=False, server_default="0"),
+    # A forwarded copy: the original's sender and time (never its conversation).
+    Column("fwd_from", String(32), nullable=True),
+    Column("fwd_ts", BigInteger, nullable=True),
     UniqueConstraint("sender_id", "cid", name="uq_messages_sender_cid"),
 )
 

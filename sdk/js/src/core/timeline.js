@@ -12,6 +12,7 @@ export class Timeline {
     this.lo = null; // lowest seq loaded
     this.hi = 0; // every seq from lo to hi is loaded
     this.hasOlder = true;
+    this.firstSeq = null; // set once retention removed older messages: the oldest seq kept
     this.loaded = false;
     this.loadingOlder = false;
     this.chain = Promise.resolve();
@@ -19,8 +20,12 @@ export class Timeline {
     this._sorted = null;
   }
 
-  /** Replace everything with the latest page from history. */
-  reset(items, more, lastSeq = 0) {
+  /**
+   * Replace everything with the latest page from history.
+   * @param {any[]} items @param {boolean} more @param {number} [lastSeq] @param {number | null} [firstSeq]
+   */
+  reset(items, more, lastSeq = 0, firstSeq = null) {
+    this.firstSeq = firstSeq ?? null;
     this.bySeq.clear();
     this.lo = null;
     this.hi = items.length ? 0 : lastSeq;
@@ -34,8 +39,12 @@ export class Timeline {
     this._changed();
   }
 
-  /** Older messages (a `before=` page); they sit just below `lo`. */
-  prepend(items, more) {
+  /**
+   * Older messages (a `before=` page); they sit just below `lo`.
+   * @param {any[]} items @param {boolean} more @param {number | null} [firstSeq]
+   */
+  prepend(items, more, firstSeq = null) {
+    if (firstSeq) this.firstSeq = firstSeq;
     for (const message of items) this._put(message);
     if (items.length) this.lo = Math.min(this.lo ?? items[0].seq, items[0].seq);
     this.hasOlder = !!more;

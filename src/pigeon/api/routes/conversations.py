@@ -9,13 +9,29 @@ from pydantic import BaseModel
 
 from pigeon.api.deps import PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import DirectIn, ReadIn, SendIn, SettingsIn, UrlText, WatermarksOut
-from pigeon.protocol.frames import Send
-from pigeon.protocol.views import AckView, ConversationItemView, MessageView
+from pigeon.api.schemas import (
+    DirectIn,
+    ForwardIn,
+    ReadIn,
+    RetentionIn,
+    SendIn,
+    SettingsIn,
+    UrlText,
+    WatermarksOut,
+)
+from pigeon.protocol.frames import Forward, Send
+from pigeon.protocol.views import AckView, ConversationItemView, MessageView, RetentionView
 
 router = APIRouter(prefix="/conversations", tags=["conversations"], responses=ERROR_RESPONSES)
 
 SeqQuery = Annotated[int | None, Query(ge=0, le=2**53)]
+SeqPath = Annotated[int, Path(ge=1, le=2**53)]
+
+
+class HistoryOut(Page[MessageView]):
+    # Set when retention removed older messages the reader could have seen: the
+    # oldest seq still kept.
+    first_seq: int | None = None
 
 
 @router.get("", response_model=Envelope[Page[ConversationItemView]])
@@ -49,7 +65,7 @@ async def update_settings(
 
 @router.get(
     "/{conv_id}/messages",
-    response_model=Envelope[Page[MessageView]],
+    response_model=Envelope[HistoryOut],
     response_model_exclude_none=True,
 )
 async def history(
@@ -60,10 +76,13 @@ async def history(
     after: SeqQuery = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
-    items, more = await services.messaging.history(
+    page = await services.messaging.history(
         principal.user_id, conv_id, before=before, after=after, limit=limit
     )
-    return ok({"items": [m.public() for m in items], "more": more})
+    out: dict[str, Any] = {"items": [m.public() for m in page.items], "more": page.more}
+    if page.first_seq is not None:
+        out["first_seq"] = page.first_seq
+    return ok(out)
 
 
 @router.post("/{conv_id}/messages", response_model=Envelope[AckView])
@@ -80,6 +99,33 @@ async def send(
     )
     message = await services.messaging.send(principal.user_id, request)
     return ok(message.ack())
+
+
+@router.post("/{conv_id}/messages/{seq}/forward", response_model=Envelope[AckView])
+async def forward(
+    conv_id: UrlText, seq: SeqPath, body: ForwardIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Copy message ``seq`` into conversation ``to``, attributed to its author. A resend
+    with the same ``cid`` answers the first copy's ack."""
+    request = Send(cid=body.cid, conv=body.to, kind="", body={}, forward=Forward(conv_id, seq))
+    message = await services.messaging.send(principal.user_id, request)
+    return ok(message.ack())
+
+
+@router.get("/{conv_id}/retention", response_model=Envelope[RetentionView])
+async def get_retention(
+    conv_id: UrlText, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """How long this conversation keeps messages, and how far they were removed."""
+    return ok(await services.retention.describe(principal.user_id, conv_id))
+
+
+@router.put("/{conv_id}/retention", response_model=Envelope[RetentionView])
+async def set_retention(
+    conv_id: UrlText, body: RetentionIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Override the server's retention for a group or channel (owner and admins)."""
+    return ok(await services.retention.set_days(principal.user_id, conv_id, body.days))
 
 
 @router.put("/{conv_id}/read", response_model=Envelope[WatermarksOut])
@@ -103,7 +149,7 @@ class ReceiptsOut(BaseModel):
 @router.get("/{conv_id}/messages/{seq}/receipts", response_model=Envelope[ReceiptsOut])
 async def receipts(
     conv_id: UrlText,
-    seq: Annotated[int, Path(ge=1, le=2**53)],
+    seq: SeqPath,
     principal: PrincipalDep,
     services: ServicesDep,
 ) -> dict[str, Any]:

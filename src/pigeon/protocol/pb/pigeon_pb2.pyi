@@ -413,6 +413,7 @@ class Send(_message.Message):
     BODY_FIELD_NUMBER: _builtins.int
     REPLY_TO_FIELD_NUMBER: _builtins.int
     MENTIONS_FIELD_NUMBER: _builtins.int
+    FORWARD_FIELD_NUMBER: _builtins.int
     cid: _builtins.str
     """Client-chosen id (1-64 characters) that makes a resend idempotent."""
     conv: _builtins.str
@@ -429,6 +430,12 @@ class Send(_message.Message):
     def mentions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Member user ids or "@all" (at most 100); empty means none."""
 
+    @_builtins.property
+    def forward(self) -> Global___ForwardSource:
+        """Forward this message instead: `kind` stays "" and `body` unset; the copy takes
+        the original's kind and body.
+        """
+
     def __init__(
         self,
         *,
@@ -438,16 +445,46 @@ class Send(_message.Message):
         body: Global___Body | None = ...,
         reply_to: _builtins.int | None = ...,
         mentions: _abc.Iterable[_builtins.str] | None = ...,
+        forward: Global___ForwardSource | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_reply_to", b"_reply_to", "body", b"body", "reply_to", b"reply_to"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_forward", b"_forward", "_reply_to", b"_reply_to", "body", b"body", "forward", b"forward", "reply_to", b"reply_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_reply_to", b"_reply_to", "body", b"body", "cid", b"cid", "conv", b"conv", "kind", b"kind", "mentions", b"mentions", "reply_to", b"reply_to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_forward", b"_forward", "_reply_to", b"_reply_to", "body", b"body", "cid", b"cid", "conv", b"conv", "forward", b"forward", "kind", b"kind", "mentions", b"mentions", "reply_to", b"reply_to"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__forward: _TypeAlias = _typing.Literal["forward"]  # noqa: Y015
+    _WhichOneofArgType__forward: _TypeAlias = _typing.Literal["_forward", b"_forward"]  # noqa: Y015
     _WhichOneofReturnType__reply_to: _TypeAlias = _typing.Literal["reply_to"]  # noqa: Y015
     _WhichOneofArgType__reply_to: _TypeAlias = _typing.Literal["_reply_to", b"_reply_to"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__forward) -> _WhichOneofReturnType__forward | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__reply_to) -> _WhichOneofReturnType__reply_to | None: ...
 
 Global___Send: _TypeAlias = Send  # noqa: Y015
+
+@_typing.final
+class ForwardSource(_message.Message):
+    """The message a forwarding `send` copies."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CONV_FIELD_NUMBER: _builtins.int
+    SEQ_FIELD_NUMBER: _builtins.int
+    conv: _builtins.str
+    seq: _builtins.int
+    def __init__(
+        self,
+        *,
+        conv: _builtins.str = ...,
+        seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conv", b"conv", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForwardSource: _TypeAlias = ForwardSource  # noqa: Y015
 
 @_typing.final
 class Pull(_message.Message):
@@ -710,6 +747,7 @@ class Message(_message.Message):
     MENTIONS_FIELD_NUMBER: _builtins.int
     EDITED_AT_FIELD_NUMBER: _builtins.int
     RECALLED_FIELD_NUMBER: _builtins.int
+    FORWARDED_FIELD_NUMBER: _builtins.int
     conv: _builtins.str
     seq: _builtins.int
     id: _builtins.str
@@ -731,6 +769,10 @@ class Message(_message.Message):
     def mentions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Mentioned user ids; empty when none (JSON then has no "mentions")."""
 
+    @_builtins.property
+    def forwarded(self) -> Global___Forwarded:
+        """Present on a forwarded copy: who wrote the original, and when."""
+
     def __init__(
         self,
         *,
@@ -746,13 +788,16 @@ class Message(_message.Message):
         mentions: _abc.Iterable[_builtins.str] | None = ...,
         edited_at: _builtins.int | None = ...,
         recalled: _builtins.bool | None = ...,
+        forwarded: Global___Forwarded | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at", "_recalled", b"_recalled", "_reply_to", b"_reply_to", "body", b"body", "edited_at", b"edited_at", "recalled", b"recalled", "reply_to", b"reply_to"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at", "_forwarded", b"_forwarded", "_recalled", b"_recalled", "_reply_to", b"_reply_to", "body", b"body", "edited_at", b"edited_at", "forwarded", b"forwarded", "recalled", b"recalled", "reply_to", b"reply_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at", "_recalled", b"_recalled", "_reply_to", b"_reply_to", "body", b"body", "cid", b"cid", "conv", b"conv", "edited_at", b"edited_at", "id", b"id", "kind", b"kind", "mentions", b"mentions", "recalled", b"recalled", "reply_to", b"reply_to", "sender", b"sender", "seq", b"seq", "ts", b"ts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at", "_forwarded", b"_forwarded", "_recalled", b"_recalled", "_reply_to", b"_reply_to", "body", b"body", "cid", b"cid", "conv", b"conv", "edited_at", b"edited_at", "forwarded", b"forwarded", "id", b"id", "kind", b"kind", "mentions", b"mentions", "recalled", b"recalled", "reply_to", b"reply_to", "sender", b"sender", "seq", b"seq", "ts", b"ts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__edited_at: _TypeAlias = _typing.Literal["edited_at"]  # noqa: Y015
     _WhichOneofArgType__edited_at: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at"]  # noqa: Y015
+    _WhichOneofReturnType__forwarded: _TypeAlias = _typing.Literal["forwarded"]  # noqa: Y015
+    _WhichOneofArgType__forwarded: _TypeAlias = _typing.Literal["_forwarded", b"_forwarded"]  # noqa: Y015
     _WhichOneofReturnType__recalled: _TypeAlias = _typing.Literal["recalled"]  # noqa: Y015
     _WhichOneofArgType__recalled: _TypeAlias = _typing.Literal["_recalled", b"_recalled"]  # noqa: Y015
     _WhichOneofReturnType__reply_to: _TypeAlias = _typing.Literal["reply_to"]  # noqa: Y015
@@ -760,11 +805,39 @@ class Message(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__edited_at) -> _WhichOneofReturnType__edited_at | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__forwarded) -> _WhichOneofReturnType__forwarded | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__recalled) -> _WhichOneofReturnType__recalled | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__reply_to) -> _WhichOneofReturnType__reply_to | None: ...
 
 Global___Message: _TypeAlias = Message  # noqa: Y015
+
+@_typing.final
+class Forwarded(_message.Message):
+    """A forwarded copy's attribution."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENDER_FIELD_NUMBER: _builtins.int
+    TS_FIELD_NUMBER: _builtins.int
+    sender: _builtins.str
+    """The original's author ("from" in JSON)."""
+    ts: _builtins.int
+    """The original's time, ms since the epoch."""
+    def __init__(
+        self,
+        *,
+        sender: _builtins.str = ...,
+        ts: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sender", b"sender", "ts", b"ts"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Forwarded: _TypeAlias = Forwarded  # noqa: Y015
 
 @_typing.final
 class Messages(_message.Message):
@@ -775,9 +848,12 @@ class Messages(_message.Message):
     CONV_FIELD_NUMBER: _builtins.int
     ITEMS_FIELD_NUMBER: _builtins.int
     MORE_FIELD_NUMBER: _builtins.int
+    FIRST_SEQ_FIELD_NUMBER: _builtins.int
     conv: _builtins.str
     more: _builtins.bool
     """More messages exist in the direction paged."""
+    first_seq: _builtins.int
+    """Present when retention removed older messages: the oldest seq still kept."""
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[Global___Message]: ...
     def __init__(
@@ -786,12 +862,15 @@ class Messages(_message.Message):
         conv: _builtins.str = ...,
         items: _abc.Iterable[Global___Message] | None = ...,
         more: _builtins.bool = ...,
+        first_seq: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_first_seq", b"_first_seq", "first_seq", b"first_seq"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conv", b"conv", "items", b"items", "more", b"more"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_first_seq", b"_first_seq", "conv", b"conv", "first_seq", b"first_seq", "items", b"items", "more", b"more"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__first_seq: _TypeAlias = _typing.Literal["first_seq"]  # noqa: Y015
+    _WhichOneofArgType__first_seq: _TypeAlias = _typing.Literal["_first_seq", b"_first_seq"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__first_seq) -> _WhichOneofReturnType__first_seq | None: ...
 
 Global___Messages: _TypeAlias = Messages  # noqa: Y015
 
@@ -807,6 +886,7 @@ class ConvChange(_message.Message):
     READ_SEQ_FIELD_NUMBER: _builtins.int
     UNREAD_FIELD_NUMBER: _builtins.int
     REMOVED_FIELD_NUMBER: _builtins.int
+    FIRST_SEQ_FIELD_NUMBER: _builtins.int
     conv: _builtins.str
     kind: _builtins.str
     """direct, group, channel."""
@@ -815,6 +895,8 @@ class ConvChange(_message.Message):
     unread: _builtins.int
     removed: _builtins.bool
     """Present (and true) when you left or were removed."""
+    first_seq: _builtins.int
+    """Present when retention removed older messages: the oldest seq still kept."""
     def __init__(
         self,
         *,
@@ -824,13 +906,19 @@ class ConvChange(_message.Message):
         read_seq: _builtins.int = ...,
         unread: _builtins.int = ...,
         removed: _builtins.bool | None = ...,
+        first_seq: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_removed", b"_removed", "removed", b"removed"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_first_seq", b"_first_seq", "_removed", b"_removed", "first_seq", b"first_seq", "removed", b"removed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_removed", b"_removed", "conv", b"conv", "kind", b"kind", "last_seq", b"last_seq", "read_seq", b"read_seq", "removed", b"removed", "unread", b"unread"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_first_seq", b"_first_seq", "_removed", b"_removed", "conv", b"conv", "first_seq", b"first_seq", "kind", b"kind", "last_seq", b"last_seq", "read_seq", b"read_seq", "removed", b"removed", "unread", b"unread"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__first_seq: _TypeAlias = _typing.Literal["first_seq"]  # noqa: Y015
+    _WhichOneofArgType__first_seq: _TypeAlias = _typing.Literal["_first_seq", b"_first_seq"]  # noqa: Y015
     _WhichOneofReturnType__removed: _TypeAlias = _typing.Literal["removed"]  # noqa: Y015
     _WhichOneofArgType__removed: _TypeAlias = _typing.Literal["_removed", b"_removed"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__first_seq) -> _WhichOneofReturnType__first_seq | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__removed) -> _WhichOneofReturnType__removed | None: ...
 
 Global___ConvChange: _TypeAlias = ConvChange  # noqa: Y015

@@ -25,6 +25,8 @@ const PATHS = {
   moon: "M20 14.5A8 8 0 119.5 4a6.5 6.5 0 0010.5 10.5z",
   sun: "M12 16a4 4 0 100-8 4 4 0 000 8zM12 2v2M12 20v2M4.9 4.9l1.4 1.4M17.7 17.7l1.4 1.4M2 12h2M20 12h2M4.9 19.1l1.4-1.4M17.7 6.3l1.4-1.4",
   reply: "M9 14L4 9l5-5M4 9h10.5A5.5 5.5 0 0120 14.5V20",
+  // The reply arrow turned the other way: the message goes on to somewhere else.
+  forward: "M15 14l5-5-5-5M20 9H9.5A5.5 5.5 0 004 14.5V20",
   copy: "M9 9h11v11H9zM5 15H4V4h11v1",
   edit: "M4 20h4L19 9l-4-4L4 16v4zM13.5 6.5l4 4",
   undo: "M9 14L4 9l5-5M4 9h11a5 5 0 010 10h-3",

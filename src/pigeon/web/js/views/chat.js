@@ -427,7 +427,9 @@ export class ChatView {
     } else if (timeline.hasOlder || start > 0) {
       nodes.push(this._cached("top-more", t("loading"), () => h("div.log-note.older", null, h("span.spinner", { "aria-hidden": "true" }), t("loading"))));
     } else {
-      nodes.push(this._cached("top-begin", t("beginning"), () => h("div.log-note", null, t("beginning"))));
+      // Retention may have removed the start: say so rather than call this the beginning.
+      const note = timeline.firstSeq ? t("older_removed") : t("beginning");
+      nodes.push(this._cached("top-begin", note, () => h("div.log-note.top-begin", null, note)));
     }
     for (let i = start; i < end; i++) {
       const item = items[i];

@@ -6,8 +6,11 @@ import { h, avatar, richText, isEmojiOnly, colorFor, formatBytes } from "../dom.
 import { t, formatTime, errorText } from "../i18n.js";
 import { icon } from "../icons.js";
 import { fileInfo, fitBox } from "../files.js";
-import { openViewer, toast, confirmDialog } from "./dialogs.js";
-import { previewText } from "./preview.js";
+import { openViewer, toast, confirmDialog, openDialog } from "./dialogs.js";
+import { previewText, convTitle } from "./preview.js";
+
+// What a forward may copy (docs/protocol.md, "Forwarding").
+const FORWARDABLE = new Set(["text", "image", "file", "custom"]);
 
 export const messageRowMethods = {
   _systemRow(m) {
@@ -25,6 +28,7 @@ export const messageRowMethods = {
       `div.bubble${m.recalled ? ".recalled" : ""}${m.kind === "text" && isEmojiOnly(m.body && m.body.text) ? ".emoji-only" : ""}${m.kind === "image" ? ".media" : ""}`,
       { tabindex: "0", "aria-label": `${own ? t("you") : name}, ${formatTime(m.ts)}: ${previewText(client, m)}` },
       group && first && !own ? h("div.sender", { style: `color:${colorFor(item.from)}` }, name) : null,
+      m.forwarded && !m.recalled ? this._forwardedFrom(m.forwarded) : null,
       quoted || m.reply_to ? this._quote(m.reply_to, quoted) : null,
       this._content(item),
       this._meta(item, tick),
@@ -38,6 +42,47 @@ export const messageRowMethods = {
       item.type === "pending" && m.state === "failed" ? this._failedActions(m) : null,
     );
     return row;
+  },
+
+  _forwardedFrom(origin) {
+    // Only the author and time travel with a forward, never the conversation it came from.
+    return h(
+      "div.forwarded",
+      { title: formatTime(origin.ts) },
+      icon("forward", { size: 12 }),
+      h("span", null, t("forwarded_from", { name: this.client.userName(origin.from) })),
+    );
+  },
+
+  _forwardDialog(m) {
+    const client = this.client;
+    const from = this.convId;
+    openDialog({
+      title: () => t("forward_to"),
+      cls: "forward-dialog",
+      build: (body, close) => {
+        const targets = client.sortedConversations().filter((conv) => !conv.removed);
+        body.append(
+          h(
+            "div.forward-targets",
+            { role: "list" },
+            targets.map((conv) =>
+              h("button.forward-target", {
+                type: "button",
+                role: "listitem",
+                onclick: () => {
+                  close();
+                  client.forward(from, m.seq, conv.id).then(
+                    () => toast(t("forwarded_done")),
+                    (error) => toast(errorText(error), "error"),
+                  );
+                },
+              }, avatar(convTitle(client, conv), conv.peer ? conv.peer.id : conv.id, conv.avatar), h("span", null, convTitle(client, conv))),
+            ),
+          ),
+        );
+      },
+    });
   },
 
   _quote(seq, quoted) {
@@ -154,6 +199,11 @@ export const messageRowMethods = {
         type: "button", "aria-label": t("copy"), title: t("copy"),
         onclick: () => navigator.clipboard && navigator.clipboard.writeText(m.body.text).then(() => toast(t("copied")), () => {}),
       }, icon("copy", { size: 16 })));
+    }
+    if (FORWARDABLE.has(m.kind) && m.seq && client.has("forward")) {
+      buttons.push(h("button.icon-btn.small.forward-btn", {
+        type: "button", "aria-label": t("forward"), title: t("forward"), onclick: () => this._forwardDialog(m),
+      }, icon("forward", { size: 16 })));
     }
     if (own && m.kind === "text" && client.has("edit")) {
       buttons.push(h("button.icon-btn.small", { type: "button", "aria-label": t("edit"), title: t("edit"), onclick: () => this.composer.startEdit(m) }, icon("edit", { size: 16 })));

@@ -12,6 +12,7 @@
 //   connection until the server acknowledges it, across restarts of the app.
 
 import { Emitter } from "./emitter.js";
+import { newCid } from "./ids.js";
 import { Link } from "./link.js";
 import { Outbox, HIDDEN_KINDS } from "./outbox.js";
 import { Sender } from "./sender.js";
@@ -391,7 +392,7 @@ export class PigeonClient extends Emitter {
     const timeline = this.timeline(convId);
     const conv = this.convs.get(convId);
     const data = await this.history(convId, { limit: PAGE });
-    timeline.reset(data.items, data.more, conv ? conv.last_seq : 0);
+    timeline.reset(data.items, data.more, conv ? conv.last_seq : 0, data.first_seq);
     this._ingest(convId, data.items, false);
     this.emit("timeline", convId);
     this._seedTicks(convId).catch(() => {});
@@ -405,7 +406,7 @@ export class PigeonClient extends Emitter {
     timeline.loadingOlder = true;
     try {
       const data = await this.history(convId, { before: timeline.lo, limit: PAGE });
-      timeline.prepend(data.items, data.more);
+      timeline.prepend(data.items, data.more, data.first_seq);
       this.peers.learnSenders(data.items);
       this.emit("timeline", convId);
       return true;
@@ -417,7 +418,8 @@ export class PigeonClient extends Emitter {
   /**
    * A page of stored messages over REST (ascending by seq).
    * @param {string} convId @param {{before?: number, after?: number, limit?: number}} [query]
-   * @returns {Promise<{items: Message[], more: boolean}>}
+   * `first_seq` is set once retention removed older messages: nothing before it comes back.
+   * @returns {Promise<{items: Message[], more: boolean, first_seq?: number}>}
    */
   history(convId, { before, after, limit = PAGE } = {}) {
     const params = [`limit=${limit}`];
@@ -467,6 +469,21 @@ export class PigeonClient extends Emitter {
   /** @param {string} convId @param {string} text @param {{reply_to?: number, mentions?: string[]}} [extra] */
   sendText(convId, text, extra) {
     return this.send(convId, "text", { text }, extra);
+  }
+
+  /**
+   * Forward message `seq` of `fromConv` into `toConv` (POST …/messages/{seq}/forward). The copy
+   * is an ordinary message of the signed-in user carrying `forwarded: {from, ts}` (the original's
+   * author and time); an image or file keeps its `file_id`. It arrives on the live link like any
+   * other message; the promise resolves to its ack `{conv, seq, id, ts, cid}`. Repeating a call
+   * with the same `cid` resolves to the first copy's ack.
+   * @param {string} fromConv @param {number} seq @param {string} toConv
+   * @param {{cid?: string}} [options]
+   * @returns {Promise<{conv: string, seq: number, id: string, ts: number, cid: string}>}
+   */
+  forward(fromConv, seq, toConv, { cid = newCid() } = {}) {
+    const path = `/conversations/${encodeURIComponent(fromConv)}/messages/${seq}/forward`;
+    return this.api.post(path, { cid, to: toConv });
   }
 
   /**
