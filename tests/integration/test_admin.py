@@ -437,3 +437,27 @@ async def test_the_admin_commands_print_and_exit_with_their_codes(rest: Rest) ->
         return reply.status in (401, 403)
 
     await eventually(signed_out, what="the CLI's logout reaching the server")
+
+
+async def test_a_reason_may_be_500_characters_and_no_more(rest: Rest) -> None:
+    owner, bob = await register(rest, "own"), await register(rest, "bob")
+    conv = (await create_group(rest, owner, [bob]))["id"]
+    path = f"groups/{conv}/bans/{bob.id}"
+    await rest.fails("POST", path, 400, 40000, token=owner.access, json={"reason": "x" * 501})
+    await rest.ok("POST", path, token=owner.access, json={"reason": "x" * 500})
+    admin = await make_admin(rest)
+    await rest.fails(
+        "POST",
+        f"admin/users/{bob.id}/disable",
+        400,
+        40000,
+        token=admin.access,
+        json={"reason": "y" * 501},
+    )
+    long_reason = {"reason": "z" * 501}
+    await rest.fails(
+        "DELETE", f"admin/groups/{conv}", 400, 40000, token=admin.access, params=long_reason
+    )
+    await rest.ok(
+        "DELETE", f"admin/groups/{conv}", token=admin.access, params={"reason": "z" * 500}
+    )
