@@ -27,6 +27,8 @@ from pigeon.broker.memory import MemoryBroker, MemoryPresence
 from pigeon.config import Settings
 from pigeon.core.access import ConversationAccess
 from pigeon.core.accounts import AccountService
+from pigeon.core.admin import AdminDeps, AdminService
+from pigeon.core.audit import AuditLog
 from pigeon.core.bodies import BodyLimits
 from pigeon.core.clock import Clock, SystemClock
 from pigeon.core.committer import GroupCommitter
@@ -221,6 +223,7 @@ class PigeonApp:
             KeyedLimiter(settings.upload_rate_per_min),
         )
         access = ConversationAccess(self.store, social, permissions, clock)
+        audit = AuditLog(self.store.audit, clock)
         paging = Paging(settings.default_page, settings.max_page)
         typing = TypingService(
             self.store, self.broker, access, settings.typing_throttle_s, settings.typing_expire_s
@@ -238,6 +241,7 @@ class PigeonApp:
             KeyedLimiter(settings.user_send_rate_per_s * 60, burst=settings.user_send_burst),
             clock,
             files.check_forwarded,
+            audit,
         )
         retention = RetentionService(
             self.store,
@@ -269,6 +273,7 @@ class PigeonApp:
             permissions,
             file_store,
             clock,
+            audit,
         )
         self.services = Services(
             settings=settings,
@@ -307,6 +312,19 @@ class PigeonApp:
                 settings.push_allowed_networks,
                 KeyedLimiter(settings.hook_rate_per_min),
                 settings.max_hooks_per_conversation,
+            ),
+            admin=AdminService(
+                AdminDeps(
+                    self.store,
+                    accounts,
+                    groups,
+                    self.committer,
+                    self.broker,
+                    self.presence,
+                    audit,
+                    paging,
+                    clock,
+                )
             ),
         )
         self.gateway = Gateway(

@@ -1,4 +1,4 @@
-"""The ``pigeon`` command: serve, db, user, chat, bench.
+"""The ``pigeon`` command: serve, db, user, admin, bot, chat, bench.
 
 Mistakes a user can make — a bad setting, a busy port, no server to talk to, no
 database where one is expected — end with one ``Error:`` line naming the setting or
@@ -682,6 +682,11 @@ def bench(
     for path in run(names, plan, out, cluster, database_url, wire):
         click.echo(f"wrote {path}")
 
+
+# `pigeon admin …` lives in its own module, which builds on the helpers above.
+from pigeon.admincli import admin  # noqa: E402
+
+main.add_command(admin)
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -8,6 +8,7 @@ from pigeon.bots.service import BotService
 from pigeon.broker.base import Broker, Presence
 from pigeon.config import Settings
 from pigeon.core.accounts import AccountService
+from pigeon.core.admin import AdminService
 from pigeon.core.conversations import ConversationService
 from pigeon.core.groups import GroupService
 from pigeon.core.messaging import MessagingService
@@ -46,3 +47,4 @@ class Services:
     push: PushService
     retention: RetentionService
     bots: BotService
+    admin: AdminService

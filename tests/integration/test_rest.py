@@ -133,6 +133,7 @@ async def test_profile_read_and_update(rest: Rest) -> None:
         "avatar": None,
         "bot": False,
         "dm_policy": "anyone",
+        "admin": False,
     }
     changed = await rest.ok(
         "PATCH",

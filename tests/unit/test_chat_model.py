@@ -103,6 +103,7 @@ def test_group_titles_are_learnt_from_its_events() -> None:
         ({"event": "group_created", "actor": ME, "title": "T"}, '* you created the group "T"'),
         ({"event": "member_added", "actor": PEER, "users": [CAROL]}, "* Alice added Carol"),
         ({"event": "member_removed", "actor": PEER, "users": [ME]}, "* Alice removed you"),
+        ({"event": "member_banned", "actor": PEER, "users": [CAROL]}, "* Alice banned Carol"),
         ({"event": "member_joined", "actor": CAROL}, "* Carol joined"),
         ({"event": "member_left", "actor": CAROL}, "* Carol left"),
         (

@@ -57,6 +57,7 @@ ON_MEMBER: dict[Action, dict[Role, str]] = {
     Action.REMOVE: {Role.OWNER: ". F.. F", Role.ADMIN: ". FF. F", Role.MEMBER: "A AAA A"},
     Action.MUTE: {Role.OWNER: ". F.. F", Role.ADMIN: ". FF. F", Role.MEMBER: "A AAA A"},
     Action.SET_ROLE: {Role.OWNER: ". F.. F", Role.ADMIN: "F FFF F", Role.MEMBER: "A AAA A"},
+    Action.BAN: {Role.OWNER: ". F.. F", Role.ADMIN: ". FF. F", Role.MEMBER: "A AAA A"},
 }
 
 
@@ -112,3 +113,24 @@ def test_require_raises_the_refusal_with_its_code() -> None:
         policy.require(Action.POST, Situation(ConversationKind.CHANNEL, Role.MEMBER))
     assert refused.value.code is ErrorCode.FORBIDDEN
     policy.require(Action.POST, Situation(ConversationKind.CHANNEL, Role.ADMIN))
+
+
+# The server-admin API: (admin mark, disabled) -> the answer.
+SERVER_ADMIN: dict[tuple[bool, bool], ErrorCode | None] = {
+    (True, False): None,
+    (False, False): ErrorCode.NOT_SERVER_ADMIN,
+    (True, True): ErrorCode.ACCOUNT_DISABLED,
+    (False, True): ErrorCode.ACCOUNT_DISABLED,
+}
+
+
+@pytest.mark.parametrize(("admin", "disabled"), list(SERVER_ADMIN))
+def test_only_enabled_server_admins_use_the_admin_api(admin: bool, disabled: bool) -> None:
+    refused = policy.server_admin_refusal(admin, disabled)
+    assert (refused.code if refused else None) == SERVER_ADMIN[(admin, disabled)]
+    if refused is not None:
+        assert refused.code.http_status == 403
+        with pytest.raises(CoreError):
+            policy.require_server_admin(admin, disabled)
+    else:
+        policy.require_server_admin(admin, disabled)

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from pigeon import __version__
 from pigeon.api import errors
-from pigeon.api.bridge import finite_json
+from pigeon.api.bridge import bind_request_id, finite_json
 from pigeon.api.routes import (
+    admin,
     auth,
     conversations,
     groups,
@@ -38,9 +39,23 @@ def create_api(services: Services) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(finite_json)])
+    api = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(finite_json), Depends(bind_request_id)]
+    )
     # push before users: /users/me/notifications is not a /users/{user_id}
-    modules = (auth, bots, push, users, conversations, groups, social, presence, search, meta)
+    modules = (
+        auth,
+        bots,
+        push,
+        users,
+        conversations,
+        groups,
+        social,
+        presence,
+        search,
+        meta,
+        admin,
+    )
     for module in modules:
         api.include_router(module.router)
     app.include_router(api)

@@ -27,6 +27,8 @@ from aiohttp_asgi.resource import ASGIContext, ScopeDict
 from fastapi import Request
 from starlette.routing import BaseRoute, Match
 
+from pigeon.core.audit import REQUEST_ID
+from pigeon.httpguard import REQUEST_ID_KEY
 from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.text import TextKind, check
 
@@ -47,6 +49,8 @@ class _WireQueryContext(ASGIContext):
     def scope(self) -> ScopeDict:
         scope = super().scope
         scope["query_string"] = wire_query_string(self.request)
+        # The id the request middleware gave this request (server.py), for the audit log.
+        scope[REQUEST_ID_KEY] = self.request.get(REQUEST_ID_KEY)  # type: ignore[literal-required]
         return scope
 
 
@@ -149,3 +153,10 @@ async def finite_json(request: Request) -> None:
         ) from None
     except ValueError:  # malformed: FastAPI's own validation error answers it
         return
+
+
+async def bind_request_id(request: Request) -> None:
+    """A FastAPI dependency: audit entries made while serving this request carry its
+    id (core/audit.py). The variable lives in the request's own context."""
+    request_id = request.scope.get(REQUEST_ID_KEY)
+    REQUEST_ID.set(request_id if isinstance(request_id, str) else None)

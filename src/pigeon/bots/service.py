@@ -36,6 +36,7 @@ from pigeon.core.ids import IdPrefix, new_id, now_ms
 from pigeon.core.messaging import MessagingService
 from pigeon.core.policy import Action, Situation
 from pigeon.core.ratelimit import KeyedLimiter
+from pigeon.protocol.audit import AuditAction
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.frames import Send
 from pigeon.protocol.text import TextKind, check, check_body
@@ -186,6 +187,14 @@ class BotService:
         mine = hook.creator_id == user_id
         policy.require(Action.REMOVE_WEBHOOK, Situation(conv.kind, member.role, on_self=mine))
         await self.store.remove_hook(conv_id, hook_id)
+        if not mine:  # a moderator's act, logged once it is done
+            await self.messaging.audit.record(
+                user_id,
+                AuditAction.WEBHOOK_DELETED,
+                user=hook.creator_id,
+                conv=conv_id,
+                hook=hook_id,
+            )
 
     async def admit_hook(self, hook_id: str, secret: str) -> IncomingHook:
         """The active webhook ``hook_id`` if ``secret`` is its secret and it has

@@ -43,6 +43,7 @@ class SystemEvent(StrEnum):
     GROUP_DISSOLVED = "group_dissolved"
     MEMBER_ADDED = "member_added"
     MEMBER_REMOVED = "member_removed"
+    MEMBER_BANNED = "member_banned"
     MEMBER_JOINED = "member_joined"
     MEMBER_LEFT = "member_left"
     MEMBER_UPDATED = "member_updated"
@@ -109,6 +110,7 @@ def system_sentence(body: Mapping[str, Any], who: Names) -> str:
         SystemEvent.GROUP_DISSOLVED: "dissolved the group",
         SystemEvent.MEMBER_ADDED: f"added {named}",
         SystemEvent.MEMBER_REMOVED: f"removed {named}",
+        SystemEvent.MEMBER_BANNED: f"banned {named}",
         SystemEvent.MEMBER_JOINED: "joined",
         SystemEvent.MEMBER_LEFT: "left",
         SystemEvent.OWNER_TRANSFERRED: f"handed ownership of the group to {named}",

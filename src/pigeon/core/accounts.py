@@ -204,10 +204,10 @@ class AccountService:
         if found is None or found[0].user_id != claims.user_id:
             raise CoreError(ErrorCode.TOKEN_INVALID)
         login, user = found
+        if user.disabled:  # before the login: disabling revokes it, and says why
+            raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         if not login.active:
             raise CoreError(ErrorCode.TOKEN_REVOKED)
-        if user.disabled:
-            raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         return Principal(user_id=user.id, login_id=login.id, device=login.device, bot=user.bot)
 
     async def logout(self, principal: Principal) -> None:
@@ -251,9 +251,15 @@ class AccountService:
             raise CoreError(ErrorCode.USER_NOT_FOUND)
         await self.store.accounts.update_user(user.id, disabled=disabled)
         if disabled:
-            revoked = await self.store.accounts.revoke_user_logins(user.id, now_ms())
-            await self.broker.publish(Kick(CloseCode.REVOKED, login_ids=tuple(revoked)))
+            await self.sign_out_everywhere(user.id)
         return user
+
+    async def sign_out_everywhere(self, user_id: str) -> int:
+        """Revoke every login of the user and close their sockets; how many were active."""
+        revoked = await self.store.accounts.revoke_user_logins(user_id, now_ms())
+        if revoked:
+            await self.broker.publish(Kick(CloseCode.REVOKED, login_ids=tuple(revoked)))
+        return len(revoked)
 
     # --- profiles
 

@@ -3,6 +3,8 @@
 - ``recall {seq}``: the sender within the recall window, or a group's owner or
   admin at any time (not in direct chats). The target then reads
   ``recalled: true`` with body ``{}``.
+- A server admin's deletion (``plan_operator_recall``): a recall of any message,
+  at any time, whose entry says ``"by": "server_admin"``.
 - ``edit {seq, text}``: the sender only, text messages only, any time. The target
   then carries the new text and ``edited_at``.
 Neither applies to a recalled message, to another recall/edit, or to system
@@ -33,10 +35,9 @@ def plan_amendment(
     recall_window_s: int,
 ) -> Amendment:
     """The change a recall/edit entry makes, or a ``CoreError`` saying why not."""
-    if target is None or target.seq <= actor.join_seq or target.kind in _UNAMENDABLE:
+    if target is None or target.seq <= actor.join_seq:
         raise CoreError(ErrorCode.MESSAGE_NOT_FOUND, "no such message to change")
-    if target.recalled:
-        raise CoreError(ErrorCode.CONFLICT, "that message was recalled")
+    _check_amendable(target)
     own = target.sender_id == actor.user_id
     if kind == "recall":
         moderating = policy.refusal(Action.MODERATE, Situation(conversation.kind, actor.role))
@@ -53,3 +54,19 @@ def plan_amendment(
     if target.kind != "text":
         raise CoreError(ErrorCode.INVALID_BODY, "only text messages can be edited")
     return Amendment(target.seq, {**target.body, "text": body["text"]})
+
+
+def _check_amendable(target: MessageRecord) -> None:
+    if target.kind in _UNAMENDABLE:
+        raise CoreError(ErrorCode.MESSAGE_NOT_FOUND, "no such message to change")
+    if target.recalled:
+        raise CoreError(ErrorCode.CONFLICT, "that message was recalled")
+
+
+def plan_operator_recall(target: MessageRecord | None) -> Amendment:
+    """A server admin's deletion (core/admin.py): a recall of any message, at any time,
+    by the same stream entry as any recall, so every device converges by sync."""
+    if target is None:
+        raise CoreError(ErrorCode.MESSAGE_NOT_FOUND, "no such message to change")
+    _check_amendable(target)
+    return Amendment(target.seq, None)

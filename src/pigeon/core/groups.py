@@ -17,6 +17,7 @@ from typing import Any
 
 from pigeon.broker.base import Broker, Push
 from pigeon.core import policy
+from pigeon.core.audit import AuditLog
 from pigeon.core.avatars import claim_avatar
 from pigeon.core.clock import Clock, SystemClock
 from pigeon.core.errors import CoreError
@@ -25,10 +26,12 @@ from pigeon.core.permissions import PostingCache
 from pigeon.core.policy import Action, Situation
 from pigeon.core.presence import PresenceService
 from pigeon.protocol import frames
-from pigeon.protocol.cursors import MemberCursor
+from pigeon.protocol.audit import AuditAction
+from pigeon.protocol.cursors import MemberCursor, decode_key_cursor
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.membership import ConversationKind, Role, Visibility
-from pigeon.protocol.views import GroupView, MemberView, UserView
+from pigeon.protocol.views import BanView, GroupView, MemberView, UserView
+from pigeon.store.bans import BanRecord
 from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
 from pigeon.store.groups import ChangeResult, MembershipChange, NewConversation
@@ -91,8 +94,10 @@ class GroupService:
         permissions: PostingCache | None = None,
         avatar_files: FileStore | None = None,
         clock: Clock | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
+        self.audit = audit or AuditLog(store.audit, self.clock)
         self.permissions = permissions or PostingCache(ttl_s=0)
         self.avatar_files = avatar_files
         self.store = store
@@ -143,7 +148,10 @@ class GroupService:
 
     # --- system messages
 
-    def _system(self, conv_id: str, actor: str, event: str, **details: Any) -> NewMessage:
+    def _system(
+        self, conv_id: str, actor: str, event: str, *, operator: bool = False, **details: Any
+    ) -> NewMessage:
+        """The notice of a change; ``operator``: made by a server admin, member or not."""
         return NewMessage(
             id=new_id(IdPrefix.MESSAGE),
             conv_id=conv_id,
@@ -152,6 +160,7 @@ class GroupService:
             kind="system",
             body={"event": event, "actor": actor, **details},
             ts=self.clock.now_ms(),
+            by_operator=operator,
         )
 
     async def _announce(self, result: ChangeResult) -> None:
@@ -245,16 +254,26 @@ class GroupService:
         )
         return group_view(updated)
 
-    async def dissolve(self, user_id: str, conv_id: str) -> None:
-        await self._permitted(Action.DISSOLVE, conv_id, user_id)
+    async def dissolve(
+        self, user_id: str, conv_id: str, *, operator: bool = False, reason: str | None = None
+    ) -> None:
+        """End the group for everyone: its owner, or (``operator``) a server admin."""
+        if operator:
+            await self._group(conv_id, user_id)
+        else:
+            await self._permitted(Action.DISSOLVE, conv_id, user_id)
         now = self.clock.now_ms()
+        entry = self.audit.entry(
+            user_id, AuditAction.GROUP_DISSOLVED, conv=conv_id, **_as_operator(operator, reason)
+        )
         await self._apply(
             MembershipChange(
                 conv_id,
                 now,
                 conversation={"dissolved_at": now, "visibility": Visibility.PRIVATE},
-                system=self._system(conv_id, user_id, "group_dissolved"),
+                system=self._system(conv_id, user_id, "group_dissolved", operator=operator),
                 dissolve=True,
+                audit=[entry],
             )
         )
 
@@ -305,6 +324,11 @@ class GroupService:
                 self.clock.now_ms(),
                 remove=[target_id],
                 system=self._system(conv_id, user_id, "member_removed", users=[target_id]),
+                audit=[
+                    self.audit.entry(
+                        user_id, AuditAction.MEMBER_REMOVED, user=target_id, conv=conv_id
+                    )
+                ],
             )
         )
 
@@ -326,6 +350,27 @@ class GroupService:
         if "muted_until" in fields:
             self._on_target(Action.MUTE, conv, member, target)
             muted[target_id] = details["muted_until"] = fields["muted_until"]
+        audit = []
+        if roles:
+            audit.append(
+                self.audit.entry(
+                    user_id,
+                    AuditAction.ROLE_CHANGED,
+                    user=target_id,
+                    conv=conv_id,
+                    role=roles[target_id],
+                )
+            )
+        if muted:
+            audit.append(
+                self.audit.entry(
+                    user_id,
+                    AuditAction.MEMBER_MUTED,
+                    user=target_id,
+                    conv=conv_id,
+                    muted_until=muted[target_id],
+                )
+            )
         if roles or muted:
             await self._apply(
                 MembershipChange(
@@ -334,6 +379,7 @@ class GroupService:
                     roles=roles,
                     muted_until=muted,
                     system=self._system(conv_id, user_id, "member_updated", **details),
+                    audit=audit,
                 )
             )
         updated = await self._target(conv_id, target_id)
@@ -382,9 +428,110 @@ class GroupService:
                 roles={target_id: Role.OWNER, user_id: Role.ADMIN},
                 conversation={"owner_id": target_id},
                 system=self._system(conv_id, user_id, "owner_transferred", users=[target_id]),
+                audit=[
+                    self.audit.entry(
+                        user_id, AuditAction.OWNERSHIP_TRANSFERRED, user=target_id, conv=conv_id
+                    )
+                ],
             )
         )
         return group_view(updated)
+
+    # --- bans
+
+    async def _ban_gate(
+        self, actor: str, conv_id: str, operator: bool
+    ) -> tuple[ConversationRecord, MemberRecord | None]:
+        """The group, once ``actor`` may ban there at all: its owner or admins, or
+        (``operator``) a server admin, member or not."""
+        if operator:
+            return await self._group(conv_id, actor)
+        conv, member = await self._as_member(conv_id, actor)
+        policy.require(Action.BAN, Situation(conv.kind, member.role))
+        return conv, member
+
+    async def ban(
+        self,
+        actor: str,
+        conv_id: str,
+        target_id: str,
+        reason: str | None = None,
+        *,
+        operator: bool = False,
+    ) -> None:
+        """Ban ``target_id``: removed if present, and refused every way back in (join,
+        invitation, being added) until unbanned. Banning again replaces the reason."""
+        conv, member = await self._ban_gate(actor, conv_id, operator)
+        if await self.store.accounts.user_by_id(target_id) is None:
+            raise CoreError(ErrorCode.USER_NOT_FOUND)
+        target = await self.store.conversations.membership(conv_id, target_id)
+        present = target is not None and target.active
+        if member is not None:  # one of the group's own admins: only those below them
+            role = target.role if target is not None and present else Role.MEMBER
+            policy.require(
+                Action.BAN,
+                Situation(conv.kind, member.role, role, conv.visibility, target_id == actor),
+            )
+        elif target_id == conv.owner_id:
+            raise CoreError(
+                ErrorCode.FORBIDDEN, "the owner cannot be banned; dissolve the group instead"
+            )
+        now = self.clock.now_ms()
+        system = self._system(conv_id, actor, "member_banned", operator=operator, users=[target_id])
+        await self._apply(
+            MembershipChange(
+                conv_id,
+                now,
+                remove=[target_id] if present else [],
+                system=system if present else None,
+                ban=[BanRecord(conv_id, target_id, actor, reason, now)],
+                audit=[
+                    self.audit.entry(
+                        actor,
+                        AuditAction.MEMBER_BANNED,
+                        user=target_id,
+                        conv=conv_id,
+                        **_as_operator(operator, reason),
+                    )
+                ],
+            )
+        )
+
+    async def unban(
+        self, actor: str, conv_id: str, target_id: str, *, operator: bool = False
+    ) -> None:
+        """Let ``target_id`` back in (they are not re-added); NOT_FOUND if not banned."""
+        await self._ban_gate(actor, conv_id, operator)
+        entry = self.audit.entry(
+            actor,
+            AuditAction.MEMBER_UNBANNED,
+            user=target_id,
+            conv=conv_id,
+            **_as_operator(operator, None),
+        )
+        await self._apply(
+            MembershipChange(conv_id, self.clock.now_ms(), unban=[target_id], audit=[entry])
+        )
+
+    async def bans(
+        self, actor: str, conv_id: str, cursor: str | None, limit: int, *, operator: bool = False
+    ) -> tuple[list[BanView], str | None, bool]:
+        """The group's bans by user id; the cursor is the last user id returned."""
+        await self._ban_gate(actor, conv_id, operator)
+        after = decode_key_cursor(cursor) if cursor else None
+        page, more = await self.store.bans.page(conv_id, after, limit)
+        users = await self.store.accounts.users_by_ids([b.user_id for b in page])
+        items: list[BanView] = [
+            {
+                "user": users[b.user_id].public(),
+                "actor": b.actor_id,
+                "reason": b.reason,
+                "created_at": b.created_at,
+            }
+            for b in page
+            if b.user_id in users
+        ]
+        return items, page[-1].user_id if more and page else None, more
 
     async def online_members(self, user_id: str, conv_id: str, limit: int) -> list[UserView]:
         """Members online now that the caller may see online (core/presence.py): the
@@ -404,3 +551,11 @@ class GroupService:
         await self.store.groups.ensure_room(
             NewConversation(LOBBY_ID, ConversationKind.GROUP, "lobby", None, Visibility.PUBLIC, now)
         )
+
+
+def _as_operator(operator: bool, reason: str | None) -> dict[str, Any]:
+    """Audit detail: whether a server admin acted (rather than the group's own), and why."""
+    detail: dict[str, Any] = {"reason": reason}
+    if operator:
+        detail["as"] = "server_admin"
+    return detail

@@ -10,6 +10,7 @@ from pigeon.broker.base import Broker, Push
 from pigeon.core import policy
 from pigeon.core.access import ConversationAccess
 from pigeon.core.amend import AMENDING_KINDS, plan_amendment
+from pigeon.core.audit import AuditLog
 from pigeon.core.bodies import BodyLimits, validate_body
 from pigeon.core.clock import Clock, SystemClock
 from pigeon.core.committer import GroupCommitter
@@ -20,6 +21,7 @@ from pigeon.core.policy import Action, Situation
 from pigeon.core.ratelimit import KeyedLimiter
 from pigeon.core.typing_indicators import TypingService
 from pigeon.protocol import frames
+from pigeon.protocol.audit import AuditAction
 from pigeon.protocol.cursors import decode_sync_cursor, encode_sync_cursor
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.frames import Forward, Send
@@ -74,8 +76,10 @@ class MessagingService:
         sends_per_user: KeyedLimiter | None = None,
         clock: Clock | None = None,
         check_forwarded_attachment: AttachmentCheck | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
+        self.audit = audit or AuditLog(store.audit, self.clock)
         # One budget per user for every send, whatever socket or REST call it came by.
         self.sends_per_user = sends_per_user
         # (sender, kind, body) → raises CoreError unless an image/file message names a
@@ -106,7 +110,7 @@ class MessagingService:
         if self.sends_per_user is not None:
             self.sends_per_user.check(user_id, ErrorCode.SEND_RATE_LIMITED)
         try:
-            item = await self._accept(user_id, request)
+            item, moderated = await self._accept(user_id, request)
         except CoreError:
             original = await self.store.messages.find_by_cid(user_id, request.cid)
             if original is None:
@@ -119,10 +123,20 @@ class MessagingService:
             frame = frames.msg_frame(outcome.message.public())
             await self.broker.publish(Push(outcome.recipients, frame, connection_id))
             await self.typing.stopped(request.conv, user_id)
+            if moderated is not None:  # someone else's message: a moderator's act
+                await self.audit.record(
+                    user_id,
+                    AuditAction.MESSAGE_RECALLED,
+                    user=moderated.sender_id,
+                    conv=request.conv,
+                    message=moderated.id,
+                    seq=moderated.seq,
+                )
         return outcome.message
 
-    async def _accept(self, user_id: str, request: Send) -> NewMessage:
-        """Every check a new message passes before it is queued for commit."""
+    async def _accept(self, user_id: str, request: Send) -> tuple[NewMessage, MessageRecord | None]:
+        """Every check a new message passes before it is queued for commit; with it,
+        the message of someone else it recalls, if it does (for the audit log)."""
         forwarded = None
         if request.forward is not None:
             original = await self._forwardable(user_id, request.forward)
@@ -136,7 +150,7 @@ class MessagingService:
         if check is not None:
             await check(user_id, request.kind, request.body)
         now = self.clock.now_ms()
-        amends = None
+        amends = moderated = None
         if request.kind in AMENDING_KINDS:
             target = await self.store.messages.message_at(request.conv, request.body["seq"])
             amends = plan_amendment(
@@ -148,6 +162,8 @@ class MessagingService:
                 now,
                 self.recall_window_s,
             )
+            if request.kind == "recall" and target is not None and target.sender_id != user_id:
+                moderated = target
         if request.reply_to is not None and request.reply_to > conversation.last_seq:
             # the cached conversation may predate the message replied to
             conversation, member = await self.access.posting_rights(
@@ -163,18 +179,21 @@ class MessagingService:
             raise CoreError(ErrorCode.MESSAGE_REMOVED, "reply_to was removed by retention")
         if request.mentions:
             await self._check_mentions(conversation, member, request.mentions)
-        return NewMessage(
-            id=new_id(IdPrefix.MESSAGE),
-            conv_id=request.conv,
-            sender_id=user_id,
-            cid=request.cid,
-            kind=request.kind,
-            body=request.body,
-            ts=now,
-            reply_to=request.reply_to,
-            mentions=request.mentions,
-            amends=amends,
-            forwarded=forwarded,
+        return (
+            NewMessage(
+                id=new_id(IdPrefix.MESSAGE),
+                conv_id=request.conv,
+                sender_id=user_id,
+                cid=request.cid,
+                kind=request.kind,
+                body=request.body,
+                ts=now,
+                reply_to=request.reply_to,
+                mentions=request.mentions,
+                amends=amends,
+                forwarded=forwarded,
+            ),
+            moderated,
         )
 
     async def _forwardable(self, user_id: str, source: Forward) -> MessageRecord:

@@ -10,6 +10,9 @@ checked before, by ``core.access``.
 A refusal carries its error code: ``NOT_ADMIN`` (40305) when the action needs an
 admin and the actor is a plain member, ``FORBIDDEN`` (40300) when the role is
 right but the target is out of reach, or when only the owner may act.
+
+Server administration (``/api/v1/admin``, core/admin.py) is not a conversation
+role: ``server_admin_refusal`` is its one rule, asked with the caller's account.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class Action(StrEnum):
     LEAVE = "leave"
     REMOVE_WEBHOOK = "remove_webhook"  # delete an incoming webhook (on_self: its creator)
     SET_RETENTION = "set_retention"  # how long the conversation keeps messages
+    BAN = "ban"  # ban (or unban) a user: removed, and not let back in until unbanned
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,8 @@ RULES: dict[Action, Rule] = {
     Action.LEAVE: _leave,
     Action.REMOVE_WEBHOOK: _remove_webhook,
     Action.SET_RETENTION: _set_retention,
+    # A target who is not a member (any more) is asked about as a plain member.
+    Action.BAN: _on_member_below("only admins ban members", "you cannot ban that member"),
 }
 
 
@@ -175,5 +181,21 @@ def refusal(action: Action, situation: Situation) -> Refusal | None:
 def require(action: Action, situation: Situation) -> None:
     """Raise the refusal's ``CoreError``, if there is one."""
     refused = RULES[action](situation)
+    if refused is not None:
+        raise refused.error()
+
+
+def server_admin_refusal(admin: bool, disabled: bool) -> Refusal | None:
+    """Whether an account may use the server-admin API: admins only, and never a
+    disabled account (whatever its mark says)."""
+    if disabled:
+        return Refusal(ErrorCode.ACCOUNT_DISABLED, "this account is disabled")
+    if not admin:
+        return Refusal(ErrorCode.NOT_SERVER_ADMIN, "only server admins may do that")
+    return None
+
+
+def require_server_admin(admin: bool, disabled: bool) -> None:
+    refused = server_admin_refusal(admin, disabled)
     if refused is not None:
         raise refused.error()

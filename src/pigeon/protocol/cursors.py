@@ -104,3 +104,17 @@ class MemberCursor:
         if not dot:
             raise CursorError()
         return cls(_int_part(joined), _id_part(user_id))
+
+
+def decode_audit_cursor(raw: str) -> int:
+    """An audit-log cursor: the id of the last (oldest) row of the previous page."""
+    return _int_part(raw)
+
+
+def encode_audit_cursor(row_id: int) -> str:
+    return str(row_id)
+
+
+def decode_key_cursor(raw: str) -> str:
+    """A list cursor that is the key (a username, a user id) the previous page ended at."""
+    return _id_part(raw)

@@ -58,6 +58,8 @@ class ErrorCode(IntEnum):
     FILE_URL_EXPIRED = 40310
     FILE_URL_INVALID = 40311
     TOO_MANY_PENDING_UPLOADS = 40330
+    NOT_SERVER_ADMIN = 40350
+    BANNED = 40351
     NOT_FOUND = 40400
     USER_NOT_FOUND = 40401
     CONVERSATION_NOT_FOUND = 40402
@@ -157,6 +159,8 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.FILE_URL_EXPIRED: "this file link has expired; ask for a fresh one",
     ErrorCode.FILE_URL_INVALID: "this file link is not valid",
     ErrorCode.TOO_MANY_PENDING_UPLOADS: "too many unfinished uploads; finish or delete one first",
+    ErrorCode.NOT_SERVER_ADMIN: "only server admins may do that",
+    ErrorCode.BANNED: "banned from this group",
     ErrorCode.NOT_FOUND: "not found",
     ErrorCode.USER_NOT_FOUND: "user not found",
     ErrorCode.CONVERSATION_NOT_FOUND: "conversation not found",

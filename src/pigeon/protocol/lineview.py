@@ -158,6 +158,8 @@ def _system(body: Mapping[str, Any], name: NameOf) -> str:
             return f"{actor} added {_people(users, name)}"
         case "member_removed":
             return f"{actor} removed {_people(users, name)}"
+        case "member_banned":
+            return f"{actor} banned {_people(users, name)}"
         case "member_updated":
             return f"{actor} changed the role or mute of {_people(users, name)}"
         case "owner_transferred":

@@ -16,6 +16,7 @@ from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
+from pigeon.protocol.audit import AuditAction
 from pigeon.protocol.membership import ConversationKind, Role, Visibility
 
 
@@ -31,6 +32,7 @@ class MeView(UserView):
     """The caller's own user, with the settings only they see."""
 
     dm_policy: str
+    admin: bool  # a server admin (may use /api/v1/admin)
 
 
 # Functional form: ``from`` is a Python keyword. A forwarded copy names its original's
@@ -116,3 +118,50 @@ class RetentionView(TypedDict):
     days: int | None  # this conversation's override; None follows the server
     effective_days: int  # what applies: 0 keeps messages forever
     first_seq: int  # the oldest seq not removed (1 when nothing was)
+
+
+class AdminUserView(UserView):
+    """A user as server admins see them (GET /admin/users)."""
+
+    admin: bool
+    disabled: bool
+    created_at: int
+    last_seen: int | None
+
+
+class BanView(TypedDict):
+    """Someone banned from a group or channel."""
+
+    user: UserView
+    actor: str | None  # who banned them; None: the operator's command line
+    reason: str | None
+    created_at: int
+
+
+class AuditView(TypedDict):
+    """One row of the append-only audit log (docs/operations.md, "Audit log")."""
+
+    id: int
+    ts: int
+    actor: str | None  # None: the operator's command line
+    action: AuditAction
+    target_user: str | None
+    target_conv: str | None
+    target_message: str | None
+    detail: dict[str, Any]
+    request_id: str | None
+
+
+class StatsView(TypedDict):
+    """Server-wide counts (GET /admin/stats)."""
+
+    users: int
+    disabled_users: int
+    admins: int
+    bots: int
+    signed_in_users: int  # with at least one login that is neither revoked nor expired
+    online_users: int
+    conversations: dict[str, int]  # by kind, dissolved groups left out
+    messages: int
+    files: int
+    file_bytes: int

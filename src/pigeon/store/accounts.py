@@ -28,6 +28,7 @@ def user_from_row(row: Any) -> UserRecord:
         last_seen=row.last_seen,
         guest_expires_at=row.guest_expires_at,
         bot=bool(row.bot),
+        admin=bool(row.admin),
     )
 
 
@@ -85,6 +86,7 @@ def user_row(user: UserRecord) -> dict[str, Any]:
         "created_at": user.created_at,
         "guest_expires_at": user.guest_expires_at,
         "bot": user.bot,
+        "admin": user.admin,
     }
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from pigeon.store import migrate
 from pigeon.store.accounts import AccountStore
+from pigeon.store.admin import AdminStore
+from pigeon.store.audit import AuditStore
+from pigeon.store.bans import BanStore
 from pigeon.store.conversations import ConversationStore
 from pigeon.store.engine import Database
 from pigeon.store.groups import GroupStore
@@ -25,6 +28,9 @@ class Store:
     social: SocialStore
     search: SearchStore
     retention: RetentionStore
+    admin: AdminStore
+    audit: AuditStore
+    bans: BanStore
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -38,6 +44,9 @@ class Store:
             SocialStore(db),
             SearchStore(db),
             RetentionStore(db),
+            AdminStore(db),
+            AuditStore(db),
+            BanStore(db),
         )
 
     async def upgrade(self) -> None:

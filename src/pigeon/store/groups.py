@@ -15,6 +15,8 @@ from sqlalchemy import and_, func, insert, or_, select, update
 
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.membership import ConversationKind, MemberState, Role, Visibility
+from pigeon.store.audit import AuditEntry, insert_entries
+from pigeon.store.bans import BanRecord, banned_among, lift_ban, write_ban
 from pigeon.store.changes import allocate_change_ids
 from pigeon.store.conversations import conversation_from_row, member_from_row
 from pigeon.store.engine import Conn, Database, StoreError
@@ -47,7 +49,9 @@ class MembershipChange:
     Applied in this order: ``add`` (active again, history visible from now on),
     ``roles`` / ``muted_until`` / ``conversation`` updates, the ``system``
     message (delivered to everyone still present, the departing included), then
-    ``remove`` / ``leave`` (they keep read access up to that message).
+    ``remove`` / ``leave`` (they keep read access up to that message). ``ban`` and
+    ``unban`` change the group's bans, and ``audit`` rows are appended, in the same
+    transaction; adding anyone banned refuses the whole change (``BANNED``).
     """
 
     conv_id: str
@@ -61,6 +65,9 @@ class MembershipChange:
     system: NewMessage | None = None
     max_members: int | None = None
     dissolve: bool = False
+    ban: Sequence[BanRecord] = ()
+    unban: Sequence[str] = ()
+    audit: Sequence[AuditEntry] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,9 @@ def _changes_more_than_members(change: MembershipChange) -> bool:
         or change.muted_until
         or change.conversation
         or change.dissolve
+        or change.ban
+        or change.unban
+        or change.audit
     )
 
 
@@ -183,12 +193,18 @@ class GroupStore:
         ]
         if change.max_members is not None and row.member_count + len(joined) > change.max_members:
             raise GroupFull(change.max_members)
+        banned = await banned_among(conn, change.conv_id, joined)
+        if banned:
+            raise StoreError(
+                ErrorCode.BANNED, "banned from this group until unbanned", {"user_ids": banned}
+            )
         if not joined and not _changes_more_than_members(change):
             # Adding nobody, or only people who are members already, changes nothing:
             # no notice in the stream.
             return ChangeResult(conversation_from_row(row), None, ())
         await self._add(conn, change, joined, current, row.last_seq, member_change)
         await self._update_members(conn, change, member_change)
+        await self._bans(conn, change)
         if change.conversation:
             await conn.execute(
                 update(conversations)
@@ -201,6 +217,7 @@ class GroupStore:
             if isinstance(outcome, Appended):
                 system = outcome
         departed = await self._depart(conn, change, system, member_change)
+        await insert_entries(conn, change.audit)
         delta = len(joined) - len(departed)
         result = await conn.execute(
             update(conversations)
@@ -249,6 +266,13 @@ class GroupStore:
             await self._set(conn, change.conv_id, user_id, role=role, change_id=change_id)
         for user_id, until in change.muted_until.items():
             await self._set(conn, change.conv_id, user_id, muted_until=until, change_id=change_id)
+
+    async def _bans(self, conn: Conn, change: MembershipChange) -> None:
+        for ban in change.ban:
+            await write_ban(conn, ban)
+        for user_id in change.unban:
+            if not await lift_ban(conn, change.conv_id, user_id):
+                raise StoreError(ErrorCode.NOT_FOUND, "that user is not banned here")
 
     async def _set(self, conn: Conn, conv_id: str, user_id: str, **values: Any) -> None:
         await conn.execute(

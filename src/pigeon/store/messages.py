@@ -237,7 +237,7 @@ async def append_in_transaction(conn: Conn, batch: Sequence[NewMessage]) -> list
             outcomes[index] = Appended(originals[key], True, ())
         elif key in first_of_key:
             continue  # a retry inside this batch: answered after the first is stored
-        elif item.sender_id not in member_sets.get(item.conv_id, ()):
+        elif not item.by_operator and item.sender_id not in member_sets.get(item.conv_id, ()):
             outcomes[index] = Rejected(ErrorCode.CONVERSATION_NOT_FOUND)
         else:
             first_of_key[key] = index

@@ -24,6 +24,8 @@ class UserRecord:
     guest_expires_at: int | None = None
     #: A bot account: signs in with a bot token only (bots/), marked in every user object.
     bot: bool = False
+    #: A server admin (core/admin.py): shown only in the account's own ``me`` view.
+    admin: bool = False
 
     @property
     def guest(self) -> bool:
@@ -198,6 +200,8 @@ class NewMessage:
     mentions: tuple[str, ...] | None = None
     amends: Amendment | None = None
     forwarded: Forwarded | None = None
+    #: A server admin's entry (core/admin.py): its sender need not be a member.
+    by_operator: bool = False
 
 
 @dataclass(frozen=True, slots=True)

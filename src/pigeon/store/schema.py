@@ -33,6 +33,8 @@ users = Table(
     Column("guest_expires_at", BigInteger, nullable=True, index=True),
     # A bot account (bots/): signs in with a bot token, never a password.
     Column("bot", Boolean, nullable=False, server_default="0"),
+    # A server admin (core/admin.py): may use /api/v1/admin. Granted from the CLI only.
+    Column("admin", Boolean, nullable=False, server_default="0"),
 )
 
 logins = Table(
@@ -295,4 +297,39 @@ incoming_hooks = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("disabled_at", BigInteger, nullable=True),
     Index("ix_incoming_hooks_conv", "conv_id"),
+)
+
+# --- administration (core/admin.py, migration 0012)
+
+# Who may not join, be invited to or be added back to a group or channel.
+group_bans = Table(
+    "group_bans",
+    metadata,
+    Column("conv_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    Column("actor_id", String(32), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# Append-only: rows are inserted and read, never updated or deleted (store/audit.py).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor_id", String(32), nullable=True),  # None: the operator's command line
+    Column("action", String(32), nullable=False),
+    Column("target_user", String(32), nullable=True),
+    Column("target_conv", String(32), nullable=True),
+    Column("target_message", String(32), nullable=True),
+    Column("detail", Text, nullable=False),
+    Column("request_id", String(64), nullable=True),
+    Index("ix_audit_log_actor", "actor_id", "id"),
+    Index("ix_audit_log_action", "action", "id"),
 )

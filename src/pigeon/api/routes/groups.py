@@ -12,7 +12,7 @@ from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
 from pigeon.api.schemas import ClientInt, Identifier, Name, Prose, Reference, UrlText
 from pigeon.core.groups import MAX_ADD_AT_ONCE, MAX_ANNOUNCEMENT, MAX_TITLE
 from pigeon.protocol.membership import ConversationKind, Role, Visibility
-from pigeon.protocol.views import GroupView, MemberView, UserView
+from pigeon.protocol.views import BanView, GroupView, MemberView, UserView
 
 router = APIRouter(prefix="/groups", tags=["groups"], responses=ERROR_RESPONSES)
 
@@ -46,6 +46,14 @@ class MemberPatch(BaseModel):
 
 class TransferIn(BaseModel):
     user_id: Identifier
+
+
+#: The longest reason a ban (or an admin's act) may give.
+MAX_REASON = 500
+
+
+class BanIn(BaseModel):
+    reason: Prose | None = Field(None, max_length=MAX_REASON)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[GroupView])
@@ -163,3 +171,36 @@ async def online(
 ) -> dict[str, Any]:
     users = await services.groups.online_members(principal.user_id, conv_id, limit + 1)
     return ok({"items": users[:limit], "more": len(users) > limit})
+
+
+@router.get("/{conv_id}/bans", response_model=Envelope[Page[BanView]])
+async def list_bans(
+    conv_id: UrlText,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    cursor: Annotated[UrlText | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """Who is banned here (owner and admins only), by user id."""
+    items, next_cursor, more = await services.groups.bans(principal.user_id, conv_id, cursor, limit)
+    return ok({"items": items, "cursor": next_cursor, "more": more})
+
+
+@router.post("/{conv_id}/bans/{user_id}", response_model=Envelope[None])
+async def ban(
+    conv_id: UrlText, user_id: UrlText, body: BanIn, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Ban a user (owner and admins; only those below them): removed if present, and
+    refused joining, invitations and being added (40351) until unbanned. Banning again
+    replaces the reason."""
+    await services.groups.ban(principal.user_id, conv_id, user_id, body.reason)
+    return ok()
+
+
+@router.delete("/{conv_id}/bans/{user_id}", response_model=Envelope[None])
+async def unban(
+    conv_id: UrlText, user_id: UrlText, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Lift a ban (40400 if there is none); the user is not added back."""
+    await services.groups.unban(principal.user_id, conv_id, user_id)
+    return ok()

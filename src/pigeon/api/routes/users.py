@@ -19,7 +19,7 @@ router = APIRouter(prefix="/users", tags=["users"], responses=ERROR_RESPONSES)
 
 
 def _me(user: UserRecord) -> dict[str, Any]:
-    return {**user.public(), "dm_policy": user.dm_policy}
+    return {**user.public(), "dm_policy": user.dm_policy, "admin": user.admin}
 
 
 @router.get("/me", response_model=Envelope[MeView])

@@ -189,6 +189,7 @@ export const en = {
   sys_group_dissolved: "{actor} dissolved the group",
   sys_member_added: "{actor} added {users}",
   sys_member_removed: "{actor} removed {users}",
+  sys_member_banned: "{actor} banned {users}",
   sys_member_updated: "{actor} changed a member's settings",
   sys_member_joined: "{actor} joined",
   sys_member_left: "{actor} left",

@@ -189,6 +189,7 @@ export const zh = {
   sys_group_dissolved: "{actor} 解散了群组",
   sys_member_added: "{actor} 邀请 {users} 加入了群组",
   sys_member_removed: "{actor} 将 {users} 移出了群组",
+  sys_member_banned: "{actor} 将 {users} 移出并禁止再加入群组",
   sys_member_updated: "{actor} 修改了成员设置",
   sys_member_joined: "{actor} 加入了群组",
   sys_member_left: "{actor} 退出了群组",

@@ -20,7 +20,7 @@ const MAX_REVEAL_PAGES = 40;
 export const WINDOW_ROWS = 240;
 const WINDOW_STEP = 80;
 // System notices after which the member count in the header is out of date.
-const MEMBERSHIP_EVENTS = new Set(["member_added", "member_removed", "member_joined", "member_left"]);
+const MEMBERSHIP_EVENTS = new Set(["member_added", "member_removed", "member_banned", "member_joined", "member_left"]);
 
 export class ChatView {
   constructor(ctx, convId) {
