@@ -9,7 +9,9 @@ from pigeon.broker.base import Broker, Presence
 from pigeon.config import Settings
 from pigeon.core.accounts import AccountService
 from pigeon.core.conversations import ConversationService
+from pigeon.core.export import DataExport
 from pigeon.core.groups import GroupService
+from pigeon.core.lifecycle import AccountDeletion
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
@@ -44,3 +46,5 @@ class Services:
     search: SearchService
     push: PushService
     bots: BotService
+    deletion: AccountDeletion
+    export: DataExport

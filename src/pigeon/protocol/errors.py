@@ -40,6 +40,7 @@ class ErrorCode(IntEnum):
     BOT_WEBHOOK_INVALID = 40070
     HOOK_PAYLOAD_INVALID = 40071
     TOO_MANY_HOOKS = 40072
+    EXPORT_TOO_LARGE = 40090
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -57,6 +58,7 @@ class ErrorCode(IntEnum):
     BOT_NOT_FRIENDABLE = 40307
     FILE_URL_EXPIRED = 40310
     FILE_URL_INVALID = 40311
+    BOT_NOT_SELF_DELETABLE = 40340
     TOO_MANY_PENDING_UPLOADS = 40330
     NOT_FOUND = 40400
     USER_NOT_FOUND = 40401
@@ -86,6 +88,7 @@ class ErrorCode(IntEnum):
     LOGIN_SLOWED = 42911
     UPLOAD_RATE_LIMITED = 42912
     HOOK_RATE_LIMITED = 42913
+    EXPORT_RATE_LIMITED = 42920
     HEADERS_TOO_LARGE = 43100
     INTERNAL = 50000
     TRANSFER_CODING_UNSUPPORTED = 50100
@@ -137,6 +140,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.BOT_WEBHOOK_INVALID: "webhook needs an http(s) URL and events from: message, mention",
     ErrorCode.HOOK_PAYLOAD_INVALID: "webhook body must be a JSON object with a non-empty text",
     ErrorCode.TOO_MANY_HOOKS: "too many webhooks in this conversation; delete one first",
+    ErrorCode.EXPORT_TOO_LARGE: "your data is larger than an export may be; ask the operator",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
@@ -154,6 +158,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.BOT_NOT_FRIENDABLE: "bots do not take friend requests",
     ErrorCode.FILE_URL_EXPIRED: "this file link has expired; ask for a fresh one",
     ErrorCode.FILE_URL_INVALID: "this file link is not valid",
+    ErrorCode.BOT_NOT_SELF_DELETABLE: "a bot account is deleted by an operator (pigeon bot revoke)",
     ErrorCode.TOO_MANY_PENDING_UPLOADS: "too many unfinished uploads; finish or delete one first",
     ErrorCode.NOT_FOUND: "not found",
     ErrorCode.USER_NOT_FOUND: "user not found",
@@ -183,6 +188,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.LOGIN_SLOWED: "too many failed sign-ins to this account; try again later",
     ErrorCode.UPLOAD_RATE_LIMITED: "too many uploads; slow down",
     ErrorCode.HOOK_RATE_LIMITED: "this webhook posts too fast; slow down",
+    ErrorCode.EXPORT_RATE_LIMITED: "you exported your data a short while ago; try again later",
     ErrorCode.HEADERS_TOO_LARGE: "a header line is too long or there are too many headers",
     ErrorCode.INTERNAL: "internal server error",
     ErrorCode.TRANSFER_CODING_UNSUPPORTED: "only the chunked transfer coding is supported",

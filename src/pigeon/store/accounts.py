@@ -28,6 +28,7 @@ def user_from_row(row: Any) -> UserRecord:
         last_seen=row.last_seen,
         guest_expires_at=row.guest_expires_at,
         bot=bool(row.bot),
+        deleted_at=row.deleted_at,
     )
 
 

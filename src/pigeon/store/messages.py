@@ -204,8 +204,14 @@ def _is_unstorable(exc: BaseException) -> bool:
     return isinstance(exc, UnicodeError | OverflowError | TypeError | ValueError)
 
 
-async def append_in_transaction(conn: Conn, batch: Sequence[NewMessage]) -> list[AppendOutcome]:
-    """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``)."""
+async def append_in_transaction(
+    conn: Conn, batch: Sequence[NewMessage], *, admit: frozenset[tuple[str, str]] = frozenset()
+) -> list[AppendOutcome]:
+    """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``).
+
+    ``admit`` names (conversation, sender) pairs stored although the sender is no
+    active member: a deleted account's recall entries (core/lifecycle.py).
+    """
     # Appends on other nodes commit under this lock too: taking it before looking for
     # originals means a concurrent retry of the same (sender, cid) is found, not re-inserted.
     await lock_change_counter(conn)
@@ -220,7 +226,10 @@ async def append_in_transaction(conn: Conn, batch: Sequence[NewMessage]) -> list
             outcomes[index] = Appended(originals[key], True, ())
         elif key in first_of_key:
             continue  # a retry inside this batch: answered after the first is stored
-        elif item.sender_id not in member_sets.get(item.conv_id, ()):
+        elif (
+            item.sender_id not in member_sets.get(item.conv_id, ())
+            and (item.conv_id, item.sender_id) not in admit
+        ):
             outcomes[index] = Rejected(ErrorCode.CONVERSATION_NOT_FOUND)
         else:
             first_of_key[key] = index

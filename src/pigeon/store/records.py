@@ -24,6 +24,8 @@ class UserRecord:
     guest_expires_at: int | None = None
     #: A bot account: signs in with a bot token only (bots/), marked in every user object.
     bot: bool = False
+    #: When the account was deleted (core/lifecycle.py); it is shown as a deleted user.
+    deleted_at: int | None = None
 
     @property
     def guest(self) -> bool:
@@ -37,6 +39,7 @@ class UserRecord:
             "display_name": self.display_name,
             "avatar": self.avatar,
             "bot": self.bot,
+            "deleted": self.deleted_at is not None,
         }
 
 

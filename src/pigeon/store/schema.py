@@ -33,6 +33,10 @@ users = Table(
     Column("guest_expires_at", BigInteger, nullable=True, index=True),
     # A bot account (bots/): signs in with a bot token, never a password.
     Column("bot", Boolean, nullable=False, server_default="0"),
+    # Account deletion (core/lifecycle.py): when it began, and while it is unfinished
+    # the mode it runs in (keep/remove); NULL again once every step is done.
+    Column("deleted_at", BigInteger, nullable=True),
+    Column("deletion", String(16), nullable=True),
 )
 
 logins = Table(
