@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,6 +15,8 @@ import orjson
 import pytest
 
 from harness import ServerProcess, unique_name
+from pigeon.client import PigeonClient
+from pigeon.client.errors import PigeonApiError
 
 from .backends import BACKENDS, serve_on
 from .people import create_group, make_admin
@@ -295,3 +298,30 @@ async def test_an_export_over_the_size_bound_is_refused(rest: Rest) -> None:
     big = await register(rest, "big")
     await upload(rest, big, b"x" * (EXPORT_MAX_BYTES + 1), "big.bin")
     await rest.fails("POST", "users/me/export", 400, EXPORT_TOO_LARGE, token=big.access)
+
+
+# --- the Python SDK
+
+
+async def test_the_sdk_exports_to_a_file_and_deletes_the_account(
+    keep_server: ServerProcess, tmp_path: Path
+) -> None:
+    name = unique_name("sdk")
+    async with PigeonClient(keep_server.base_url) as client:
+        await client.register(name, PASSWORD)
+        target = tmp_path / "mine.zip"
+        size = await client.export_data(target)
+        assert size == target.stat().st_size
+        with zipfile.ZipFile(target) as archive:
+            assert orjson.loads(archive.read("profile.json"))["username"] == name
+        with pytest.raises(PigeonApiError) as limited:
+            await client.export_data(tmp_path / "again.zip")
+        assert limited.value.code == EXPORT_RATE_LIMITED
+        with pytest.raises(PigeonApiError) as refused:
+            await client.delete_account("a wrong password")
+        assert refused.value.code == BAD_CREDENTIALS
+        assert (await client.me())["deleted"] is False
+        await client.delete_account(PASSWORD)
+        with pytest.raises(PigeonApiError) as gone:
+            await client.login(name, PASSWORD)
+        assert gone.value.code == BAD_CREDENTIALS
