@@ -4,6 +4,7 @@ deletion that fails half way being finished by a retry."""
 
 from __future__ import annotations
 
+import base64
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -122,3 +123,30 @@ async def test_a_deletion_that_failed_half_way_is_finished_by_a_retry(
     assert user.deleted_at is not None
     assert user.disabled
     assert await kit.services.deletion.resume_unfinished() == 0
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+async def test_friends_requests_blocks_subscriptions_and_webhooks_go_with_the_account(
+    kit: CoreKit,
+) -> None:
+    me, friend, asker, blocker = [await kit.user(p) for p in ("me", "f", "a", "b")]
+    social, push = kit.services.social, kit.services.push
+    sent = await social.request_friend(me, friend, None)
+    await social.answer(friend, sent["id"], accept=True)
+    await social.request_friend(asker, me, None)
+    await social.block(blocker, me)
+    key = _b64url(b"\x04" + bytes(64))
+    await push.subscribe(me, "https://push.example/endpoint", key, _b64url(bytes(16)))
+    conv = await kit.group(friend, me)
+    await kit.services.bots.create_hook(me, conv, "CI")
+
+    await kit.services.deletion.delete(me, AccountDeletionMode.KEEP)
+
+    assert [u.id for u in await social.friends(friend)] == []
+    assert await social.requests(asker) == []
+    assert [u.id for u in await social.blocked(blocker)] == []
+    assert await push.list_subscriptions(me) == []
+    assert await kit.services.bots.hooks(friend, conv) == []

@@ -35,6 +35,8 @@ FEATURES = [
     "replies",
     "friend-request-push",
     "offline-push",
+    "account-deletion",
+    "data-export",
 ]
 
 

@@ -71,14 +71,16 @@ export function settingsDialog(ctx) {
 
 /** Download my data, delete my account (docs/protocol.md, "Deleting an account"). */
 function accountSection(ctx, close) {
+  const client = ctx.client;
+  if (!client.has("data-export") && !client.has("account-deletion")) return null;
   return h("section.settings-section.account-section", null,
     h("h3.section-title", null, t("account")),
-    h("div.account-row", null,
-      h("button.btn.download-data", { type: "button", onclick: (event) => downloadData(ctx.client, event.currentTarget) }, t("download_data")),
-      h("small.hint", null, t("download_data_hint"))),
-    h("div.account-row", null,
+    client.has("data-export") ? h("div.account-row", null,
+      h("button.btn.download-data", { type: "button", onclick: (event) => downloadData(client, event.currentTarget) }, t("download_data")),
+      h("small.hint", null, t("download_data_hint"))) : null,
+    client.has("account-deletion") ? h("div.account-row", null,
       h("button.btn.danger-outline.delete-account", { type: "button", onclick: () => deleteAccountDialog(ctx, close) }, t("delete_account")),
-      h("small.hint", null, t("delete_account_hint"))));
+      h("small.hint", null, t("delete_account_hint"))) : null);
 }
 
 async function downloadData(client, button) {
