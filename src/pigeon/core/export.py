@@ -37,6 +37,7 @@ from pigeon.store.lifecycle import LifecycleStore
 from pigeon.store.records import ConversationRecord, MemberRecord
 
 _PAGE = 500  # messages read per query
+_REMEMBERED = 10_000  # users whose last export is kept before the expired ones are dropped
 
 README = """\
 Pigeon data export
@@ -127,10 +128,14 @@ class DataExport:
         self._last: dict[str, int] = {}  # user -> when their last export began (this node)
 
     def _admit(self, user_id: str) -> None:
+        """One export per ``interval_s`` per user, counted from when the last one began."""
         now = self.clock.now_ms()
-        wait_ms = self._last.get(user_id, now - 10**15) + int(self.limits.interval_s * 1000) - now
-        if wait_ms > 0:
-            raise RateLimited(wait_ms / 1000, ErrorCode.EXPORT_RATE_LIMITED)
+        interval_ms = int(self.limits.interval_s * 1000)
+        last = self._last.get(user_id)
+        if last is not None and last + interval_ms > now:
+            raise RateLimited((last + interval_ms - now) / 1000, ErrorCode.EXPORT_RATE_LIMITED)
+        if len(self._last) >= _REMEMBERED:  # forget those whose interval is over
+            self._last = {u: t for u, t in self._last.items() if t + interval_ms > now}
         self._last[user_id] = now
 
     async def export(self, user_id: str) -> Path:

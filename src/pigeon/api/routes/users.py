@@ -1,4 +1,4 @@
-"""Profiles, user search and the caller's devices."""
+"""Profiles, user search, the caller's devices, and deleting or exporting one's account."""
 
 from __future__ import annotations
 
