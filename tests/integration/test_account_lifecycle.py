@@ -35,7 +35,7 @@ from .wsclient import (
     send_rest,
 )
 
-BAD_CREDENTIALS, TOKEN_REVOKED, FRIENDS_ONLY = 40101, 40104, 40303
+BAD_REQUEST, BAD_CREDENTIALS, TOKEN_REVOKED, FRIENDS_ONLY = 40000, 40101, 40104, 40303
 BOT_NOT_SELF_DELETABLE, FILE_NOT_FOUND = 40340, 40404
 EXPORT_TOO_LARGE, EXPORT_RATE_LIMITED = 40090, 42920
 REVOKED_CLOSE = 4003
@@ -135,6 +135,14 @@ async def test_a_deleted_account_is_gone_but_its_words_stay_as_a_deleted_users(
     # the username is free again: a new account, not the deleted one
     again = await rest.ok("POST", "auth/register", status=201, json=login)
     assert again["user"]["id"] != alice.id
+
+
+async def test_a_deletion_without_a_password_is_refused_and_changes_nothing(rest: Rest) -> None:
+    me = await register(rest, "nopw")
+    for body in (None, {}, {"password": 12345678}, {"password": "x" * 5000}):
+        reply = await rest.call("DELETE", "users/me", token=me.access, json=body)
+        assert_error(reply, 400, BAD_REQUEST)
+    assert (await rest.ok("GET", "users/me", token=me.access))["deleted"] is False
 
 
 async def test_a_group_nobody_else_is_in_is_dissolved(rest: Rest) -> None:
