@@ -33,8 +33,10 @@ from pigeon.core.bodies import BodyLimits
 from pigeon.core.clock import Clock, SystemClock
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.conversations import ConversationService
+from pigeon.core.export import DataExport, ExportLimits
 from pigeon.core.groups import GroupLimits, GroupService
 from pigeon.core.guests import GuestService
+from pigeon.core.lifecycle import AccountDeletion
 from pigeon.core.messaging import MessagingService
 from pigeon.core.paging import Paging
 from pigeon.core.passwords import Passwords
@@ -77,6 +79,7 @@ from pigeon.server import build_http_app
 from pigeon.services import Services
 from pigeon.store.facade import Store
 from pigeon.store.files import FileStore
+from pigeon.store.lifecycle import LifecycleStore
 from pigeon.store.records import Appended, AppendOutcome, NewMessage
 from pigeon.tracing import TracedBroker, build_tracer
 
@@ -275,6 +278,7 @@ class PigeonApp:
             clock,
             audit,
         )
+        lifecycle = LifecycleStore(self.store.db)
         self.services = Services(
             settings=settings,
             store=self.store,
@@ -325,6 +329,24 @@ class PigeonApp:
                     paging,
                     clock,
                 )
+            ),
+            deletion=AccountDeletion(
+                self.store,
+                lifecycle,
+                groups,
+                files.delete,
+                self.broker,
+                passwords,
+                permissions,
+                settings.account_deletion,
+                clock,
+            ),
+            export=DataExport(
+                self.store,
+                lifecycle,
+                files.stored,
+                ExportLimits(settings.export_max_bytes, settings.export_interval_s),
+                clock,
             ),
         )
         self.gateway = Gateway(
@@ -430,6 +452,8 @@ class PigeonApp:
         self.services.files.start()
         self.services.retention.start()
         self.guests.start()
+        # A deletion a crash interrupted is finished now (core/lifecycle.py).
+        await self.services.deletion.resume_unfinished()
 
     async def start(self) -> int:
         """Migrate, start background work, listen. Returns the bound port."""

@@ -429,6 +429,40 @@ def user_reset_password(username: str, password: str | None, **flags: Any) -> No
     click.echo(f"{username}: password reset" + ("" if password else f"; new password: {chosen}"))
 
 
+@user.command("delete", short_help="Delete an account (finishes an interrupted deletion too).")
+@click.argument("username")
+@click.option(
+    "--remove-messages",
+    is_flag=True,
+    help="Recall their messages everywhere and delete their files, whatever account_deletion says.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@common_options
+def user_delete(username: str, remove_messages: bool, yes: bool, **flags: Any) -> None:
+    """Delete a user's account as DELETE /users/me does (docs/operations.md, "Deleting
+    accounts"): signed out everywhere, friends, subscriptions and webhooks dropped,
+    groups left or handed on. Their messages stay, shown as from a deleted user, unless
+    the server's policy or --remove-messages removes them. Running it again on a
+    half-finished deletion (give the account's deleted~ID name) finishes it."""
+    if not yes:
+        click.confirm(f"Delete the account {username}? This cannot be undone", abort=True)
+    settings = _settings(**flags)
+    _require_database(settings)
+
+    async def _go() -> Any:
+        from pigeon.app import PigeonApp
+
+        app = PigeonApp(settings)
+        await app.store.upgrade()
+        try:
+            return await app.services.deletion.delete_by_operator(username, remove_messages)
+        finally:
+            await app.store.close()
+
+    deleted = _run_refusing(_go())
+    click.echo(f"deleted {username} ({deleted.id}); it is now {deleted.username}")
+
+
 @main.group(short_help="Manage bot accounts.")
 def bot() -> None:
     """Manage bot accounts (docs/bots.md). A bot signs in with its token, never a

@@ -13,6 +13,8 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pigeon.protocol.lifecycle import AccountDeletionMode
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -350,6 +352,25 @@ class Settings(BaseSettings):
     )
     max_hooks_per_conversation: int = Field(
         20, ge=1, le=1000, description="incoming webhooks one conversation may have"
+    )
+
+    # --- account lifecycle: deletion and data export (docs/operations.md)
+    account_deletion: AccountDeletionMode = Field(
+        AccountDeletionMode.KEEP,
+        description="what a deleted account's messages become: keep (shown as from a "
+        "deleted user) or remove (recalled everywhere, their files deleted)",
+    )
+    export_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024,
+        description="largest data export, counted as the bytes of its entries before "
+        "compression; a bigger one is refused (40090)",
+    )
+    export_interval_s: float = Field(
+        600.0,
+        ge=0,
+        description="a user may export their data once per this many seconds (42920); "
+        "kept per node",
     )
 
     @field_validator("log_level")

@@ -10,7 +10,9 @@ from pigeon.config import Settings
 from pigeon.core.accounts import AccountService
 from pigeon.core.admin import AdminService
 from pigeon.core.conversations import ConversationService
+from pigeon.core.export import DataExport
 from pigeon.core.groups import GroupService
+from pigeon.core.lifecycle import AccountDeletion
 from pigeon.core.messaging import MessagingService
 from pigeon.core.presence import PresenceService
 from pigeon.core.ratelimit import KeyedLimiter, LoginGuard
@@ -48,3 +50,5 @@ class Services:
     retention: RetentionService
     bots: BotService
     admin: AdminService
+    deletion: AccountDeletion
+    export: DataExport

@@ -132,6 +132,7 @@ async def test_profile_read_and_update(rest: Rest) -> None:
         "display_name": account.username,
         "avatar": None,
         "bot": False,
+        "deleted": False,
         "dm_policy": "anyone",
         "admin": False,
     }
@@ -177,6 +178,7 @@ async def test_user_by_id_is_public(rest: Rest) -> None:
         "display_name": bob.username,
         "avatar": None,
         "bot": False,
+        "deleted": False,
     }
     await rest.fails("GET", "users/u_nobody", 404, USER_NOT_FOUND, token=alice.access)
 

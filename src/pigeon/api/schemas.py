@@ -168,6 +168,10 @@ class PasswordChangeIn(BaseModel):
     new_password: NewPassword
 
 
+class AccountDeleteIn(BaseModel):
+    password: str = Field(max_length=_COARSE)
+
+
 class LoginIn(BaseModel):
     username: Username
     password: str = Field(max_length=_COARSE)

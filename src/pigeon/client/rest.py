@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
+import os
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -262,6 +264,31 @@ class PigeonClient:
     async def update_me(self, **changes: Any) -> JSON:
         """PATCH the caller's profile (``display_name``, ``avatar``, ``dm_policy``)."""
         return dict(await self.call("PATCH", "/users/me", json=changes))
+
+    async def delete_account(self, password: str) -> None:
+        """Delete the signed-in account for good (docs/protocol.md, "Deleting an
+        account"); a wrong password raises 40101 and changes nothing. This client is
+        signed out afterwards."""
+        await self.call("DELETE", "/users/me", json={"password": password})
+        self.access_token = self.refresh_token = None
+
+    async def export_data(self, path: str | os.PathLike[str]) -> int:
+        """Save the caller's data export (a zip; docs/protocol.md, "Exporting your
+        data") at ``path``; returns its size in bytes. Raises ``PigeonApiError`` as any
+        call does, e.g. 42920 (with ``retry_after``) when exported a short while ago."""
+
+        async def attempt(token: str) -> bytes:
+            url = f"{self.base_url}{API}/users/me/export"
+            headers = {"Authorization": f"Bearer {token}"}
+            async with self.session.post(url, headers=headers) as response:
+                if response.status != 200:
+                    text = await response.text()
+                    raise _error_from_response(response.status, _json_or_none(text), text)
+                return await response.read()
+
+        archive = await self._authorized(attempt)
+        await asyncio.to_thread(Path(path).write_bytes, archive)
+        return len(archive)
 
     async def get_user(self, user_id: str) -> JSON:
         return dict(await self.call("GET", f"/users/{user_id}"))

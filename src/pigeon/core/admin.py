@@ -182,7 +182,7 @@ class AdminService:
             body={"seq": seq, "by": "server_admin"},
             ts=self.deps.clock.now_ms(),
             amends=amends,
-            by_operator=True,
+            on_behalf=True,
         )
         outcome = await self.deps.committer.submit(entry)
         if not isinstance(outcome, Appended):

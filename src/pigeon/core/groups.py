@@ -160,7 +160,7 @@ class GroupService:
             kind="system",
             body={"event": event, "actor": actor, **details},
             ts=self.clock.now_ms(),
-            by_operator=operator,
+            on_behalf=operator,
         )
 
     async def _announce(self, result: ChangeResult) -> None:

@@ -398,6 +398,23 @@ class FileService:
             raise CoreError(ErrorCode.FILE_NOT_FOUND)
         await self.store.touch(record.id, now_ms())
 
+    async def delete(self, file_id: str) -> bool:
+        """Delete a file now unless a live message or an avatar shows it (a deleted
+        account's uploads, core/lifecycle.py); False when it is still in use."""
+        return await self._remove(file_id)
+
+    async def stored(self, file_ids: Sequence[str]) -> list[tuple[FileRecord, Path]]:
+        """The complete files among ``file_ids`` with their blob's path (data export)."""
+        found = []
+        for file_id in file_ids:
+            record = await self.store.get(file_id)
+            if record is None or not record.complete or record.blob_key is None:
+                continue
+            path = self.blobs.local_path(record.blob_key)
+            if path is not None:
+                found.append((record, path))
+        return found
+
     # --- garbage collection
 
     async def release(self, file_ids: Sequence[str], touched_before: int) -> int:

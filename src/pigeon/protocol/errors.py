@@ -40,6 +40,7 @@ class ErrorCode(IntEnum):
     BOT_WEBHOOK_INVALID = 40070
     HOOK_PAYLOAD_INVALID = 40071
     TOO_MANY_HOOKS = 40072
+    EXPORT_TOO_LARGE = 40090
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -57,6 +58,7 @@ class ErrorCode(IntEnum):
     BOT_NOT_FRIENDABLE = 40307
     FILE_URL_EXPIRED = 40310
     FILE_URL_INVALID = 40311
+    BOT_NOT_SELF_DELETABLE = 40340
     TOO_MANY_PENDING_UPLOADS = 40330
     NOT_SERVER_ADMIN = 40350
     BANNED = 40351
@@ -90,6 +92,7 @@ class ErrorCode(IntEnum):
     HOOK_RATE_LIMITED = 42913
     NOT_FORWARDABLE = 40085
     MESSAGE_REMOVED = 41000
+    EXPORT_RATE_LIMITED = 42920
     HEADERS_TOO_LARGE = 43100
     INTERNAL = 50000
     TRANSFER_CODING_UNSUPPORTED = 50100
@@ -141,6 +144,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.BOT_WEBHOOK_INVALID: "webhook needs an http(s) URL and events from: message, mention",
     ErrorCode.HOOK_PAYLOAD_INVALID: "webhook body must be a JSON object with a non-empty text",
     ErrorCode.TOO_MANY_HOOKS: "too many webhooks in this conversation; delete one first",
+    ErrorCode.EXPORT_TOO_LARGE: "your data is larger than an export may be; ask the operator",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
@@ -158,6 +162,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.BOT_NOT_FRIENDABLE: "bots do not take friend requests",
     ErrorCode.FILE_URL_EXPIRED: "this file link has expired; ask for a fresh one",
     ErrorCode.FILE_URL_INVALID: "this file link is not valid",
+    ErrorCode.BOT_NOT_SELF_DELETABLE: "a bot account is deleted by an operator (pigeon bot revoke)",
     ErrorCode.TOO_MANY_PENDING_UPLOADS: "too many unfinished uploads; finish or delete one first",
     ErrorCode.NOT_SERVER_ADMIN: "only server admins may do that",
     ErrorCode.BANNED: "banned from this group",
@@ -193,6 +198,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     "recalled can be forwarded",
     ErrorCode.MESSAGE_REMOVED: "that message was removed: the conversation keeps messages "
     "for a limited time",
+    ErrorCode.EXPORT_RATE_LIMITED: "you exported your data a short while ago; try again later",
     ErrorCode.HEADERS_TOO_LARGE: "a header line is too long or there are too many headers",
     ErrorCode.INTERNAL: "internal server error",
     ErrorCode.TRANSFER_CODING_UNSUPPORTED: "only the chunked transfer coding is supported",

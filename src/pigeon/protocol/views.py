@@ -26,6 +26,7 @@ class UserView(TypedDict):
     display_name: str
     avatar: str | None
     bot: bool  # a bot account (docs/bots.md)
+    deleted: bool  # a deleted account: shown as "Deleted user", no avatar
 
 
 class MeView(UserView):

@@ -29,6 +29,7 @@ def user_from_row(row: Any) -> UserRecord:
         guest_expires_at=row.guest_expires_at,
         bot=bool(row.bot),
         admin=bool(row.admin),
+        deleted_at=row.deleted_at,
     )
 
 

@@ -222,7 +222,10 @@ def _is_unstorable(exc: BaseException) -> bool:
 
 
 async def append_in_transaction(conn: Conn, batch: Sequence[NewMessage]) -> list[AppendOutcome]:
-    """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``)."""
+    """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``).
+
+    A message marked ``on_behalf`` is stored although its sender is no active member.
+    """
     # Appends on other nodes commit under this lock too: taking it before looking for
     # originals means a concurrent retry of the same (sender, cid) is found, not re-inserted.
     await lock_change_counter(conn)
@@ -237,7 +240,7 @@ async def append_in_transaction(conn: Conn, batch: Sequence[NewMessage]) -> list
             outcomes[index] = Appended(originals[key], True, ())
         elif key in first_of_key:
             continue  # a retry inside this batch: answered after the first is stored
-        elif not item.by_operator and item.sender_id not in member_sets.get(item.conv_id, ()):
+        elif not item.on_behalf and item.sender_id not in member_sets.get(item.conv_id, ()):
             outcomes[index] = Rejected(ErrorCode.CONVERSATION_NOT_FOUND)
         else:
             first_of_key[key] = index

@@ -26,6 +26,8 @@ class UserRecord:
     bot: bool = False
     #: A server admin (core/admin.py): shown only in the account's own ``me`` view.
     admin: bool = False
+    #: When the account was deleted (core/lifecycle.py); it is shown as a deleted user.
+    deleted_at: int | None = None
 
     @property
     def guest(self) -> bool:
@@ -39,6 +41,7 @@ class UserRecord:
             "display_name": self.display_name,
             "avatar": self.avatar,
             "bot": self.bot,
+            "deleted": self.deleted_at is not None,
         }
 
 
@@ -200,8 +203,10 @@ class NewMessage:
     mentions: tuple[str, ...] | None = None
     amends: Amendment | None = None
     forwarded: Forwarded | None = None
-    #: A server admin's entry (core/admin.py): its sender need not be a member.
-    by_operator: bool = False
+    #: Made by the server on someone's behalf, so its sender need not be an active
+    #: member: a server admin's entries (core/admin.py), the recalls that remove a
+    #: deleted account's messages (core/lifecycle.py).
+    on_behalf: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,10 @@ users = Table(
     Column("bot", Boolean, nullable=False, server_default="0"),
     # A server admin (core/admin.py): may use /api/v1/admin. Granted from the CLI only.
     Column("admin", Boolean, nullable=False, server_default="0"),
+    # Account deletion (core/lifecycle.py): when it began, and while it is unfinished
+    # the mode it runs in (keep/remove); NULL again once every step is done.
+    Column("deleted_at", BigInteger, nullable=True),
+    Column("deletion", String(16), nullable=True),
 )
 
 logins = Table(

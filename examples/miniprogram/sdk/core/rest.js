@@ -59,6 +59,15 @@ export function parseEnvelope(response) {
   throw error;
 }
 
+/** @param {import("./adapter.js").HttpResponse} response */
+function badCredentials(response) {
+  try {
+    return JSON.parse(response.text).code === 40101;
+  } catch {
+    return false;
+  }
+}
+
 export class Api {
   /**
    * @param {import("./adapter.js").Adapter} adapter
@@ -240,6 +249,8 @@ export class Api {
       await this.refresh().catch(() => {});
     }
     const response = await this._fetch(method, path, body, auth);
+    // 40101 refuses a password the call carried (deleting the account), not the token.
+    if (response.status === 401 && badCredentials(response)) return parseEnvelope(response);
     if (response.status === 401 && auth && this.auth && !retried) {
       await this.refresh();
       return this.request(method, path, body, { auth, retried: true });
@@ -309,6 +320,40 @@ export class Api {
     if (displayName) body.display_name = displayName;
     this._save(await this.request("POST", "/auth/register", body, { auth: false }));
     return /** @type {Auth} */ (this.auth);
+  }
+
+  /**
+   * Delete the signed-in account for good (docs/protocol.md, "Deleting an account").
+   * A wrong password rejects with code 40101 and changes nothing; on success this
+   * client is signed out.
+   * @param {string} password
+   */
+  async deleteAccount(password) {
+    await this.request("DELETE", "/users/me", { password });
+    this.clear();
+  }
+
+  /**
+   * The caller's data as a zip archive (docs/protocol.md, "Exporting your data").
+   * Rejects with an ApiError as any call does (42920 with retryAfter: exported lately).
+   * @returns {Promise<Uint8Array>}
+   */
+  async exportData() {
+    const requestBytes = this.adapter.requestBytes;
+    if (!requestBytes) throw new ApiError(0, 0, "data export is not supported on this platform");
+    if (!this.auth) throw new ApiError(401, 40100, "not signed in");
+    if (this.auth.expires_at - Date.now() < 5_000) await this.refresh().catch(() => {});
+    /** @type {Record<string, string>} */
+    const headers = { Authorization: `Bearer ${this.auth ? this.auth.access_token : ""}` };
+    /** @type {import("./adapter.js").BytesResponse} */
+    let response;
+    try {
+      response = await requestBytes.call(this.adapter, { method: "POST", url: this.url("/users/me/export"), headers });
+    } catch {
+      throw new ApiError(0, 0, "network");
+    }
+    if (response.status === 200) return response.bytes;
+    return parseEnvelope({ status: response.status, headers: response.headers, text: new TextDecoder().decode(response.bytes) });
   }
 
   async logout() {

@@ -102,6 +102,15 @@ export function nodeAdapter({ storage = new MemoryStorage() } = {}) {
       });
       return { status: response.status, headers: out, text: await response.text() };
     },
+    async requestBytes({ method, url, headers, body }) {
+      const response = await fetch(url, { method, headers, body });
+      /** @type {Record<string, string>} */
+      const out = {};
+      response.headers.forEach((value, name) => {
+        out[name.toLowerCase()] = value;
+      });
+      return { status: response.status, headers: out, bytes: new Uint8Array(await response.arrayBuffer()) };
+    },
     async upload({ url, headers, file, onProgress }) {
       const data = bytesOf(file);
       const boundary = `pigeon${Date.now().toString(36)}${Math.random().toString(36).slice(2)}`;

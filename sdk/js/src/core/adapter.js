@@ -30,6 +30,14 @@
  */
 
 /**
+ * An HTTP response whose body is kept as bytes (a success) or text (an error envelope).
+ * @typedef {object} BytesResponse
+ * @property {number} status
+ * @property {Record<string, string>} headers  names in lower case
+ * @property {Uint8Array} bytes
+ */
+
+/**
  * A multipart upload of one file in the part named `file`.
  * @typedef {object} UploadRequest
  * @property {string} url
@@ -52,6 +60,7 @@
  * @property {(url: string, handlers: SocketHandlers) => SocketHandle} openSocket
  * @property {(request: HttpRequest) => Promise<HttpResponse>} request  rejects on network failure
  * @property {(request: UploadRequest) => Promise<HttpResponse>} upload
+ * @property {(request: HttpRequest) => Promise<BytesResponse>} [requestBytes]  a binary answer (data export)
  * @property {import("./storage.js").KeyValueStorage} storage
  * @property {(fn: (online: boolean) => void) => () => void} onNetwork
  * @property {(fn: () => void) => () => void} onForeground  the app or page came back to view

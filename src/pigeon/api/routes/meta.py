@@ -37,6 +37,8 @@ FEATURES = [
     "offline-push",
     "forward",
     "retention",
+    "account-deletion",
+    "data-export",
 ]
 
 

@@ -1,15 +1,18 @@
-"""Profiles, user search and the caller's devices."""
+"""Profiles, user search, the caller's devices, and deleting or exporting one's account."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from pigeon.api.deps import ClientIpDep, PrincipalDep, ServicesDep
 from pigeon.api.envelope import ERROR_RESPONSES, Envelope, Page, ok
-from pigeon.api.schemas import DeviceOut, PasswordChangeIn, ProfileIn, UrlText
+from pigeon.api.schemas import AccountDeleteIn, DeviceOut, PasswordChangeIn, ProfileIn, UrlText
 from pigeon.core.errors import CoreError
+from pigeon.core.export import remove_quietly
 from pigeon.protocol.errors import ErrorCode, PigeonError
 from pigeon.protocol.text import TextKind, schema_pattern
 from pigeon.protocol.views import MeView, UserView
@@ -51,6 +54,48 @@ async def change_password(
         raise
     services.login_guard.succeeded(principal.user_id, ip)
     return ok()
+
+
+@router.delete("/me", response_model=Envelope[None])
+async def delete_me(
+    body: AccountDeleteIn, principal: PrincipalDep, services: ServicesDep, ip: ClientIpDep
+) -> dict[str, Any]:
+    """Delete the caller's account, confirmed with its password (wrong guesses count like
+    failed sign-ins). Every login ends and its sockets close with 4003; what becomes of
+    the messages is the server's ``account_deletion`` policy (docs/operations.md). A bot
+    is refused (40340)."""
+    services.auth_by_ip.check(ip)
+    services.login_guard.check(principal.user_id, ip)
+    try:
+        await services.deletion.delete_self(principal.user_id, body.password)
+    except PigeonError as exc:
+        if exc.code == ErrorCode.BAD_CREDENTIALS:
+            services.login_guard.failed(principal.user_id, ip)
+        raise
+    return ok()
+
+
+@router.post(
+    "/me/export",
+    response_class=Response,
+    responses={200: {"content": {"application/zip": {}}, "description": "the zip archive"}},
+)
+async def export_me(principal: PrincipalDep, services: ServicesDep) -> Response:
+    """The caller's data as a zip archive (layout in its README.txt). Once per
+    ``export_interval_s`` (42920 with ``retry_after``); at most ``export_max_bytes``
+    before compression (40090)."""
+    path = await services.export.export(principal.user_id)
+    try:
+        # Sent whole: its size is bounded, and a streamed body through the ASGI bridge
+        # would wait for a disconnect event the bridge never sends.
+        archive = await asyncio.to_thread(path.read_bytes)
+    finally:
+        remove_quietly(path)
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="pigeon-export.zip"'},
+    )
 
 
 @router.get("/me/devices", response_model=Envelope[Page[DeviceOut]])

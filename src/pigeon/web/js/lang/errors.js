@@ -18,6 +18,7 @@ export const ERRORS = {
   40101: { en: "The username or password is incorrect.", zh: "用户名或密码错误。" },
   40103: { en: "Your session has ended. Please sign in again.", zh: "登录已过期，请重新登录。" },
   40104: { en: "Your session has ended. Please sign in again.", zh: "登录已过期，请重新登录。" },
+  40090: { en: "Your data is larger than an export may be. Ask the server's operator.", zh: "你的数据超过了导出上限，请联系服务器管理员。" },
   40300: { en: "You are not allowed to do that.", zh: "没有权限。" },
   40301: { en: "This account is disabled.", zh: "该账号已被停用。" },
   40302: { en: "This person does not accept that from you.", zh: "对方不接受你的此项操作。" },
@@ -26,6 +27,7 @@ export const ERRORS = {
   40305: { en: "Only the group's owner or admins can do that.", zh: "只有群主或管理员可以这样做。" },
   40310: { en: "This file link has expired.", zh: "文件链接已过期。" },
   40330: { en: "Too many unfinished uploads. Finish or cancel one first.", zh: "未完成的上传太多，请先完成或取消一个。" },
+  40340: { en: "Bot accounts are deleted by the server's operator.", zh: "机器人账号需由服务器管理员删除。" },
   40400: { en: "Not found.", zh: "未找到。" },
   40401: { en: "This person was not found.", zh: "未找到该用户。" },
   40402: { en: "This conversation was not found.", zh: "未找到该会话。" },
@@ -43,6 +45,7 @@ export const ERRORS = {
   42910: { en: "You are sending too fast. Please slow down.", zh: "发送太快了，请稍后再发。" },
   42911: { en: "Too many attempts. Please wait a moment and try again.", zh: "尝试次数过多，请稍后再试。" },
   42912: { en: "Too many uploads. Please wait a moment.", zh: "上传过于频繁，请稍候。" },
+  42920: { en: "You downloaded your data a short while ago. Please try again later.", zh: "你刚刚下载过数据，请稍后再试。" },
   50000: { en: "The server had a problem. Please try again.", zh: "服务器出错了，请重试。" },
   50300: { en: "The server is busy. Please try again shortly.", zh: "服务器繁忙，请稍后重试。" },
 };

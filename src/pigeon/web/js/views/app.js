@@ -33,6 +33,7 @@ export class AppView {
       newGroup: () => newGroupDialog(this.ctx),
       personRow: (user) => this.personRow(user),
       logout: () => this.logout(),
+      accountDeleted: () => this.accountDeleted(),
       refreshAll: () => this.refreshAll(),
       setRequests: (n) => this.sidebar.setRequests(n),
     };
@@ -187,6 +188,14 @@ export class AppView {
     await unsubscribePush(this.api).catch(() => {});
     await this.api.logout();
     this.onSignedOut("");
+  }
+
+  /** The account is gone (the server has signed out every device): leave nothing behind. */
+  accountDeleted() {
+    this.teardown();
+    this.client.forgetLocalData();
+    this.api.clear();
+    this.onSignedOut(t("account_deleted"));
   }
 
   signedOut(notice) {

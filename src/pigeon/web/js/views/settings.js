@@ -1,4 +1,5 @@
-// Settings: profile, language, theme, notifications, devices, blocked users, sign out.
+// Settings: profile, language, theme, notifications, devices, blocked users, your data
+// and account, sign out.
 
 import { h, avatar, fill } from "../dom.js";
 import { t, errorText, formatAgo } from "../i18n.js";
@@ -58,11 +59,83 @@ export function settingsDialog(ctx) {
         client.has("offline-push") ? pushSection(client) : null,
         h("section.settings-section", null, h("h3.section-title", null, t("devices")), devices),
         client.has("blocks") ? h("section.settings-section", null, h("h3.section-title", null, t("blocked_users")), blocked) : null,
+        accountSection(ctx, close),
         h("div.dialog-actions", null,
           h("button.btn.danger-outline.logout", { type: "button", onclick: () => confirmLogout(ctx, close) }, icon("logout", { size: 18 }), t("log_out"))),
       );
       loadDevices(client, devices);
       if (client.has("blocks")) loadBlocked(client, blocked);
+    },
+  });
+}
+
+/** Download my data, delete my account (docs/protocol.md, "Deleting an account"). */
+function accountSection(ctx, close) {
+  const client = ctx.client;
+  if (!client.has("data-export") && !client.has("account-deletion")) return null;
+  return h("section.settings-section.account-section", null,
+    h("h3.section-title", null, t("account")),
+    client.has("data-export") ? h("div.account-row", null,
+      h("button.btn.download-data", { type: "button", onclick: (event) => downloadData(client, event.currentTarget) }, t("download_data")),
+      h("small.hint", null, t("download_data_hint"))) : null,
+    client.has("account-deletion") ? h("div.account-row", null,
+      h("button.btn.danger-outline.delete-account", { type: "button", onclick: () => deleteAccountDialog(ctx, close) }, t("delete_account")),
+      h("small.hint", null, t("delete_account_hint"))) : null);
+}
+
+async function downloadData(client, button) {
+  button.disabled = true;
+  toast(t("preparing_export"));
+  try {
+    const bytes = await client.api.exportData();
+    const url = URL.createObjectURL(new Blob([bytes], { type: "application/zip" }));
+    const link = h("a", { href: url, download: `pigeon-${client.me.username}.zip` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    toast(t("export_ready"));
+  } catch (error) {
+    toast(t("something_wrong", { msg: errorText(error) }), "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function deleteAccountDialog(ctx, closeSettings) {
+  openDialog({
+    title: () => t("delete_account"),
+    cls: "small.delete-account-dialog",
+    build(body, close) {
+      const password = h("input", { id: "delete-password", type: "password", autocomplete: "current-password", required: true });
+      const problem = h("p.form-error", { role: "alert", hidden: true });
+      const submit = async (event) => {
+        event.preventDefault();
+        if (!password.value) return;
+        const button = event.currentTarget.querySelector("button[type=submit]");
+        button.disabled = true;
+        try {
+          await ctx.client.api.deleteAccount(password.value);
+        } catch (error) {
+          problem.textContent = errorText(error);
+          problem.hidden = false;
+          button.disabled = false;
+          password.select();
+          return;
+        }
+        close();
+        closeSettings();
+        ctx.accountDeleted();
+      };
+      body.append(
+        h("form.delete-account-form", { onsubmit: submit },
+          h("p.confirm-detail", null, t("delete_account_confirm")),
+          h("div.field", null, h("label", { for: "delete-password" }, t("password")), password),
+          problem,
+          h("div.dialog-actions", null,
+            h("button.btn", { type: "button", onclick: () => close() }, t("cancel")),
+            h("button.btn.danger", { type: "submit" }, t("delete_account_button")))));
+      password.focus();
     },
   });
 }

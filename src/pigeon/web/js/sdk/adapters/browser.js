@@ -60,6 +60,10 @@ export function browserAdapter({ storage = window.localStorage } = {}) {
       const response = await fetch(url, { method, headers, body });
       return { status: response.status, headers: headerRecord(response.headers), text: await response.text() };
     },
+    async requestBytes({ method, url, headers, body }) {
+      const response = await fetch(url, { method, headers, body });
+      return { status: response.status, headers: headerRecord(response.headers), bytes: new Uint8Array(await response.arrayBuffer()) };
+    },
     upload({ url, headers, file, onProgress }) {
       // fetch cannot report upload progress; XHR can.
       return new Promise((resolve, reject) => {
