@@ -40,6 +40,12 @@ ON_CONVERSATION: dict[tuple[Action, ConversationKind], str] = {
     (Action.DISSOLVE, ConversationKind.CHANNEL): ".FF",
     (Action.LEAVE, ConversationKind.GROUP): "F..",
     (Action.LEAVE, ConversationKind.CHANNEL): "F..",
+    (Action.REACT, ConversationKind.DIRECT): "...",
+    (Action.REACT, ConversationKind.GROUP): "...",
+    (Action.REACT, ConversationKind.CHANNEL): "...",
+    (Action.PIN, ConversationKind.DIRECT): "...",
+    (Action.PIN, ConversationKind.GROUP): "..A",
+    (Action.PIN, ConversationKind.CHANNEL): "..A",
 }
 
 INVITE: dict[Visibility, str] = {Visibility.PRIVATE: "..A", Visibility.PUBLIC: "..."}

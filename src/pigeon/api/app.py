@@ -13,6 +13,7 @@ from pigeon.api.routes import (
     auth,
     conversations,
     groups,
+    marks,
     meta,
     presence,
     push,
@@ -40,7 +41,19 @@ def create_api(services: Services) -> FastAPI:
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(finite_json)])
     # push before users: /users/me/notifications is not a /users/{user_id}
-    modules = (auth, bots, push, users, conversations, groups, social, presence, search, meta)
+    modules = (
+        auth,
+        bots,
+        push,
+        users,
+        conversations,
+        marks,
+        groups,
+        social,
+        presence,
+        search,
+        meta,
+    )
     for module in modules:
         api.include_router(module.router)
     app.include_router(api)

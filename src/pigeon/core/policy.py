@@ -36,6 +36,8 @@ class Action(StrEnum):
     DISSOLVE = "dissolve"  # end the group for everyone
     LEAVE = "leave"
     REMOVE_WEBHOOK = "remove_webhook"  # delete an incoming webhook (on_self: its creator)
+    REACT = "react"  # add or remove one's reaction to a message
+    PIN = "pin"  # pin or unpin a message for everyone in the conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,16 @@ def _remove_webhook(s: Situation) -> Refusal | None:
     return Refusal(ErrorCode.NOT_ADMIN, "only its creator or an admin deletes a webhook")
 
 
+def _react(s: Situation) -> Refusal | None:
+    return None  # every active member, channel subscribers included: reacting is not posting
+
+
+def _pin(s: Situation) -> Refusal | None:
+    if s.kind is ConversationKind.DIRECT:
+        return None  # either party of a direct chat
+    return _admins_only("only admins pin messages")(s)
+
+
 RULES: dict[Action, Rule] = {
     Action.POST: _post,
     Action.MENTION_ALL: _group_admins_only(
@@ -156,6 +168,8 @@ RULES: dict[Action, Rule] = {
     Action.DISSOLVE: _owner_only("only the owner dissolves a group"),
     Action.LEAVE: _leave,
     Action.REMOVE_WEBHOOK: _remove_webhook,
+    Action.REACT: _react,
+    Action.PIN: _pin,
 }
 
 

@@ -33,6 +33,14 @@ class MeView(UserView):
     dm_policy: str
 
 
+class ReactionView(TypedDict):
+    """One emoji's reactions to a message, as one reader sees them."""
+
+    emoji: str
+    count: int
+    mine: bool  # the reader is among them
+
+
 # Functional form: ``from`` is a Python keyword.
 MessageView = TypedDict(
     "MessageView",
@@ -49,8 +57,19 @@ MessageView = TypedDict(
         "mentions": NotRequired[list[str]],
         "edited_at": NotRequired[int],
         "recalled": NotRequired[bool],
+        # History and pull only (per reader); in order of first use.
+        "reactions": NotRequired[list[ReactionView]],
     },
 )
+
+
+class PinView(TypedDict):
+    """A pinned message of a conversation (``GET /conversations/{id}/pins``)."""
+
+    seq: int
+    by: str  # who pinned it
+    at: int  # when (ms)
+    message: MessageView
 
 
 class AckView(TypedDict):

@@ -9,6 +9,7 @@ from pigeon.store.accounts import AccountStore
 from pigeon.store.conversations import ConversationStore
 from pigeon.store.engine import Database
 from pigeon.store.groups import GroupStore
+from pigeon.store.marks import MarkStore
 from pigeon.store.messages import MessageStore
 from pigeon.store.search import SearchStore
 from pigeon.store.social import SocialStore
@@ -23,6 +24,7 @@ class Store:
     groups: GroupStore
     social: SocialStore
     search: SearchStore
+    marks: MarkStore
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -35,6 +37,7 @@ class Store:
             GroupStore(db),
             SocialStore(db),
             SearchStore(db),
+            MarkStore(db),
         )
 
     async def upgrade(self) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pigeon.protocol.membership import ConversationKind, MemberState, Role, Visibility
-from pigeon.protocol.views import AckView, MessageView, UserView
+from pigeon.protocol.views import AckView, MessageView, ReactionView, UserView
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +110,8 @@ class MessageRecord:
     mentions: tuple[str, ...] | None = None
     edited_at: int | None = None
     recalled: bool = False
+    #: Filled by reads made for one reader (history, pull, pins); empty otherwise.
+    reactions: tuple[ReactionView, ...] = ()
 
     def public(self) -> MessageView:
         """The message as clients see it (a ``msg`` frame without ``t``)."""
@@ -131,6 +133,8 @@ class MessageRecord:
             out["edited_at"] = self.edited_at
         if self.recalled:
             out["recalled"] = True
+        if self.reactions:
+            out["reactions"] = list(self.reactions)
         return out
 
     def ack(self) -> AckView:
@@ -168,6 +172,19 @@ class Amendment:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """What a ``react``, ``pin`` or ``unpin`` entry does to an earlier message.
+
+    ``emoji`` set: a reaction by the entry's sender, ``on`` True adds it, False
+    removes it, None toggles. Otherwise ``on`` pins (True) or unpins (False).
+    """
+
+    seq: int
+    emoji: str | None = None
+    on: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message accepted by the core and waiting for its seq."""
 
@@ -181,6 +198,7 @@ class NewMessage:
     reply_to: int | None = None
     mentions: tuple[str, ...] | None = None
     amends: Amendment | None = None
+    marks: Mark | None = None
 
 
 @dataclass(frozen=True, slots=True)
