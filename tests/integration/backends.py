@@ -35,10 +35,14 @@ def _admin(statement: str) -> None:
 
 
 def serve_on(
-    backend: str, data_dirs: pytest.TempPathFactory, label: str
+    backend: str,
+    data_dirs: pytest.TempPathFactory,
+    label: str,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[ServerProcess]:
-    """Start a server on ``backend`` for a module fixture; drop its database afterwards."""
-    env: dict[str, str] = {}
+    """Start a server on ``backend`` (with ``settings``, ``PIGEON_*`` variables) for a
+    module fixture; drop its database afterwards."""
+    env: dict[str, str] = dict(settings or {})
     database = f"pigeon_test_{secrets.token_hex(6)}"
     if backend == "postgresql":
         try:

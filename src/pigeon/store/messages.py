@@ -93,8 +93,8 @@ class MessageStore:
         Guarantees, per message: a ``(sender, cid)`` seen before returns the stored
         original (``duplicate``) and writes nothing; otherwise the message gets the
         next seq of its conversation, with no gap, and the sender's read watermark
-        moves to it. A sender who is not an active member is rejected with
-        CONVERSATION_NOT_FOUND. When this returns, everything accepted is committed.
+        moves to it (not for a reaction or pin). A sender who is not an active member
+        is rejected with CONVERSATION_NOT_FOUND. When this returns, everything accepted is committed.
 
         Failure isolation: when the database refuses a *value* in the batch, the
         batch is split in halves and each half retried, down to the single message
@@ -286,7 +286,8 @@ async def _store_fresh(
         recipients = tuple(sorted(member_sets[conv_id]))
         for seq, index in enumerate(indexes, start=first_seq):
             placed.append((index, _record(batch[index], seq), recipients))
-            watermarks[(conv_id, batch[index].sender_id)] = (seq, change_id)
+            if batch[index].marks is None:  # reacting to an old message reads nothing newer
+                watermarks[(conv_id, batch[index].sender_id)] = (seq, change_id)
     # Reactions and pins first: a react entry's stored body says what it did.
     records = await settle_marks(
         conn, [record for _, record, _ in placed], [batch[index].marks for index, _, _ in placed]
@@ -298,13 +299,14 @@ async def _store_fresh(
     await index_appended(conn, records)
     await reference_files(conn, rows)
     await _apply_amendments(conn, batch, fresh)
-    await conn.execute(
-        _SENDER_HAS_READ,
-        [
-            {"w_conv": conv, "w_user": user, "w_seq": seq, "w_change": change}
-            for (conv, user), (seq, change) in watermarks.items()
-        ],
-    )
+    if watermarks:
+        await conn.execute(
+            _SENDER_HAS_READ,
+            [
+                {"w_conv": conv, "w_user": user, "w_seq": seq, "w_change": change}
+                for (conv, user), (seq, change) in watermarks.items()
+            ],
+        )
 
 
 async def _apply_amendments(
