@@ -2,12 +2,15 @@
 // which the stream is known to be complete (`hi`), so a gap is noticed and pulled.
 
 import { HIDDEN_KINDS } from "./outbox.js";
+import { applyReaction } from "./marks.js";
 
 export { HIDDEN_KINDS };
 
 export class Timeline {
-  constructor(convId) {
+  /** @param {string} convId @param {string} [me]  whose reactions count as "mine" */
+  constructor(convId, me = "") {
     this.conv = convId;
+    this.me = me;
     this.bySeq = new Map();
     this.lo = null; // lowest seq loaded
     this.hi = 0; // every seq from lo to hi is loaded
@@ -73,7 +76,8 @@ export class Timeline {
     if (this.bySeq.has(message.seq)) {
       // A recalled or edited copy from history beats what we had; anything else is a duplicate.
       const known = this.bySeq.get(message.seq);
-      if ((message.recalled && !known.recalled) || (message.edited_at && message.edited_at !== known.edited_at)) {
+      const reactionsMoved = JSON.stringify(message.reactions || []) !== JSON.stringify(known.reactions || []);
+      if ((message.recalled && !known.recalled) || (message.edited_at && message.edited_at !== known.edited_at) || (message.reactions && reactionsMoved)) {
         this.bySeq.set(message.seq, { ...message });
         this._changed();
       }
@@ -84,13 +88,15 @@ export class Timeline {
     return true;
   }
 
-  /** Edits and recalls change their target in place. */
+  /** Edits, recalls and reactions change their target in place. */
   _apply(message) {
     if (!HIDDEN_KINDS.has(message.kind) || !message.body) return;
     const target = this.bySeq.get(message.body.seq);
     if (!target) return;
     if (message.kind === "recall") {
-      this.bySeq.set(target.seq, { ...target, recalled: true, body: {} });
+      this.bySeq.set(target.seq, { ...target, recalled: true, body: {}, reactions: [] });
+    } else if (message.kind === "react" && !target.recalled) {
+      this.bySeq.set(target.seq, { ...target, reactions: applyReaction(target.reactions, message, this.me) });
     } else if (message.kind === "edit" && !target.recalled) {
       this.bySeq.set(target.seq, { ...target, body: { ...target.body, text: message.body.text }, edited_at: message.ts });
     }
