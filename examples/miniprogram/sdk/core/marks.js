@@ -10,6 +10,9 @@
 /** Entries that mark an earlier message (body.seq) and have no bubble of their own. */
 export const MARK_KINDS = new Set(["react", "pin", "unpin"]);
 
+/** Of those, the ones a log shows as a notice ("Alice pinned a message"). */
+export const NOTICE_KINDS = new Set(["pin", "unpin"]);
+
 /**
  * The target's reactions after a `react` entry.
  * @param {Reaction[] | undefined} reactions

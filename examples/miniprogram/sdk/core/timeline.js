@@ -2,7 +2,7 @@
 // which the stream is known to be complete (`hi`), so a gap is noticed and pulled.
 
 import { HIDDEN_KINDS } from "./outbox.js";
-import { applyReaction } from "./marks.js";
+import { applyReaction, NOTICE_KINDS } from "./marks.js";
 
 export { HIDDEN_KINDS };
 
@@ -115,11 +115,12 @@ export class Timeline {
     this._changed();
   }
 
-  /** Visible messages in order (edits and recalls are folded into their targets). */
+  /** Visible messages in order: edits, recalls and reactions are folded into their targets;
+   * pin and unpin entries stay, as notices. */
   visible() {
     if (!this._sorted) {
       this._sorted = Array.from(this.bySeq.values())
-        .filter((m) => !HIDDEN_KINDS.has(m.kind))
+        .filter((m) => !HIDDEN_KINDS.has(m.kind) || NOTICE_KINDS.has(m.kind))
         .sort((a, b) => a.seq - b.seq);
     }
     return this._sorted;
