@@ -245,3 +245,19 @@ def test_refusals_prefer_the_chat_wording_then_the_servers() -> None:
     assert error_text(ErrorCode.FORBIDDEN, "recall window has passed") == "recall window has passed"
     assert error_text(ErrorCode.GROUP_FULL, "") == "the group is full"
     assert error_text(59999, "") == "the server refused that"
+
+
+def test_reactions_and_pins_read_as_notices_and_are_not_unread() -> None:
+    model = model_with_names()
+    model.on_message(message(1))
+    model.on_message(message(2, kind="react", seq=1, emoji="👍", on=True, count=1))
+    model.on_message(message(3, sender=ME, kind="react", seq=1, emoji="👍", on=False, count=0))
+    model.on_message(message(4, kind="pin", seq=1))
+    model.on_message(message(5, sender=CAROL, kind="unpin", seq=1))
+    assert model.conv("c_1").unread == 1  # the text only
+    assert [text_of(model, seq) for seq in (2, 3, 4, 5)] == [
+        "* Alice reacted 👍 to #1",
+        "* you took back 👍 from #1",
+        "* Alice pinned #1",
+        "* Carol unpinned #1",
+    ]

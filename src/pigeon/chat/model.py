@@ -15,10 +15,12 @@ from typing import Any
 from pigeon.chat.words import (
     AMENDS,
     ATTACHMENTS,
+    NOTICES,
     FileInfo,
     Kind,
     SystemEvent,
     attachment,
+    mark_sentence,
     shorten,
     system_sentence,
 )
@@ -217,8 +219,8 @@ class ChatModel:
         if message.sender == self.me:
             conv.pending.pop(message.cid, None)
             return False
-        if message.conv != self.current and message.kind != Kind.SYSTEM:
-            conv.unread += 1  # as the server counts: system notices are not unread
+        if message.conv != self.current and message.kind not in NOTICES:
+            conv.unread += 1  # as the server counts: notices, reactions, pins are not unread
         return True
 
     def _learn_group(self, conv: Conversation, body: dict[str, Any]) -> None:
@@ -349,6 +351,8 @@ class ChatModel:
             return attachment(entry.kind, body, info) + saving
         if entry.kind == Kind.SYSTEM:
             return system_sentence(body, self.who)
+        if entry.kind in NOTICES:
+            return mark_sentence(entry.kind, body, self.who(entry.sender))
         return f"[{entry.kind} message]"
 
     def user_ids(self, entry: Entry) -> list[str]:
@@ -375,7 +379,7 @@ class ChatModel:
         """One message drawn: ``#seq HH:MM name:`` then its words, a tick if yours."""
         stamp = time.strftime("%H:%M", time.localtime(entry.ts / 1000))
         number = f"#{entry.seq}" if entry.seq is not None else "#…"
-        if entry.kind == Kind.SYSTEM:
+        if entry.kind in NOTICES:
             return Line(f"{number} {stamp}", f"* {self.describe(entry)}", system=True)
         mine = entry.sender == self.me
         who = self.names.get(entry.sender, entry.sender)
