@@ -166,13 +166,16 @@ async def test_limits_at_their_edges(rest: Rest) -> None:
     await rest.ok("POST", _reaction_path(conv, seq, "🎉"), token=bob.access)  # one already there
 
     other = await _say(rest, bob, conv)
-    longest = "👨‍👩‍👧‍👦"[:EMOJI_CHARS]  # a family: seven code points
-    assert len(longest) <= EMOJI_CHARS
+    flag = "🏳️‍⚧️"  # one emoji of five code points; extra selectors lengthen it exactly
+    longest = flag + "\ufe0f" * (EMOJI_CHARS - len(flag))
+    assert len(longest) == EMOJI_CHARS
     await rest.ok("POST", _reaction_path(conv, other, longest), token=alice.access)
-    too_long = "🏳️‍⚧️" + "\ufe0f" * (EMOJI_CHARS - 4)  # nine code points of one emoji
-    assert len(too_long) == EMOJI_CHARS + 1
     await rest.fails(
-        "POST", _reaction_path(conv, other, too_long), 400, INVALID_EMOJI, token=alice.access
+        "POST",
+        _reaction_path(conv, other, longest + "\ufe0f"),
+        400,
+        INVALID_EMOJI,
+        token=alice.access,
     )
     for text in ["ok", "👍👍", " ", "a👍"]:
         await rest.fails(
