@@ -7,7 +7,7 @@ recall unpinning. The rules in process: tests/unit/test_marks.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +17,15 @@ import pytest
 from harness import ServerProcess, unique_name
 
 from .backends import BACKENDS, serve_on
-from .live import CONVERSATION_NOT_FOUND, NOT_ADMIN, Devices, amend, devices_of
+from .live import (
+    CONVERSATION_NOT_FOUND,
+    INVALID_BODY,
+    MESSAGE_NOT_FOUND,
+    NOT_ADMIN,
+    Devices,
+    amend,
+    devices_of,
+)
 from .people import create_group
 from .wsclient import Account, Frame, Rest, WsClient, direct, history, pull_everything, register
 
@@ -44,7 +52,9 @@ def rest(http: aiohttp.ClientSession, backend_server: ServerProcess) -> Rest:
 
 
 @pytest.fixture
-async def devices(http: aiohttp.ClientSession, backend_server: ServerProcess) -> Iterator[Devices]:  # type: ignore[misc]
+async def devices(
+    http: aiohttp.ClientSession, backend_server: ServerProcess
+) -> AsyncIterator[Devices]:
     async with devices_of(http, backend_server) as pool:
         yield pool
 
@@ -100,6 +110,16 @@ async def test_a_toggle_twice_is_off_and_counts_add_up_across_users(
         "DELETE", _reaction_path(conv, seq, "👍"), 409, REACTION_UNCHANGED, token=bob.access
     )
     await rest.ok("DELETE", _reaction_path(conv, seq, "👍"), token=alice.access)
+    assert await _summary(rest, bob, conv, seq) == []
+    # the same refusals over the WebSocket, each with its code and nothing stored
+    for body, code in [
+        ({"seq": seq, "emoji": "yes"}, INVALID_EMOJI),
+        ({"seq": seq, "emoji": "👍", "on": False}, REACTION_UNCHANGED),
+        ({"seq": seq + 99, "emoji": "👍"}, MESSAGE_NOT_FOUND),
+        ({"seq": seq, "emoji": 5}, INVALID_BODY),
+    ]:
+        refused = await amend(bob_ws, conv, "react", body)
+        assert (refused["t"], refused["code"]) == ("error", code), refused
     assert await _summary(rest, bob, conv, seq) == []
     listed = await rest.ok("GET", "conversations", token=bob.access)
     assert next(c for c in listed["items"] if c["id"] == conv)["unread"] == 1  # the text only
