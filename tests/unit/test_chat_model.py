@@ -261,3 +261,16 @@ def test_reactions_and_pins_read_as_notices_and_are_not_unread() -> None:
         "* Alice pinned #1",
         "* Carol unpinned #1",
     ]
+
+
+def test_a_reaction_in_flight_is_no_line_and_a_refused_one_goes() -> None:
+    model = model_with_names()
+    model.on_message(message(1))
+    model.open("c_1")
+    model.sending("c_1", "cid-r", "react", {"seq": 1, "emoji": "👍"})
+    model.sending("c_1", "cid-p", "pin", {"seq": 1})
+    assert len(model.lines()) == 1
+    model.failed("c_1", "cid-p")
+    assert model.conv("c_1").pending.keys() == {"cid-r"}
+    model.acked(Ack("cid-r", "c_1", 2, "m_2", 0))  # the stored entry follows by pull
+    assert (model.conv("c_1").pending, sorted(model.conv("c_1").entries)) == ({}, [1])

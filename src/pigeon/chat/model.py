@@ -15,6 +15,7 @@ from typing import Any
 from pigeon.chat.words import (
     AMENDS,
     ATTACHMENTS,
+    MARKS,
     NOTICES,
     FileInfo,
     Kind,
@@ -139,7 +140,7 @@ class Conversation:
     def ordered(self) -> list[Entry]:
         """Stored messages by seq, then your sends on their way (a refused one stays,
         marked). Edits and recalls in flight are no lines: they change their target."""
-        waiting = [e for e in self.pending.values() if e.kind not in AMENDS]
+        waiting = [e for e in self.pending.values() if e.kind not in AMENDS | MARKS]
         return [self.entries[s] for s in sorted(self.entries)] + waiting
 
 
@@ -265,6 +266,8 @@ class ChatModel:
         if entry is None:
             return
         entry.seq, entry.ts = ack.seq, ack.ts
+        if entry.kind in MARKS:
+            return  # the stored entry (what a toggle did) comes by pull: see the session
         if entry.kind in AMENDS:
             self._amend(conv, _as_message(ack, entry))
         else:
@@ -279,7 +282,7 @@ class ChatModel:
         entry = pending.get(cid)
         if entry is None:
             return
-        if entry.kind in AMENDS:
+        if entry.kind in AMENDS | MARKS:
             del pending[cid]
         else:
             entry.failed = True

@@ -35,6 +35,9 @@ class Kind(StrEnum):
 
 # Entries that change an earlier message rather than adding a line of their own.
 AMENDS = frozenset({Kind.RECALL, Kind.EDIT})
+# Entries that mark an earlier message (reactions, pins): a notice once stored, nothing
+# while in flight, since the stored entry says what it did.
+MARKS = frozenset({Kind.REACT, Kind.PIN, Kind.UNPIN})
 # Entries drawn as a notice (``* …``) rather than as someone speaking; never unread.
 NOTICES = frozenset({Kind.SYSTEM, Kind.REACT, Kind.PIN, Kind.UNPIN})
 ATTACHMENTS = frozenset({Kind.IMAGE, Kind.FILE})
