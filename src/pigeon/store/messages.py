@@ -94,7 +94,8 @@ class MessageStore:
         original (``duplicate``) and writes nothing; otherwise the message gets the
         next seq of its conversation, with no gap, and the sender's read watermark
         moves to it (not for a reaction or pin). A sender who is not an active member
-        is rejected with CONVERSATION_NOT_FOUND. When this returns, everything accepted is committed.
+        is rejected with CONVERSATION_NOT_FOUND. When this returns, everything
+        accepted is committed.
 
         Failure isolation: when the database refuses a *value* in the batch, the
         batch is split in halves and each half retried, down to the single message

@@ -20,7 +20,7 @@ import { StreamTracker } from "./tracker.js";
 import { readJson, writeJson } from "./storage.js";
 import { uploadFile } from "./uploads.js";
 import { Peers } from "./peers.js";
-import { applyPinEntry } from "./marks.js";
+import { PinLists } from "./marks.js";
 import { mergeConversation, mentions, summarize, sortConversations, totalUnread } from "./convlist.js";
 
 const PAGE = 50;
@@ -62,8 +62,11 @@ export class PigeonClient extends Emitter {
     this.convs = new Map();
     /** @type {Map<string, Timeline>} */
     this.timelines = new Map();
-    /** Pin lists of the conversations asked for (loadPins), newest pin first. @type {Map<string, import("./marks.js").Pin[]>} */
-    this.pinLists = new Map();
+    this.pins = new PinLists({
+      api,
+      emit: (event, payload) => this.emit(event, payload),
+      timeline: (convId) => this.timelines.get(convId),
+    });
     /** @type {string | null} */
     this.activeConv = null;
     this.viewing = false; // the active conversation is on screen and scrolled to the end
@@ -537,28 +540,13 @@ export class PigeonClient extends Emitter {
    * pin, unpin and recall entries afterwards (event `pins`).
    * @param {string} convId @returns {Promise<import("./marks.js").Pin[]>}
    */
-  async loadPins(convId) {
-    const data = await this.api.get(`/conversations/${encodeURIComponent(convId)}/pins`);
-    this.pinLists.set(convId, data.items);
-    this.emit("pins", convId);
-    return data.items;
+  loadPins(convId) {
+    return this.pins.load(convId);
   }
 
   /** The pin list last loaded (empty before loadPins). @param {string} convId */
   pinsOf(convId) {
-    return this.pinLists.get(convId) || [];
-  }
-
-  /** @param {Message} message */
-  _foldPins(message) {
-    const pins = this.pinLists.get(message.conv);
-    if (!pins || !["pin", "unpin", "recall"].includes(message.kind)) return;
-    const timeline = this.timelines.get(message.conv);
-    const target = timeline && message.body ? timeline.get(message.body.seq) : undefined;
-    const next = applyPinEntry(pins, message, target);
-    if (next === pins) return;
-    this.pinLists.set(message.conv, next);
-    this.emit("pins", message.conv);
+    return this.pins.of(convId);
   }
 
   /** Our messages not yet acknowledged in a conversation. @param {string} convId */
@@ -647,7 +635,7 @@ export class PigeonClient extends Emitter {
       }
     }
     const news = this.tracker.offer(messages);
-    for (const message of news) this._foldPins(message);
+    for (const message of news) this.pins.fold(message);
     if (news.length) {
       this._afterIncoming(convId, news, live);
       this._saveSyncState();

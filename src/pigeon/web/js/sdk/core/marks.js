@@ -50,3 +50,45 @@ export function applyPinEntry(pins, entry, target) {
   if (entry.kind === "unpin" || entry.kind === "recall") return pins.filter((p) => p.seq !== seq);
   return pins;
 }
+
+/** Pin lists of the conversations asked for, newest pin first, kept from later entries. */
+export class PinLists {
+  /**
+   * @param {object} deps
+   * @param {{get: (path: string) => Promise<any>}} deps.api
+   * @param {(event: string, payload?: any) => void} deps.emit
+   * @param {(convId: string) => {get: (seq: number) => any} | undefined} deps.timeline
+   */
+  constructor({ api, emit, timeline }) {
+    this.api = api;
+    this.emit = emit;
+    this.timeline = timeline;
+    /** @type {Map<string, Pin[]>} */
+    this.lists = new Map();
+  }
+
+  /** @param {string} convId @returns {Promise<Pin[]>} */
+  async load(convId) {
+    const data = await this.api.get(`/conversations/${encodeURIComponent(convId)}/pins`);
+    this.lists.set(convId, data.items);
+    this.emit("pins", convId);
+    return data.items;
+  }
+
+  /** @param {string} convId @returns {Pin[]} */
+  of(convId) {
+    return this.lists.get(convId) || [];
+  }
+
+  /** A message of the stream: pin, unpin and recall entries change a loaded list. @param {Record<string, any>} message */
+  fold(message) {
+    const pins = this.lists.get(message.conv);
+    if (!pins || !["pin", "unpin", "recall"].includes(message.kind)) return;
+    const timeline = this.timeline(message.conv);
+    const target = timeline && message.body ? timeline.get(message.body.seq) : undefined;
+    const next = applyPinEntry(pins, message, target);
+    if (next === pins) return;
+    this.lists.set(message.conv, next);
+    this.emit("pins", message.conv);
+  }
+}
