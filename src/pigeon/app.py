@@ -37,6 +37,7 @@ from pigeon.core.export import DataExport, ExportLimits
 from pigeon.core.groups import GroupLimits, GroupService
 from pigeon.core.guests import GuestService
 from pigeon.core.lifecycle import AccountDeletion
+from pigeon.core.marks import MarkLimits
 from pigeon.core.messaging import MessagingService
 from pigeon.core.paging import Paging
 from pigeon.core.passwords import Passwords
@@ -240,6 +241,11 @@ class PigeonApp:
             access,
             typing,
             settings.recall_window_s,
+            MarkLimits(
+                settings.max_reactions_per_message,
+                settings.reaction_max_chars,
+                settings.max_pins_per_conversation,
+            ),
             files.check_attachment,
             KeyedLimiter(settings.user_send_rate_per_s * 60, burst=settings.user_send_burst),
             clock,

@@ -191,6 +191,15 @@ class Settings(BaseSettings):
     default_page: int = Field(50, ge=1)
     commit_batch: int = Field(512, ge=1, description="most messages committed in one transaction")
     recall_window_s: int = Field(120, ge=0)
+    max_reactions_per_message: int = Field(
+        20, ge=1, le=1000, description="different emojis one message may carry"
+    )
+    reaction_max_chars: int = Field(
+        16, ge=1, le=64, description="longest reaction emoji, in code points (ZWJ sequences)"
+    )
+    max_pins_per_conversation: int = Field(
+        50, ge=1, le=1000, description="messages one conversation may have pinned at once"
+    )
     permission_cache_s: float = Field(
         2.0, ge=0, description="how long another node's membership/block change may lag for sends"
     )
@@ -449,6 +458,9 @@ class Settings(BaseSettings):
             "max_group_members": self.max_group_members,
             "max_channel_members": self.max_channel_members,
             "recall_window_s": self.recall_window_s,
+            "max_reactions_per_message": self.max_reactions_per_message,
+            "reaction_max_chars": self.reaction_max_chars,
+            "max_pins_per_conversation": self.max_pins_per_conversation,
             "send_rate_per_s": self.send_rate_per_s,
             "send_burst": self.send_burst,
             "max_page": self.max_page,

@@ -257,6 +257,17 @@ async def test_alice_chats_with_bob_in_a_terminal(
     await in_thread(lambda: alice.wait_for("! there is no message with that number here"))
     assert "[edit" not in alice.screen()  # a refused edit leaves no line behind
 
+    # Reactions and pins read as sentences; a second /react takes it back.
+    alice.line(f"/react {second.seq} 👍")
+    await in_thread(lambda: alice.wait_for("* you reacted", f"to #{second.seq}"))
+    alice.line(f"/react {second.seq} 👍")
+    await in_thread(lambda: alice.wait_for("* you took back", f"from #{second.seq}"))
+    alice.line(f"/pin {second.seq}")
+    await in_thread(lambda: alice.wait_for(f"* you pinned #{second.seq}"))
+    assert [p["seq"] for p in await bob.client.pins(conv)] == [second.seq]
+    page = await bob.client.history(conv, before=second.seq + 1, limit=1)
+    assert "reactions" not in page["items"][0]
+
     alice.line("/invite someone")
     await in_thread(lambda: alice.wait_for("! /invite adds people to a group"))
 

@@ -386,3 +386,31 @@ async def test_do_not_disturb_and_mute_plan_nothing(
     await eventually(planned, what="planning of both messages")
     assert outbox(server) == 0
     assert webhook.received == []
+
+
+async def test_reactions_and_pins_notify_nobody(
+    server_factory: Callable[..., ServerProcess],
+    http: aiohttp.ClientSession,
+    webhook: WebhookReceiver,
+) -> None:
+    server = server_factory(env=push_env(webhook))
+    rest = Rest(http, server)
+    alice, bob = await register(rest, "alice"), await register(rest, "bob")
+    conv = await direct(rest, alice, bob)
+    webhook.refusing = True
+    await send_rest(rest, alice, conv, "first", "c1")
+    await rest.ok(
+        "POST", f"conversations/{conv}/messages/1/reactions/%F0%9F%91%8D", token=alice.access
+    )
+    await rest.ok("POST", f"conversations/{conv}/pins", token=alice.access, json={"seq": 1})
+    await send_rest(rest, alice, conv, "last", "c2")  # seq 4: the marks took 2 and 3
+
+    def up_to_the_last(payload: dict[str, Any]) -> bool:
+        return bool(payload["last_seq"] == 4)
+
+    await release_when(webhook, bob.id, up_to_the_last)
+    await settled(server)
+    notes = webhook.accepted(bob.id)
+    assert sum(note["count"] for note in notes) == 2  # the two texts, nothing else
+    assert {note["last_seq"] for note in notes} <= {1, 4}
+    assert notes[-1]["preview"] == "last"

@@ -34,6 +34,7 @@ from pigeon.client import (
     MessageEvent,
     PigeonApiError,
     PigeonClient,
+    Reaction,
     ReceiptEvent,
     ReconnectPolicy,
     SocketDisplaced,
@@ -670,3 +671,36 @@ async def test_client_pings_keep_a_quiet_connection_open(
     await conn.close()
     kinds = [event.t async for event in conn.events()]
     assert kinds == ["connected", "closed"]
+
+
+async def test_reactions_and_pins_through_both_helpers(
+    shared_server: ServerProcess, clients: list[PigeonClient], fast: Options
+) -> None:
+    alice, bob, conv = await direct_pair(clients, shared_server.base_url)
+    conn_a = await alice.connect(options=fast(shared_server))
+    conn_b = await bob.connect(options=fast(shared_server))
+    events_a = conn_a.events()
+    said = await conn_a.send(conv, body="react to me")
+
+    toggled = await conn_b.react(conv, said.seq, "👍")  # over the live connection
+    got = await next_of(events_a, MessageEvent, lambda e: e.seq == toggled.seq)
+    assert (got.message.kind, got.message.marks) == ("react", said.seq)
+    assert got.message.body == {"seq": said.seq, "emoji": "👍", "on": True, "count": 1}
+    await alice.react(conv, said.seq, "👩‍💻")  # over REST: a ZWJ emoji in the path
+    with pytest.raises(PigeonApiError) as refused:
+        await alice.react(conv, said.seq, "👩‍💻")
+    assert refused.value.code == 40920
+    page = await conn_a.pull(conv, before=said.seq + 1, limit=1)
+    assert page.items[0].reactions == (Reaction("👍", 1, False), Reaction("👩‍💻", 1, True))
+    await conn_b.react(conv, said.seq, "👍", on=False)
+    await alice.unreact(conv, said.seq, "👩‍💻")
+    assert (await conn_a.pull(conv, before=said.seq + 1, limit=1)).items[0].reactions == ()
+
+    pinned = await conn_b.pin(conv, said.seq)
+    got = await next_of(events_a, MessageEvent, lambda e: e.seq == pinned.seq)
+    assert (got.message.kind, got.message.marks) == ("pin", said.seq)
+    assert [p["seq"] for p in await alice.pins(conv)] == [said.seq]
+    await alice.unpin(conv, said.seq)
+    await bob.pin(conv, said.seq)
+    await conn_a.unpin(conv, said.seq)
+    assert await bob.pins(conv) == []

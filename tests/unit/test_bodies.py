@@ -45,6 +45,10 @@ def _encoded_size(body: dict[str, Any]) -> int:
         ("recall", {"seq": 1}),
         ("recall", {"seq": 2**53 - 1}),
         ("edit", {"seq": 7, "text": "fixed typo"}),
+        ("react", {"seq": 7, "emoji": "👍"}),
+        ("react", {"seq": 7, "emoji": "👍", "on": False}),
+        ("pin", {"seq": 7}),
+        ("unpin", {"seq": 7}),
     ],
 )
 def test_valid_bodies_pass(kind: str, body: dict[str, Any]) -> None:
@@ -77,6 +81,12 @@ def test_valid_bodies_pass(kind: str, body: dict[str, Any]) -> None:
         ("edit", {"seq": 3}),
         ("edit", {"text": "no target"}),
         ("edit", {"seq": 3, "text": " "}),
+        ("react", {"seq": 3}),
+        ("react", {"emoji": "👍"}),
+        ("react", {"seq": 3, "emoji": 1}),
+        ("react", {"seq": 3, "emoji": "👍", "on": "yes"}),
+        ("pin", {}),
+        ("unpin", {"seq": 0}),
     ],
 )
 def test_bodies_that_do_not_match_their_kind(kind: str, body: dict[str, Any]) -> None:

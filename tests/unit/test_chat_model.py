@@ -259,3 +259,32 @@ def test_refusals_prefer_the_chat_wording_then_the_servers() -> None:
     assert error_text(ErrorCode.FORBIDDEN, "recall window has passed") == "recall window has passed"
     assert error_text(ErrorCode.GROUP_FULL, "") == "the group is full"
     assert error_text(59999, "") == "the server refused that"
+
+
+def test_reactions_and_pins_read_as_notices_and_are_not_unread() -> None:
+    model = model_with_names()
+    model.on_message(message(1))
+    model.on_message(message(2, kind="react", seq=1, emoji="👍", on=True, count=1))
+    model.on_message(message(3, sender=ME, kind="react", seq=1, emoji="👍", on=False, count=0))
+    model.on_message(message(4, kind="pin", seq=1))
+    model.on_message(message(5, sender=CAROL, kind="unpin", seq=1))
+    assert model.conv("c_1").unread == 1  # the text only
+    assert [text_of(model, seq) for seq in (2, 3, 4, 5)] == [
+        "* Alice reacted 👍 to #1",
+        "* you took back 👍 from #1",
+        "* Alice pinned #1",
+        "* Carol unpinned #1",
+    ]
+
+
+def test_a_reaction_in_flight_is_no_line_and_a_refused_one_goes() -> None:
+    model = model_with_names()
+    model.on_message(message(1))
+    model.open("c_1")
+    model.sending("c_1", "cid-r", "react", {"seq": 1, "emoji": "👍"})
+    model.sending("c_1", "cid-p", "pin", {"seq": 1})
+    assert len(model.lines()) == 1
+    model.failed("c_1", "cid-p")
+    assert model.conv("c_1").pending.keys() == {"cid-r"}
+    model.acked(Ack("cid-r", "c_1", 2, "m_2", 0))  # the stored entry follows by pull
+    assert (model.conv("c_1").pending, sorted(model.conv("c_1").entries)) == ({}, [1])

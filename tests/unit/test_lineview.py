@@ -57,6 +57,16 @@ CASES: list[tuple[dict[str, Any], list[str]]] = [
     (msg(kind="custom", body={"x": 1}), ["[22:13] ann: [custom message]"]),
     (msg(kind="edit", body={"seq": 3, "text": "fixed"}), ["[22:13] ann (edited): fixed"]),
     (msg(kind="recall", body={"seq": 3}), ["* ann recalled a message"]),
+    (
+        msg(kind="react", body={"seq": 3, "emoji": "👍", "on": True, "count": 1}),
+        ["* ann reacted 👍 to a message"],
+    ),
+    (
+        msg(kind="react", body={"seq": 3, "emoji": "👍", "on": False, "count": 0}),
+        ["* ann took back 👍 from a message"],
+    ),
+    (msg(kind="pin", body={"seq": 3}), ["* ann pinned a message"]),
+    (msg(kind="unpin", body={"seq": 3}), ["* ann unpinned a message"]),
     (msg(body={}, recalled=True), ["[22:13] ann: (recalled)"]),
     (
         msg(sender="u_me", forwarded={"from": "u_bob", "ts": 0}),

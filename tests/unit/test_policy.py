@@ -43,6 +43,12 @@ ON_CONVERSATION: dict[tuple[Action, ConversationKind], str] = {
     (Action.SET_RETENTION, ConversationKind.DIRECT): "FFF",
     (Action.SET_RETENTION, ConversationKind.GROUP): "..A",
     (Action.SET_RETENTION, ConversationKind.CHANNEL): "..A",
+    (Action.REACT, ConversationKind.DIRECT): "...",
+    (Action.REACT, ConversationKind.GROUP): "...",
+    (Action.REACT, ConversationKind.CHANNEL): "...",
+    (Action.PIN, ConversationKind.DIRECT): "...",
+    (Action.PIN, ConversationKind.GROUP): "..A",
+    (Action.PIN, ConversationKind.CHANNEL): "..A",
 }
 
 INVITE: dict[Visibility, str] = {Visibility.PRIVATE: "..A", Visibility.PUBLIC: "..."}

@@ -275,6 +275,12 @@ def test_every_server_frame_type_is_covered() -> None:
         ({**MSG, "kind": "system", "body": {"event": "e", "actor": 1}}, "json"),
         ({**MSG, "kind": "system", "body": {"event": "e", "actor": "a"}}, "system"),
         ({**MSG, "kind": "text", "body": {}}, None),
+        (
+            {**MSG, "kind": "react", "body": {"seq": 2, "emoji": "👍", "on": True, "count": 1}},
+            "react",
+        ),
+        ({**MSG, "kind": "react", "body": {"seq": 2, "emoji": "👍", "on": 1}}, "json"),
+        ({**MSG, "kind": "unpin", "body": {"seq": 2}}, "unpin"),
     ],
 )
 def test_body_takes_its_typed_form_only_when_nothing_is_lost(

@@ -65,6 +65,16 @@ VALID_COMMANDS: list[tuple[dict[str, Any], Command]] = [
         Send("c1", "c_x", "edit", {"seq": 7, "text": "fixed"}),
     ),
     (
+        {**SEND, "kind": "react", "body": {"seq": 7, "emoji": "👍"}},
+        Send("c1", "c_x", "react", {"seq": 7, "emoji": "👍"}),
+    ),
+    (
+        {**SEND, "kind": "react", "body": {"seq": 7, "emoji": "👍", "on": False}},
+        Send("c1", "c_x", "react", {"seq": 7, "emoji": "👍", "on": False}),
+    ),
+    ({**SEND, "kind": "pin", "body": {"seq": 7}}, Send("c1", "c_x", "pin", {"seq": 7})),
+    ({**SEND, "kind": "unpin", "body": {"seq": 7}}, Send("c1", "c_x", "unpin", {"seq": 7})),
+    (
         {**SEND, "kind": "custom", "body": {"card": {"n": [1, 2.5, None, True]}, "text": "x"}},
         Send("c1", "c_x", "custom", {"card": {"n": [1, 2.5, None, True]}, "text": "x"}),
     ),
@@ -204,6 +214,23 @@ SERVER_FRAMES: list[frames.Frame] = [
     frames.msg_frame({**_MESSAGE, "kind": "file", "body": {"file_id": "f", "name": "a.pdf"}}),
     frames.msg_frame({**_MESSAGE, "kind": "recall", "body": {"seq": 4}}),
     frames.msg_frame({**_MESSAGE, "kind": "edit", "body": {"seq": 4, "text": "new"}}),
+    frames.msg_frame(
+        {**_MESSAGE, "kind": "react", "body": {"seq": 4, "emoji": "👍", "on": True, "count": 2}}
+    ),
+    frames.msg_frame(
+        {**_MESSAGE, "kind": "react", "body": {"seq": 4, "emoji": "🎉", "on": False, "count": 0}}
+    ),
+    frames.msg_frame({**_MESSAGE, "kind": "pin", "body": {"seq": 4}}),
+    frames.msg_frame({**_MESSAGE, "kind": "unpin", "body": {"seq": 4}}),
+    frames.msg_frame(
+        {
+            **_MESSAGE,
+            "reactions": [
+                {"emoji": "👍", "count": 2, "mine": True},
+                {"emoji": "👩‍💻", "count": 1, "mine": False},
+            ],
+        }
+    ),
     frames.msg_frame(_SYSTEM),
     frames.msg_frame(
         {**_SYSTEM, "body": {"event": "group_dissolved", "actor": "u_a"}},

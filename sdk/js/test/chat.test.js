@@ -92,3 +92,33 @@ test("coming back to the foreground syncs at once", async () => {
   assert.ok(syncs[0].cursor, "from the saved cursor");
   assert.ok(alice.client.online);
 });
+
+test("reactions and pins: one reacts, the other's timeline and pin list follow live", async () => {
+  const alice = await newUser(server);
+  const bob = await newUser(server);
+  cleanups.push(() => alice.client.stop(), () => bob.client.stop());
+  const conv = await alice.client.openDirect(bob.user.id);
+  alice.client.sendText(conv.id, "react to this");
+  await waitFor(() => texts(bob.messages, conv.id).includes("react to this"), { what: "bob has the message" });
+  const seq = bob.messages.find((m) => m.conv === conv.id && m.body.text === "react to this").seq;
+  await alice.client.loadLatest(conv.id);
+  await bob.client.loadLatest(conv.id);
+  await alice.client.loadPins(conv.id);
+  const reactionsOf = (who) => who.client.timeline(conv.id).get(seq)?.reactions || [];
+
+  bob.client.react(conv.id, seq, "👍");
+  await waitFor(() => reactionsOf(alice).some((r) => r.emoji === "👍" && r.count === 1 && !r.mine), { what: "alice sees bob's 👍" });
+  alice.client.react(conv.id, seq, "👍");
+  await waitFor(() => reactionsOf(bob).some((r) => r.emoji === "👍" && r.count === 2 && r.mine), { what: "bob sees two" });
+  bob.client.react(conv.id, seq, "👍"); // toggled off
+  await waitFor(() => reactionsOf(alice).some((r) => r.emoji === "👍" && r.count === 1 && r.mine), { what: "back to alice's own" });
+  const fresh = await alice.client.history(conv.id, { before: seq + 1, limit: 1 });
+  assert.deepEqual(fresh.items[0].reactions, [{ emoji: "👍", count: 1, mine: true }]);
+  assert.equal(alice.client.convs.get(conv.id).unread, 0);
+
+  bob.client.pin(conv.id, seq);
+  await waitFor(() => alice.client.pinsOf(conv.id).some((p) => p.seq === seq && p.by === bob.user.id), { what: "alice's pin list" });
+  assert.equal(alice.client.pinsOf(conv.id)[0].message.body.text, "react to this");
+  alice.client.unpin(conv.id, seq);
+  await waitFor(() => alice.client.pinsOf(conv.id).length === 0, { what: "unpinned" });
+});

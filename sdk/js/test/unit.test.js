@@ -176,3 +176,25 @@ test("receipts from the endpoint seed the ticks of everything up to that message
   assert.deepEqual(events.map(([e]) => e), ["receipts", "receipts", "receipts"]);
   assert.ok(JSON.parse(storage.getItem("marks")).c1.bob.read === 3, "kept for the next start");
 });
+
+test("reactions fold into their target by the entry's count; pins follow pin, unpin, recall", async () => {
+  const { applyPinEntry } = await import("../src/core/marks.js");
+  const timeline = new Timeline("c1", "me");
+  timeline.reset([msg(1)], false);
+  const react = (seq, from, emoji, on, count) => msg(seq, "c1", { from, kind: "react", body: { seq: 1, emoji, on, count } });
+  timeline.push(react(2, "u2", "👍", true, 1));
+  timeline.push(react(3, "me", "👍", true, 2));
+  timeline.push(react(4, "me", "🎉", true, 1));
+  timeline.push(react(5, "u2", "👍", false, 1));
+  assert.deepEqual(timeline.get(1).reactions, [{ emoji: "👍", count: 1, mine: true }, { emoji: "🎉", count: 1, mine: true }]);
+  timeline.push(react(6, "me", "🎉", false, 0));
+  assert.deepEqual(timeline.get(1).reactions, [{ emoji: "👍", count: 1, mine: true }]);
+  assert.deepEqual(seqs(timeline.visible()), [1]);
+
+  let pins = applyPinEntry([], msg(7, "c1", { kind: "pin", body: { seq: 1 } }), timeline.get(1));
+  pins = applyPinEntry(pins, msg(8, "c1", { kind: "pin", body: { seq: 2 } }), undefined);
+  assert.deepEqual(pins.map((p) => p.seq), [2, 1]);
+  pins = applyPinEntry(pins, msg(9, "c1", { kind: "recall", body: { seq: 2 } }), undefined);
+  pins = applyPinEntry(pins, msg(10, "c1", { kind: "unpin", body: { seq: 1 } }), undefined);
+  assert.deepEqual(pins, []);
+});

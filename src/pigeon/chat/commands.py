@@ -32,6 +32,7 @@ HELP = """commands (Ctrl-N / Ctrl-P switch, PageUp / PageDown scroll, Ctrl-C qui
   /add USER [NOTE]            send a friend request; /accept USER accepts one
   /reply N TEXT               answer message #N
   /edit N TEXT, /recall N     change or take back your message #N
+  /react N EMOJI, /pin N      toggle your reaction to #N; pin it (/unpin N)
   /send PATH, /save N [PATH]  send a file or image; save the one of #N
   /who                        the group's members, or the other person
   /rooms [QUERY], /join ID    public groups and channels; join one
@@ -65,6 +66,9 @@ class Commands:
             "reply": self.cmd_reply,
             "edit": self.cmd_edit,
             "recall": self.cmd_recall,
+            "react": self.cmd_react,
+            "pin": self.cmd_pin,
+            "unpin": self.cmd_unpin,
             "send": self.cmd_send,
             "save": self.cmd_save,
             "rooms": self.cmd_rooms,
@@ -175,6 +179,18 @@ class Commands:
     async def cmd_recall(self, arg: str) -> None:
         seq, _ = self._seq_and_text(arg, "/recall SEQ", text=False)
         self.session.send("recall", {"seq": seq})
+
+    async def cmd_react(self, arg: str) -> None:
+        seq, emoji = self._seq_and_text(arg, "/react SEQ EMOJI  (again to take it back)")
+        self.session.send("react", {"seq": seq, "emoji": emoji})
+
+    async def cmd_pin(self, arg: str) -> None:
+        seq, _ = self._seq_and_text(arg, "/pin SEQ", text=False)
+        self.session.send("pin", {"seq": seq})
+
+    async def cmd_unpin(self, arg: str) -> None:
+        seq, _ = self._seq_and_text(arg, "/unpin SEQ", text=False)
+        self.session.send("unpin", {"seq": seq})
 
     async def cmd_send(self, arg: str) -> None:
         self._need_current()

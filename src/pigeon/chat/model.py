@@ -15,10 +15,13 @@ from typing import Any
 from pigeon.chat.words import (
     AMENDS,
     ATTACHMENTS,
+    MARKS,
+    NOTICES,
     FileInfo,
     Kind,
     SystemEvent,
     attachment,
+    mark_sentence,
     shorten,
     system_sentence,
 )
@@ -140,7 +143,7 @@ class Conversation:
     def ordered(self) -> list[Entry]:
         """Stored messages by seq, then your sends on their way (a refused one stays,
         marked). Edits and recalls in flight are no lines: they change their target."""
-        waiting = [e for e in self.pending.values() if e.kind not in AMENDS]
+        waiting = [e for e in self.pending.values() if e.kind not in AMENDS | MARKS]
         return [self.entries[s] for s in sorted(self.entries)] + waiting
 
 
@@ -220,8 +223,8 @@ class ChatModel:
         if message.sender == self.me:
             conv.pending.pop(message.cid, None)
             return False
-        if message.conv != self.current and message.kind != Kind.SYSTEM:
-            conv.unread += 1  # as the server counts: system notices are not unread
+        if message.conv != self.current and message.kind not in NOTICES:
+            conv.unread += 1  # as the server counts: notices, reactions, pins are not unread
         return True
 
     def _learn_group(self, conv: Conversation, body: dict[str, Any]) -> None:
@@ -266,6 +269,8 @@ class ChatModel:
         if entry is None:
             return
         entry.seq, entry.ts = ack.seq, ack.ts
+        if entry.kind in MARKS:
+            return  # the stored entry (what a toggle did) comes by pull: see the session
         if entry.kind in AMENDS:
             self._amend(conv, _as_message(ack, entry))
         else:
@@ -280,7 +285,7 @@ class ChatModel:
         entry = pending.get(cid)
         if entry is None:
             return
-        if entry.kind in AMENDS:
+        if entry.kind in AMENDS | MARKS:
             del pending[cid]
         else:
             entry.failed = True
@@ -358,6 +363,8 @@ class ChatModel:
             return attachment(entry.kind, body, info) + saving
         if entry.kind == Kind.SYSTEM:
             return system_sentence(body, self.who)
+        if entry.kind in NOTICES:
+            return mark_sentence(entry.kind, body, self.who(entry.sender))
         return f"[{entry.kind} message]"
 
     def user_ids(self, entry: Entry) -> list[str]:
@@ -386,7 +393,7 @@ class ChatModel:
         """One message drawn: ``#seq HH:MM name:`` then its words, a tick if yours."""
         stamp = time.strftime("%H:%M", time.localtime(entry.ts / 1000))
         number = f"#{entry.seq}" if entry.seq is not None else "#…"
-        if entry.kind == Kind.SYSTEM:
+        if entry.kind in NOTICES:
             return Line(f"{number} {stamp}", f"* {self.describe(entry)}", system=True)
         mine = entry.sender == self.me
         who = self.names.get(entry.sender, entry.sender)

@@ -19,7 +19,7 @@ import aiohttp
 
 from pigeon.chat.commands import HISTORY_PAGE, Commands, UsageError
 from pigeon.chat.model import ChatModel, Entry, Link
-from pigeon.chat.words import FileInfo, error_text
+from pigeon.chat.words import MARKS, FileInfo, error_text
 from pigeon.client import (
     ClosedEvent,
     ConnectedEvent,
@@ -325,6 +325,10 @@ class ChatSession:
             self.model.failed(conv, cid)
             raise
         self.model.acked(ack)
+        if kind in MARKS:  # what a toggle did is in the stored entry, not in the ack
+            page = await self.conn.pull(conv, after=ack.seq - 1, limit=1)
+            for message in page.items:
+                self._on_message(message)
 
     # --- commands
     async def open(self, conv_id: str) -> None:

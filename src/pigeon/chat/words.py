@@ -28,10 +28,18 @@ class Kind(StrEnum):
     RECALL = "recall"
     EDIT = "edit"
     SYSTEM = "system"
+    REACT = "react"
+    PIN = "pin"
+    UNPIN = "unpin"
 
 
 # Entries that change an earlier message rather than adding a line of their own.
 AMENDS = frozenset({Kind.RECALL, Kind.EDIT})
+# Entries that mark an earlier message (reactions, pins): a notice once stored, nothing
+# while in flight, since the stored entry says what it did.
+MARKS = frozenset({Kind.REACT, Kind.PIN, Kind.UNPIN})
+# Entries drawn as a notice (``* …``) rather than as someone speaking; never unread.
+NOTICES = frozenset({Kind.SYSTEM, Kind.REACT, Kind.PIN, Kind.UNPIN})
 ATTACHMENTS = frozenset({Kind.IMAGE, Kind.FILE})
 
 
@@ -87,6 +95,18 @@ def attachment(kind: str, body: Mapping[str, Any], info: FileInfo | None) -> str
     words = " ".join(part for part in (label, name, size) if part)
     caption = f" {body['caption']}" if body.get("caption") else ""
     return f"[{words}]{caption}"
+
+
+def mark_sentence(kind: str, body: Mapping[str, Any], actor: str) -> str:
+    """A reaction or pin as a sentence: ``alice reacted 👍 to #5``, ``bob pinned #5``."""
+    target = f"#{body.get('seq', '?')}"
+    if kind == Kind.PIN:
+        return f"{actor} pinned {target}"
+    if kind == Kind.UNPIN:
+        return f"{actor} unpinned {target}"
+    if body.get("on") is False:
+        return f"{actor} took back {body.get('emoji', '')} from {target}"
+    return f"{actor} reacted {body.get('emoji', '')} to {target}"
 
 
 def system_sentence(body: Mapping[str, Any], who: Names) -> str:

@@ -277,6 +277,23 @@ class Connection:
         self._inbox.acked(ack)
         return ack
 
+    async def react(
+        self, conv: str, seq: int, emoji: str, *, on: bool | None = None, cid: str | None = None
+    ) -> Ack:
+        """React to message ``seq`` with ``emoji``: ``on`` True adds, False removes,
+        None toggles. Returns the ``react`` entry's ack."""
+        body: dict[str, Any] = {"seq": seq, "emoji": emoji}
+        if on is not None:
+            body["on"] = on
+        return await self.send(conv, "react", body, cid=cid)
+
+    async def pin(self, conv: str, seq: int, *, cid: str | None = None) -> Ack:
+        """Pin message ``seq`` for the whole conversation."""
+        return await self.send(conv, "pin", {"seq": seq}, cid=cid)
+
+    async def unpin(self, conv: str, seq: int, *, cid: str | None = None) -> Ack:
+        return await self.send(conv, "unpin", {"seq": seq}, cid=cid)
+
     async def pull(
         self,
         conv: str,

@@ -20,8 +20,37 @@ def _opt_int(value: Any) -> int | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Reaction:
+    """One emoji's reactions to a message; ``mine``: the signed-in user is among them."""
+
+    emoji: str
+    count: int
+    mine: bool = False
+
+
+def _reactions(value: Any) -> tuple[Reaction, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        Reaction(str(item.get("emoji", "")), int(item.get("count", 0)), bool(item.get("mine")))
+        for item in value
+        if isinstance(item, dict)
+    )
+
+
+#: Entries that change an earlier message (``body["seq"]``) rather than say something.
+MARK_KINDS = ("react", "pin", "unpin")
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One stored message of a conversation; ``sender`` is the frame's ``from``."""
+    """One stored message of a conversation; ``sender`` is the frame's ``from``.
+
+    Reactions and pins are messages too (kinds ``react``, ``pin``, ``unpin``, whose
+    ``body["seq"]`` names the message they mark; a ``react`` body also has ``emoji``,
+    ``on`` and ``count``): they arrive as ``MessageEvent`` like any entry.
+    ``reactions`` is the summary history and pull give a message.
+    """
 
     conv: str
     seq: int
@@ -37,6 +66,12 @@ class Message:
     recalled: bool = False
     #: A forwarded copy: ``(original author's user id, original time)``.
     forwarded: tuple[str, int] | None = None
+    reactions: tuple[Reaction, ...] = ()
+
+    @property
+    def marks(self) -> int | None:
+        """The seq of the message this reaction or pin entry marks; None for others."""
+        return _opt_int(self.body.get("seq")) if self.kind in MARK_KINDS else None
 
     @classmethod
     def from_frame(cls, frame: Frame) -> Message:
@@ -59,6 +94,7 @@ class Message:
             forwarded=(str(origin.get("from", "")), int(origin.get("ts", 0)))
             if isinstance(origin, dict)
             else None,
+            reactions=_reactions(frame.get("reactions")),
         )
 
 

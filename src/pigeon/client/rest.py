@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -396,6 +397,39 @@ class PigeonClient:
         """Keep ``conv``'s messages ``days`` (0: forever; None: as the server does).
         Groups and channels only, by their owner and admins."""
         return dict(await self.call("PUT", f"/conversations/{conv}/retention", json={"days": days}))
+
+    # --- reactions and pins (docs/protocol.md, "Reactions and pins")
+
+    def _reaction_path(self, conv: str, seq: int, emoji: str) -> str:
+        return f"/conversations/{conv}/messages/{seq}/reactions/{quote(emoji, safe='')}"
+
+    async def react(self, conv: str, seq: int, emoji: str, *, cid: str | None = None) -> JSON:
+        """Add your reaction ``emoji`` to message ``seq``; returns the entry's ack.
+        Already there: ``PigeonApiError`` 40920."""
+        params = {"cid": cid or new_cid()}
+        path = self._reaction_path(conv, seq, emoji)
+        return dict(await self.call("POST", path, params=params))
+
+    async def unreact(self, conv: str, seq: int, emoji: str, *, cid: str | None = None) -> JSON:
+        """Remove your reaction ``emoji`` from message ``seq``; not there: 40920."""
+        params = {"cid": cid or new_cid()}
+        path = self._reaction_path(conv, seq, emoji)
+        return dict(await self.call("DELETE", path, params=params))
+
+    async def pin(self, conv: str, seq: int, *, cid: str | None = None) -> JSON:
+        """Pin message ``seq`` for the conversation; returns the ``pin`` entry's ack."""
+        payload = {"seq": seq, "cid": cid or new_cid()}
+        return dict(await self.call("POST", f"/conversations/{conv}/pins", json=payload))
+
+    async def unpin(self, conv: str, seq: int, *, cid: str | None = None) -> JSON:
+        """Unpin message ``seq``; returns the ``unpin`` entry's ack."""
+        params = {"cid": cid or new_cid()}
+        return dict(await self.call("DELETE", f"/conversations/{conv}/pins/{seq}", params=params))
+
+    async def pins(self, conv: str) -> list[JSON]:
+        """The pinned messages you may read, newest pin first: ``[{seq, by, at, message}]``."""
+        page = await self.call("GET", f"/conversations/{conv}/pins")
+        return [dict(item) for item in page["items"]]
 
     async def mark_read(self, conv: str, seq: int) -> JSON:
         """Move the read watermark (only forward); returns ``{conv, read_seq, recv_seq}``."""

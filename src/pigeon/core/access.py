@@ -80,6 +80,20 @@ class ConversationAccess:
             raise CoreError(ErrorCode.MUTED, details={"muted_until": member.muted_until})
         return cached
 
+    async def marking_rights(
+        self, conv_id: str, user_id: str, action: Action
+    ) -> tuple[ConversationRecord, MemberRecord]:
+        """What a reaction or pin needs: an active member whom the rule book lets do
+        ``action`` here (channel subscribers react though they do not post), not
+        muted, and in a direct chat not blocked. Read fresh: these are rarer than sends."""
+        conversation, member = await self.active_member(conv_id, user_id)
+        policy.require(action, Situation(conversation.kind, member.role))
+        if member.muted_until is not None and member.muted_until > self.clock.now_ms():
+            raise CoreError(ErrorCode.MUTED, details={"muted_until": member.muted_until})
+        if conversation.kind is ConversationKind.DIRECT:
+            await self.social.check_direct(conv_id, user_id)
+        return conversation, member
+
     async def _load_posting_rights(
         self, conv_id: str, user_id: str
     ) -> tuple[ConversationRecord, MemberRecord]:

@@ -10,7 +10,7 @@ import orjson
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
 
-CLIENT_KINDS = ("text", "image", "file", "custom", "recall", "edit")
+CLIENT_KINDS = ("text", "image", "file", "custom", "recall", "edit", "react", "pin", "unpin")
 MAX_FIELD_CHARS = 256
 
 
@@ -69,6 +69,14 @@ def validate_body(kind: str, body: dict[str, Any], limits: BodyLimits) -> None:
     elif kind == "edit":
         _seq(body)
         _text(body, "text", limits.max_text_chars)
+    elif kind == "react":  # the emoji itself is checked with the reaction (core/marks.py)
+        _seq(body)
+        if not isinstance(body.get("emoji"), str):
+            raise _invalid("body.emoji must be a string")
+        if body.get("on") is not None and not isinstance(body["on"], bool):
+            raise _invalid("body.on must be true or false when given")
+    elif kind in ("pin", "unpin"):
+        _seq(body)
 
 
 def _seq(body: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from pigeon.core.clock import Clock, SystemClock
 from pigeon.core.committer import GroupCommitter
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import IdPrefix, new_id
+from pigeon.core.marks import MARK_KINDS, MarkLimits, action_for, normalized_body, plan_mark
 from pigeon.core.paging import Paging
 from pigeon.core.policy import Action, Situation
 from pigeon.core.ratelimit import KeyedLimiter
@@ -26,6 +27,7 @@ from pigeon.protocol.cursors import decode_sync_cursor, encode_sync_cursor
 from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.frames import Forward, Send
 from pigeon.store.facade import Store
+from pigeon.store.marks import PinRecord
 from pigeon.store.records import (
     Appended,
     ConversationRecord,
@@ -72,6 +74,7 @@ class MessagingService:
         access: ConversationAccess,
         typing: TypingService,
         recall_window_s: int,
+        mark_limits: MarkLimits,
         check_attachment: AttachmentCheck | None = None,
         sends_per_user: KeyedLimiter | None = None,
         clock: Clock | None = None,
@@ -91,6 +94,7 @@ class MessagingService:
         self.access = access
         self.typing = typing
         self.recall_window_s = recall_window_s
+        self.mark_limits = mark_limits
         self.store = store
         self.broker = broker
         self.committer = committer
@@ -144,6 +148,8 @@ class MessagingService:
             # A copy of a copy still names the original's author.
             forwarded = original.forwarded or Forwarded(original.sender_id, original.ts)
         validate_body(request.kind, request.body, self.limits)
+        if request.kind in MARK_KINDS:
+            return await self._accept_mark(user_id, request), None
         conversation, member = await self.access.posting_rights(request.conv, user_id)
         # after membership: strangers learn nothing
         check = self.check_attachment if forwarded is None else self.check_forwarded_attachment
@@ -219,6 +225,41 @@ class MessagingService:
             raise CoreError(ErrorCode.NOT_FORWARDABLE)
         return original
 
+    async def _accept_mark(self, user_id: str, request: Send) -> NewMessage:
+        """A reaction, pin or unpin: its own rights (core/marks.py), no reply or mentions."""
+        if request.reply_to is not None or request.mentions:
+            raise CoreError(ErrorCode.BAD_REQUEST, f"a {request.kind} has no reply_to or mentions")
+        _, member = await self.access.marking_rights(
+            request.conv, user_id, action_for(request.kind)
+        )
+        target = await self.store.messages.message_at(request.conv, request.body["seq"])
+        mark = await plan_mark(
+            request.kind, request.body, member, target, self.store.marks, self.mark_limits
+        )
+        return NewMessage(
+            id=new_id(IdPrefix.MESSAGE),
+            conv_id=request.conv,
+            sender_id=user_id,
+            cid=request.cid,
+            kind=request.kind,
+            body=normalized_body(request.kind, request.body),
+            ts=self.clock.now_ms(),
+            marks=mark,
+        )
+
+    async def mark(
+        self, user_id: str, conv_id: str, kind: str, body: dict[str, Any], cid: str | None = None
+    ) -> MessageRecord:
+        """A mark entry made by a REST call: ``send`` with a fresh ``cid`` unless given."""
+        request = Send(cid=cid or new_id(IdPrefix.MESSAGE), conv=conv_id, kind=kind, body=body)
+        return await self.send(user_id, request)
+
+    async def pins(self, user_id: str, conv_id: str) -> list[PinRecord]:
+        """The conversation's pinned messages the caller may read, newest pin first."""
+        member = await self.access.member(conv_id, user_id, readable=True)
+        floor, ceiling = member.visible_range
+        return await self.store.messages.pinned(conv_id, floor, ceiling, user_id)
+
     async def _check_mentions(
         self, conversation: ConversationRecord, member: MemberRecord, mentions: tuple[str, ...]
     ) -> None:
@@ -255,6 +296,7 @@ class MessagingService:
             before=before,
             after=after,
             limit=self.paging.clamp(limit),
+            viewer=user_id,
         )
         return HistoryPage(items, more, first_seq)
 

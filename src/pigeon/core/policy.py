@@ -41,6 +41,8 @@ class Action(StrEnum):
     REMOVE_WEBHOOK = "remove_webhook"  # delete an incoming webhook (on_self: its creator)
     SET_RETENTION = "set_retention"  # how long the conversation keeps messages
     BAN = "ban"  # ban (or unban) a user: removed, and not let back in until unbanned
+    REACT = "react"  # add or remove one's reaction to a message
+    PIN = "pin"  # pin or unpin a message for everyone in the conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,16 @@ def _set_retention(s: Situation) -> Refusal | None:
     return _admins_only("only the group's owner or admins set how long messages are kept")(s)
 
 
+def _react(s: Situation) -> Refusal | None:
+    return None  # every active member, channel subscribers included: reacting is not posting
+
+
+def _pin(s: Situation) -> Refusal | None:
+    if s.kind is ConversationKind.DIRECT:
+        return None  # either party of a direct chat
+    return _admins_only("only admins pin messages")(s)
+
+
 RULES: dict[Action, Rule] = {
     Action.POST: _post,
     Action.MENTION_ALL: _group_admins_only(
@@ -170,6 +182,8 @@ RULES: dict[Action, Rule] = {
     Action.SET_RETENTION: _set_retention,
     # A target who is not a member (any more) is asked about as a plain member.
     Action.BAN: _on_member_below("only admins ban members", "you cannot ban that member"),
+    Action.REACT: _react,
+    Action.PIN: _pin,
 }
 
 

@@ -41,6 +41,9 @@ class ErrorCode(IntEnum):
     HOOK_PAYLOAD_INVALID = 40071
     TOO_MANY_HOOKS = 40072
     EXPORT_TOO_LARGE = 40090
+    INVALID_EMOJI = 40080
+    TOO_MANY_REACTIONS = 40081
+    TOO_MANY_PINS = 40082
     NOT_AUTHENTICATED = 40100
     BAD_CREDENTIALS = 40101
     TOKEN_INVALID = 40102
@@ -69,6 +72,7 @@ class ErrorCode(IntEnum):
     FILE_NOT_FOUND = 40404
     PUSH_SUBSCRIPTION_NOT_FOUND = 40460
     HOOK_NOT_FOUND = 40470
+    PIN_NOT_FOUND = 40480
     METHOD_NOT_ALLOWED = 40500
     CONFLICT = 40900
     USERNAME_TAKEN = 40901
@@ -77,6 +81,8 @@ class ErrorCode(IntEnum):
     ALREADY_EXISTS = 40904
     UPLOAD_OFFSET_MISMATCH = 40910
     FILE_IN_USE = 40911
+    REACTION_UNCHANGED = 40920
+    ALREADY_PINNED = 40921
     TUS_VERSION_UNSUPPORTED = 41200
     TOO_LARGE = 41300
     MESSAGE_TOO_LARGE = 41301
@@ -145,6 +151,9 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.HOOK_PAYLOAD_INVALID: "webhook body must be a JSON object with a non-empty text",
     ErrorCode.TOO_MANY_HOOKS: "too many webhooks in this conversation; delete one first",
     ErrorCode.EXPORT_TOO_LARGE: "your data is larger than an export may be; ask the operator",
+    ErrorCode.INVALID_EMOJI: "a reaction is one emoji",
+    ErrorCode.TOO_MANY_REACTIONS: "this message has as many different reactions as it may have",
+    ErrorCode.TOO_MANY_PINS: "this conversation has as many pinned messages as it may have; unpin one",
     ErrorCode.NOT_AUTHENTICATED: "authentication required",
     ErrorCode.BAD_CREDENTIALS: "wrong username or password",
     ErrorCode.TOKEN_INVALID: "token is invalid",
@@ -173,6 +182,7 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.FILE_NOT_FOUND: "file not found",
     ErrorCode.PUSH_SUBSCRIPTION_NOT_FOUND: "push subscription not found",
     ErrorCode.HOOK_NOT_FOUND: "webhook not found",
+    ErrorCode.PIN_NOT_FOUND: "that message is not pinned",
     ErrorCode.METHOD_NOT_ALLOWED: "this path does not accept that method; see Allow",
     ErrorCode.CONFLICT: "conflict",
     ErrorCode.USERNAME_TAKEN: "username is taken",
@@ -181,6 +191,8 @@ DEFAULT_MESSAGES: dict[ErrorCode, str] = {
     ErrorCode.ALREADY_EXISTS: "it exists already",
     ErrorCode.UPLOAD_OFFSET_MISMATCH: "Upload-Offset does not match the bytes received",
     ErrorCode.FILE_IN_USE: "the file is referenced by messages",
+    ErrorCode.REACTION_UNCHANGED: "your reaction is already so",
+    ErrorCode.ALREADY_PINNED: "that message is pinned already",
     ErrorCode.TUS_VERSION_UNSUPPORTED: "Tus-Resumable must be 1.0.0",
     ErrorCode.TOO_LARGE: "request is too large",
     ErrorCode.MESSAGE_TOO_LARGE: "message body is too large",

@@ -113,6 +113,8 @@ def render_message(message: Frame, view: Viewpoint, name: NameOf) -> list[str]:
         return [notice(_system(body, name))]
     if kind == "recall":
         return [notice(f"{name(sender)} recalled a message")]
+    if kind in ("react", "pin", "unpin"):
+        return [notice(safe(f"{name(sender)} {mark_words(str(kind), body)}"))]
     if message.get("recalled"):
         return [f"{stamp} {who}: (recalled)"]
     text = _content(str(kind), body)
@@ -122,6 +124,17 @@ def render_message(message: Frame, view: Viewpoint, name: NameOf) -> list[str]:
     if isinstance(origin, dict):  # a forwarded copy names the original's author
         text = f"(forwarded from {name(str(origin.get('from')))}) {text}"
     return _lines(f"{stamp} {who}: ", text)
+
+
+def mark_words(kind: str, body: Mapping[str, Any]) -> str:
+    """What a reaction or pin entry did, after its sender's name."""
+    if kind == "pin":
+        return "pinned a message"
+    if kind == "unpin":
+        return "unpinned a message"
+    if body.get("on") is False:
+        return f"took back {body.get('emoji', '')} from a message"
+    return f"reacted {body.get('emoji', '')} to a message"
 
 
 def _content(kind: str, body: Mapping[str, Any]) -> str:

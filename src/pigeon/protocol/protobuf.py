@@ -58,7 +58,9 @@ _JSON_KEYS = {"sender": "from", "from_user": "from", "to_user": "to"}
 # Optional fields whose absence JSON writes as null rather than leaving the key out.
 _NULLABLE = frozenset({"pigeon.v1.Presence.last_seen", "pigeon.v1.FriendRequest.note"})
 # The typed body of each kind the server knows; every other kind travels as JSON text.
-_TYPED_BODIES = ("text", "image", "file", "recall", "edit")
+_TYPED_BODIES = ("text", "image", "file", "recall", "edit", "react", "pin", "unpin")
+# Lists of objects that JSON leaves out when empty, as it does ``mentions``.
+_OMITTED_WHEN_EMPTY = frozenset({"pigeon.v1.Message.reactions"})
 _INT64 = range(-(2**63), 2**63)
 
 
@@ -75,6 +77,7 @@ class _Shape(Enum):
     BODY = "body"  # a message body: a JSON object
     NESTED = "nested"  # one object of a message type (e.g. ``forwarded``), left out when absent
     MESSAGES = "messages"  # a list of objects, present even when empty
+    SOME_MESSAGES = "some_messages"  # a list of objects, left out when empty
     SCALARS = "scalars"  # a list of values, left out when empty
     OPTIONAL = "optional"  # left out when absent
     NULLABLE = "nullable"  # null when absent
@@ -87,13 +90,16 @@ class _Field:
     key: str  # in the JSON view
     shape: _Shape
     is_string: bool
+    is_bool: bool = False
 
 
 def _shape(field: Any) -> _Shape:
     if field.message_type is pb.Body.DESCRIPTOR:
         return _Shape.BODY
     if field.is_repeated:
-        return _Shape.MESSAGES if field.message_type is not None else _Shape.SCALARS
+        if field.message_type is None:
+            return _Shape.SCALARS
+        return _Shape.SOME_MESSAGES if field.full_name in _OMITTED_WHEN_EMPTY else _Shape.MESSAGES
     if field.message_type is not None:
         return _Shape.NESTED
     if field.has_presence:
@@ -111,6 +117,7 @@ def _plan(descriptor: Any) -> dict[str, _Field]:
             _JSON_KEYS.get(f.name, f.name),
             _shape(f),
             f.type == FieldDescriptor.TYPE_STRING,
+            f.type == FieldDescriptor.TYPE_BOOL,
         )
         for f in descriptor.fields
     }
@@ -157,9 +164,10 @@ def _to_object(message: ProtoMessage, *, strict: bool) -> dict[str, Any]:
         shape = field.shape
         if shape is _Shape.PLAIN:
             out[field.key] = getattr(message, field.name)
-        elif shape is _Shape.MESSAGES:
+        elif shape is _Shape.MESSAGES or shape is _Shape.SOME_MESSAGES:
             items = getattr(message, field.name)
-            out[field.key] = [_to_object(item, strict=strict) for item in items]
+            if items or shape is _Shape.MESSAGES:
+                out[field.key] = [_to_object(item, strict=strict) for item in items]
         elif shape is _Shape.SCALARS:
             values = getattr(message, field.name)
             if values:
@@ -252,6 +260,9 @@ def _fits(body: dict[str, Any], plan: dict[str, _Field]) -> bool:
         if field.is_string:
             if not isinstance(value, str):
                 return False
+        elif field.is_bool:
+            if not isinstance(value, bool):
+                return False
         elif isinstance(value, bool) or not isinstance(value, int) or value not in _INT64:
             return False
     return True
@@ -301,7 +312,7 @@ def _fill(target: ProtoMessage, obj: dict[str, Any]) -> None:
             if not isinstance(value, dict):
                 raise ValueError(f"{target.DESCRIPTOR.name}.{key} must be an object")
             _fill(getattr(target, field.name), value)
-        elif shape is _Shape.MESSAGES:
+        elif shape is _Shape.MESSAGES or shape is _Shape.SOME_MESSAGES:
             container = getattr(target, field.name)
             for item in value:
                 _fill(container.add(), item)

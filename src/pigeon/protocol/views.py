@@ -36,6 +36,14 @@ class MeView(UserView):
     admin: bool  # a server admin (may use /api/v1/admin)
 
 
+class ReactionView(TypedDict):
+    """One emoji's reactions to a message, as one reader sees them."""
+
+    emoji: str
+    count: int
+    mine: bool  # the reader is among them
+
+
 # Functional form: ``from`` is a Python keyword. A forwarded copy names its original's
 # author and time, never the conversation it came from.
 ForwardedView = TypedDict("ForwardedView", {"from": str, "ts": int})
@@ -56,8 +64,19 @@ MessageView = TypedDict(
         "edited_at": NotRequired[int],
         "recalled": NotRequired[bool],
         "forwarded": NotRequired[ForwardedView],
+        # History and pull only (per reader); in order of first use.
+        "reactions": NotRequired[list[ReactionView]],
     },
 )
+
+
+class PinView(TypedDict):
+    """A pinned message of a conversation (``GET /conversations/{id}/pins``)."""
+
+    seq: int
+    by: str  # who pinned it
+    at: int  # when (ms)
+    message: MessageView
 
 
 class AckView(TypedDict):

@@ -19,7 +19,7 @@ from pigeon.store.records import ConversationRecord, ConversationView, MemberRec
 from pigeon.store.schema import conversations, members, messages
 
 # Entries that change other messages or narrate the conversation: not "unread" on their own.
-CONTROL_KINDS = ("recall", "edit", "system")
+CONTROL_KINDS = ("recall", "edit", "system", "react", "pin", "unpin")
 
 
 def conversation_from_row(row: Any) -> ConversationRecord:

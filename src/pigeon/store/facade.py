@@ -12,6 +12,7 @@ from pigeon.store.bans import BanStore
 from pigeon.store.conversations import ConversationStore
 from pigeon.store.engine import Database
 from pigeon.store.groups import GroupStore
+from pigeon.store.marks import MarkStore
 from pigeon.store.messages import MessageStore
 from pigeon.store.retention import RetentionStore
 from pigeon.store.search import SearchStore
@@ -31,6 +32,7 @@ class Store:
     admin: AdminStore
     audit: AuditStore
     bans: BanStore
+    marks: MarkStore
 
     @classmethod
     def open(cls, url: str, *, sqlite_synchronous: str = "FULL") -> Store:
@@ -47,6 +49,7 @@ class Store:
             AdminStore(db),
             AuditStore(db),
             BanStore(db),
+            MarkStore(db),
         )
 
     async def upgrade(self) -> None:

@@ -16,6 +16,7 @@ from pigeon.protocol.membership import MemberState
 from pigeon.store.changes import allocate_change_ids, lock_change_counter
 from pigeon.store.engine import Conn, Database
 from pigeon.store.files import reference_files
+from pigeon.store.marks import PinRecord, forget_marks, settle_marks, with_reactions
 from pigeon.store.records import (
     Appended,
     AppendOutcome,
@@ -24,7 +25,7 @@ from pigeon.store.records import (
     NewMessage,
     Rejected,
 )
-from pigeon.store.schema import conversations, members, messages
+from pigeon.store.schema import conversations, members, messages, pins
 from pigeon.store.search import index_appended, reindex
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,9 @@ class MessageStore:
         Guarantees, per message: a ``(sender, cid)`` seen before returns the stored
         original (``duplicate``) and writes nothing; otherwise the message gets the
         next seq of its conversation, with no gap, and the sender's read watermark
-        moves to it. A sender who is not an active member is rejected with
-        CONVERSATION_NOT_FOUND. When this returns, everything accepted is committed.
+        moves to it (not for a reaction or pin). A sender who is not an active member
+        is rejected with CONVERSATION_NOT_FOUND. When this returns, everything
+        accepted is committed.
 
         Failure isolation: when the database refuses a *value* in the batch, the
         batch is split in halves and each half retried, down to the single message
@@ -158,12 +160,14 @@ class MessageStore:
         before: int | None,
         after: int | None,
         limit: int,
+        viewer: str | None = None,
     ) -> tuple[list[MessageRecord], bool]:
         """Up to ``limit`` messages in ascending seq, and whether more lie beyond.
 
         ``after`` pages forward (``more``: newer exist); otherwise the page ends just
         before ``before`` (or at the newest) and ``more`` means older exist. Nothing at
-        or below ``floor_seq`` is ever returned (a member's join point).
+        or below ``floor_seq`` is ever returned (a member's join point). With a
+        ``viewer``, messages carry their reaction summaries as that user sees them.
         """
         conditions = [messages.c.conv_id == conv_id, messages.c.seq > floor_seq]
         if before is not None:
@@ -174,11 +178,38 @@ class MessageStore:
         stmt = select(messages).where(and_(*conditions)).order_by(order).limit(limit + 1)
         async with self.db.read() as conn:
             rows = (await conn.execute(stmt)).all()
+            records = [message_from_row(row) for row in rows[:limit]]
+            if viewer is not None:
+                records = await with_reactions(conn, records, viewer)
         more = len(rows) > limit
-        records = [message_from_row(row) for row in rows[:limit]]
         if after is None:
             records.reverse()
         return records, more
+
+    async def pinned(
+        self, conv_id: str, floor_seq: int, ceiling_seq: int | None, viewer: str
+    ) -> list[PinRecord]:
+        """The pinned messages in ``(floor_seq, ceiling_seq]``, newest pin first; a
+        member who left sees the pins made before they left."""
+        conditions = [pins.c.conv_id == conv_id, pins.c.seq > floor_seq]
+        if ceiling_seq is not None:
+            conditions += [pins.c.seq <= ceiling_seq, pins.c.entry_seq <= ceiling_seq]
+        stmt = (
+            select(pins.c.pinned_by, pins.c.pinned_at, messages)
+            .join(
+                messages,
+                and_(messages.c.conv_id == pins.c.conv_id, messages.c.seq == pins.c.seq),
+            )
+            .where(and_(*conditions))
+            .order_by(pins.c.entry_seq.desc())
+        )
+        async with self.db.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+            found = await with_reactions(conn, [message_from_row(row) for row in rows], viewer)
+        return [
+            PinRecord(message.seq, row.pinned_by, row.pinned_at, message)
+            for row, message in zip(rows, found, strict=True)
+        ]
 
     async def message_at(self, conv_id: str, seq: int) -> MessageRecord | None:
         stmt = select(messages).where(messages.c.conv_id == conv_id, messages.c.seq == seq)
@@ -263,8 +294,7 @@ async def _store_fresh(
     outcomes: list[AppendOutcome | None],
 ) -> None:
     last_change = await allocate_change_ids(conn, len(fresh))
-    rows: list[dict[str, Any]] = []
-    records: list[MessageRecord] = []
+    placed: list[tuple[int, MessageRecord, tuple[str, ...]]] = []  # (batch index, record, to)
     watermarks: dict[tuple[str, str], tuple[int, int]] = {}
     advances = [
         (conv_id, len(indexes), max(batch[i].ts for i in indexes), last_change - offset)
@@ -276,22 +306,28 @@ async def _store_fresh(
         first_seq = last_seqs[conv_id] - count + 1
         recipients = tuple(sorted(member_sets[conv_id]))
         for seq, index in enumerate(indexes, start=first_seq):
-            record = _record(batch[index], seq)
-            rows.append(_row(record))
-            records.append(record)
-            outcomes[index] = Appended(record, False, recipients)
-            watermarks[(conv_id, record.sender_id)] = (seq, change_id)
+            placed.append((index, _record(batch[index], seq), recipients))
+            if batch[index].marks is None:  # reacting to an old message reads nothing newer
+                watermarks[(conv_id, batch[index].sender_id)] = (seq, change_id)
+    # Reactions and pins first: a react entry's stored body says what it did.
+    records = await settle_marks(
+        conn, [record for _, record, _ in placed], [batch[index].marks for index, _, _ in placed]
+    )
+    for (index, _, recipients), record in zip(placed, records, strict=True):
+        outcomes[index] = Appended(record, False, recipients)
+    rows = [_row(record) for record in records]
     await conn.execute(insert(messages), rows)
     await index_appended(conn, records)
     await reference_files(conn, rows)
     await _apply_amendments(conn, batch, fresh)
-    await conn.execute(
-        _SENDER_HAS_READ,
-        [
-            {"w_conv": conv, "w_user": user, "w_seq": seq, "w_change": change}
-            for (conv, user), (seq, change) in watermarks.items()
-        ],
-    )
+    if watermarks:
+        await conn.execute(
+            _SENDER_HAS_READ,
+            [
+                {"w_conv": conv, "w_user": user, "w_seq": seq, "w_change": change}
+                for (conv, user), (seq, change) in watermarks.items()
+            ],
+        )
 
 
 async def _advance_conversations(
@@ -342,6 +378,7 @@ async def _apply_amendments(
                 await conn.execute(update(messages).where(target).values(**recall))
                 await _empty_edits_of(conn, item.conv_id, item.amends.seq)
                 await reindex(conn, item.conv_id, item.amends.seq)
+                await forget_marks(conn, item.conv_id, item.amends.seq)
                 continue
             body = orjson.dumps(item.amends.body).decode()
             result = await conn.execute(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pigeon.protocol.membership import ConversationKind, MemberState, Role, Visibility
-from pigeon.protocol.views import AckView, MessageView, UserView
+from pigeon.protocol.views import AckView, MessageView, ReactionView, UserView
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +129,8 @@ class MessageRecord:
     recalled: bool = False
     #: A forwarded copy: who wrote the original, and when.
     forwarded: Forwarded | None = None
+    #: Filled by reads made for one reader (history, pull, pins); empty otherwise.
+    reactions: tuple[ReactionView, ...] = ()
 
     def public(self) -> MessageView:
         """The message as clients see it (a ``msg`` frame without ``t``)."""
@@ -152,6 +154,8 @@ class MessageRecord:
             out["recalled"] = True
         if self.forwarded is not None:
             out["forwarded"] = {"from": self.forwarded.sender_id, "ts": self.forwarded.ts}
+        if self.reactions:
+            out["reactions"] = list(self.reactions)
         return out
 
     def ack(self) -> AckView:
@@ -189,6 +193,19 @@ class Amendment:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """What a ``react``, ``pin`` or ``unpin`` entry does to an earlier message.
+
+    ``emoji`` set: a reaction by the entry's sender, ``on`` True adds it, False
+    removes it, None toggles. Otherwise ``on`` pins (True) or unpins (False).
+    """
+
+    seq: int
+    emoji: str | None = None
+    on: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message accepted by the core and waiting for its seq."""
 
@@ -207,6 +224,7 @@ class NewMessage:
     #: member: a server admin's entries (core/admin.py), the recalls that remove a
     #: deleted account's messages (core/lifecycle.py).
     on_behalf: bool = False
+    marks: Mark | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,3 +337,28 @@ audit_log = Table(
     Index("ix_audit_log_actor", "actor_id", "id"),
     Index("ix_audit_log_action", "action", "id"),
 )
+
+# --- reactions and pins (store/marks.py). Both are kept by the stream entries that
+# change them (``react``, ``pin``, ``unpin``), in the transaction that stores the entry.
+
+reactions = Table(
+    "reactions",
+    metadata,
+    Column("conv_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("emoji", String(64), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+    # The seq of the ``react`` entry that added it: orders emojis by first use.
+    Column("entry_seq", BigInteger, nullable=False),
+)
+
+pins = Table(
+    "pins",
+    metadata,
+    Column("conv_id", String(32), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("pinned_by", String(32), nullable=False),
+    Column("pinned_at", BigInteger, nullable=False),
+    # The seq of the ``pin`` entry: the list is newest pin first.
+    Column("entry_seq", BigInteger, nullable=False),
+)

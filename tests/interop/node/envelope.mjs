@@ -22,7 +22,9 @@ const COMMANDS = new Set(["auth", "send", "pull", "sync", "read", "recv", "typin
 // Proto field names that are not the JSON key.
 const JSON_KEY = { sender: "from", from_user: "from", to_user: "to" };
 const NULLABLE = new Set(["pigeon.v1.Presence.last_seen", "pigeon.v1.FriendRequest.note"]);
-const TYPED = new Set(["text", "image", "file", "recall", "edit"]);
+const TYPED = new Set(["text", "image", "file", "recall", "edit", "react", "pin", "unpin"]);
+// Lists of messages the JSON view leaves out when empty (as it does scalar lists).
+const OMITTED_WHEN_EMPTY = new Set(["pigeon.v1.Message.reactions"]);
 
 // --- JSON view → Envelope (commands)
 
@@ -32,7 +34,9 @@ function fits(body, type) {
   return type.fieldsArray.every((f) => {
     if (!(f.name in body)) return Boolean(f.partOf);
     const v = body[f.name];
-    return f.type === "string" ? typeof v === "string" : Number.isInteger(v);
+    if (f.type === "string") return typeof v === "string";
+    if (f.type === "bool") return typeof v === "boolean";
+    return Number.isInteger(v);
   });
 }
 
@@ -96,8 +100,8 @@ function messageToJson(message) {
     if (field.type === "Body") {
       if (present) out[key] = bodyToJson(value);
     } else if (field.repeated) {
-      if (field.resolvedType) out[key] = value.map(messageToJson);
-      else if (value.length) out[key] = value.map((v) => scalar(field, v));
+      const omittable = !field.resolvedType || OMITTED_WHEN_EMPTY.has(`${type.fullName.slice(1)}.${field.name}`);
+      if (value.length || !omittable) out[key] = value.map((v) => (field.resolvedType ? messageToJson(v) : scalar(field, v)));
     } else if (field.partOf && !present) {
       if (NULLABLE.has(`${type.fullName.slice(1)}.${field.name}`)) out[key] = null;
     } else if (field.resolvedType) {

@@ -76,6 +76,10 @@ Page({
       kind: message.recalled ? "recalled" : message.kind,
       text: message.kind === "text" ? message.body.text : "",
     };
+    if (message.kind === "pin" || message.kind === "unpin") {
+      out.kind = "notice";
+      out.text = `${out.mine ? "You" : out.sender} ${message.kind === "pin" ? "pinned" : "unpinned"} a message`;
+    }
     if (message.kind === "image" && !message.recalled) {
       const file = this.file(message.body.file_id);
       out.fileId = message.body.file_id;

@@ -2,12 +2,15 @@
 // which the stream is known to be complete (`hi`), so a gap is noticed and pulled.
 
 import { HIDDEN_KINDS } from "./outbox.js";
+import { applyReaction, NOTICE_KINDS } from "./marks.js";
 
 export { HIDDEN_KINDS };
 
 export class Timeline {
-  constructor(convId) {
+  /** @param {string} convId @param {string} [me]  whose reactions count as "mine" */
+  constructor(convId, me = "") {
     this.conv = convId;
+    this.me = me;
     this.bySeq = new Map();
     this.lo = null; // lowest seq loaded
     this.hi = 0; // every seq from lo to hi is loaded
@@ -82,7 +85,8 @@ export class Timeline {
     if (this.bySeq.has(message.seq)) {
       // A recalled or edited copy from history beats what we had; anything else is a duplicate.
       const known = this.bySeq.get(message.seq);
-      if ((message.recalled && !known.recalled) || (message.edited_at && message.edited_at !== known.edited_at)) {
+      const reactionsMoved = JSON.stringify(message.reactions || []) !== JSON.stringify(known.reactions || []);
+      if ((message.recalled && !known.recalled) || (message.edited_at && message.edited_at !== known.edited_at) || (message.reactions && reactionsMoved)) {
         this.bySeq.set(message.seq, { ...message });
         this._changed();
       }
@@ -93,13 +97,15 @@ export class Timeline {
     return true;
   }
 
-  /** Edits and recalls change their target in place. */
+  /** Edits, recalls and reactions change their target in place. */
   _apply(message) {
     if (!HIDDEN_KINDS.has(message.kind) || !message.body) return;
     const target = this.bySeq.get(message.body.seq);
     if (!target) return;
     if (message.kind === "recall") {
-      this.bySeq.set(target.seq, { ...target, recalled: true, body: {} });
+      this.bySeq.set(target.seq, { ...target, recalled: true, body: {}, reactions: [] });
+    } else if (message.kind === "react" && !target.recalled) {
+      this.bySeq.set(target.seq, { ...target, reactions: applyReaction(target.reactions, message, this.me) });
     } else if (message.kind === "edit" && !target.recalled) {
       this.bySeq.set(target.seq, { ...target, body: { ...target.body, text: message.body.text }, edited_at: message.ts });
     }
@@ -118,11 +124,12 @@ export class Timeline {
     this._changed();
   }
 
-  /** Visible messages in order (edits and recalls are folded into their targets). */
+  /** Visible messages in order: edits, recalls and reactions are folded into their targets;
+   * pin and unpin entries stay, as notices. */
   visible() {
     if (!this._sorted) {
       this._sorted = Array.from(this.bySeq.values())
-        .filter((m) => !HIDDEN_KINDS.has(m.kind))
+        .filter((m) => !HIDDEN_KINDS.has(m.kind) || NOTICE_KINDS.has(m.kind))
         .sort((a, b) => a.seq - b.seq);
     }
     return this._sorted;

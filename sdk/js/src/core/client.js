@@ -21,6 +21,7 @@ import { StreamTracker } from "./tracker.js";
 import { readJson, writeJson } from "./storage.js";
 import { uploadFile } from "./uploads.js";
 import { Peers } from "./peers.js";
+import { PinLists } from "./marks.js";
 import { mergeConversation, mentions, summarize, sortConversations, totalUnread } from "./convlist.js";
 
 const PAGE = 50;
@@ -39,7 +40,7 @@ const MAX_PAGES = 20;
  * ({conv, message}: a live message from someone else in an unmuted conversation),
  * `senderror` ({item, frame}), `removed` (conv id), `authlost`, `displaced` (close code 4011:
  * a newer socket of this user took this one's place; the client stays disconnected, in
- * state "displaced", until the app calls `connect()`).
+ * state "displaced", until the app calls `connect()`), `pins` (conv id: its pin list changed).
  */
 export class PigeonClient extends Emitter {
   /**
@@ -62,6 +63,11 @@ export class PigeonClient extends Emitter {
     this.convs = new Map();
     /** @type {Map<string, Timeline>} */
     this.timelines = new Map();
+    this.pins = new PinLists({
+      api,
+      emit: (event, payload) => this.emit(event, payload),
+      timeline: (convId) => this.timelines.get(convId),
+    });
     /** @type {string | null} */
     this.activeConv = null;
     this.viewing = false; // the active conversation is on screen and scrolled to the end
@@ -82,7 +88,7 @@ export class PigeonClient extends Emitter {
       ready: () => this.synced && this.link.online,
       send: (frame) => this.link.send(frame),
       emit: (event, payload) => this.emit(event, payload),
-      stored: (message) => this._onLive(message),
+      stored: (message) => this._onStored(message),
       me: this.me.id,
     });
     /** @type {{cursor?: string | null, delivered?: Record<string, number>}} */
@@ -381,7 +387,7 @@ export class PigeonClient extends Emitter {
   timeline(convId) {
     let timeline = this.timelines.get(convId);
     if (!timeline) {
-      timeline = new Timeline(convId);
+      timeline = new Timeline(convId, this.me.id);
       this.timelines.set(convId, timeline);
     }
     return timeline;
@@ -517,6 +523,49 @@ export class PigeonClient extends Emitter {
     return this.api.get(`/files/${encodeURIComponent(fileId)}`);
   }
 
+  // --- reactions and pins
+
+  /**
+   * React to message `seq` with one emoji: `on` true adds, false removes, omitted toggles.
+   * Queued like a message (sent when connected); the entry updates the timeline when stored.
+   * @param {string} convId @param {number} seq @param {string} emoji @param {boolean} [on]
+   */
+  react(convId, seq, emoji, on) {
+    /** @type {Record<string, any>} */
+    const body = { seq, emoji };
+    if (on !== undefined) body.on = on;
+    return this.sender.queue(convId, "react", body, {});
+  }
+
+  /** Remove our reaction `emoji` from message `seq`. @param {string} convId @param {number} seq @param {string} emoji */
+  unreact(convId, seq, emoji) {
+    return this.react(convId, seq, emoji, false);
+  }
+
+  /** Pin message `seq` for everyone (groups: owner and admins). @param {string} convId @param {number} seq */
+  pin(convId, seq) {
+    return this.sender.queue(convId, "pin", { seq }, {});
+  }
+
+  /** @param {string} convId @param {number} seq */
+  unpin(convId, seq) {
+    return this.sender.queue(convId, "unpin", { seq }, {});
+  }
+
+  /**
+   * The pinned messages we may read, newest pin first (GET …/pins); kept up to date from
+   * pin, unpin and recall entries afterwards (event `pins`).
+   * @param {string} convId @returns {Promise<import("./marks.js").Pin[]>}
+   */
+  loadPins(convId) {
+    return this.pins.load(convId);
+  }
+
+  /** The pin list last loaded (empty before loadPins). @param {string} convId */
+  pinsOf(convId) {
+    return this.pins.of(convId);
+  }
+
   /** Our messages not yet acknowledged in a conversation. @param {string} convId */
   pendingFor(convId) {
     return this.outbox.pendingFor(convId);
@@ -577,6 +626,20 @@ export class PigeonClient extends Emitter {
   }
 
   /**
+   * Our own message, acknowledged. A `react` entry's stored body (what the toggle did and
+   * the emoji's count) is the server's, not what we sent: fetch that copy.
+   * @param {Message} message
+   */
+  _onStored(message) {
+    if (message.kind !== "react") return this._onLive(message);
+    this.link.request({ t: "pull", conv: message.conv, after: message.seq - 1, limit: 1 }).then(
+      (reply) => this._onLive(reply.items.find((/** @type {Message} */ m) => m.seq === message.seq) || message),
+      () => this._onLive(message),
+    );
+    return undefined;
+  }
+
+  /**
    * Every arrival passes here: our sends it settles, the tracker decides what is news, and
    * the news updates the list, unread counts, receipts and the `message` stream.
    * @param {string} convId @param {Message[]} messages @param {boolean} live
@@ -589,6 +652,7 @@ export class PigeonClient extends Emitter {
       }
     }
     const news = this.tracker.offer(messages);
+    for (const message of news) this.pins.fold(message);
     if (news.length) {
       this._afterIncoming(convId, news, live);
       this._saveSyncState();
@@ -686,7 +750,7 @@ export class PigeonClient extends Emitter {
   async _seedTicks(convId) {
     const timeline = this.timelines.get(convId);
     if (!timeline || !this.has("receipts")) return;
-    const own = timeline.visible().filter((m) => m.from === this.me.id && m.kind !== "system" && m.kind !== "recall" && m.kind !== "edit").map((m) => m.seq);
+    const own = timeline.visible().filter((m) => m.from === this.me.id && m.kind !== "system" && !HIDDEN_KINDS.has(m.kind)).map((m) => m.seq);
     let lo = 0;
     let hi = own.length - 1;
     for (let probe = 0; probe < MAX_TICK_PROBES && lo <= hi; probe++) {

@@ -8,7 +8,7 @@ import { newCid } from "./ids.js";
 import { readJson, writeJson } from "./storage.js";
 
 /** Kinds that change another message and have no bubble of their own. */
-export const HIDDEN_KINDS = new Set(["edit", "recall"]);
+export const HIDDEN_KINDS = new Set(["edit", "recall", "react", "pin", "unpin"]);
 
 /** How many sends may be unacknowledged at once. */
 export const SEND_WINDOW = 8;

@@ -30,6 +30,8 @@ FEATURES = [
     "uploads",
     "recall",
     "edit",
+    "reactions",
+    "pins",
     "search",
     "mentions",
     "replies",

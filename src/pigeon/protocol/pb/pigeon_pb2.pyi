@@ -173,6 +173,9 @@ class Body(_message.Message):
     RECALL_FIELD_NUMBER: _builtins.int
     EDIT_FIELD_NUMBER: _builtins.int
     SYSTEM_FIELD_NUMBER: _builtins.int
+    REACT_FIELD_NUMBER: _builtins.int
+    PIN_FIELD_NUMBER: _builtins.int
+    UNPIN_FIELD_NUMBER: _builtins.int
     JSON_FIELD_NUMBER: _builtins.int
     json: _builtins.bytes
     """The body as the UTF-8 JSON text of one object. Chosen over
@@ -193,6 +196,12 @@ class Body(_message.Message):
     def edit(self) -> Global___EditBody: ...
     @_builtins.property
     def system(self) -> Global___SystemBody: ...
+    @_builtins.property
+    def react(self) -> Global___ReactBody: ...
+    @_builtins.property
+    def pin(self) -> Global___PinBody: ...
+    @_builtins.property
+    def unpin(self) -> Global___PinBody: ...
     def __init__(
         self,
         *,
@@ -202,13 +211,16 @@ class Body(_message.Message):
         recall: Global___RecallBody | None = ...,
         edit: Global___EditBody | None = ...,
         system: Global___SystemBody | None = ...,
+        react: Global___ReactBody | None = ...,
+        pin: Global___PinBody | None = ...,
+        unpin: Global___PinBody | None = ...,
         json: _builtins.bytes = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "edit", b"edit", "file", b"file", "image", b"image", "json", b"json", "recall", b"recall", "system", b"system", "text", b"text"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "edit", b"edit", "file", b"file", "image", b"image", "json", b"json", "pin", b"pin", "react", b"react", "recall", b"recall", "system", b"system", "text", b"text", "unpin", b"unpin"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "edit", b"edit", "file", b"file", "image", b"image", "json", b"json", "recall", b"recall", "system", b"system", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "edit", b"edit", "file", b"file", "image", b"image", "json", b"json", "pin", b"pin", "react", b"react", "recall", b"recall", "system", b"system", "text", b"text", "unpin", b"unpin"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["text", "image", "file", "recall", "edit", "system", "json"]  # noqa: Y015
+    _WhichOneofReturnType_content: _TypeAlias = _typing.Literal["text", "image", "file", "recall", "edit", "system", "react", "pin", "unpin", "json"]  # noqa: Y015
     _WhichOneofArgType_content: _TypeAlias = _typing.Literal["content", b"content"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_content) -> _WhichOneofReturnType_content | None: ...
 
@@ -335,6 +347,67 @@ class EditBody(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EditBody: _TypeAlias = EditBody  # noqa: Y015
+
+@_typing.final
+class ReactBody(_message.Message):
+    """Kind "react": {"seq", "emoji", "on"?, "count"?}. A client sends seq, emoji and
+    optionally on (true adds, false removes, absent toggles); the stored entry has on
+    (what it did) and count (reactors of that emoji after it).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    EMOJI_FIELD_NUMBER: _builtins.int
+    ON_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    emoji: _builtins.str
+    on: _builtins.bool
+    count: _builtins.int
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+        emoji: _builtins.str = ...,
+        on: _builtins.bool | None = ...,
+        count: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_count", b"_count", "_on", b"_on", "count", b"count", "on", b"on"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_count", b"_count", "_on", b"_on", "count", b"count", "emoji", b"emoji", "on", b"on", "seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__count: _TypeAlias = _typing.Literal["count"]  # noqa: Y015
+    _WhichOneofArgType__count: _TypeAlias = _typing.Literal["_count", b"_count"]  # noqa: Y015
+    _WhichOneofReturnType__on: _TypeAlias = _typing.Literal["on"]  # noqa: Y015
+    _WhichOneofArgType__on: _TypeAlias = _typing.Literal["_on", b"_on"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__count) -> _WhichOneofReturnType__count | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__on) -> _WhichOneofReturnType__on | None: ...
+
+Global___ReactBody: _TypeAlias = ReactBody  # noqa: Y015
+
+@_typing.final
+class PinBody(_message.Message):
+    """Kinds "pin" and "unpin": {"seq"} of the message pinned or unpinned."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEQ_FIELD_NUMBER: _builtins.int
+    seq: _builtins.int
+    def __init__(
+        self,
+        *,
+        seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["seq", b"seq"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PinBody: _TypeAlias = PinBody  # noqa: Y015
 
 @_typing.final
 class SystemBody(_message.Message):
@@ -748,6 +821,7 @@ class Message(_message.Message):
     EDITED_AT_FIELD_NUMBER: _builtins.int
     RECALLED_FIELD_NUMBER: _builtins.int
     FORWARDED_FIELD_NUMBER: _builtins.int
+    REACTIONS_FIELD_NUMBER: _builtins.int
     conv: _builtins.str
     seq: _builtins.int
     id: _builtins.str
@@ -773,6 +847,12 @@ class Message(_message.Message):
     def forwarded(self) -> Global___Forwarded:
         """Present on a forwarded copy: who wrote the original, and when."""
 
+    @_builtins.property
+    def reactions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reaction]:
+        """History and pull only: the reactions to this message as the reader sees them, in
+        order of first use; empty when none (JSON then has no "reactions").
+        """
+
     def __init__(
         self,
         *,
@@ -789,10 +869,11 @@ class Message(_message.Message):
         edited_at: _builtins.int | None = ...,
         recalled: _builtins.bool | None = ...,
         forwarded: Global___Forwarded | None = ...,
+        reactions: _abc.Iterable[Global___Reaction] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at", "_forwarded", b"_forwarded", "_recalled", b"_recalled", "_reply_to", b"_reply_to", "body", b"body", "edited_at", b"edited_at", "forwarded", b"forwarded", "recalled", b"recalled", "reply_to", b"reply_to"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at", "_forwarded", b"_forwarded", "_recalled", b"_recalled", "_reply_to", b"_reply_to", "body", b"body", "cid", b"cid", "conv", b"conv", "edited_at", b"edited_at", "forwarded", b"forwarded", "id", b"id", "kind", b"kind", "mentions", b"mentions", "recalled", b"recalled", "reply_to", b"reply_to", "sender", b"sender", "seq", b"seq", "ts", b"ts"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at", "_forwarded", b"_forwarded", "_recalled", b"_recalled", "_reply_to", b"_reply_to", "body", b"body", "cid", b"cid", "conv", b"conv", "edited_at", b"edited_at", "forwarded", b"forwarded", "id", b"id", "kind", b"kind", "mentions", b"mentions", "reactions", b"reactions", "recalled", b"recalled", "reply_to", b"reply_to", "sender", b"sender", "seq", b"seq", "ts", b"ts"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__edited_at: _TypeAlias = _typing.Literal["edited_at"]  # noqa: Y015
     _WhichOneofArgType__edited_at: _TypeAlias = _typing.Literal["_edited_at", b"_edited_at"]  # noqa: Y015
@@ -838,6 +919,34 @@ class Forwarded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Forwarded: _TypeAlias = Forwarded  # noqa: Y015
+
+@_typing.final
+class Reaction(_message.Message):
+    """One emoji's reactions to a message."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMOJI_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    MINE_FIELD_NUMBER: _builtins.int
+    emoji: _builtins.str
+    count: _builtins.int
+    mine: _builtins.bool
+    """The reader is among them."""
+    def __init__(
+        self,
+        *,
+        emoji: _builtins.str = ...,
+        count: _builtins.int = ...,
+        mine: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "emoji", b"emoji", "mine", b"mine"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Reaction: _TypeAlias = Reaction  # noqa: Y015
 
 @_typing.final
 class Messages(_message.Message):

@@ -9,6 +9,8 @@ import { Composer } from "./composer.js";
 import { toast } from "./dialogs.js";
 import { convTitle, typingText, previewText } from "./preview.js";
 import { messageRowMethods } from "./messagerow.js";
+import { reactionMethods } from "./reactions.js";
+import { NOTICE_KINDS } from "../sdk/core/marks.js";
 
 const GROUP_GAP_MS = 5 * 60_000;
 const NEAR_TOP_PX = 400;
@@ -50,11 +52,13 @@ export class ChatView {
       on("convs", () => this._drawHeader()),
       on("message", (m) => m.conv === this.convId && m.kind === "system" && MEMBERSHIP_EVENTS.has((m.body || {}).event) && this._membersChanged()),
       on("state", () => this._drawBanner()),
+      on("pins", (id) => id === this.convId && (this._drawPins(), this.schedule())),
     ];
     this._onVisibility = () => this._updateViewing();
     document.addEventListener("visibilitychange", this._onVisibility);
     this._build();
     this.loading = this._load();
+    this._loadPins();
     if (conv && conv.kind !== "direct" && this.client.has("groups")) this.loadMembers();
   }
 
@@ -66,6 +70,7 @@ export class ChatView {
     for (const off of this.unsubs) off();
     document.removeEventListener("visibilitychange", this._onVisibility);
     this.composer.destroy();
+    this._closePicker();
     this.client.viewing = false;
   }
 
@@ -88,6 +93,7 @@ export class ChatView {
   _build() {
     this.headEl = h("header.chat-head");
     this.bannerEl = h("div.conn-banner", { role: "status", "aria-live": "polite" });
+    this.pinsEl = h("div.pinned-bar", { hidden: true, role: "region", "aria-label": t("pinned_messages") });
     this.inner = h("div.msgs-inner");
     this.scroller = h(
       "div.messages",
@@ -104,6 +110,7 @@ export class ChatView {
     fill(this.el, 
       this.headEl,
       this.bannerEl,
+      this.pinsEl,
       h("div.log-wrap", null, this.scroller, this.jumpEl),
       this.typingEl,
       this.composer.el,
@@ -164,6 +171,11 @@ export class ChatView {
       // The next list reload corrects it.
     }
     this.loadMembers();
+  }
+
+  /** Rows drawn as a centred notice: server notices, pin and unpin entries. */
+  _isNotice(m) {
+    return m.kind === "system" || NOTICE_KINDS.has(m.kind);
   }
 
   isAdmin() {
@@ -482,7 +494,7 @@ export class ChatView {
   }
 
   _sameGroup(a, b) {
-    if (a.m.kind === "system" || b.m.kind === "system") return false;
+    if (this._isNotice(a.m) || this._isNotice(b.m)) return false;
     return a.from === b.from && sameDay(a.ts, b.ts) && Math.abs(b.ts - a.ts) < GROUP_GAP_MS;
   }
 
@@ -497,7 +509,7 @@ export class ChatView {
   _row(item, first, last) {
     const client = this.client;
     const m = item.m;
-    if (m.kind === "system") {
+    if (this._isNotice(m)) {
       const text = previewText(client, m);
       return this._cached(item.key, `sys${text}`, () => this._systemRow(m));
     }
@@ -506,7 +518,7 @@ export class ChatView {
     const tick = item.type === "msg" && own ? client.tickFor(this.convId, m.seq) : "";
     const quoted = m.reply_to ? client.timeline(this.convId).get(m.reply_to) : null;
     const sig = JSON.stringify([
-      item.type, m.seq, m.body, m.recalled, m.edited_at, m.state, m.progress, m.error, tick, first, last,
+      item.type, m.seq, m.body, m.recalled, m.edited_at, m.reactions, client.pinsOf(this.convId).some((p) => p.seq === m.seq), m.state, m.progress, m.error, tick, first, last,
       client.userName(item.from), quoted ? [quoted.body, quoted.recalled] : null, this.myRole, conv && conv.kind,
     ]);
     return this._cached(item.key, sig, () => this._bubbleRow(item, first, last, tick, quoted));
@@ -529,4 +541,4 @@ export class ChatView {
   }
 }
 
-Object.assign(ChatView.prototype, messageRowMethods);
+Object.assign(ChatView.prototype, messageRowMethods, reactionMethods);

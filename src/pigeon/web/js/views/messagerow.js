@@ -31,6 +31,7 @@ export const messageRowMethods = {
       m.forwarded && !m.recalled ? this._forwardedFrom(m.forwarded) : null,
       quoted || m.reply_to ? this._quote(m.reply_to, quoted) : null,
       this._content(item),
+      this._reactionChips(m),
       this._meta(item, tick),
     );
     const row = h(
@@ -215,6 +216,7 @@ export const messageRowMethods = {
         onclick: () => this._recall(m),
       }, icon("recall", { size: 16 })));
     }
+    buttons.push(...this._markButtons(m));
     return h("div.actions", { role: "toolbar", "aria-label": t("message_actions") }, buttons);
   },
 

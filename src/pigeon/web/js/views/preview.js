@@ -17,6 +17,10 @@ export function previewText(client, message) {
       return t("recalled_by", { name: message.from === client.me.id ? t("you") : client.userName(message.from) });
     case "edit":
       return body.text || "";
+    case "react":
+    case "pin":
+    case "unpin":
+      return markText(client, message);
     case "system":
       return systemText(client, message);
     default:
@@ -36,6 +40,15 @@ export function typingText(client, convId, short = false) {
   if (short && conv && conv.kind === "direct") return t("typing_short");
   if (typers.length === 1) return t("typing_one", { name: client.userName(typers[0]) });
   return t("typing_many", { n: typers.length });
+}
+
+/** A reaction or pin entry as a sentence ("Alice pinned a message"). */
+export function markText(client, message) {
+  const body = message.body || {};
+  const name = message.from === client.me.id ? t("you") : client.userName(message.from);
+  if (message.kind === "pin") return t("pinned_by", { name });
+  if (message.kind === "unpin") return t("unpinned_by", { name });
+  return t(body.on === false ? "unreacted_by" : "reacted_by", { name, emoji: body.emoji || "" });
 }
 
 /** Server-written notices ("Alice added Bob"); unknown events fall back to a generic label. */

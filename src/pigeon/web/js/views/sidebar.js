@@ -192,9 +192,11 @@ export class Sidebar {
     const last = pending.length ? pending[pending.length - 1] : conv.last_message;
     const ownLast = last && (last.from === client.me.id || !last.seq);
     let preview = previewText(client, last);
-    if (last && conv.kind !== "direct" && !ownLast && last.kind !== "system" && last.kind !== "recall") {
+    // Entries whose preview is a sentence naming who did it get no "name:" in front.
+    const sentence = last && ["system", "recall", "react", "pin", "unpin"].includes(last.kind);
+    if (last && conv.kind !== "direct" && !ownLast && !sentence) {
       preview = `${client.userName(last.from)}: ${preview}`;
-    } else if (ownLast && last.kind !== "recall") {
+    } else if (ownLast && !sentence) {
       preview = `${t("you")}: ${preview}`;
     }
     const title = convTitle(client, conv);
