@@ -67,8 +67,8 @@ async def _react(kit: CoreKit, user: str, conv: str, seq: int, emoji: str, **on:
 
 
 async def _summary(kit: CoreKit, user: str, conv: str, seq: int) -> Any:
-    history, _ = await kit.services.messaging.history(user, conv, before=seq + 1, limit=1)
-    return history[0].public().get("reactions")
+    page = await kit.services.messaging.history(user, conv, before=seq + 1, limit=1)
+    return page.items[0].public().get("reactions")
 
 
 async def test_a_toggle_twice_is_off_and_the_entry_says_what_it_did(kit: CoreKit) -> None:
