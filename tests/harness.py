@@ -6,10 +6,12 @@ on a free port, real sockets, real SQLite files (or PostgreSQL/Redis when given)
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -74,6 +76,23 @@ class ServerProcess(ServeProcess):
 
     def stop(self, grace_s: float = 15.0) -> None:
         stop_all([self], grace_s)
+
+    async def cli(self, *args: str) -> tuple[int, str, str]:
+        """``pigeon ARGS --data-dir <this server's>`` as its own process, the way an
+        operator runs it beside the server: (exit status, stdout, stderr)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pigeon",
+            *args,
+            "--data-dir",
+            str(self.data_dir),
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), WAIT_S)
+        return int(proc.returncode or 0), out.decode(), err.decode()
 
 
 def unique_name(prefix: str = "u") -> str:

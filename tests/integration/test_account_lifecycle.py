@@ -20,7 +20,7 @@ from pigeon.client.errors import PigeonApiError
 
 from .backends import BACKENDS, serve_on
 from .people import create_group, make_admin
-from .test_bots import cli, make_bot
+from .test_bots import make_bot
 from .test_files import upload
 from .wsclient import (
     PASSWORD,
@@ -164,7 +164,7 @@ async def test_a_bot_cannot_delete_itself_here(rest: Rest, keep_server: ServerPr
         token=bot.account.access,
         json={"password": "anything at all"},
     )
-    status, _, err = await cli(keep_server, "user", "delete", bot.name, "--yes")
+    status, _, err = await keep_server.cli("user", "delete", bot.name, "--yes")
     assert status != 0
     assert str(BOT_NOT_SELF_DELETABLE) in err
     assert (await rest.ok("GET", "users/me", token=bot.account.access))["deleted"] is False
@@ -176,8 +176,8 @@ async def test_the_operator_deletes_with_the_cli_and_may_remove_messages(
     alice, bob = await register(rest, "alice"), await register(rest, "bob")
     chat = await direct(rest, alice, bob)
     await send_rest(rest, alice, chat, "gone soon", unique_name("c"))
-    status, out, err = await cli(
-        keep_server, "user", "delete", alice.username, "--remove-messages", "--yes"
+    status, out, err = await keep_server.cli(
+        "user", "delete", alice.username, "--remove-messages", "--yes"
     )
     assert status == 0, err
     assert alice.id in out

@@ -9,16 +9,13 @@ lands in the audit log with its actor, action and target.
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from harness import WAIT_S, ServerProcess, unique_name
+from harness import ServerProcess, unique_name
 
 from .backends import BACKENDS, serve_on
 from .people import create_group
@@ -51,26 +48,9 @@ def rest(http: aiohttp.ClientSession, admin_server: ServerProcess) -> Rest:
     return Rest(http, admin_server)
 
 
-async def cli(server: ServerProcess, *args: str) -> tuple[int, str, str]:
-    """``pigeon ARGS`` against the server's database, as its own process."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pigeon",
-        *args,
-        "--data-dir",
-        str(server.data_dir),
-        env=server.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), WAIT_S)
-    return int(proc.returncode or 0), out.decode(), err.decode()
-
-
 async def make_admin(rest: Rest) -> Account:
     account = await register(rest, "adm")
-    status, out, err = await cli(rest.server, "admin", "grant", account.username)
+    status, out, err = await rest.server.cli("admin", "grant", account.username)
     assert status == 0, err
     assert f"{account.username} is a server admin" in out
     return account
@@ -114,17 +94,17 @@ async def test_only_enabled_server_admins_use_the_admin_api(rest: Rest) -> None:
     assert "admin" not in await rest.ok("GET", f"users/{admin.id}", token=plain.access)
     await rest.ok("GET", "admin/stats", token=admin.access)
 
-    status, _, err = await cli(rest.server, "user", "disable", admin.username)
+    status, _, err = await rest.server.cli("user", "disable", admin.username)
     assert status == 0, err
     for method, path, body in routes:
         await rest.fails(method, path, 403, ACCOUNT_DISABLED, token=admin.access, json=body)
     # Nothing happened to the group or the user on the way.
     assert (await rest.ok("GET", f"groups/{group['id']}", token=victim.access))["member_count"] == 2
 
-    status, out, err = await cli(rest.server, "admin", "revoke", admin.username)
+    status, out, err = await rest.server.cli("admin", "revoke", admin.username)
     assert status == 0, err
     assert "is not a server admin" in out
-    status, out, _ = await cli(rest.server, "admin", "list")
+    status, out, _ = await rest.server.cli("admin", "list")
     assert admin.username not in out
 
 
@@ -388,18 +368,18 @@ async def test_the_admin_commands_print_and_exit_with_their_codes(rest: Rest) ->
     conv = (await create_group(rest, owner, [bob], visibility="public"))["id"]
     said = await send_rest(rest, bob, conv, "spam spam", unique_name("c"))
 
-    status, _, err = await cli(server, "admin", "grant", "nobody-here")
+    status, _, err = await server.cli("admin", "grant", "nobody-here")
     assert status == 1
     assert "Error: 40401" in err
     assert "Traceback" not in err
-    status, _, err = await cli(server, "admin", "ban", conv)  # USERNAME missing
+    status, _, err = await server.cli("admin", "ban", conv)  # USERNAME missing
     assert status == 2, err
 
-    status, out, err = await cli(server, "admin", "stats")
+    status, out, err = await server.cli("admin", "stats")
     assert status == 0, err
     assert "users: " in out
     assert "conversations.group: " in out
-    status, out, err = await cli(server, "admin", "users", bob.username)
+    status, out, err = await server.cli("admin", "users", bob.username)
     assert status == 0, err
     assert out.split("\t")[:2] == [bob.id, bob.username]
 
@@ -412,17 +392,17 @@ async def test_the_admin_commands_print_and_exit_with_their_codes(rest: Rest) ->
         (("enable", bob.username), f"{bob.username} enabled"),
         (("dissolve", conv), f"dissolved {conv}"),
     ):
-        status, out, err = await cli(server, "admin", *args)
+        status, out, err = await server.cli("admin", *args)
         assert status == 0, err
         assert printed in out
-    status, _, err = await cli(server, "admin", "dissolve", conv)
+    status, _, err = await server.cli("admin", "dissolve", conv)
     assert status == 1
     assert "Error: 40402" in err
 
     history = await rest.ok("GET", f"conversations/{conv}/messages", token=owner.access)
     assert any(m["kind"] == "recall" and m["from"] == "operator" for m in history["items"])
 
-    status, out, err = await cli(server, "admin", "audit", "--target", conv, "--limit", "4")
+    status, out, err = await server.cli("admin", "audit", "--target", conv, "--limit", "4")
     assert status == 0, err
     lines = out.splitlines()
     assert [line.split("\t")[2:4] for line in lines] == [

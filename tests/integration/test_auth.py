@@ -85,7 +85,7 @@ async def test_register_returns_a_grant_in_the_envelope(rest: Rest) -> None:
     )
     assert reply.status == 201, reply.text
     data = reply.data
-    assert set(data["user"]) == {"id", "username", "display_name", "avatar", "bot"}
+    assert set(data["user"]) == {"id", "username", "display_name", "avatar", "bot", "deleted"}
     assert data["user"]["bot"] is False
     assert data["user"]["username"] == name.lower()  # usernames are case-insensitive
     assert data["user"]["display_name"] == "Ada L."

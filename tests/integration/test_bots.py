@@ -74,23 +74,6 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
     await started.close()
 
 
-async def cli(server: ServerProcess, *args: str) -> tuple[int, str, str]:
-    """Run ``pigeon ARGS --data-dir <the server's>`` as its own process."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pigeon",
-        *args,
-        "--data-dir",
-        str(server.data_dir),
-        env=server.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), WAIT_S)
-    return int(proc.returncode or 0), out.decode(), err.decode()
-
-
 def token_in(output: str) -> str:
     found = re.search(r"^token: (pgb_\S+)$", output, re.MULTILINE)
     assert found, output
@@ -111,7 +94,7 @@ async def bot_sign_in(rest: Rest, token: str) -> Account:
 
 async def make_bot(rest: Rest, server: ServerProcess) -> Bot:
     name = unique_name("bot")
-    status, out, err = await cli(server, "bot", "create", name, "--display-name", "Helper")
+    status, out, err = await server.cli("bot", "create", name, "--display-name", "Helper")
     assert status == 0, err
     token = token_in(out)
     return Bot(name, token, await bot_sign_in(rest, token))
@@ -164,20 +147,20 @@ async def test_the_cli_creates_lists_rotates_and_revokes_bots(
     rest: Rest, bot_server: ServerProcess
 ) -> None:
     bot = await make_bot(rest, bot_server)
-    status, _, err = await cli(bot_server, "bot", "create", bot.name)
+    status, _, err = await bot_server.cli("bot", "create", bot.name)
     assert status == 1
     assert "Error: 40901" in err
 
-    status, out, _ = await cli(bot_server, "bot", "token", bot.name)
+    status, out, _ = await bot_server.cli("bot", "token", bot.name)
     assert status == 0
     fresh = token_in(out)
     await rest.fails("POST", "auth/bot", 401, BOT_TOKEN_INVALID, json={"token": bot.token})
     assert (await bot_sign_in(rest, fresh)).id == bot.account.id
 
-    status, out, _ = await cli(bot_server, "bot", "revoke", bot.name)
+    status, out, _ = await bot_server.cli("bot", "revoke", bot.name)
     assert status == 0
     await rest.fails("POST", "auth/bot", 401, BOT_TOKEN_INVALID, json={"token": fresh})
-    status, out, _ = await cli(bot_server, "bot", "list")
+    status, out, _ = await bot_server.cli("bot", "list")
     assert f"{bot.account.id}\t{bot.name}\tHelper\trevoked" in out.splitlines()
     # A bot has no password: refused like a wrong one.
     await rest.fails(
@@ -234,7 +217,7 @@ async def test_a_revoked_bot_token_closes_its_socket_and_refuses_it(
 ) -> None:
     bot = await make_bot(rest, bot_server)
     client, _ = await connect(http, bot_server, bot.account)
-    status, _, err = await cli(bot_server, "bot", "revoke", bot.name)
+    status, _, err = await bot_server.cli("bot", "revoke", bot.name)
     assert status == 0, err
     assert await client.closed() == 4003
     await rest.fails("GET", "users/me", 401, 40104, token=bot.account.access)

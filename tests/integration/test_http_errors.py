@@ -134,7 +134,7 @@ async def test_a_malformed_request_is_an_enveloped_400(
     ("method", "path", "allow"),
     [
         # a REST path with several routes: Allow names them all
-        ("PUT", "/api/v1/users/me", {"GET", "PATCH"}),
+        ("PUT", "/api/v1/users/me", {"GET", "PATCH", "DELETE"}),
         ("DELETE", "/api/v1/conversations/c_x/messages", {"GET", "POST"}),
         ("GET", "/api/v1/auth/login", {"POST"}),
         # aiohttp's own routes

@@ -204,7 +204,9 @@ class AccountService:
         if found is None or found[0].user_id != claims.user_id:
             raise CoreError(ErrorCode.TOKEN_INVALID)
         login, user = found
-        if user.disabled:  # before the login: disabling revokes it, and says why
+        # A disabled account says why (disabling also revokes the login); a deleted one
+        # is simply signed out: there is no account left to speak of.
+        if user.disabled and user.deleted_at is None:
             raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         if not login.active:
             raise CoreError(ErrorCode.TOKEN_REVOKED)
