@@ -219,7 +219,8 @@ def serve(worker_index: int | None, **flags: Any) -> None:
     Every other setting is read from the environment as PIGEON_<NAME>; see docs/operations.md.
     """
     settings = _settings(**flags)
-    if worker_index is None and settings.worker_count > 1:
+    # auto is supervised even on one core, so it needs the same backends everywhere.
+    if worker_index is None and (settings.workers == "auto" or settings.worker_count > 1):
         _supervise(settings, flags)
         return
     from pigeon.app import PigeonApp
@@ -617,6 +618,12 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
 )
 @click.option("--redis-url", help="Redis URL for the cluster scenario.")
 @click.option(
+    "--server-workers",
+    type=click.IntRange(min=1, max=64),
+    help="Run the server under test as `pigeon serve --workers N` on PostgreSQL and Redis "
+    "(needs --database-url and --redis-url), on the first N cores.",
+)
+@click.option(
     "--codec",
     type=click.Choice(["json", "proto"]),
     default="json",
@@ -652,6 +659,7 @@ def bench(
     database_url: str | None,
     search_messages: int | None,
     redis_url: str | None,
+    server_workers: int | None,
     codec: str,
     transport: str,
     compress: str,
@@ -690,6 +698,10 @@ def bench(
         plan = dataclasses.replace(plan, workers=workers)
     if search_messages:
         plan = dataclasses.replace(plan, search_messages=search_messages)
+    if server_workers:
+        if not (database_url and redis_url):
+            raise click.UsageError("--server-workers needs --database-url and --redis-url")
+        plan = dataclasses.replace(plan, server_workers=server_workers)
     plan = dataclasses.replace(plan, body_bytes=body_bytes)
     cluster = (
         {"database_url": database_url, "redis_url": redis_url}

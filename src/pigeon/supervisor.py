@@ -63,12 +63,12 @@ def refusal(settings: Settings) -> str | None:
     database = settings.database_url or ""
     if not database.startswith(("postgresql", "postgres")):
         return (
-            "--workers / PIGEON_WORKERS above 1 needs PostgreSQL: set --database-url / "
+            "--workers / PIGEON_WORKERS above 1 (or auto) needs PostgreSQL: set --database-url / "
             "PIGEON_DATABASE_URL to a postgresql:// URL (SQLite is one process's database)"
         )
     if not settings.redis_url:
         return (
-            "--workers / PIGEON_WORKERS above 1 needs Redis: set --redis-url / "
+            "--workers / PIGEON_WORKERS above 1 (or auto) needs Redis: set --redis-url / "
             "PIGEON_REDIS_URL (the in-memory broker and presence do not span processes)"
         )
     if settings.metrics_port and settings.metrics_port + settings.worker_count - 1 > 65535:

@@ -11,6 +11,7 @@ killed stop by themselves; SQLite is refused at start.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -34,9 +35,11 @@ from integration.wsclient import (
 )
 
 from .conftest import NodeFactory
+from .services import RedisServer
 from .traffic import wait_until
 
 WORKERS = ["w-w0", "w-w1"]  # node ids of the workers of node "w"
+BENCH_TIMEOUT_S = 600
 MAX_TRIES = 200  # connections opened to find one on the other worker (each is 1 in 2)
 
 
@@ -200,6 +203,7 @@ async def test_a_killed_worker_comes_back_and_the_port_keeps_serving(
     ("args", "needs"),
     [
         ([], "needs PostgreSQL"),  # SQLite in the data dir
+        (["--workers", "auto"], "needs PostgreSQL"),  # whatever the number of cores
         (["--database-url", "sqlite:///x.db", "--redis-url", "redis://127.0.0.1:1"], "PostgreSQL"),
         (["--database-url", "postgresql://postgres@127.0.0.1:1/x"], "needs Redis"),
     ],
@@ -229,6 +233,43 @@ def test_workers_refuse_backends_of_one_process(
     assert done.stdout == ""
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("Error: --workers / PIGEON_WORKERS above 1")
+    assert lines[0].startswith("Error: --workers / PIGEON_WORKERS above 1 (or auto)")
     assert needs in lines[0]
     assert not (tmp_path / "pigeon.db").exists()  # refused before touching anything
+
+
+def test_bench_targets_a_server_with_workers(
+    tmp_path: Path, database_url: str, redis_server: RedisServer
+) -> None:
+    """`pigeon bench --server-workers 2` measures a `--workers 2` server: every post
+    reaches every member, and the report says what was measured."""
+    out = tmp_path / "bench"
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "pigeon", "bench", "fanout", "--quick"),
+            *("--out", str(out), "--server-workers", "2"),
+            *("--database-url", database_url, "--redis-url", redis_server.url),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_S,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    data = json.loads((out / "results.json").read_text())
+    [fan] = data["fanout"]
+    assert fan["completeness"] == 1.0
+    assert "`pigeon serve --workers 2` on PostgreSQL + Redis" in data["conditions"]
+
+
+def test_bench_server_workers_need_postgresql_and_redis(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "pigeon", "bench", "fanout", "--quick", "--server-workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2, run
+    assert "--server-workers needs --database-url and --redis-url" in run.stderr
