@@ -137,10 +137,24 @@ def count_database_errors(store: Store, metrics: Metrics) -> None:
 
 
 class PigeonApp:
-    """One node: store, broker, services, gateway and HTTP server, with their lifecycle."""
+    """One node: store, broker, services, gateway and HTTP server, with their lifecycle.
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    ``reuse_port`` listens with SO_REUSEPORT, so several processes share the ports
+    (the workers of ``pigeon serve --workers``, pigeon/supervisor.py); ``migrate``
+    False leaves the schema to whoever started them, which already brought it up to date.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        reuse_port: bool = False,
+        migrate: bool = True,
+    ) -> None:
         self.settings = settings
+        self.reuse_port = reuse_port
+        self.migrate = migrate
         clock = clock or SystemClock()
         self.node_id = settings.node_id or default_node_id()
         self.metrics = Metrics()
@@ -446,7 +460,8 @@ class PigeonApp:
     async def start_core(self) -> None:
         """Migrate and start the background work of the services, without listening:
         enough to call ``services`` in process (tests/corekit.py does)."""
-        await self.store.upgrade()
+        if self.migrate:
+            await self.store.upgrade()
         await self.services.groups.ensure_lobby()
         await self.broker.start()
         await self.presence.start()
@@ -469,6 +484,7 @@ class PigeonApp:
             websocket=self.websocket.handle,
             database=self.store.db,
             metrics=self.metrics,
+            node_id=self.node_id,
             max_request_bytes=self.settings.max_request_bytes,
             file_routes=FileHandlers(
                 self.services.files, self.services.accounts.authenticate, self.settings.public_url
@@ -491,12 +507,16 @@ class PigeonApp:
             self.settings.port,
             backlog=self.settings.listen_backlog,
             ssl_context=self.tls_context,
+            reuse_port=self.reuse_port,
         )
         await self._site.start()
         self.port = int(self._runner.addresses[0][1])
         if self.line is not None and self.settings.line_port is not None:
             self.line_port = await self.line.start(
-                self.settings.host, self.settings.line_port, self.settings.listen_backlog
+                self.settings.host,
+                self.settings.line_port,
+                self.settings.listen_backlog,
+                reuse_port=self.reuse_port,
             )
         tcp_port = await self._start_tcp()
         log.info(
@@ -523,6 +543,7 @@ class PigeonApp:
                 settings.tcp_port,
                 backlog=settings.listen_backlog,
                 ssl_context=self.tls_context,
+                reuse_port=self.reuse_port,
             )
         except OSError as exc:
             raise ListenFailed("tcp_port", f"{settings.host}:{settings.tcp_port}", exc) from exc

@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -22,6 +22,9 @@ from pydantic import ValidationError
 from pigeon import __version__, logs
 from pigeon.bench.catalog import Scenario
 from pigeon.config import Settings
+
+if TYPE_CHECKING:
+    from pigeon.app import PigeonApp
 
 T = TypeVar("T")
 
@@ -203,7 +206,12 @@ def main() -> None:
     type=int,
     help="Serve /metrics on this port only, not the main one [env PIGEON_METRICS_PORT; default: main port, loopback only].",
 )
-def serve(**flags: Any) -> None:
+@click.option(
+    "--workers",
+    help="Worker processes sharing the ports, each a node; a number or auto (one per core); above 1 needs PostgreSQL and Redis [env PIGEON_WORKERS; default 1].",
+)
+@click.option("--worker-index", type=int, hidden=True)  # set by the supervisor on its workers
+def serve(worker_index: int | None, **flags: Any) -> None:
     """Serve everything on one port: REST under /api/v1, the WebSocket at /ws, the web
     client at /, the REST reference at /docs (OpenAPI at /openapi.json), and /healthz,
     /readyz, /metrics.
@@ -211,19 +219,64 @@ def serve(**flags: Any) -> None:
     Every other setting is read from the environment as PIGEON_<NAME>; see docs/operations.md.
     """
     settings = _settings(**flags)
+    # auto is supervised even on one core, so it needs the same backends everywhere.
+    if worker_index is None and (settings.workers == "auto" or settings.worker_count > 1):
+        _supervise(settings, flags)
+        return
     from pigeon.app import PigeonApp
     from pigeon.tracing import TracingUnavailable
 
+    worker = worker_index is not None
     try:
-        app = PigeonApp(settings)
+        app = PigeonApp(settings, reuse_port=worker, migrate=not worker)
     except (OSError, ValueError, TracingUnavailable) as exc:
         # e.g. an unreadable or too short JWT secret file, tracing without its packages
         raise click.ClickException(f"cannot start: {exc}") from None
     try:
         with logs.configured(settings.log_level, app.node_id, app.tracer.ids):
-            _run(app.serve_forever())
+            _run(_serve_worker(app) if worker else app.serve_forever())
     except OSError as exc:
         raise click.ClickException(_start_error(settings, exc)) from None
+
+
+class WorkersRefused(click.ClickException):
+    """``--workers`` above 1 with a backend that cannot span processes: exit status 2."""
+
+    exit_code = 2
+
+
+async def _serve_worker(app: PigeonApp) -> None:
+    """A worker of ``--workers``: a node that also stops when its supervisor is gone."""
+    import os
+
+    from pigeon.supervisor import exit_when_orphaned
+
+    watch = asyncio.create_task(exit_when_orphaned(os.getppid()))
+    try:
+        await app.serve_forever()
+    finally:
+        watch.cancel()
+
+
+def _supervise(settings: Settings, flags: dict[str, Any]) -> None:
+    """``--workers`` above 1: refuse what cannot work, else run the supervisor."""
+    from pigeon.app import default_node_id, resolve_jwt_secret
+    from pigeon.supervisor import Supervisor, refusal
+
+    problem = refusal(settings)
+    if problem is not None:
+        raise WorkersRefused(problem)
+    try:
+        resolve_jwt_secret(settings)  # generated once here, not raced for by every worker
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(f"cannot start: {exc}") from None
+    supervisor = Supervisor(settings, flags, settings.node_id or default_node_id())
+    try:
+        with logs.configured(settings.log_level, supervisor.node_id):
+            status = asyncio.run(supervisor.run())
+    except OSError as exc:
+        raise click.ClickException(_start_error(settings, exc)) from None
+    sys.exit(status)
 
 
 @main.group(short_help="Database schema commands.")
@@ -633,6 +686,12 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
     help="Nodes of the cluster scenario: 2, or 1 on the same PostgreSQL + Redis (to compare).",
 )
 @click.option(
+    "--server-workers",
+    type=click.IntRange(min=1, max=64),
+    help="Run the server under test as `pigeon serve --workers N` on PostgreSQL and Redis "
+    "(needs --database-url and --redis-url), on the first N cores.",
+)
+@click.option(
     "--codec",
     type=click.Choice(["json", "proto"]),
     default="json",
@@ -669,6 +728,7 @@ def bench(
     search_messages: int | None,
     redis_url: str | None,
     cluster_nodes: int,
+    server_workers: int | None,
     codec: str,
     transport: str,
     compress: str,
@@ -707,6 +767,10 @@ def bench(
         plan = dataclasses.replace(plan, workers=workers)
     if search_messages:
         plan = dataclasses.replace(plan, search_messages=search_messages)
+    if server_workers:
+        if not (database_url and redis_url):
+            raise click.UsageError("--server-workers needs --database-url and --redis-url")
+        plan = dataclasses.replace(plan, server_workers=server_workers)
     plan = dataclasses.replace(plan, body_bytes=body_bytes, cluster_nodes=cluster_nodes)
     cluster = (
         {"database_url": database_url, "redis_url": redis_url}

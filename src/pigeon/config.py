@@ -7,8 +7,9 @@ arguments precedence over the environment, which gives that order.
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,7 @@ from pigeon.protocol.lifecycle import AccountDeletionMode
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+MAX_WORKERS = 1024
 
 
 class Settings(BaseSettings):
@@ -58,6 +60,11 @@ class Settings(BaseSettings):
     )
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert")
     shutdown_grace_s: float = Field(10.0, gt=0)
+    workers: int | Literal["auto"] = Field(
+        1,
+        description="processes serving the same ports (SO_REUSEPORT), each a node of its own; "
+        "auto: one per usable core; above 1 needs PostgreSQL and Redis",
+    )
     listen_backlog: int = Field(4096, ge=16, description="pending TCP connections (connect storms)")
 
     # --- connections (docs/operations.md, Security: Connections and sockets)
@@ -389,6 +396,20 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return value.upper()
 
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _check_workers(cls, value: Any) -> Any:
+        # One message for every wrong value, rather than one per member of the union.
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            count = int(value)
+        except (TypeError, ValueError):
+            count = 0
+        if isinstance(value, bool) or not 1 <= count <= MAX_WORKERS:
+            raise ValueError(f"must be auto or a number from 1 to {MAX_WORKERS}")
+        return count
+
     @field_validator("trusted_proxies")
     @classmethod
     def _check_proxies(cls, value: str) -> str:
@@ -421,6 +442,13 @@ class Settings(BaseSettings):
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both or neither")
         return self
+
+    @property
+    def worker_count(self) -> int:
+        """``workers`` as a number: ``auto`` is the cores this process may run on."""
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return self.workers
 
     @property
     def tls(self) -> bool:

@@ -613,7 +613,7 @@ class Listener:
 class GuardedSite(web.BaseSite):
     """A TCP site like aiohttp's ``TCPSite`` whose sockets all pass the listener."""
 
-    __slots__ = ("_host", "_listener", "_port")
+    __slots__ = ("_host", "_listener", "_port", "_reuse_port")
 
     def __init__(
         self,
@@ -624,11 +624,13 @@ class GuardedSite(web.BaseSite):
         *,
         backlog: int,
         ssl_context: ssl.SSLContext | None = None,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, backlog=backlog, ssl_context=ssl_context)
         self._listener = listener
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port
 
     @property
     def name(self) -> str:
@@ -647,6 +649,7 @@ class GuardedSite(web.BaseSite):
             self._port,
             backlog=self._backlog,
             ssl=self._ssl_context,
+            reuse_port=self._reuse_port or None,
             # A TLS handshake is part of the head: it gets the same time to arrive.
             ssl_handshake_timeout=listener.limits.header_timeout_s
             if self._ssl_context is not None

@@ -134,11 +134,11 @@ class ServeProcess:
         return rss_kib(self.proc.pid)
 
     def cpu_seconds(self) -> float:
-        """User plus system CPU time the process has used."""
+        """User plus system CPU time the process and its live descendants have used
+        (with ``--workers``, the workers do the serving)."""
         assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        return sum(_cpu_ticks(stat) for stat in _family_stats(self.proc.pid)) / ticks
 
 
 def stop_all(servers: Iterable[ServeProcess], grace_s: float = 15.0) -> None:
@@ -155,6 +155,33 @@ def stop_all(servers: Iterable[ServeProcess], grace_s: float = 15.0) -> None:
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=60.0)
+
+
+def _stat_fields(pid: int | str) -> list[str] | None:
+    """/proc/PID/stat after the command name: state, ppid, …; None if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _family_stats(pid: int) -> list[list[str]]:
+    """The stat fields of ``pid`` and of every live process descending from it."""
+    parents: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(entry.name)) is not None:
+            parents[int(entry.name)] = fields
+    family, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        if current in parents:
+            family.append(parents[current])
+        frontier.extend(p for p, f in parents.items() if int(f[1]) == current)
+    return family
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def rss_kib(pid: int | str = "self") -> int:

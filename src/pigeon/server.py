@@ -129,12 +129,15 @@ def build_http_app(
     database: Database,
     metrics: Metrics,
     max_request_bytes: int,
+    node_id: str = "",
     file_routes: Sequence[web.RouteDef] = (),
     ops_routes: Sequence[web.RouteDef] = (),
     tracer: Tracer | None = None,
 ) -> web.Application:
     """``ops_routes`` empty: /metrics (and /debug/profile) are not served on this
-    port, a separate listener serves them (pigeon.metrics_http)."""
+    port, a separate listener serves them (pigeon.metrics_http). /healthz names
+    ``node_id``: behind a balancer, or with several workers on one port, it tells
+    which node answered."""
     web_root = _web_root()
     app = web.Application(
         middlewares=[
@@ -146,7 +149,9 @@ def build_http_app(
     app.on_response_prepare.append(security_headers(WEB_CLIENT_CSP))
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"code": 0, "message": "ok", "data": {"status": "alive"}})
+        return web.json_response(
+            {"code": 0, "message": "ok", "data": {"status": "alive", "node": node_id}}
+        )
 
     async def readyz(_: web.Request) -> web.Response:
         try:

@@ -46,10 +46,17 @@ NodeFactory = Callable[..., ServerProcess]
 def node_factory(
     tmp_path: Path, database_url: str, redis_server: RedisServer
 ) -> Iterator[NodeFactory]:
-    """``make(name)`` builds a node of this test's cluster; ``start=False`` leaves it unstarted."""
+    """``make(name)`` builds a node of this test's cluster; ``start=False`` leaves it
+    unstarted, ``args`` adds options to its ``pigeon serve``."""
     made: list[ServerProcess] = []
 
-    def make(name: str, *, start: bool = True, env: dict[str, str] | None = None) -> ServerProcess:
+    def make(
+        name: str,
+        *,
+        start: bool = True,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> ServerProcess:
         node = ServerProcess(
             tmp_path / name,
             env={
@@ -69,6 +76,7 @@ def node_factory(
                 redis_server.url,
                 "--node-id",
                 name,
+                *(args or []),
             ],
         )
         made.append(node)

@@ -27,9 +27,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cluster.services import RedisServer
 from harness import require_service
 from pigeon.store.engine import normalize_url
 from pigeon.store.facade import Store
+
+from .portkit import Cluster, PortBackend
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PIGEON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -128,3 +131,17 @@ async def store(store_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(params=list(PortBackend))
+async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """Nodes of the Broker and Presence ports on one backend (tests/contract/portkit.py)."""
+    backend = PortBackend(request.param)
+    redis = RedisServer(tmp_path / "redis").start() if backend is PortBackend.REDIS else None
+    made = Cluster(backend, redis)
+    try:
+        yield made
+    finally:
+        await made.close()
+        if redis is not None:
+            redis.kill()

@@ -214,12 +214,13 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def conditions(workers: int, note: str = "") -> str:
+def conditions(workers: int, note: str = "", server_cores: list[int] | None = None) -> str:
     from pigeon.bench.target import load_cores, server_core
 
     return (
         f"{platform.python_implementation()} {platform.python_version()}, "
-        f"server pinned to core {sorted(server_core())}, {workers} load processes on "
+        f"server pinned to cores {server_cores or sorted(server_core())}, {workers} load "
+        "processes on "
         f"{sorted(load_cores())}, SQLite (WAL, synchronous=FULL) unless noted{note}"
     )
 

@@ -19,7 +19,7 @@ from pigeon.bench.catalog import Scenario
 from pigeon.bench.loadclient import Transport, Wire
 from pigeon.bench.push import offline_push
 from pigeon.bench.report import conditions, write
-from pigeon.bench.target import Node, load_cores, start_node
+from pigeon.bench.target import Node, cores, load_cores, start_node
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,9 @@ class Plan:
     search_messages: int = 1_000_000
     body_bytes: int = 0  # filler text per direct and fanout message (compression needs some)
     workers: int = field(default_factory=lambda: max(1, min(4, len(load_cores()))))
+    # The server under test as `pigeon serve --workers N` on PostgreSQL + Redis (the
+    # cluster's URLs), on the first N cores; None: one node on SQLite, one core.
+    server_workers: int | None = None
 
     @classmethod
     def quick(cls) -> Plan:
@@ -71,14 +74,27 @@ def _server_for(wire: Wire) -> tuple[bool, dict[str, str]]:
 
 @contextlib.contextmanager
 def _nodes(
-    cluster: dict[str, str] | None, wire: Wire, count: int = 1
+    cluster: dict[str, str] | None,
+    wire: Wire,
+    count: int = 1,
+    server_workers: int | None = None,
 ) -> Iterator[tuple[Node, Node | None]]:
-    """One SQLite node (no ``cluster``), or ``count`` nodes on its PostgreSQL + Redis."""
+    """One SQLite node (no ``cluster``); with ``server_workers``, one ``pigeon serve
+    --workers N`` on the cluster's backends; else ``count`` nodes on them."""
     tcp, env = _server_for(wire)
     with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
         started: list[Node] = []
         try:
-            if cluster is None:
+            if server_workers is not None:
+                assert cluster is not None, "--server-workers needs PostgreSQL and Redis"
+                args = [
+                    *("--database-url", cluster["database_url"]),
+                    *("--redis-url", cluster["redis_url"]),
+                    *("--workers", str(server_workers)),
+                ]
+                cpus = set(cores()[:server_workers])
+                started.append(start_node(Path(tmp) / "node", args, env, tcp=tcp, cpus=cpus))
+            elif cluster is None:
                 started.append(start_node(Path(tmp) / "node", (), env, tcp=tcp))
             else:
                 shared = ["--database-url", cluster["database_url"]]
@@ -92,9 +108,11 @@ def _nodes(
                 node.stop()
 
 
-async def _run_single(names: list[Scenario], plan: Plan, wire: Wire) -> dict[str, Any]:
+async def _run_single(
+    names: list[Scenario], plan: Plan, wire: Wire, cluster: dict[str, str] | None = None
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with _nodes(None, wire) as (node, _):
+    with _nodes(cluster, wire, server_workers=plan.server_workers) as (node, _):
         ctx = scenarios.Context(
             node, None, plan.workers, _progress, [], wire=wire, body_bytes=plan.body_bytes
         )
@@ -151,17 +169,25 @@ def run(
     soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
     _progress(f"open-file limit {soft}/{hard}; {os.cpu_count()} cores; plan {plan}")
     _progress(f"load clients speak {wire.label}")
+    served = (
+        f"; server: `pigeon serve --workers {plan.server_workers}` on PostgreSQL + Redis "
+        "(same host), its cores shared with the load processes"
+        if plan.server_workers
+        else ""
+    )
     results: dict[str, Any] = {
         "conditions": conditions(
             plan.workers,
-            f"; load clients speak {wire.label}; {plan.body_bytes} bytes of filler text per message",
+            f"; load clients speak {wire.label}; {plan.body_bytes} bytes of filler text per "
+            f"message{served}",
+            cores()[: plan.server_workers] if plan.server_workers else None,
         ),
         "wire": wire.label,
     }
     # push starts its own node (push settings and a webhook receiver)
     single = [n for n in names if not n.own_node]
     if single:
-        results.update(asyncio.run(_run_single(single, plan, wire)))
+        results.update(asyncio.run(_run_single(single, plan, wire, cluster)))
     if Scenario.PUSH in names:  # its own node: push settings and a webhook receiver
         results[Scenario.PUSH] = [asyncio.run(offline_push(*plan.push, 0.5, _progress))]
     if Scenario.CLUSTER in names:

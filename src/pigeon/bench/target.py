@@ -56,14 +56,15 @@ def start_node(
     env: dict[str, str] | None = None,
     *,
     tcp: bool = False,
+    cpus: set[int] | None = None,
 ) -> Node:
-    """Start ``pigeon serve`` on a free port, pinned to the server core."""
+    """Start ``pigeon serve`` on a free port, pinned to ``cpus`` (the server core)."""
     node = ServeProcess(
         data_dir,
         {**BENCH_ENV, "PIGEON_LOG_LEVEL": "INFO", **(env or {})},
         extra_args,
         tcp=tcp,
-        cpus=server_core(),
+        cpus=cpus or server_core(),
     )
     return node.start(timeout=60)
 

@@ -1,11 +1,28 @@
 """The broker and presence ports, and the events the broker carries.
 
-Guarantees every backend gives:
-- **At most once.** An event reaches each subscriber zero or one time; the store
-  is the truth and clients recover anything lost by sync.
+Guarantees every ``Broker`` gives (tests/contract/test_broker_contract.py checks
+each one on every backend; the in-memory backend is a whole cluster of one node, so
+what it says of other nodes holds there trivially):
+
+- **This node at once.** ``publish`` hands the event to every subscriber of the
+  publishing node before it returns, in subscription order, whatever the state of
+  the backend. A subscriber that raises does not keep the event from the others.
+- **Other nodes while the backend is reachable.** A ``Kick`` reaches the subscribers
+  of every node. A ``Push`` reaches each other node that holds a live connection of
+  one of its ``users`` (registered with that node's ``Presence``), carrying only the
+  users that node holds. Who holds whom travels between nodes like the events do,
+  so a push published in the moment after a connection was registered elsewhere may
+  miss it; once the route has arrived, every push for that user reaches its node.
+- **At most once.** An event reaches each subscriber zero or one time. What cannot
+  be delivered (backend unreachable, the bounded outgoing queue full) is dropped,
+  never delivered late; the store is the truth and clients recover by sync.
 - **Per-publisher order.** Events published by one node reach a subscriber in the
   order they were published.
-- **No blocking.** ``publish`` never waits on a subscriber's connections.
+- **No blocking.** ``publish`` never waits on a subscriber's connections or on the
+  backend, and never raises because the backend failed.
+- **Recovery.** When the backend is back after an outage or a restart, delivery to
+  other nodes resumes by itself: the node subscribes again and relearns the routes.
+- **Close.** After ``close`` returns, the node's subscribers are not called again.
 """
 
 from __future__ import annotations
@@ -44,7 +61,7 @@ class Broker(Protocol):
         """Connect and begin delivering events to subscribers."""
 
     async def close(self) -> None:
-        """Stop delivering; pending events may be dropped."""
+        """Stop delivering; events still queued for other nodes may be dropped."""
 
     def subscribe(self, handler: Handler) -> None:
         """Call ``handler`` for every event published by any node (this one included).
@@ -53,19 +70,37 @@ class Broker(Protocol):
         """
 
     async def publish(self, event: Event) -> None:
-        """Send ``event`` to every subscribed node."""
+        """Send ``event`` to this node's subscribers and to the other nodes it is for
+        (see the guarantees above)."""
 
 
 class Presence(Protocol):
     """Who is online, across every node.
 
-    Guarantees every backend gives:
-    - A user is online while at least one of their connections is registered on
-      a live node. ``connect`` returns True only for the first connection of a
-      user and ``disconnect`` True only for the last (cluster-wide).
-    - A node that dies without disconnecting stops refreshing; its connections
-      expire within ``ttl_s`` and their users go offline then.
-    - ``last_seen`` is the time (ms) a user was last online, None if never seen.
+    Guarantees every backend gives (tests/contract/test_presence_contract.py checks
+    each one; for the in-memory backend, one process, "every node" is this one):
+
+    - **First and last, cluster-wide.** A user is online while at least one of their
+      connections is registered on a live node. ``connect`` returns True exactly when
+      the user had no connection on a live node before (their first), ``disconnect``
+      True exactly when it withdrew the user's last one. Withdrawing a connection
+      that is not registered (never was, or already withdrawn) returns False and
+      changes nothing.
+    - **Read your writes.** Once ``connect`` or ``disconnect`` has returned, every
+      node's ``online_users``, ``online_logins`` and ``last_seen`` reflect it.
+    - ``online_logins`` are the logins with at least one connection on a live node.
+    - ``last_seen`` (ms) is now for a user online; for one offline, when their last
+      connection was withdrawn (or, after a crash, their node's last refresh); None
+      if never seen.
+    - **Close.** ``close`` withdraws this node's connections, as ``disconnect`` of
+      each would: their users go offline unless connected on another node.
+    - **Crash.** A node that dies without withdrawing stops refreshing; its
+      connections stop counting within ``ttl_s``: their users go offline then, and
+      a connection elsewhere is a first one again.
+    - **Backend outage.** While the shared backend (Redis) is unreachable, answers
+      come from this node's own connections; once it is back, the node registers its
+      connections again by itself (within one refresh, a third of ``ttl_s``) and
+      cluster-wide answers are whole again.
     """
 
     async def start(self) -> None:

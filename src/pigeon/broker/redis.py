@@ -93,6 +93,18 @@ def classify_redis_error(exc: BaseException) -> BackendErrorKind:
 _RETRY = ReconnectPolicy(initial_delay=0.1, max_delay=3.0)
 
 
+async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended. A cancellation that arrives while
+    redis-py finishes a command can be absorbed by the client (seen with redis-py 8
+    when a node closes right after starting), leaving the task running; so cancel
+    again until it ends."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    with contextlib.suppress(asyncio.CancelledError):
+        task.result()
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -211,10 +223,7 @@ class RedisBroker:
         with contextlib.suppress(TimeoutError):  # let queued events out, briefly
             await asyncio.wait_for(self._outbox.join(), 1.0)
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await _cancel_and_wait(task)
         self._handlers.clear()
         if self._redis is not None:
             await self._redis.aclose()
@@ -430,9 +439,7 @@ class RedisPresence:
 
     async def close(self) -> None:
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+            await _cancel_and_wait(self._heartbeat)
         self._local.clear()
         with contextlib.suppress(*REDIS_ERRORS):
             await self._run("sync", self.node_id, 0)

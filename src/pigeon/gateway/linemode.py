@@ -156,11 +156,17 @@ class LineListener:
         self._sweeper: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
-    async def start(self, host: str, port: int, backlog: int) -> int:
-        """Listen; returns the bound port. Raises ``LinePortError`` when it cannot."""
+    async def start(self, host: str, port: int, backlog: int, *, reuse_port: bool = False) -> int:
+        """Listen; returns the bound port. Raises ``LinePortError`` when it cannot.
+        ``reuse_port``: the port is shared with other processes (SO_REUSEPORT)."""
         try:
             self._server = await asyncio.start_server(
-                self._accept, host, port, backlog=backlog, limit=_READ_BYTES
+                self._accept,
+                host,
+                port,
+                backlog=backlog,
+                limit=_READ_BYTES,
+                reuse_port=reuse_port or None,
             )
         except OSError as exc:
             raise ListenFailed("line_port", f"{host}:{port}", exc) from exc

@@ -212,15 +212,22 @@ class TcpGateway:
         self._sockets: set[TcpSocket] = set()
 
     async def start(
-        self, host: str, port: int, *, backlog: int, ssl_context: ssl.SSLContext | None
+        self,
+        host: str,
+        port: int,
+        *,
+        backlog: int,
+        ssl_context: ssl.SSLContext | None,
+        reuse_port: bool = False,
     ) -> int:
-        """Listen; returns the bound port."""
+        """Listen; returns the bound port. ``reuse_port``: shared with other processes."""
         self._server = await asyncio.get_running_loop().create_server(
             lambda: TcpSocket(self.listener, self.max_frame_bytes, self._opened),
             host,
             port,
             backlog=backlog,
             ssl=ssl_context,
+            reuse_port=reuse_port or None,
             # A TLS handshake gets the time an HTTP request head gets.
             ssl_handshake_timeout=self.listener.limits.header_timeout_s if ssl_context else None,
         )
