@@ -176,7 +176,10 @@ async def test_a_killed_worker_comes_back_and_the_port_keeps_serving(
         lambda: worker_pids(server).get(1) not in (None, victim), WAIT_S, "worker 1 restarted"
     )
     died = [e for e in server.events() if e.get("event") == "worker died; restarting"]
-    assert [(e["worker"], e["pid"], e["code"]) for e in died] == [(1, victim, -9)]
+    # The kill is seen for what it was. On a saturated machine a worker may also have
+    # failed its start (a backend answering too slowly) and been restarted before.
+    assert (1, victim, -9) in [(e["worker"], e["pid"], e["code"]) for e in died]
+    assert [e["pid"] for e in died][-1] == victim
     await wait_until(
         lambda: listening_nodes(server).count(WORKERS[1]) == 2, START_TIMEOUT_S, "w1 listens"
     )
