@@ -8,11 +8,21 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
-from pigeon.store.engine import Database
+from pigeon.store.engine import LIKE_ESCAPE, Database, escape_like
 from pigeon.store.files import shown_avatar
 from pigeon.store.records import LoginRecord, UserRecord
 from pigeon.store.schema import logins, refresh_tokens, users
+
+
+def name_starts_with(query: str) -> ColumnElement[bool]:
+    """A user whose username or display name starts with ``query``, in any case."""
+    pattern = escape_like(query.lower()) + "%"
+    return or_(
+        users.c.username.like(pattern, escape=LIKE_ESCAPE),
+        func.lower(users.c.display_name).like(pattern, escape=LIKE_ESCAPE),
+    )
 
 
 def user_from_row(row: Any) -> UserRecord:
@@ -202,13 +212,7 @@ class AccountStore:
         """Enabled users whose username or display name starts with ``query`` (any case)."""
         stmt = select(users).where(users.c.disabled.is_(False))
         if query:
-            pattern = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(
-                or_(
-                    users.c.username.like(pattern + "%", escape="\\"),
-                    func.lower(users.c.display_name).like(pattern + "%", escape="\\"),
-                )
-            )
+            stmt = stmt.where(name_starts_with(query))
         stmt = stmt.order_by(users.c.username).limit(limit).offset(offset)
         async with self.db.read() as conn:
             return [user_from_row(row) for row in (await conn.execute(stmt)).all()]

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
-from pigeon.store.accounts import user_from_row
+from pigeon.store.accounts import name_starts_with, user_from_row
 from pigeon.store.engine import Database
 from pigeon.store.files import COMPLETE
 from pigeon.store.records import UserRecord
@@ -26,11 +26,6 @@ class Counts:
     messages: int
     files: int
     file_bytes: int
-
-
-def _prefix_pattern(query: str) -> str:
-    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
 
 
 class AdminStore:
@@ -85,13 +80,7 @@ class AdminStore:
         with ``query``, by username, after the username ``after``."""
         stmt = select(users)
         if query:
-            pattern = _prefix_pattern(query)
-            stmt = stmt.where(
-                or_(
-                    users.c.username.like(pattern, escape="\\"),
-                    func.lower(users.c.display_name).like(pattern, escape="\\"),
-                )
-            )
+            stmt = stmt.where(name_starts_with(query))
         if after is not None:
             stmt = stmt.where(users.c.username > after)
         stmt = stmt.order_by(users.c.username).limit(limit + 1)

@@ -58,6 +58,17 @@ class Conn(Protocol):
         """The backend, for the few statements written differently for each."""
 
 
+LIKE_ESCAPE = "\\"
+
+
+def escape_like(value: str) -> str:
+    """``value`` as a LIKE literal: the escape character, ``%`` and ``_`` escaped
+    (use with ``escape=LIKE_ESCAPE``)."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        value = value.replace(special, LIKE_ESCAPE + special)
+    return value
+
+
 def normalize_url(url: str) -> str:
     """Accept the URLs people type (``postgresql://``, ``sqlite:///``) and pick drivers."""
     for plain, driver in (

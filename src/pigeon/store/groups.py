@@ -19,7 +19,7 @@ from pigeon.store.audit import AuditEntry, insert_entries
 from pigeon.store.bans import BanRecord, banned_among, lift_ban, write_ban
 from pigeon.store.changes import allocate_change_ids
 from pigeon.store.conversations import conversation_from_row, member_from_row
-from pigeon.store.engine import Conn, Database, StoreError
+from pigeon.store.engine import LIKE_ESCAPE, Conn, Database, StoreError, escape_like
 from pigeon.store.messages import append_in_transaction
 from pigeon.store.records import Appended, ConversationRecord, MemberRecord, NewMessage
 from pigeon.store.schema import conversations, members
@@ -355,8 +355,8 @@ class GroupStore:
             conversations.c.dissolved_at.is_(None),
         )
         if query:
-            pattern = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(func.lower(conversations.c.title).like(f"%{pattern}%", escape="\\"))
+            pattern = f"%{escape_like(query.lower())}%"
+            stmt = stmt.where(func.lower(conversations.c.title).like(pattern, escape=LIKE_ESCAPE))
         stmt = stmt.order_by(conversations.c.member_count.desc(), conversations.c.id).limit(limit)
         async with self.db.read() as conn:
             rows = (await conn.execute(stmt.offset(offset))).all()

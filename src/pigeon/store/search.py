@@ -47,7 +47,7 @@ from sqlalchemy import (
 )
 
 from pigeon.protocol.membership import MemberState
-from pigeon.store.engine import Conn, Database
+from pigeon.store.engine import LIKE_ESCAPE, Conn, Database, escape_like
 from pigeon.store.records import MessageRecord
 from pigeon.store.schema import members, message_text, messages
 
@@ -56,7 +56,6 @@ INDEXED_MIN_CHARS = 3
 
 # The body field holding a kind's searchable text; other kinds are not searched.
 _SEARCHABLE_FIELD = {"text": "text", "image": "caption"}
-_LIKE_ESCAPE = "\\"
 _fts = table("message_text_fts", column("rowid"))
 # For this transaction only (the read transaction of one search).
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
@@ -273,10 +272,10 @@ class SearchStore:
         """A case-insensitive substring match. SQLite's LIKE already ignores ASCII case
         (its lower() knows no more), so wrapping both sides in lower() would only
         cost a string copy per row; PostgreSQL needs ILIKE for that."""
-        pattern = "%" + _escape_like(query.text) + "%"
+        pattern = "%" + escape_like(query.text) + "%"
         if self.db.is_sqlite:
-            return message_text.c.text.like(pattern, escape=_LIKE_ESCAPE)
-        return message_text.c.text.ilike(pattern, escape=_LIKE_ESCAPE)
+            return message_text.c.text.like(pattern, escape=LIKE_ESCAPE)
+        return message_text.c.text.ilike(pattern, escape=LIKE_ESCAPE)
 
     def _window(self, query: SearchQuery) -> Select[Any]:
         """The newest ``scan_rows`` index rows of the caller's conversations
@@ -288,13 +287,6 @@ class SearchStore:
             .order_by(message_text.c.id.desc())
             .limit(query.scan_rows)
         )
-
-
-def _escape_like(value: str) -> str:
-    """``value`` as a LIKE literal: the escape character, ``%`` and ``_`` escaped."""
-    for special in (_LIKE_ESCAPE, "%", "_"):
-        value = value.replace(special, _LIKE_ESCAPE + special)
-    return value
 
 
 def _hit(row: Any) -> SearchHit:
