@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import secrets
 
@@ -130,3 +131,10 @@ async def test_active_group_ids_lists_live_groups_only(store: Store) -> None:
     )
     assert await store.conversations.active_group_ids(user.id) == [rooms[0]]
     assert await store.conversations.active_group_ids(other.id) == []
+
+
+async def test_rooms_ensured_together_are_created_once(store: Store) -> None:
+    """Nodes starting together each ensure the lobby: one creates it, none fails."""
+    conv = NewConversation(new_id("c_"), "group", "lobby", None, "public", now_ms())
+    created = await asyncio.gather(*(store.groups.ensure_room(conv) for _ in range(8)))
+    assert sorted(created) == [False] * 7 + [True]

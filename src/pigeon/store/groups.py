@@ -17,7 +17,7 @@ from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.membership import ConversationKind, MemberState, Role, Visibility
 from pigeon.store.audit import AuditEntry, insert_entries
 from pigeon.store.bans import BanRecord, banned_among, lift_ban, write_ban
-from pigeon.store.changes import allocate_change_ids
+from pigeon.store.changes import allocate_change_ids, lock_change_counter
 from pigeon.store.conversations import conversation_from_row, member_from_row
 from pigeon.store.engine import LIKE_ESCAPE, Conn, Database, StoreError, escape_like
 from pigeon.store.messages import append_in_transaction
@@ -132,8 +132,11 @@ class GroupStore:
             return await self._apply(conn, change)
 
     async def ensure_room(self, conv: NewConversation) -> bool:
-        """Create an ownerless public room unless one with that id exists. True if created."""
+        """Create an ownerless public room unless one with that id exists. True if created.
+        Nodes starting together race here: the counter lock makes the second one see the
+        first one's room instead of inserting it again."""
         async with self.db.write() as conn:
+            await lock_change_counter(conn)
             found = await conn.execute(
                 select(conversations.c.id).where(conversations.c.id == conv.id)
             )
