@@ -76,6 +76,7 @@ async def test_many_sockets_and_rest_share_one_budget(
             refused = await client.request(_send_frame(conv))
             assert refused["t"] == "error", refused
             assert refused["code"] == SEND_RATE_LIMITED, refused
+            assert refused["retry_after"] >= 1, refused
         reply = await rest.call(
             "POST", f"conversations/{conv}/messages", token=alice.access, json=_send_body()
         )

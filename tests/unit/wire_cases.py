@@ -271,5 +271,6 @@ SERVER_FRAMES: list[frames.Frame] = [
     },
     frames.error_frame(40000, "field 'conv' must be …", rid="r", cid="c1"),
     frames.error_frame(42900, "too many requests; slow down"),
+    frames.error_frame(42910, "your devices together send too fast; slow down", "r", "c", 3),
     frames.close_frame(1009, "frame too large"),
 ]

@@ -53,7 +53,9 @@ class AuthRejected(Exception):
 
 
 def _api_error(frame: Frame) -> PigeonApiError:
-    return PigeonApiError(int(frame.get("code", 0)), str(frame.get("message", "")))
+    retry_after = frame.get("retry_after")
+    data = None if retry_after is None else {"retry_after": retry_after}
+    return PigeonApiError(int(frame.get("code", 0)), str(frame.get("message", "")), data=data)
 
 
 def _ready(frame: Frame) -> Ready:

@@ -46,7 +46,8 @@ class Session:
         try:
             return await self._dispatch(command)
         except PigeonError as exc:
-            return frames.error_frame(int(exc.code), exc.message, command.rid, cid)
+            retry_after = (exc.details or {}).get("retry_after")
+            return frames.error_frame(int(exc.code), exc.message, command.rid, cid, retry_after)
         except Exception:
             log.exception("command failed", extra={"conn": self.connection_id})
             return frames.error_frame(

@@ -160,10 +160,19 @@ def presence_frame(user: str, online: bool, last_seen: int | None) -> Frame:
     return {"t": "presence", "user": user, "online": online, "last_seen": last_seen}
 
 
-def error_frame(code: int, message: str, rid: Rid = None, cid: str | None = None) -> Frame:
+def error_frame(
+    code: int,
+    message: str,
+    rid: Rid = None,
+    cid: str | None = None,
+    retry_after: int | None = None,
+) -> Frame:
+    """``retry_after`` (whole seconds): when a refused-for-now command may succeed."""
     frame: Frame = {"t": "error", "code": code, "message": message}
     if cid is not None:
         frame["cid"] = cid
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
     return with_rid(frame, rid)
 
 

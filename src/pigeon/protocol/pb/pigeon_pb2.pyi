@@ -1235,25 +1235,34 @@ class Error(_message.Message):
     CODE_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
     CID_FIELD_NUMBER: _builtins.int
+    RETRY_AFTER_FIELD_NUMBER: _builtins.int
     code: _builtins.int
     """One of the documented five-digit error codes."""
     message: _builtins.str
     cid: _builtins.str
     """The cid of the refused `send`, when it could be read."""
+    retry_after: _builtins.int
+    """Seconds until a command refused for now (a rate limit) may succeed."""
     def __init__(
         self,
         *,
         code: _builtins.int = ...,
         message: _builtins.str = ...,
         cid: _builtins.str | None = ...,
+        retry_after: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cid", b"_cid", "cid", b"cid"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cid", b"_cid", "_retry_after", b"_retry_after", "cid", b"cid", "retry_after", b"retry_after"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cid", b"_cid", "cid", b"cid", "code", b"code", "message", b"message"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cid", b"_cid", "_retry_after", b"_retry_after", "cid", b"cid", "code", b"code", "message", b"message", "retry_after", b"retry_after"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cid: _TypeAlias = _typing.Literal["cid"]  # noqa: Y015
     _WhichOneofArgType__cid: _TypeAlias = _typing.Literal["_cid", b"_cid"]  # noqa: Y015
+    _WhichOneofReturnType__retry_after: _TypeAlias = _typing.Literal["retry_after"]  # noqa: Y015
+    _WhichOneofArgType__retry_after: _TypeAlias = _typing.Literal["_retry_after", b"_retry_after"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__cid) -> _WhichOneofReturnType__cid | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__retry_after) -> _WhichOneofReturnType__retry_after | None: ...
 
 Global___Error: _TypeAlias = Error  # noqa: Y015
 
