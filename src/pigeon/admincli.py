@@ -115,18 +115,24 @@ def admin_users(query: str, limit: int, **flags: Any) -> None:
 _reason = click.option("--reason", help="Why; kept in the audit log.")
 
 
+def set_disabled(settings: Settings, username: str, disabled: bool, reason: str | None) -> None:
+    """Disable or enable USERNAME as the command line, written to the audit log; both
+    ``pigeon admin disable|enable`` and ``pigeon user disable|enable`` come here."""
+
+    async def act(a: Any) -> None:
+        await a.set_disabled(None, (await a.by_username(username)).id, disabled, reason)
+
+    _with_admin(settings, act)
+    click.echo(f"{username} {'disabled' if disabled else 'enabled'}")
+
+
 @admin.command("disable")
 @click.argument("username")
 @_reason
 @common_options
 def admin_disable(username: str, reason: str | None, **flags: Any) -> None:
     """Disable (ban) USERNAME: sign-in refused, every login revoked."""
-
-    async def act(a: Any) -> None:
-        await a.set_disabled(None, (await a.by_username(username)).id, True, reason)
-
-    _with_admin(_settings(**flags), act)
-    click.echo(f"{username} disabled")
+    set_disabled(_settings(**flags), username, True, reason)
 
 
 @admin.command("enable")
@@ -135,12 +141,7 @@ def admin_disable(username: str, reason: str | None, **flags: Any) -> None:
 @common_options
 def admin_enable(username: str, reason: str | None, **flags: Any) -> None:
     """Let a disabled USERNAME sign in again."""
-
-    async def act(a: Any) -> None:
-        await a.set_disabled(None, (await a.by_username(username)).id, False, reason)
-
-    _with_admin(_settings(**flags), act)
-    click.echo(f"{username} enabled")
+    set_disabled(_settings(**flags), username, False, reason)
 
 
 @admin.command("logout")

@@ -454,18 +454,21 @@ def user_list(limit: int, **flags: Any) -> None:
 @click.option("--enable", is_flag=True, help="Re-enable instead.")
 @common_options
 def user_disable(username: str, enable: bool, **flags: Any) -> None:
-    """Disable a user: sign-in refused, every login revoked, live sockets closed."""
-    _with_accounts(_settings(**flags), lambda accounts: accounts.set_disabled(username, not enable))
-    click.echo(f"{username} {'enabled' if enable else 'disabled'}")
+    """Disable a user: sign-in refused, every login revoked, live sockets closed
+    (written to the audit log, as `pigeon admin disable`)."""
+    from pigeon.admincli import set_disabled  # imports this module in turn
+
+    set_disabled(_settings(**flags), username, not enable, None)
 
 
 @user.command("enable", short_help="Let a disabled user sign in again.")
 @click.argument("username")
 @common_options
 def user_enable(username: str, **flags: Any) -> None:
-    """Let a disabled user sign in again (their old logins stay revoked)."""
-    _with_accounts(_settings(**flags), lambda accounts: accounts.set_disabled(username, False))
-    click.echo(f"{username} enabled")
+    """Let a disabled user sign in again (their old logins stay revoked); audited."""
+    from pigeon.admincli import set_disabled  # imports this module in turn
+
+    set_disabled(_settings(**flags), username, False, None)
 
 
 @user.command("reset-password", short_help="Set a new password; every login signed out.")

@@ -96,6 +96,10 @@ async def test_only_enabled_server_admins_use_the_admin_api(rest: Rest) -> None:
 
     status, _, err = await rest.server.cli("user", "disable", admin.username)
     assert status == 0, err
+    status, out, err = await rest.server.cli("admin", "audit", "--target", admin.id)
+    assert status == 0, err
+    acts = [line.split("\t")[2:4] for line in out.splitlines()]  # newest first
+    assert acts == [["operator", "user_disabled"], ["operator", "admin_granted"]]
     for method, path, body in routes:
         await rest.fails(method, path, 403, ACCOUNT_DISABLED, token=admin.access, json=body)
     # Nothing happened to the group or the user on the way.
