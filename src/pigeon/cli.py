@@ -722,6 +722,12 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
     show_default=True,
     help="Filler text in each direct and fanout message (what compression works on).",
 )
+@click.option(
+    "--reference",
+    is_flag=True,
+    help="Run connect, direct and fanout also against bare aiohttp and picows servers "
+    "(no application logic) and report Pigeon's CPU as a multiple of theirs.",
+)
 def bench(
     scenario: tuple[str, ...],
     out: Path,
@@ -736,6 +742,7 @@ def bench(
     transport: str,
     compress: str,
     body_bytes: int,
+    reference: bool,
 ) -> None:
     """Measure a real server: idle memory, connect storm, direct throughput and latency,
     fan-out, catch-up, offline push to a webhook, and (with PostgreSQL + Redis) two nodes. ``search`` (run only
@@ -775,6 +782,13 @@ def bench(
             raise click.UsageError("--server-workers needs --database-url and --redis-url")
         plan = dataclasses.replace(plan, server_workers=server_workers)
     plan = dataclasses.replace(plan, body_bytes=body_bytes, cluster_nodes=cluster_nodes)
+    if reference:
+        if wire != Wire() or server_workers:
+            raise click.UsageError(
+                "--reference: the bare servers speak JSON over an uncompressed WebSocket, "
+                "on one core"
+            )
+        plan = dataclasses.replace(plan, reference=True)
     cluster = (
         {"database_url": database_url, "redis_url": redis_url}
         if database_url and redis_url

@@ -7,7 +7,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from pigeon.bench import search
+from pigeon.bench import baseline, search
 from pigeon.bench.catalog import Scenario
 
 
@@ -211,6 +211,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("")
     if searched := results.get(Scenario.SEARCH):
         lines += search.markdown(searched)
+    if against := results.get("against_bare"):
+        lines += baseline.markdown(against)
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from pigeon.bench import scenarios
 from pigeon.bench import search as search_scenario
 from pigeon.bench.backends import BackendCounters
+from pigeon.bench.baseline import against_bare
 from pigeon.bench.catalog import Scenario
 from pigeon.bench.loadclient import Transport, Wire
 from pigeon.bench.push import offline_push
@@ -43,6 +44,8 @@ class Plan:
     # The server under test as `pigeon serve --workers N` on PostgreSQL + Redis (the
     # cluster's URLs), on the first N cores; None: one node on SQLite, one core.
     server_workers: int | None = None
+    # connect, direct and fanout once more against bare WebSocket servers, for multiples
+    reference: bool = False
 
     @classmethod
     def quick(cls) -> Plan:
@@ -188,6 +191,8 @@ def run(
     single = [n for n in names if not n.own_node]
     if single:
         results.update(asyncio.run(_run_single(single, plan, wire, cluster)))
+        if plan.reference:  # right after Pigeon, under the same load
+            results["against_bare"] = against_bare(single, plan, wire, results, _progress)
     if Scenario.PUSH in names:  # its own node: push settings and a webhook receiver
         results[Scenario.PUSH] = [asyncio.run(offline_push(*plan.push, 0.5, _progress))]
     if Scenario.CLUSTER in names:

@@ -27,6 +27,7 @@ from pigeon.bench.target import (
 from pigeon.bench.workers import run_workers
 
 Progress = Callable[[str], None]
+BARE_GROUP = "g" + "0" * 26  # names no user: a bare server sends it to every other socket
 
 
 @dataclass
@@ -43,6 +44,10 @@ class Context:
     body_bytes: int = 0
     # Cluster runs: the shared PostgreSQL and Redis, whose work per message is counted.
     backends: BackendCounters | None = None
+    # A bare reference server (pigeon.bench.reference) rather than Pigeon: nothing is
+    # registered or created, a user's token is its id and a direct conversation is
+    # named after its receiver.
+    bare: bool = False
 
     def nodes(self) -> list[Node]:
         return [self.node] if self.other is None else [self.node, self.other]
@@ -58,6 +63,9 @@ class Context:
 
     async def users(self, count: int) -> list[BenchUser]:
         """At least ``count`` users, registering more as needed (reused across scenarios)."""
+        if self.bare:
+            # ids as long as Pigeon's (a letter and 26 characters): frames weigh the same
+            return [BenchUser(f"u{i:026d}", f"u{i:026d}") for i in range(count)]
         if len(self.pool) < count:
             self.progress(f"registering {count - len(self.pool)} users")
             self.pool += await register_users(self.node.base_url, count - len(self.pool))
@@ -74,6 +82,17 @@ class Context:
             now = self.cpu_seconds()
             quiet = quiet + 1 if now - last < quiet_cpu_s else 0
             last = now
+
+    async def direct_conversations(self, couples: list[tuple[BenchUser, BenchUser]]) -> list[str]:
+        if self.bare:
+            return [receiver.id for _, receiver in couples]
+        return await open_directs(self.node.base_url, couples)
+
+    async def group(self, owner: BenchUser, members: list[BenchUser]) -> str:
+        """A group of ``members``; a bare server has one, of everyone online."""
+        if self.bare:
+            return BARE_GROUP
+        return await make_group(self.node.base_url, owner, members)
 
     async def fresh_users(self, count: int) -> list[BenchUser]:
         """Users no other scenario has touched (for measurements that count history)."""
@@ -150,7 +169,7 @@ async def direct(ctx: Context, rate: int, duration_s: float, pairs: int) -> dict
     """Pairs chatting at a fixed open-loop rate → delivered/s, latency, completeness."""
     users = await ctx.users(2 * pairs)
     couples = [(users[2 * i], users[2 * i + 1]) for i in range(pairs)]
-    convs = await open_directs(ctx.node.base_url, couples)
+    convs = await ctx.direct_conversations(couples)
     rows = [[a.token, b.token, conv] for (a, b), conv in zip(couples, convs, strict=True)]
     receiver = ctx.other or ctx.node
     parts = _split(rows, ctx.workers)
@@ -231,7 +250,7 @@ async def fanout(ctx: Context, members: int, messages: int, interval_s: float) -
     users = await ctx.users(members)
     owner = users[0]
     ctx.progress(f"fanout: building a group of {members}")
-    conv = await make_group(ctx.node.base_url, owner, users)
+    conv = await ctx.group(owner, users)
     receivers = [u.token for u in users[1:]]
     shards = [
         {
