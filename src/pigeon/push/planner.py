@@ -36,7 +36,7 @@ _BACKLOG_PAGE = 500  # messages per conversation per planning transaction
 _PLAN_BATCH = 200  # conversations per planning transaction
 _SCAN_PAGE = 1000  # conversations per scan query
 _MAX_SCAN_PAGES = 10_000  # bounds one scan; the next scan goes on where it stopped
-_MAX_RACES = 5  # cursor moved by another node this often in a row: leave it to them
+_MAX_RACES = 5  # cursor moved by another node this often in a row: wait for the next pass
 _GATHER_S = 0.25  # a woken planner waits this long before its pass
 
 TargetsFor = Callable[[Sequence[str]], Awaitable[dict[str, list[str]]]]
@@ -166,6 +166,8 @@ class Planner:
                     races[conv_id] = races.get(conv_id, 0) + 1
                     if races[conv_id] < _MAX_RACES:
                         pending.append(conv_id)
+                    else:  # the next pass reads it again: what the winner had not seen yet
+                        self.notice([conv_id])
                 elif len(plan.backlog.messages) == _BACKLOG_PAGE:  # more past this page
                     pending.append(conv_id)
 
