@@ -287,3 +287,123 @@ class NginxServer:
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGQUIT)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class RedisClusterServers:
+    """Three primaries of a Redis Cluster (no replicas, no persistence).
+
+    ``kill`` and ``start`` act on all three, like ``RedisServer``: a restarted node
+    keeps its cluster configuration (nodes.conf in its directory), so it takes its
+    slots back, empty.
+    """
+
+    def __init__(self, root: Path, primaries: int = 3) -> None:
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        require_service("Redis Cluster", bool(server and cli), "redis-server/redis-cli not found")
+        assert server is not None
+        assert cli is not None
+        self.binary, self.cli = server, cli
+        self.root = root
+        self.ports = [_cluster_port() for _ in range(primaries)]
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def _start_node(self, port: int) -> None:
+        folder = self.root / str(port)
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / "redis.log"
+        command = [
+            self.binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(folder / "nodes.conf"),
+            "--cluster-node-timeout",
+            "2000",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ]
+        with log.open("ab") as out:
+            self.procs[port] = subprocess.Popen(command, stdout=out, stderr=out)
+        wait_for_port(port, self.procs[port], "redis cluster node", log)
+
+    def create(self) -> RedisClusterServers:
+        for port in self.ports:
+            self._start_node(port)
+        subprocess.run(
+            [
+                self.cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+        )
+        self.wait_ok()
+        return self
+
+    def wait_ok(self) -> None:
+        """Until every node reports cluster_state:ok (all slots covered and agreed)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if all(self._state_ok(port) for port in self.ports):
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the redis cluster did not reach cluster_state:ok")
+
+    def _state_ok(self, port: int) -> bool:
+        info = subprocess.run(
+            [self.cli, "-h", "127.0.0.1", "-p", str(port), "cluster", "info"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        return b"cluster_state:ok" in info.stdout
+
+    def start(self) -> RedisClusterServers:
+        """Start the killed nodes again, empty, and wait until the cluster is whole."""
+        for port in self.ports:
+            proc = self.procs.get(port)
+            if proc is None or proc.poll() is not None:
+                self._start_node(port)
+        self.wait_ok()
+        return self
+
+    def kill(self) -> None:
+        for proc in self.procs.values():
+            _stop(proc, signal.SIGKILL)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            _stop(proc)
