@@ -596,7 +596,9 @@ class RedisClusterPresence:
             f"{user}\t{conn}": (user, conn, login) for conn, (user, login) in self._local.items()
         }
         stale = [m.split("\t", 1) for m in registered if m not in wanted]
-        calls = [("disconnect", user, (conn,)) for user, conn in stale]
+        calls: list[tuple[str, str, tuple[str, ...]]] = [
+            ("disconnect", user, (conn,)) for user, conn in stale
+        ]
         calls += [
             ("connect", user, (self.node_id, conn, login)) for user, conn, login in wanted.values()
         ]
