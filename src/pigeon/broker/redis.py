@@ -22,8 +22,9 @@ within one TTL; any live node then reaps the dead node's entries. After a Redis
 restart or an outage the heartbeat notices and re-registers this node's
 connections, so state rebuilds itself.
 
-Keys assume one Redis (or a Sentinel-managed primary); Redis Cluster is not
-supported because the scripts touch keys they are not handed.
+Keys assume one Redis (or a Sentinel-managed primary): the scripts touch keys
+they are not handed. On a Redis Cluster, ``pigeon.broker.redis_cluster`` keeps
+the same model with every script inside one slot.
 """
 
 from __future__ import annotations
