@@ -400,10 +400,53 @@ class RedisClusterServers:
         self.wait_ok()
         return self
 
-    def kill(self) -> None:
-        for proc in self.procs.values():
-            _stop(proc, signal.SIGKILL)
+    def kill(self, port: int | None = None) -> None:
+        """Kill every node, or only the one on ``port``."""
+        for at, proc in self.procs.items():
+            if port is None or at == port:
+                _stop(proc, signal.SIGKILL)
 
     def stop(self) -> None:
         for proc in self.procs.values():
             _stop(proc)
+
+    def command(self, port: int, *args: str) -> str:
+        done = subprocess.run(
+            [self.cli, "-h", "127.0.0.1", "-p", str(port), *args],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout.decode().strip()
+
+    def owner(self, key: str) -> int:
+        """The port of the primary that owns ``key``'s slot."""
+        slot = int(self.command(self.ports[0], "cluster", "keyslot", key))
+        for port in self.ports:
+            for line in self.command(port, "cluster", "nodes").splitlines():
+                fields = line.split()
+                if "myself" in fields[2] and _owns(fields[8:], slot):
+                    return port
+        raise LookupError(f"no primary owns slot {slot}")
+
+    def move_slot(self, key: str, to_port: int) -> None:
+        """Hand ``key``'s slot (keys in it are not moved: use it for channels) to the
+        primary on ``to_port``, as a resharding would."""
+        slot = str(self.command(self.ports[0], "cluster", "keyslot", key))
+        source = self.owner(key)
+        target_id = self.command(to_port, "cluster", "myid")
+        source_id = self.command(source, "cluster", "myid")
+        self.command(to_port, "cluster", "setslot", slot, "importing", source_id)
+        self.command(source, "cluster", "setslot", slot, "migrating", target_id)
+        for port in (to_port, source, *self.ports):
+            self.command(port, "cluster", "setslot", slot, "node", target_id)
+
+
+def _owns(ranges: list[str], slot: int) -> bool:
+    for item in ranges:
+        if item.startswith("["):
+            continue  # a slot being migrated or imported
+        low, _, high = item.partition("-")
+        if int(low) <= slot <= int(high or low):
+            return True
+    return False

@@ -47,6 +47,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import MovedError
 
 from pigeon.backoff import Backoff, ReconnectPolicy
 from pigeon.broker.base import Event, Handler, Push
@@ -70,6 +71,8 @@ log = logging.getLogger(__name__)
 VIEW_MAX_AGE_S = 1.0
 # Re-registering connections after a loss: this many scripts in flight at once.
 SYNC_CONCURRENCY = 64
+# MOVED replies followed when subscribing before starting over from the slot map.
+MAX_REDIRECTS = 3
 
 
 def connect_cluster(url: str) -> RedisCluster:
@@ -274,18 +277,11 @@ class RedisClusterBroker:
             await asyncio.sleep(backoff.next_delay())
 
     async def _listen(self, opened: list[tuple[Redis, PubSub]], backoff: Backoff) -> None:
-        await self.cluster.initialize()  # the current slot map: owners may have moved
+        await self.cluster.initialize()
         groups = [(self.keys.broadcast, self.keys.routes), (self.keys.inbox(self.node_id),)]
         early: list[dict[str, Any]] = []
         for channels in groups:
-            owner = self.cluster.get_node_from_key(channels[0])
-            if owner is None:
-                raise RedisConnectionError(f"no primary owns the slot of {channels[0]}")
-            client = _node_client(self._url, owner.host, int(owner.port))
-            pubsub = client.pubsub()
-            opened.append((client, pubsub))
-            await pubsub.ssubscribe(*channels)
-            early += await _confirmations(pubsub, len(channels))
+            early += await self._subscribe_at_owner(channels, opened)
         await self._load_routes()
         self._subscribed.set()
         backoff.reset()
@@ -306,6 +302,27 @@ class RedisClusterBroker:
                     failure = task.exception()
         if failure is not None:
             raise failure
+
+    async def _subscribe_at_owner(
+        self, channels: Sequence[str], opened: list[tuple[Redis, PubSub]]
+    ) -> list[dict[str, Any]]:
+        """``SSUBSCRIBE`` at the primary owning the channels' slot: the one the slot
+        map names, or the one a MOVED reply names (the map may lag a resharding or a
+        failover). Returns the messages that came before the confirmations."""
+        owner = self.cluster.get_node_from_key(channels[0])
+        if owner is None:
+            raise RedisConnectionError(f"no primary owns the slot of {channels[0]}")
+        host, port = owner.host, int(owner.port)
+        for _ in range(MAX_REDIRECTS):
+            client = _node_client(self._url, host, port)
+            pubsub = client.pubsub()
+            opened.append((client, pubsub))
+            try:
+                await pubsub.ssubscribe(*channels)
+                return await _confirmations(pubsub, len(channels))
+            except MovedError as moved:
+                host, port = moved.host, moved.port
+        raise RedisConnectionError(f"the slot of {channels[0]} keeps moving")
 
     async def _read(self, pubsub: PubSub) -> None:
         while True:
@@ -392,6 +409,7 @@ class RedisClusterPresence:
         self._cluster: RedisCluster | None = None
         self._local: dict[str, tuple[str, str]] = {}  # conn -> (user, login)
         self._view = NodeView(node_id)
+        self._shards: frozenset[str] = frozenset()  # run ids of the primaries
         self._needs_sync = True
         self._wake = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
@@ -559,10 +577,21 @@ class RedisClusterPresence:
     async def _beat_once(self) -> None:
         if self._needs_sync:
             await self._sync_node()
-        if await self._read_nodes(beat=True):
+        if await self._read_nodes(beat=True) or await self._shards_restarted():
             await self._sync_node()
         for node in self._view.dead():
             await self._reap(node)
+
+    async def _shards_restarted(self) -> bool:
+        """Whether a primary restarted (or another took over) since the last beat: the
+        users' hashes it held may be gone while the node set, elsewhere, says nothing."""
+        found = await self.cluster.execute_command(
+            "INFO", "server", target_nodes=RedisCluster.PRIMARIES
+        )
+        run_ids = frozenset(str(info.get("run_id")) for info in found.values())
+        changed = bool(self._shards) and run_ids != self._shards
+        self._shards = run_ids
+        return changed
 
     async def _reap(self, node: str) -> None:
         """Withdraw a dead node's connections user by user (each in its slot), then
@@ -577,7 +606,7 @@ class RedisClusterPresence:
 
     async def _sync_node(self, *, withdraw: bool = False) -> None:
         """Make this node's registered connections exactly its own (none if
-        ``withdraw``), user by user; then announce the differences."""
+        ``withdraw``), user by user; then announce them."""
         self._needs_sync = False
         try:
             await self._sync_entries(withdraw)
@@ -609,9 +638,11 @@ class RedisClusterPresence:
             )
         for user, conn in stale:
             await self._announce("-", user, conn)
-        for member, (user, conn, _) in wanted.items():
-            if member not in registered:
-                await self._announce("+", user, conn)
+        # Every one, not only the new: the node set may have outlived a restart of the
+        # shard holding ``{prefix}:nodes``, and route snapshots taken before this node
+        # was back in it left its connections out.
+        for user, conn, _ in wanted.values():
+            await self._announce("+", user, conn)
         if withdraw:
             await self.cluster.zrem(self.keys.nodes, self.node_id)
             await self.cluster.spublish(self.keys.routes, f"x\t{self.node_id}")
