@@ -24,6 +24,12 @@ connection makes it subscribe again and reload the routes. Per-publisher order
 therefore holds per channel: pushes among themselves, node-wide events among
 themselves, but a push and a kick published one after the other may swap.
 
+Restarts. A primary that restarts empty loses the users' hashes it held while
+the node set, on another shard, still lists them; so each heartbeat also reads
+the primaries' run ids, and a change makes the node register all its
+connections again and announce every route (route snapshots taken while it was
+missing from the node set left it out).
+
 Route events. A script cannot publish to another slot's channel, so the node
 publishes each route event after its script has run (and after updating its node
 set, which the route snapshot reads). Until then other nodes do not route to the
@@ -52,7 +58,15 @@ from redis.exceptions import MovedError
 from pigeon.backoff import Backoff, ReconnectPolicy
 from pigeon.broker.base import Event, Handler, Push
 from pigeon.broker.redis import decode_event, encode_event
-from pigeon.broker.redis_cluster_lua import CONNECT, DISCONNECT, FORGET, NODES, PURGE, ClusterKeys
+from pigeon.broker.redis_cluster_lua import (
+    CONNECT,
+    DISCONNECT,
+    FORGET,
+    NODES,
+    PURGE,
+    ClusterKeys,
+    NodeView,
+)
 from pigeon.broker.redis_common import (
     REDIS_ERRORS,
     RETRY,
@@ -92,42 +106,6 @@ def _node_client(url: str, host: str, port: int) -> Redis:
     options = {**template.connection_kwargs, "host": host, "port": port, "socket_timeout": 10.0}
     pool = ConnectionPool(connection_class=template.connection_class, **options)
     return Redis(connection_pool=pool)
-
-
-class NodeView:
-    """Each node's expiry (ms, Redis clock) as last read from ``{prefix}:nodes``."""
-
-    def __init__(self, self_id: str) -> None:
-        self.self_id = self_id
-        self.expiries: dict[str, int] = {}
-        self.now_ms = 0
-        self.read_at = float("-inf")  # monotonic
-
-    def update(self, redis_now: int, zset: Sequence[Any]) -> None:
-        fresh = {text(zset[i]): int(float(zset[i + 1])) for i in range(0, len(zset), 2)}
-        for node in self.expiries:  # vanished (reaped, or the zset was lost): dead
-            fresh.setdefault(node, 0)
-        self.expiries, self.now_ms, self.read_at = fresh, redis_now, time.monotonic()
-
-    @property
-    def age_s(self) -> float:
-        return time.monotonic() - self.read_at
-
-    def estimated_now(self) -> int:
-        return self.now_ms + int(self.age_s * 1000)
-
-    def alive(self, node: str, at_ms: int) -> bool:
-        return node == self.self_id or self.expiries.get(node, at_ms) >= at_ms
-
-    def dead(self) -> list[str]:
-        return [n for n, e in self.expiries.items() if 0 < e < self.now_ms and n != self.self_id]
-
-    def script_args(self) -> list[str | int]:
-        """ARGV head of a per-user script; this node counts as alive whatever it read."""
-        args: list[str | int] = [len(self.expiries)]
-        for node, expiry in self.expiries.items():
-            args += [node, 2**62 if node == self.self_id else expiry]
-        return args
 
 
 class RedisClusterBroker:

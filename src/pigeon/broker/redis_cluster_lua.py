@@ -19,6 +19,12 @@ was read.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from pigeon.broker.redis_common import text
+
 
 class ClusterKeys:
     """Every key and channel name, under one prefix, each with its hash tag."""
@@ -40,6 +46,42 @@ class ClusterKeys:
 
     def inbox(self, node_id: str) -> str:
         return f"{{{self.prefix}:to:{node_id}}}"
+
+
+class NodeView:
+    """Each node's expiry (ms, Redis clock) as last read from ``{prefix}:nodes``."""
+
+    def __init__(self, self_id: str) -> None:
+        self.self_id = self_id
+        self.expiries: dict[str, int] = {}
+        self.now_ms = 0
+        self.read_at = float("-inf")  # monotonic
+
+    def update(self, redis_now: int, zset: Sequence[Any]) -> None:
+        fresh = {text(zset[i]): int(float(zset[i + 1])) for i in range(0, len(zset), 2)}
+        for node in self.expiries:  # vanished (reaped, or the zset was lost): dead
+            fresh.setdefault(node, 0)
+        self.expiries, self.now_ms, self.read_at = fresh, redis_now, time.monotonic()
+
+    @property
+    def age_s(self) -> float:
+        return time.monotonic() - self.read_at
+
+    def estimated_now(self) -> int:
+        return self.now_ms + int(self.age_s * 1000)
+
+    def alive(self, node: str, at_ms: int) -> bool:
+        return node == self.self_id or self.expiries.get(node, at_ms) >= at_ms
+
+    def dead(self) -> list[str]:
+        return [n for n, e in self.expiries.items() if 0 < e < self.now_ms and n != self.self_id]
+
+    def script_args(self) -> list[str | int]:
+        """ARGV head of a per-user script; this node counts as alive whatever it read."""
+        args: list[str | int] = [len(self.expiries)]
+        for node, expiry in self.expiries.items():
+            args += [node, 2**62 if node == self.self_id else expiry]
+        return args
 
 
 # KEYS: user conns, user seen. ARGV: view (count, node, expiry...), ttl_ms, own args.
