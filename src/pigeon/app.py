@@ -24,6 +24,7 @@ from pigeon.bots.service import BotService
 from pigeon.bots.store import BotStore
 from pigeon.broker.base import Broker, Presence
 from pigeon.broker.memory import MemoryBroker, MemoryPresence
+from pigeon.broker.redis_common import RedisMode, require_mode
 from pigeon.config import Settings
 from pigeon.core.access import ConversationAccess
 from pigeon.core.accounts import AccountService
@@ -107,7 +108,8 @@ def default_node_id() -> str:
 def build_broker_and_presence(
     settings: Settings, node_id: str, metrics: Metrics
 ) -> tuple[Broker, Presence]:
-    """In-memory for one node; Redis (routing and presence) when ``redis_url`` is set."""
+    """In-memory for one node; Redis (routing and presence) when ``redis_url`` is set,
+    on one Redis or, with ``redis_cluster``, on a Redis Cluster."""
     if not settings.redis_url:
         return MemoryBroker(), MemoryPresence()
     from pigeon.broker.redis import RedisBroker, RedisPresence
@@ -118,6 +120,19 @@ def build_broker_and_presence(
         metrics.backend_error(Backend.REDIS, kind)
 
     prefix = settings.redis_prefix
+    if settings.redis_cluster:
+        from pigeon.broker.redis_cluster import RedisClusterBroker, RedisClusterPresence
+
+        return (
+            RedisClusterBroker(settings.redis_url, node_id, prefix=prefix, on_error=on_error),
+            RedisClusterPresence(
+                settings.redis_url,
+                node_id,
+                settings.presence_ttl_s,
+                prefix=prefix,
+                on_error=on_error,
+            ),
+        )
     return (
         RedisBroker(settings.redis_url, node_id, prefix=prefix, on_error=on_error),
         RedisPresence(
@@ -463,6 +478,9 @@ class PigeonApp:
         if self.migrate:
             await self.store.upgrade()
         await self.services.groups.ensure_lobby()
+        if self.settings.redis_url:
+            mode = RedisMode.CLUSTER if self.settings.redis_cluster else RedisMode.SINGLE
+            await require_mode(self.settings.redis_url, mode)
         await self.broker.start()
         await self.presence.start()
         self.broker.subscribe(self.hub.on_event)

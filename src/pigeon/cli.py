@@ -178,6 +178,12 @@ def main() -> None:
     "--redis-url", help="redis://… for a cluster broker [env PIGEON_REDIS_URL; default: in-memory]."
 )
 @click.option(
+    "--redis-cluster",
+    is_flag=True,
+    default=None,
+    help="--redis-url is a node of a Redis Cluster [env PIGEON_REDIS_CLUSTER].",
+)
+@click.option(
     "--node-id",
     help="This node's name in logs and connection ids [env PIGEON_NODE_ID; default host-random].",
 )
@@ -224,6 +230,7 @@ def serve(worker_index: int | None, **flags: Any) -> None:
         _supervise(settings, flags)
         return
     from pigeon.app import PigeonApp
+    from pigeon.broker.redis_common import RedisModeError
     from pigeon.tracing import TracingUnavailable
 
     worker = worker_index is not None
@@ -235,6 +242,8 @@ def serve(worker_index: int | None, **flags: Any) -> None:
     try:
         with logs.configured(settings.log_level, app.node_id, app.tracer.ids):
             _run(_serve_worker(app) if worker else app.serve_forever())
+    except RedisModeError as exc:
+        raise click.ClickException(f"cannot start: {exc}") from None
     except OSError as exc:
         raise click.ClickException(_start_error(settings, exc)) from None
 

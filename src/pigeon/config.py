@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: SQLite file in data_dir"
     )
     redis_url: str | None = None
+    redis_cluster: bool = Field(
+        False,
+        description="redis_url is a node of a Redis Cluster (or Valkey in cluster mode): "
+        "hash-tagged keys and sharded pub/sub",
+    )
     redis_prefix: str = Field(
         "pigeon", min_length=1, description="key and channel prefix; clusters may share a Redis"
     )

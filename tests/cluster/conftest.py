@@ -1,5 +1,5 @@
 """Cluster fixtures: one PostgreSQL per session (a fresh database per test), a
-Redis per test, and pigeon nodes started against both."""
+Redis (or a Redis Cluster) per test, and pigeon nodes started against both."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from harness import ServerProcess, stop_all
 
-from .services import PostgresServer, RedisServer
+from .services import PostgresServer, RedisClusterServers, RedisServer
 
 # Short enough that "offline within one TTL" is quick to observe.
 PRESENCE_TTL_S = 3
@@ -48,6 +48,26 @@ def node_factory(
 ) -> Iterator[NodeFactory]:
     """``make(name)`` builds a node of this test's cluster; ``start=False`` leaves it
     unstarted, ``args`` adds options to its ``pigeon serve``."""
+    yield from _nodes(tmp_path, database_url, ["--redis-url", redis_server.url])
+
+
+@pytest.fixture
+def redis_cluster(tmp_path: Path) -> Iterator[RedisClusterServers]:
+    """Three primaries of a throwaway Redis Cluster, created for the test."""
+    servers = RedisClusterServers(tmp_path / "redis-cluster").create()
+    yield servers
+    servers.kill()
+
+
+@pytest.fixture
+def cluster_node_factory(
+    tmp_path: Path, database_url: str, redis_cluster: RedisClusterServers
+) -> Iterator[NodeFactory]:
+    """``node_factory``'s nodes, on a Redis Cluster."""
+    yield from _nodes(tmp_path, database_url, ["--redis-url", redis_cluster.url, "--redis-cluster"])
+
+
+def _nodes(tmp_path: Path, database_url: str, redis_args: list[str]) -> Iterator[NodeFactory]:
     made: list[ServerProcess] = []
 
     def make(
@@ -72,8 +92,7 @@ def node_factory(
             args=[
                 "--database-url",
                 database_url,
-                "--redis-url",
-                redis_server.url,
+                *redis_args,
                 "--node-id",
                 name,
                 *(args or []),

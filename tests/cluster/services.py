@@ -287,3 +287,166 @@ class NginxServer:
 
     def stop(self) -> None:
         _stop(self.proc, signal.SIGQUIT)
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+class RedisClusterServers:
+    """Three primaries of a Redis Cluster (no replicas, no persistence).
+
+    ``kill`` and ``start`` act on all three, like ``RedisServer``: a restarted node
+    keeps its cluster configuration (nodes.conf in its directory), so it takes its
+    slots back, empty.
+    """
+
+    def __init__(self, root: Path, primaries: int = 3) -> None:
+        server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        require_service("Redis Cluster", bool(server and cli), "redis-server/redis-cli not found")
+        assert server is not None
+        assert cli is not None
+        self.binary, self.cli = server, cli
+        self.root = root
+        self.ports = [_cluster_port() for _ in range(primaries)]
+        self.procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    def _start_node(self, port: int) -> None:
+        folder = self.root / str(port)
+        folder.mkdir(parents=True, exist_ok=True)
+        log = folder / "redis.log"
+        command = [
+            self.binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(folder / "nodes.conf"),
+            "--cluster-node-timeout",
+            "2000",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ]
+        with log.open("ab") as out:
+            self.procs[port] = subprocess.Popen(command, stdout=out, stderr=out)
+        wait_for_port(port, self.procs[port], "redis cluster node", log)
+
+    def create(self) -> RedisClusterServers:
+        for port in self.ports:
+            self._start_node(port)
+        subprocess.run(
+            [
+                self.cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+        )
+        self.wait_ok()
+        return self
+
+    def wait_ok(self) -> None:
+        """Until every node reports cluster_state:ok (all slots covered and agreed)."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if all(self._state_ok(port) for port in self.ports):
+                return
+            time.sleep(0.1)
+        raise TimeoutError("the redis cluster did not reach cluster_state:ok")
+
+    def _state_ok(self, port: int) -> bool:
+        info = subprocess.run(
+            [self.cli, "-h", "127.0.0.1", "-p", str(port), "cluster", "info"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        return b"cluster_state:ok" in info.stdout
+
+    def start(self) -> RedisClusterServers:
+        """Start the killed nodes again, empty, and wait until the cluster is whole."""
+        for port in self.ports:
+            proc = self.procs.get(port)
+            if proc is None or proc.poll() is not None:
+                self._start_node(port)
+        self.wait_ok()
+        return self
+
+    def kill(self, port: int | None = None) -> None:
+        """Kill every node, or only the one on ``port``."""
+        for at, proc in self.procs.items():
+            if port is None or at == port:
+                _stop(proc, signal.SIGKILL)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            _stop(proc)
+
+    def command(self, port: int, *args: str) -> str:
+        done = subprocess.run(
+            [self.cli, "-h", "127.0.0.1", "-p", str(port), *args],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        return done.stdout.decode().strip()
+
+    def owner(self, key: str) -> int:
+        """The port of the primary that owns ``key``'s slot."""
+        slot = int(self.command(self.ports[0], "cluster", "keyslot", key))
+        for port in self.ports:
+            for line in self.command(port, "cluster", "nodes").splitlines():
+                fields = line.split()
+                if "myself" in fields[2] and _owns(fields[8:], slot):
+                    return port
+        raise LookupError(f"no primary owns slot {slot}")
+
+    def move_slot(self, key: str, to_port: int) -> None:
+        """Hand ``key``'s slot (keys in it are not moved: use it for channels) to the
+        primary on ``to_port``, as a resharding would."""
+        slot = str(self.command(self.ports[0], "cluster", "keyslot", key))
+        source = self.owner(key)
+        target_id = self.command(to_port, "cluster", "myid")
+        source_id = self.command(source, "cluster", "myid")
+        self.command(to_port, "cluster", "setslot", slot, "importing", source_id)
+        self.command(source, "cluster", "setslot", slot, "migrating", target_id)
+        for port in (to_port, source, *self.ports):
+            self.command(port, "cluster", "setslot", slot, "node", target_id)
+
+
+def _owns(ranges: list[str], slot: int) -> bool:
+    for item in ranges:
+        if item.startswith("["):
+            continue  # a slot being migrated or imported
+        low, _, high = item.partition("-")
+        if int(low) <= slot <= int(high or low):
+            return True
+    return False

@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cluster.services import RedisServer
+from cluster.services import RedisClusterServers, RedisServer
 from harness import require_service
 from pigeon.store.engine import normalize_url
 from pigeon.store.facade import Store
@@ -137,7 +137,11 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 async def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
     """Nodes of the Broker and Presence ports on one backend (tests/contract/portkit.py)."""
     backend = PortBackend(request.param)
-    redis = RedisServer(tmp_path / "redis").start() if backend is PortBackend.REDIS else None
+    redis: RedisServer | RedisClusterServers | None = None
+    if backend is PortBackend.REDIS:
+        redis = RedisServer(tmp_path / "redis").start()
+    elif backend is PortBackend.REDIS_CLUSTER:
+        redis = RedisClusterServers(tmp_path / "redis-cluster").create()
     made = Cluster(backend, redis)
     try:
         yield made

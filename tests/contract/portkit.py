@@ -1,8 +1,8 @@
 """Nodes of the Broker and Presence ports on each backend, for their contract suites.
 
-The ``cluster`` fixture (conftest.py) is parametrised over the in-memory backend and
-one Redis: a throwaway ``redis-server`` per test (so a test may restart it) under a
-unique key prefix.
+The ``cluster`` fixture (conftest.py) is parametrised over the in-memory backend, one
+Redis and a Redis Cluster of three primaries: throwaway servers per test (so a test
+may restart them) under a unique key prefix.
 A cluster hands out started nodes, each a broker and a presence with one node id,
 whose broker records every event its node's subscriber was given. The in-memory
 backend is one process, so it has exactly one node; a test about several nodes asks
@@ -21,11 +21,12 @@ from enum import StrEnum
 
 import pytest
 
-from cluster.services import RedisServer
+from cluster.services import RedisClusterServers, RedisServer
 from harness import WAIT_S
 from pigeon.broker.base import Broker, Event, Presence, Push
 from pigeon.broker.memory import MemoryBroker, MemoryPresence
 from pigeon.broker.redis import RedisBroker, RedisPresence
+from pigeon.broker.redis_cluster import RedisClusterBroker, RedisClusterPresence
 
 # Long enough that a live node's refresh is never late on a loaded machine; the crash
 # tests give the node they kill a short one of its own.
@@ -35,6 +36,7 @@ TTL_S = 30.0
 class PortBackend(StrEnum):
     MEMORY = "memory"
     REDIS = "redis"
+    REDIS_CLUSTER = "redis-cluster"
 
 
 @dataclass
@@ -57,7 +59,9 @@ class PortNode:
 
 
 class Cluster:
-    def __init__(self, backend: PortBackend, redis: RedisServer | None) -> None:
+    def __init__(
+        self, backend: PortBackend, redis: RedisServer | RedisClusterServers | None
+    ) -> None:
         self.backend = backend
         self.redis = redis
         self.prefix = "contract-" + secrets.token_hex(4)
@@ -66,7 +70,7 @@ class Cluster:
     @property
     def spans_nodes(self) -> bool:
         """Whether this backend has nodes other than the one in this process."""
-        return self.backend is PortBackend.REDIS
+        return self.backend is not PortBackend.MEMORY
 
     @property
     def redis_url(self) -> str:
@@ -78,6 +82,9 @@ class Cluster:
             assert not self.started, "the in-memory backend is one node"
             broker: Broker = MemoryBroker()
             presence: Presence = MemoryPresence()
+        elif self.backend is PortBackend.REDIS_CLUSTER:
+            broker = RedisClusterBroker(self.redis_url, node_id, prefix=self.prefix)
+            presence = RedisClusterPresence(self.redis_url, node_id, ttl_s, prefix=self.prefix)
         else:
             broker = RedisBroker(self.redis_url, node_id, prefix=self.prefix)
             presence = RedisPresence(self.redis_url, node_id, ttl_s, prefix=self.prefix)
@@ -93,7 +100,7 @@ class Cluster:
             pytest.skip("about other nodes: the in-memory backend is a cluster of one")
         return [await self.node(chr(ord("a") + i)) for i in range(count)]
 
-    def require_backend_process(self) -> RedisServer:
+    def require_backend_process(self) -> RedisServer | RedisClusterServers:
         if self.redis is None:
             pytest.skip("about losing the shared backend: the in-memory one is this process")
         return self.redis

@@ -22,9 +22,11 @@ USER, OTHER = "u_presence_1", "u_presence_2"
 DOOMED_NODE = """
 import asyncio, sys
 from pigeon.broker.redis import RedisPresence
+from pigeon.broker.redis_cluster import RedisClusterPresence
 
-async def main(url, prefix, user, ttl_s):
-    presence = RedisPresence(url, "doomed", float(ttl_s), prefix=prefix)
+async def main(backend, url, prefix, user, ttl_s):
+    kind = RedisClusterPresence if backend == "redis-cluster" else RedisPresence
+    presence = kind(url, "doomed", float(ttl_s), prefix=prefix)
     await presence.start()
     first = await presence.connect(user, "login-doomed", "conn-doomed")
     print("registered", first, flush=True)
@@ -132,6 +134,7 @@ async def test_a_crashed_nodes_connections_expire(cluster: Cluster) -> None:
         sys.executable,
         "-c",
         DOOMED_NODE,
+        cluster.backend.value,
         cluster.redis_url,
         cluster.prefix,
         USER,

@@ -22,8 +22,9 @@ within one TTL; any live node then reaps the dead node's entries. After a Redis
 restart or an outage the heartbeat notices and re-registers this node's
 connections, so state rebuilds itself.
 
-Keys assume one Redis (or a Sentinel-managed primary); Redis Cluster is not
-supported because the scripts touch keys they are not handed.
+Keys assume one Redis (or a Sentinel-managed primary): the scripts touch keys
+they are not handed. On a Redis Cluster, ``pigeon.broker.redis_cluster`` keeps
+the same model with every script inside one slot.
 """
 
 from __future__ import annotations
@@ -32,20 +33,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeout
 
 from pigeon.backoff import Backoff, ReconnectPolicy
 from pigeon.broker.base import Event, Handler, Kick, Push
+from pigeon.broker.redis_common import (
+    REDIS_ERRORS,
+    RETRY,
+    ErrorObserver,
+    RouteTable,
+    cancel_and_wait,
+    classify_redis_error,
+    connect_redis,
+    ignore_error,
+    text,
+)
 from pigeon.broker.redis_lua import (
     CONNECT,
     DISCONNECT,
@@ -56,108 +63,8 @@ from pigeon.broker.redis_lua import (
     Keys,
 )
 from pigeon.core.ids import now_ms
-from pigeon.metrics import BackendErrorKind
 
 log = logging.getLogger(__name__)
-
-REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-
-
-def connect_redis(url: str) -> Redis:
-    """A client that fails fast: callers decide how to retry (no hidden retry loops)."""
-    return Redis.from_url(
-        url,
-        socket_timeout=3.0,
-        socket_connect_timeout=2.0,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
-
-
-ErrorObserver = Callable[[BackendErrorKind], None]
-
-
-def _ignore(_: BackendErrorKind) -> None:
-    return None
-
-
-def classify_redis_error(exc: BaseException) -> BackendErrorKind:
-    if isinstance(exc, (RedisTimeout, asyncio.TimeoutError)):
-        return BackendErrorKind.TIMEOUT
-    if isinstance(exc, (RedisConnectionError, OSError)):
-        return BackendErrorKind.CONNECTION
-    return BackendErrorKind.OTHER
-
-
-# Between attempts to reach Redis again: short first, never long (users wait on it).
-_RETRY = ReconnectPolicy(initial_delay=0.1, max_delay=3.0)
-
-
-async def _cancel_and_wait(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait until it has ended. A cancellation that arrives while
-    redis-py finishes a command can be absorbed by the client (seen with redis-py 8
-    when a node closes right after starting), leaving the task running; so cancel
-    again until it ends."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=1.0)
-    with contextlib.suppress(asyncio.CancelledError):
-        task.result()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-class RouteTable:
-    """Which nodes hold each online user's connections (user -> node -> conns)."""
-
-    def __init__(self) -> None:
-        self._users: dict[str, dict[str, set[str]]] = {}
-
-    def add(self, user: str, node: str, conn: str) -> None:
-        self._users.setdefault(user, {}).setdefault(node, set()).add(conn)
-
-    def remove(self, user: str, node: str, conn: str) -> None:
-        nodes = self._users.get(user)
-        if nodes is None or node not in nodes:
-            return
-        nodes[node].discard(conn)
-        if not nodes[node]:
-            del nodes[node]
-        if not nodes:
-            del self._users[user]
-
-    def drop_node(self, node: str) -> None:
-        for user in [u for u, nodes in self._users.items() if node in nodes]:
-            del self._users[user][node]
-            if not self._users[user]:
-                del self._users[user]
-
-    def clear(self) -> None:
-        self._users.clear()
-
-    def split(self, users: Iterable[str], skip_node: str) -> dict[str, list[str]]:
-        """Recipients grouped by the (other) node holding them; offline users vanish."""
-        by_node: dict[str, list[str]] = {}
-        for user in users:
-            for node in self._users.get(user, ()):
-                if node != skip_node:
-                    by_node.setdefault(node, []).append(user)
-        return by_node
-
-    def apply(self, event: str) -> None:
-        """One route event from the presence scripts."""
-        parts = event.split("\t")
-        if parts[0] == "+" and len(parts) == 4:
-            self.add(parts[1], parts[2], parts[3])
-        elif parts[0] == "-" and len(parts) == 4:
-            self.remove(parts[1], parts[2], parts[3])
-        elif parts[0] == "x" and len(parts) == 2:
-            self.drop_node(parts[1])
-
-    def __len__(self) -> int:
-        return len(self._users)
 
 
 def encode_event(origin: str, event: Event, users: Sequence[str] | None = None) -> bytes:
@@ -189,7 +96,7 @@ class RedisBroker:
         on_error: ErrorObserver | None = None,
     ) -> None:
         self.node_id = node_id
-        self._on_error = on_error or _ignore
+        self._on_error = on_error or ignore_error
         self.keys = Keys(prefix)
         self.routes = RouteTable()
         self.dropped = 0  # events not handed to Redis (queue full or Redis away)
@@ -223,7 +130,7 @@ class RedisBroker:
         with contextlib.suppress(TimeoutError):  # let queued events out, briefly
             await asyncio.wait_for(self._outbox.join(), 1.0)
         for task in self._tasks:
-            await _cancel_and_wait(task)
+            await cancel_and_wait(task)
         self._handlers.clear()
         if self._redis is not None:
             await self._redis.aclose()
@@ -267,7 +174,7 @@ class RedisBroker:
     # --- the writer: one task, one pipeline per batch, order kept
 
     async def _writer(self) -> None:
-        backoff = Backoff(_RETRY)
+        backoff = Backoff(RETRY)
         while True:
             batch = [await self._outbox.get()]
             while len(batch) < 256 and not self._outbox.empty():
@@ -308,7 +215,7 @@ class RedisBroker:
     # --- the subscriber: resubscribe and rebuild the route table after any loss
 
     async def _subscriber(self) -> None:
-        backoff = Backoff(_RETRY)
+        backoff = Backoff(RETRY)
         while True:
             pubsub = self.redis.pubsub()
             try:
@@ -357,7 +264,7 @@ class RedisBroker:
         """Snapshot every live node's connections. Events that arrive meanwhile wait
         in the subscription and are applied after, so none is lost or reordered."""
         now_ms = await self._redis_now_ms()
-        nodes = [_text(n) for n in await self.redis.zrangebyscore(self.keys.nodes, now_ms, "+inf")]
+        nodes = [text(n) for n in await self.redis.zrangebyscore(self.keys.nodes, now_ms, "+inf")]
         pipe = self.redis.pipeline(transaction=False)
         for node in nodes:
             pipe.smembers(self.keys.node(node))
@@ -365,7 +272,7 @@ class RedisBroker:
         self.routes.clear()
         for node, entries in zip(nodes, members, strict=True):
             for entry in entries:
-                user, _, conn = _text(entry).partition("\t")
+                user, _, conn = text(entry).partition("\t")
                 self.routes.add(user, node, conn)
 
     async def _redis_now_ms(self) -> int:
@@ -375,9 +282,9 @@ class RedisBroker:
     def _on_message(self, message: dict[str, Any]) -> None:
         if message.get("type") != "message":
             return
-        channel = _text(message["channel"])
+        channel = text(message["channel"])
         if channel == self.keys.routes:
-            self.routes.apply(_text(message["data"]))
+            self.routes.apply(text(message["data"]))
             return
         try:
             origin, event = decode_event(message["data"])
@@ -405,7 +312,7 @@ class RedisPresence:
         on_error: ErrorObserver | None = None,
     ) -> None:
         self.node_id = node_id
-        self._on_error = on_error or _ignore
+        self._on_error = on_error or ignore_error
         self.ttl_ms = max(1000, int(ttl_s * 1000))
         self.keys = Keys(prefix)
         self._url = url
@@ -439,7 +346,7 @@ class RedisPresence:
 
     async def close(self) -> None:
         if self._heartbeat is not None:
-            await _cancel_and_wait(self._heartbeat)
+            await cancel_and_wait(self._heartbeat)
         self._local.clear()
         with contextlib.suppress(*REDIS_ERRORS):
             await self._run("sync", self.node_id, 0)
@@ -489,7 +396,7 @@ class RedisPresence:
             }
         out: dict[str, tuple[list[str], int | None]] = {}
         for user, (logins, seen, count) in zip(user_ids, rows, strict=True):
-            live = _text(logins).split("\t") if int(count) else []
+            live = text(logins).split("\t") if int(count) else []
             out[user] = (live, int(seen) or None)
         return out
 
@@ -538,8 +445,8 @@ class RedisPresence:
         if node_unknown:
             await self._sync_node()
         for node in dead:
-            if await self._run("reap", _text(node), self.ttl_ms):
-                log.info("reaped expired node", extra={"dead_node": _text(node)})
+            if await self._run("reap", text(node), self.ttl_ms):
+                log.info("reaped expired node", extra={"dead_node": text(node)})
 
     async def _sync_node(self) -> None:
         self._needs_sync = False
