@@ -38,6 +38,7 @@ from pigeon.core.export import DataExport, ExportLimits
 from pigeon.core.groups import GroupLimits, GroupService
 from pigeon.core.guests import GuestService
 from pigeon.core.lifecycle import AccountDeletion
+from pigeon.core.logincache import LoginCache
 from pigeon.core.marks import MarkLimits
 from pigeon.core.messaging import MessagingService
 from pigeon.core.paging import Paging
@@ -224,6 +225,7 @@ class PigeonApp:
             self._append_counted, settings.commit_batch, self._observe_commit, self.tracer
         )
         jwt_secret = resolve_jwt_secret(settings)
+        self.login_cache = LoginCache(settings.auth_cache_s)
         tokens = TokenService(jwt_secret, settings.access_token_ttl_s)
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         permissions = PostingCache(settings.permission_cache_s)
@@ -236,6 +238,7 @@ class PigeonApp:
             settings.refresh_token_ttl_s,
             permissions,
             avatar_files=file_store,
+            login_cache=self.login_cache,
         )
         social = SocialService(self.store, self.broker, permissions)
         files = FileService(
@@ -403,6 +406,7 @@ class PigeonApp:
                 violations_before_close=settings.rate_violations_before_close,
             ),
             send_queue_bytes=settings.send_queue_bytes,
+            pipeline_depth=settings.pipeline_depth,
             tracer=self.tracer,
         )
         self.websocket = WebSocketGateway(
@@ -484,6 +488,7 @@ class PigeonApp:
         await self.broker.start()
         await self.presence.start()
         self.broker.subscribe(self.hub.on_event)
+        self.broker.subscribe(self.login_cache.on_event)
         self.committer.start()
         self.push.start()
         self.loop_lag.start()

@@ -167,6 +167,12 @@ class Settings(BaseSettings):
     revocation_check_s: float = Field(
         30.0, gt=0, description="how often live sockets are checked against revoked logins"
     )
+    auth_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="how long a login found good is trusted on socket connects without "
+        "reading the database again (revocations clear it by kick); 0 turns it off",
+    )
     typing_throttle_s: float = Field(3.0, ge=0, description="least time between relayed typing-on")
     typing_expire_s: float = Field(6.0, gt=0, description="quiet time after which typing ends")
     presence_debounce_s: float = Field(
@@ -187,6 +193,12 @@ class Settings(BaseSettings):
         4 * 1024 * 1024,
         ge=1024,
         description="bytes a client may leave unread before it is closed as too slow (4009)",
+    )
+    pipeline_depth: int = Field(
+        32,
+        ge=1,
+        description="commands of one connection answered or in flight before reading it "
+        "pauses (sends overlap; replies keep arrival order)",
     )
     send_rate_per_s: float = Field(20.0, gt=0)
     send_burst: int = Field(40, ge=1)

@@ -12,6 +12,7 @@ from integration.live import in_touch
 from integration.wireclient import Wire, WireClient
 from integration.wsclient import (
     Rest,
+    WsClient,
     connect,
     direct,
     eventually,
@@ -123,6 +124,16 @@ async def test_logout_on_one_node_closes_the_socket_on_another(
     ws_b, _ = await connect(http, node_b, alice)
     await rest_a.ok("POST", "auth/logout", token=alice.access)
     assert await ws_b.closed() == 4003
+    await ws_b.close()
+    # Node B had just verified this login (it trusts it for auth_cache_s); the kick
+    # from node A cleared that, so a reconnect there is refused at once.
+    again = await WsClient.open(http, node_b)
+    try:
+        answer = await again.request({"t": "auth", "token": alice.access})
+        assert (answer["t"], answer["code"]) == ("error", 40104), answer
+        assert await again.closed() == 4003
+    finally:
+        await again.close()
 
 
 async def test_presence_spans_nodes_and_expires_with_a_dead_node(

@@ -375,6 +375,28 @@ async def test_a_revoked_token_closes_the_websocket_with_4003(
         await client.close()
 
 
+async def test_a_login_that_just_connected_is_refused_right_after_its_logout(
+    rest: Rest, http: aiohttp.ClientSession, shared_server: ServerProcess
+) -> None:
+    """Connects trust a login found good for a few seconds (auth_cache_s); the kick
+    of a logout clears that at once, so the next connect reads the revocation."""
+    account = await register(rest)
+    first, _ = await connect(http, shared_server, account)
+    await first.close()
+    again, _ = await connect(http, shared_server, account)  # answered from the cache
+    await rest.ok("POST", "auth/logout", token=account.access)
+    assert await again.closed() == CLOSE_REVOKED
+    await again.close()
+    client = await WsClient.open(http, shared_server)
+    try:
+        answer = await client.request({"t": "auth", "token": account.access})
+        assert answer["t"] == "error", answer
+        assert answer["code"] == TOKEN_REVOKED, answer
+        assert await client.closed() == CLOSE_REVOKED
+    finally:
+        await client.close()
+
+
 async def test_a_token_for_a_session_that_never_existed_is_invalid(rest: Rest) -> None:
     account = await register(rest)
     token = jwt.encode(_claims(account, sid="s_doesnotexist"), JWT_SECRET, algorithm="HS256")

@@ -274,6 +274,14 @@ class WsClient:
             lambda frame: frame.get("rid") == rid, f"no reply to rid {rid!r}", timeout
         )
 
+    async def answers(self, count: int, timeout: float = WAIT_S) -> list[Frame]:
+        """The next ``count`` frames that answer a request (carry a rid), in the order
+        they arrived; pushes meanwhile stay in the backlog."""
+        return [
+            await self._first(lambda frame: "rid" in frame, f"answer {n} of {count}", timeout)
+            for n in range(count)
+        ]
+
     async def barrier(self) -> None:
         """Ping and wait for the pong: every earlier frame has been handled."""
         await self.request({"t": "ping"}, reply="pong")

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import WAIT_S
-from pigeon.core.committer import GroupCommitter
+from pigeon.core.committer import GroupCommitter, SubmitOrder
 from pigeon.core.errors import CoreError
 from pigeon.protocol.errors import ErrorCode
 from pigeon.store.records import AppendOutcome, NewMessage, Rejected
@@ -221,3 +221,56 @@ def test_any_interleaving_commits_every_item_once_in_order(
     max_batch: int, waves: list[int], fail_batches: set[int]
 ) -> None:
     asyncio.run(_run_scenario(max_batch, waves, fail_batches))
+
+
+# --- one connection's sends in flight at once: queued in the order they arrived
+
+
+async def test_a_send_whose_checks_finish_first_still_queues_behind_the_earlier_one() -> None:
+    fake = FakeAppend()
+    committer = GroupCommitter(fake, max_batch=100)
+    committer.start()
+    order = SubmitOrder()
+    first, second = order.next_turn(), order.next_turn()
+    # The second send's checks are done first: it submits while the first is still
+    # being checked, and must not be queued yet.
+    second_done = asyncio.create_task(committer.submit(_item(2), second))
+    await asyncio.sleep(0.05)
+    assert fake.batches == []
+    assert not second_done.done()
+    first_done = asyncio.create_task(committer.submit(_item(1), first))
+    assert [_index_of(await first_done), _index_of(await second_done)] == [1, 2]
+    assert [i for batch in fake.batches for i in batch] == [1, 2]
+    await committer.close()
+
+
+async def test_a_send_refused_before_the_commit_does_not_let_a_later_one_overtake() -> None:
+    fake = FakeAppend()
+    committer = GroupCommitter(fake, max_batch=100)
+    committer.start()
+    order = SubmitOrder()
+    first, refused, third = order.next_turn(), order.next_turn(), order.next_turn()
+    refused.passed()  # its checks failed fast: it gives up its turn, never submits
+    third_done = asyncio.create_task(committer.submit(_item(3), third))
+    await asyncio.sleep(0.05)
+    assert fake.batches == []  # the first is still being checked
+    first_done = asyncio.create_task(committer.submit(_item(1), first))
+    assert [_index_of(await first_done), _index_of(await third_done)] == [1, 3]
+    assert [i for batch in fake.batches for i in batch] == [1, 3]
+    await committer.close()
+
+
+async def test_a_cancelled_waiter_passes_its_turn_on() -> None:
+    fake = FakeAppend()
+    committer = GroupCommitter(fake, max_batch=100)
+    committer.start()
+    order = SubmitOrder()
+    first, second, third = order.next_turn(), order.next_turn(), order.next_turn()
+    waiting = asyncio.create_task(committer.submit(_item(2), second))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    third_done = asyncio.create_task(committer.submit(_item(3), third))
+    first_done = asyncio.create_task(committer.submit(_item(1), first))
+    assert [_index_of(await first_done), _index_of(await third_done)] == [1, 3]
+    assert waiting.cancelled()
+    await committer.close()

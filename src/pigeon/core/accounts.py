@@ -10,6 +10,7 @@ from pigeon.broker.base import Broker, Kick, Presence
 from pigeon.core.avatars import claim_avatar
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import IdPrefix, new_id, now_ms
+from pigeon.core.logincache import LoginCache
 from pigeon.core.passwords import Passwords
 from pigeon.core.permissions import PostingCache
 from pigeon.core.tokens import TokenService, hash_refresh_token, new_refresh_token
@@ -91,8 +92,10 @@ class AccountService:
         refresh_ttl_s: int,
         permissions: PostingCache | None = None,
         avatar_files: FileStore | None = None,
+        login_cache: LoginCache | None = None,
     ) -> None:
         self.permissions = permissions
+        self.login_cache = login_cache
         self.avatar_files = avatar_files
         self.store = store
         self.tokens = tokens
@@ -197,9 +200,19 @@ class AccountService:
             raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         return self._tokens_for(user, outcome.login.id, outcome.login.device, new_token, now)
 
-    async def authenticate(self, token: str) -> Principal:
-        """Check an access token and that its login and user are still good."""
+    async def authenticate(self, token: str, *, cached: bool = False) -> Principal:
+        """Check an access token and that its login and user are still good.
+
+        ``cached`` (socket connects): a login found good within ``auth_cache_s`` is
+        taken from the ``LoginCache`` instead of the database; the token itself is
+        always verified (signature, expiry)."""
         claims = self.tokens.verify_access(token)
+        cache = self.login_cache if cached else None
+        if cache is not None:
+            known = cache.get(claims.login_id)
+            if known is not None and known.user_id == claims.user_id:
+                return Principal(claims.user_id, claims.login_id, known.device, known.bot)
+        generation = cache.generation if cache is not None else 0
         found = await self.store.accounts.login_with_user(claims.login_id)
         if found is None or found[0].user_id != claims.user_id:
             raise CoreError(ErrorCode.TOKEN_INVALID)
@@ -210,6 +223,8 @@ class AccountService:
             raise CoreError(ErrorCode.ACCOUNT_DISABLED)
         if not login.active:
             raise CoreError(ErrorCode.TOKEN_REVOKED)
+        if cache is not None:
+            cache.remember(login.id, user.id, login.device, user.bot, generation)
         return Principal(user_id=user.id, login_id=login.id, device=login.device, bot=user.bot)
 
     async def logout(self, principal: Principal) -> None:

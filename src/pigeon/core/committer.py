@@ -8,6 +8,10 @@ A batch holds many users' messages, so failures are kept apart: the store's
 ``append`` answers a message the database refuses with its own ``Rejected``
 (UNSTORABLE) and commits the rest; only an exception from ``append`` — the store
 is unavailable — fails every waiting sender, with UNAVAILABLE (retry).
+
+One connection may have several sends in flight (docs/protocol.md, "Pipelining"):
+their checks overlap, but they join the queue in the order they arrived, each
+behind its ``SubmitTurn``, so their sequence numbers follow the sender's order.
 """
 
 from __future__ import annotations
@@ -27,6 +31,52 @@ log = logging.getLogger(__name__)
 
 AppendFn = Callable[[Sequence[NewMessage]], Awaitable[list[AppendOutcome]]]
 BatchObserver = Callable[[int, float], None]
+
+
+class SubmitTurn:
+    """One send's place among its connection's sends on the way into the queue.
+
+    A turn is over when its send was queued or gave up (a refused check); only then
+    may the next send of the connection queue. The turns chain: one passes only
+    after every turn before it has, so a send that fails fast never lets a later
+    one overtake an earlier one still being checked.
+    """
+
+    __slots__ = ("_before", "_mine")
+
+    def __init__(self, before: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
+        self._before = before
+        self._mine = mine
+
+    async def arrived(self) -> None:
+        """Wait until every earlier send of the connection is queued or gave up."""
+        if self._before is not None and not self._before.done():
+            # Shielded: a cancelled waiter must not cancel the turn it waits on.
+            await asyncio.shield(self._before)
+
+    def passed(self) -> None:
+        """This send is queued or gave up; idempotent."""
+        if self._mine.done():
+            return
+        if self._before is None or self._before.done():
+            self._mine.set_result(None)
+        else:
+            self._before.add_done_callback(lambda _: self.passed())
+
+
+class SubmitOrder:
+    """Hands out one connection's turns in the order its sends arrived."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: asyncio.Future[None] | None = None
+
+    def next_turn(self) -> SubmitTurn:
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        turn = SubmitTurn(self._last, mine)
+        self._last = mine
+        return turn
 
 
 class GroupCommitter:
@@ -52,15 +102,26 @@ class GroupCommitter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
 
-    async def submit(self, item: NewMessage) -> AppendOutcome:
-        """Resolve once ``item`` is committed (or rejected); raise if the store failed."""
-        if self._closing:
-            raise CoreError(ErrorCode.UNAVAILABLE, "server is shutting down")
-        future: asyncio.Future[AppendOutcome] = asyncio.get_running_loop().create_future()
-        with self._tracer.span("commit.wait"):
-            self._pending.append((item, future, self._tracer.link()))
-            self._wake.set()
-            return await future
+    async def submit(self, item: NewMessage, turn: SubmitTurn | None = None) -> AppendOutcome:
+        """Resolve once ``item`` is committed (or rejected); raise if the store failed.
+
+        With a ``turn``, ``item`` is queued only after the earlier sends of its
+        connection, and the turn is passed once it is queued (or refused here)."""
+        try:
+            if turn is not None:
+                await turn.arrived()
+            if self._closing:
+                raise CoreError(ErrorCode.UNAVAILABLE, "server is shutting down")
+            future: asyncio.Future[AppendOutcome] = asyncio.get_running_loop().create_future()
+            with self._tracer.span("commit.wait"):
+                self._pending.append((item, future, self._tracer.link()))
+                self._wake.set()
+                if turn is not None:
+                    turn.passed()
+                return await future
+        finally:
+            if turn is not None:
+                turn.passed()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

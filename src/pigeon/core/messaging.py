@@ -13,7 +13,7 @@ from pigeon.core.amend import AMENDING_KINDS, plan_amendment
 from pigeon.core.audit import AuditLog
 from pigeon.core.bodies import BodyLimits, validate_body
 from pigeon.core.clock import Clock, SystemClock
-from pigeon.core.committer import GroupCommitter
+from pigeon.core.committer import GroupCommitter, SubmitTurn
 from pigeon.core.errors import CoreError
 from pigeon.core.ids import IdPrefix, new_id
 from pigeon.core.marks import MARK_KINDS, MarkLimits, action_for, normalized_body, plan_mark
@@ -104,23 +104,33 @@ class MessagingService:
     # --- messages
 
     async def send(
-        self, user_id: str, request: Send, connection_id: str | None = None
+        self,
+        user_id: str,
+        request: Send,
+        connection_id: str | None = None,
+        turn: SubmitTurn | None = None,
     ) -> MessageRecord:
         """Validate, commit durably (deduplicated by cid), then publish to the members.
 
         A retry of a stored ``(sender, cid)`` returns the original even when the
         checks would now refuse it (removed since, recall window over, ...).
+        ``turn`` orders this send's commit after its connection's earlier sends
+        (``GroupCommitter.submit``); whatever happens, the turn is passed.
         """
-        if self.sends_per_user is not None:
-            self.sends_per_user.check(user_id, ErrorCode.SEND_RATE_LIMITED)
         try:
-            item, moderated = await self._accept(user_id, request)
-        except CoreError:
-            original = await self.store.messages.find_by_cid(user_id, request.cid)
-            if original is None:
-                raise
-            return original
-        outcome = await self.committer.submit(item)
+            if self.sends_per_user is not None:
+                self.sends_per_user.check(user_id, ErrorCode.SEND_RATE_LIMITED)
+            try:
+                item, moderated = await self._accept(user_id, request)
+            except CoreError:
+                original = await self.store.messages.find_by_cid(user_id, request.cid)
+                if original is None:
+                    raise
+                return original
+            outcome = await self.committer.submit(item, turn)
+        finally:
+            if turn is not None:
+                turn.passed()
         if not isinstance(outcome, Appended):
             raise CoreError(ErrorCode(outcome.code))
         if not outcome.duplicate:

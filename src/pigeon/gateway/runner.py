@@ -4,9 +4,10 @@ A transport adapter (``websocket``, ``tcp``, ``linemode``) turns its socket into
 a ``Reader`` of ``Inbound`` units and a ``Transport`` that knows how to close,
 picks a ``WireFormat``, and hands all three to ``Gateway.serve``. From there
 every connection lives the same life: authenticate first, register with the
-hub, run commands one at a time through its ``Session``, and leave. Replies and
-errors go out through one path (``_reply``), which is also where frames and
-errors are counted.
+hub, run its commands through its ``Session`` — sends pipelined, up to
+``pipeline_depth`` in flight, answered in arrival order (``pipeline``) — and
+leave. Replies and errors go out through one path (``_reply``), which is also
+where frames and errors are counted.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pigeon.core.accounts import AccountService, Principal
 from pigeon.core.errors import CoreError
@@ -40,6 +41,7 @@ from pigeon.gateway.machine import (
     Reply,
     State,
 )
+from pigeon.gateway.pipeline import Pipeline
 from pigeon.gateway.session import Session
 from pigeon.metrics import Metrics
 from pigeon.protocol import frames
@@ -121,6 +123,7 @@ class Gateway:
         metrics: Metrics,
         limits: MachineLimits,
         send_queue_bytes: int,
+        pipeline_depth: int,
         tracer: Tracer | None = None,
     ) -> None:
         self.node_id = node_id
@@ -134,6 +137,7 @@ class Gateway:
         self.metrics = metrics
         self.limits = limits
         self.send_queue_bytes = send_queue_bytes
+        self.pipeline_depth = pipeline_depth
         self.accepting = True
         self.in_flight = 0  # commands being handled right now, across connections
         self._ids = itertools.count(1)
@@ -194,7 +198,7 @@ class Gateway:
 
     async def _check_token(self, conn: Connection, command: frames.Auth) -> Principal | None:
         try:
-            principal = await self.accounts.authenticate(command.token)
+            principal = await self.accounts.authenticate(command.token, cached=True)
         except CoreError as exc:
             self._carry_out(conn, conn.machine.auth_refused(exc.code, exc.message, command.rid))
             return None
@@ -231,18 +235,37 @@ class Gateway:
             await self.presence.disconnected(principal.user_id, principal.login_id, conn.id)
 
     async def _read_commands(self, conn: Connection, socket: Socket, session: Session) -> None:
-        while not conn.closed:
-            unit = await socket.reader.receive()
-            if isinstance(unit, Ended):
-                conn.machine.transport_closed()
-                break
-            for action in self._feed(conn, unit):
-                if isinstance(action, Dispatch):
-                    await self._dispatch(conn, session, action.command)
-                else:
-                    self._carry_out(conn, [action])
+        pipeline = Pipeline(self.pipeline_depth, lambda actions: self._carry_out(conn, actions))
+        try:
+            while not conn.closed:
+                await pipeline.room()  # at the bound, reading pauses: back-pressure
+                unit = await socket.reader.receive()
+                if isinstance(unit, Ended):
+                    conn.machine.transport_closed()
+                    break
+                for action in self._feed(conn, unit):
+                    await self._schedule(conn, session, pipeline, action)
+        finally:
+            # Commands already started finish (a send may be committing); their
+            # replies are dropped if the connection is gone.
+            await pipeline.settled()
         # Returning first would let the transport close with 1000 before our code goes out.
         await conn.wait_closed()
+
+    async def _schedule(
+        self, conn: Connection, session: Session, pipeline: Pipeline, action: Action
+    ) -> None:
+        """Start a send beside the others; run any other command alone, in order."""
+        match action:
+            case Dispatch(frames.Send() as command):
+                pipeline.start(self._dispatch(conn, session, command))
+            case Dispatch(command):
+                await pipeline.settled()
+                self._carry_out(conn, await self._dispatch(conn, session, command))
+            case Pong():  # a transport control frame, not an answer to a command
+                self._carry_out(conn, [action])
+            case _:
+                pipeline.then([action])
 
     # --- one path for every unit and every action
 
@@ -277,19 +300,27 @@ class Gateway:
                 case Authenticate() | Dispatch():
                     raise AssertionError(f"{action!r} needs the async path")
 
-    async def _dispatch(self, conn: Connection, session: Session, command: Command) -> None:
+    def _dispatch(
+        self, conn: Connection, session: Session, command: Command
+    ) -> Coroutine[Any, Any, list[Action]]:
+        """The command's run, its reply as actions. The session sees the command now
+        (a send's commit turn is taken in arrival order), the run starts when awaited."""
         name = type(command).__name__.lower()
         self.metrics.frames_in.labels(name).inc()
         self.in_flight += 1
+        return self._run(conn, name, session.handle(command))
+
+    async def _run(
+        self, conn: Connection, name: str, handling: Coroutine[Any, Any, Frame | None]
+    ) -> list[Action]:
         started = time.perf_counter()
         try:
             with self.tracer.span(f"ws {name}", {"pigeon.conn": conn.id}):
-                reply = await session.handle(command)
+                reply = await handling
         finally:
             self.in_flight -= 1
             self.metrics.command_seconds.labels(name).observe(time.perf_counter() - started)
-        if reply is not None:
-            self._reply(conn, reply)
+        return [] if reply is None else [Reply(reply)]
 
     def _reply(self, conn: Connection, frame: Frame) -> None:
         kind = frame["t"]

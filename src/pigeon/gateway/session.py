@@ -4,14 +4,21 @@ The session knows the services and the connection it speaks for; it knows
 nothing about sockets or limits (the connection machine admits a command before
 the session sees it). Every failure becomes an ``error`` frame — a handler never
 lets an exception escape to the transport.
+
+A connection may have several sends in flight at once (the runner pipelines
+them); ``handle`` takes each send's commit turn when it is called, so they are
+stored in the order they arrived whatever order their checks finish in.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from pigeon.core.accounts import Principal
+from pigeon.core.committer import SubmitOrder, SubmitTurn
 from pigeon.core.messaging import MessagingService
 from pigeon.core.receipts import ReceiptService
 from pigeon.core.typing_indicators import TypingService
@@ -39,12 +46,21 @@ class Session:
         self.typing = typing
         self.receipts = receipts
         self.metrics = metrics
+        self._submit_order = SubmitOrder()
 
-    async def handle(self, command: Command) -> Frame | None:
-        """Run one command; returns the reply frame, if the command has one."""
+    def handle(self, command: Command) -> Coroutine[Any, Any, Frame | None]:
+        """Run one command; the awaitable gives the reply frame, if the command has one.
+
+        Not a coroutine function on purpose: a send's commit turn is taken now, in
+        the order the commands arrived, not whenever its coroutine first runs.
+        """
+        turn = self._submit_order.next_turn() if isinstance(command, frames.Send) else None
+        return self._handle(command, turn)
+
+    async def _handle(self, command: Command, turn: SubmitTurn | None) -> Frame | None:
         cid = command.cid if isinstance(command, frames.Send) else None
         try:
-            return await self._dispatch(command)
+            return await self._dispatch(command, turn)
         except PigeonError as exc:
             retry_after = (exc.details or {}).get("retry_after")
             return frames.error_frame(int(exc.code), exc.message, command.rid, cid, retry_after)
@@ -54,12 +70,12 @@ class Session:
                 int(ErrorCode.INTERNAL), "internal server error", command.rid, cid
             )
 
-    async def _dispatch(self, command: Command) -> Frame | None:
+    async def _dispatch(self, command: Command, turn: SubmitTurn | None) -> Frame | None:
         user = self.principal.user_id
         match command:
             case frames.Send():
                 started = time.perf_counter()
-                message = await self.messaging.send(user, command, self.connection_id)
+                message = await self.messaging.send(user, command, self.connection_id, turn)
                 self.metrics.send_to_ack.observe(time.perf_counter() - started)
                 return frames.ack_frame(message.ack(), command.rid)
             case frames.Pull():
