@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pigeon.bench import scenarios
+from pigeon.bench import layout, scenarios
 from pigeon.bench import search as search_scenario
 from pigeon.bench.backends import BackendCounters
 from pigeon.bench.catalog import Scenario
@@ -27,6 +28,8 @@ class Plan:
     """What to run and how big; ``quick`` shrinks everything to a smoke test."""
 
     idle_connections: tuple[int, ...] = (1000, 10_000, 19_000)
+    idle_window_s: float = 30.0  # how long idle CPU is measured at each step
+    idle_sources: int | None = None  # client source addresses (None: as ports require)
     connect_connections: int = 5000
     direct_rates: tuple[int, ...] = (1000, 5000, 10_000)
     direct_pairs: int = 500
@@ -48,6 +51,7 @@ class Plan:
     def quick(cls) -> Plan:
         return cls(
             idle_connections=(50,),
+            idle_window_s=2.0,
             connect_connections=50,
             direct_rates=(100,),
             direct_pairs=10,
@@ -60,6 +64,12 @@ class Plan:
             search_messages=20_000,
             workers=2,
         )
+
+
+def idle_layout(plan: Plan, connections: int) -> layout.Layout:
+    """Load processes, server workers and source addresses for ``connections``
+    (raises ``LayoutError`` when this machine's limits cannot take them)."""
+    return layout.plan(connections, plan.workers, plan.server_workers, plan.idle_sources)
 
 
 def _progress(message: str) -> None:
@@ -117,7 +127,10 @@ async def _run_single(
             node, None, plan.workers, _progress, [], wire=wire, body_bytes=plan.body_bytes
         )
         if Scenario.IDLE in names:
-            results[Scenario.IDLE] = [await scenarios.idle(ctx, n) for n in plan.idle_connections]
+            results[Scenario.IDLE] = [
+                await scenarios.idle(ctx, n, plan.idle_window_s, idle_layout(plan, n))
+                for n in plan.idle_connections
+            ]
         if Scenario.CONNECT in names:
             results[Scenario.CONNECT] = [
                 await scenarios.connect_storm(ctx, plan.connect_connections)
@@ -166,7 +179,10 @@ def run(
     """Run ``names``; the load clients of idle, connect, direct, fanout and cluster
     speak ``wire`` (default: JSON over the WebSocket, no compression)."""
     wire = wire or Wire()
-    soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
+    # Every socket is a file: the servers started here inherit the raised limit.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     _progress(f"open-file limit {soft}/{hard}; {os.cpu_count()} cores; plan {plan}")
     _progress(f"load clients speak {wire.label}")
     served = (
