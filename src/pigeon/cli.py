@@ -697,6 +697,12 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
     help="Idle connections of the idle scenario, one step (default: 1,000, 10,000, 19,000).",
 )
 @click.option(
+    "--heartbeat",
+    type=click.IntRange(min=1),
+    help="The server's heartbeat_s (default 600: load clients send no pings, so a "
+    "run must end within two heartbeats); shorter shows what the silence sweep costs.",
+)
+@click.option(
     "--source-addresses",
     type=click.IntRange(min=1, max=250),
     help="Loopback addresses the idle clients connect from, 127.0.0.2 up "
@@ -742,6 +748,7 @@ def bench(
     server_workers: str | None,
     connections: int | None,
     source_addresses: int | None,
+    heartbeat: int | None,
     codec: str,
     transport: str,
     compress: str,
@@ -784,6 +791,8 @@ def bench(
         plan = dataclasses.replace(plan, idle_connections=(connections,))
     if source_addresses:
         plan = dataclasses.replace(plan, idle_sources=source_addresses)
+    if heartbeat:
+        plan = dataclasses.replace(plan, heartbeat_s=heartbeat)
     if server_workers:
         if not (database_url and redis_url):
             raise click.UsageError("--server-workers needs --database-url and --redis-url")

@@ -30,6 +30,9 @@ class Plan:
     idle_connections: tuple[int, ...] = (1000, 10_000, 19_000)
     idle_window_s: float = 30.0  # how long idle CPU is measured at each step
     idle_sources: int | None = None  # client source addresses (None: as ports require)
+    # The server's heartbeat_s; the bench's default (600) outlasts every run, since
+    # load clients send no pings. A shorter one shows what the silence sweep costs.
+    heartbeat_s: int | None = None
     connect_connections: int = 5000
     direct_rates: tuple[int, ...] = (1000, 5000, 10_000)
     direct_pairs: int = 500
@@ -88,10 +91,13 @@ def _nodes(
     wire: Wire,
     count: int = 1,
     server_workers: int | None = None,
+    heartbeat_s: int | None = None,
 ) -> Iterator[tuple[Node, Node | None]]:
     """One SQLite node (no ``cluster``); with ``server_workers``, one ``pigeon serve
     --workers N`` on the cluster's backends; else ``count`` nodes on them."""
     tcp, env = _server_for(wire)
+    if heartbeat_s is not None:
+        env["PIGEON_HEARTBEAT_S"] = str(heartbeat_s)
     with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
         started: list[Node] = []
         try:
@@ -122,7 +128,8 @@ async def _run_single(
     names: list[Scenario], plan: Plan, wire: Wire, cluster: dict[str, str] | None = None
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with _nodes(cluster, wire, server_workers=plan.server_workers) as (node, _):
+    nodes = _nodes(cluster, wire, server_workers=plan.server_workers, heartbeat_s=plan.heartbeat_s)
+    with nodes as (node, _):
         ctx = scenarios.Context(
             node, None, plan.workers, _progress, [], wire=wire, body_bytes=plan.body_bytes
         )
@@ -190,7 +197,7 @@ def run(
         "(same host), its cores shared with the load processes"
         if plan.server_workers
         else ""
-    )
+    ) + (f"; server heartbeat_s {plan.heartbeat_s}" if plan.heartbeat_s else "")
     results: dict[str, Any] = {
         "conditions": conditions(
             plan.workers,
