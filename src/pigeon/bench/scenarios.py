@@ -25,7 +25,7 @@ from pigeon.bench.target import (
     open_directs,
     register_users,
 )
-from pigeon.bench.workers import run_workers
+from pigeon.bench.workers import CONNECT_CONCURRENCY, run_workers
 
 Progress = Callable[[str], None]
 
@@ -127,6 +127,9 @@ async def idle(
             "sources": list(layout.sources),
             "conv": conv,
             "progress_every": 5000 if connections >= 20_000 else 0,
+            # Handshakes in flight across all load processes stay as with one: many
+            # more only queue up in the server and time out there.
+            "concurrency": max(20, CONNECT_CONCURRENCY // layout.load_processes),
         }
         for part in _split(tokens, layout.load_processes)
     ]

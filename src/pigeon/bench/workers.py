@@ -115,10 +115,11 @@ async def _connect_all(
     wire: Wire | None = None,
     sources: list[str] | None = None,
     progress_every: int = 0,
+    concurrency: int = CONNECT_CONCURRENCY,
 ) -> tuple[list[LoadConnection], list[int]]:
     """Connect and authenticate one socket per token; with ``sources``, the sockets
     take the source addresses in turn (each address has its own ephemeral ports)."""
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    gate = asyncio.Semaphore(concurrency)
     durations: list[int] = []
 
     async def one(index: int, token: str) -> LoadConnection:
@@ -186,7 +187,13 @@ async def idle_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]
     rss_before = rss_kib()
     started = time.perf_counter_ns()
     conns, durations = await _connect_all(
-        params["url"], params["tokens"], on_frame, wire, sources, params.get("progress_every", 0)
+        params["url"],
+        params["tokens"],
+        on_frame,
+        wire,
+        sources,
+        params.get("progress_every", 0),
+        params.get("concurrency", CONNECT_CONCURRENCY),
     )
     connect_elapsed = time.perf_counter_ns() - started
     poster = None
