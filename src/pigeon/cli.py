@@ -699,9 +699,26 @@ def chat(server: str, username: str, password: str, register: bool) -> None:
 )
 @click.option(
     "--server-workers",
-    type=click.IntRange(min=1, max=64),
     help="Run the server under test as `pigeon serve --workers N` on PostgreSQL and Redis "
-    "(needs --database-url and --redis-url), on the first N cores.",
+    "(needs --database-url and --redis-url), on the first N cores; auto: one per core, "
+    "more if the idle connections need them (≤ 18,000 sockets per process).",
+)
+@click.option(
+    "--connections",
+    type=click.IntRange(min=1, max=1_000_000),
+    help="Idle connections of the idle scenario, one step (default: 1,000, 10,000, 19,000).",
+)
+@click.option(
+    "--heartbeat",
+    type=click.IntRange(min=1),
+    help="The server's heartbeat_s (default 600: load clients send no pings, so a "
+    "run must end within two heartbeats); shorter shows what the silence sweep costs.",
+)
+@click.option(
+    "--source-addresses",
+    type=click.IntRange(min=1, max=250),
+    help="Loopback addresses the idle clients connect from, 127.0.0.2 up "
+    "(default: as many as the ephemeral ports need).",
 )
 @click.option(
     "--codec",
@@ -746,7 +763,10 @@ def bench(
     search_messages: int | None,
     redis_url: str | None,
     cluster_nodes: int,
-    server_workers: int | None,
+    server_workers: str | None,
+    connections: int | None,
+    source_addresses: int | None,
+    heartbeat: int | None,
     codec: str,
     transport: str,
     compress: str,
@@ -786,10 +806,18 @@ def bench(
         plan = dataclasses.replace(plan, workers=workers)
     if search_messages:
         plan = dataclasses.replace(plan, search_messages=search_messages)
+    if connections:
+        plan = dataclasses.replace(plan, idle_connections=(connections,))
+    if source_addresses:
+        plan = dataclasses.replace(plan, idle_sources=source_addresses)
+    if heartbeat:
+        plan = dataclasses.replace(plan, heartbeat_s=heartbeat)
     if server_workers:
         if not (database_url and redis_url):
             raise click.UsageError("--server-workers needs --database-url and --redis-url")
-        plan = dataclasses.replace(plan, server_workers=server_workers)
+        plan = dataclasses.replace(plan, server_workers=_bench_server_workers(server_workers, plan))
+    if Scenario.IDLE in names:
+        _check_idle_layout(plan)
     plan = dataclasses.replace(plan, body_bytes=body_bytes, cluster_nodes=cluster_nodes)
     if reference:
         if wire != Wire() or server_workers:
@@ -805,6 +833,30 @@ def bench(
     )
     for path in run(names, plan, out, cluster, database_url, wire):
         click.echo(f"wrote {path}")
+
+
+def _bench_server_workers(value: str, plan: Any) -> int:
+    """``--server-workers``: a count from 1 to 64, or auto (enough for the idle run)."""
+    from pigeon.bench.layout import auto_server_workers
+    from pigeon.bench.target import cores
+
+    if value == "auto":
+        return auto_server_workers(max(plan.idle_connections), len(cores()))
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise click.BadParameter("a number from 1 to 64, or auto", param_hint="--server-workers")
+    return int(value)
+
+
+def _check_idle_layout(plan: Any) -> None:
+    """Refuse, before anything starts, an idle run this machine's limits cannot take."""
+    from pigeon.bench.layout import LayoutError
+    from pigeon.bench.runner import idle_layout
+
+    for connections in plan.idle_connections:
+        try:
+            idle_layout(plan, connections)
+        except LayoutError as exc:
+            raise click.UsageError(str(exc)) from exc
 
 
 # `pigeon admin …` lives in its own module, which builds on the helpers above.

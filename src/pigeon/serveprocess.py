@@ -133,6 +133,13 @@ class ServeProcess:
         assert self.proc is not None
         return rss_kib(self.proc.pid)
 
+    def family_rss_kib(self) -> int:
+        """Resident memory of the process and its live descendants together (with
+        ``--workers``: the supervisor and every worker)."""
+        assert self.proc is not None
+        page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+        return sum(int(stat[21]) for stat in _family_stats(self.proc.pid)) * page_kib
+
     def cpu_seconds(self) -> float:
         """User plus system CPU time the process and its live descendants have used
         (with ``--workers``, the workers do the serving)."""

@@ -144,23 +144,29 @@ class LoadConnection:
         self._deflating = False
         self._waiting: dict[Any, asyncio.Future[Frame]] = {}
 
-    async def open(self, url: str, token: str) -> Frame:
-        """Connect (``ws://…`` or ``tcp://host:port``) and authenticate; the ``ready`` frame."""
+    async def open(self, url: str, token: str, source: str | None = None) -> Frame:
+        """Connect (``ws://…`` or ``tcp://host:port``) and authenticate; the ``ready``
+        frame. ``source``: the local address to connect from (each has its own ports)."""
+        local_addr = (source, 0) if source else None
+        local: dict[str, Any] = {"local_addr": local_addr} if local_addr else {}
         async with asyncio.timeout(OPEN_TIMEOUT_S):
             if self.wire.transport is Transport.TCP:
                 parts = urlsplit(url)
                 _, self.stream = await asyncio.get_running_loop().create_connection(
-                    lambda: _TcpProtocol(self), parts.hostname or "127.0.0.1", parts.port or 0
+                    lambda: _TcpProtocol(self),
+                    parts.hostname or "127.0.0.1",
+                    parts.port or 0,
+                    local_addr=local_addr,
                 )
             else:
-                await self._open_websocket(url)
+                await self._open_websocket(url, local)
             ready = await self.request({"t": "auth", "token": token})
         if ready.get("t") != "ready":
             raise RuntimeError(f"auth failed: {ready}")
         self.user_id = str(ready["user"])
         return ready
 
-    async def _open_websocket(self, url: str) -> None:
+    async def _open_websocket(self, url: str, local: dict[str, Any]) -> None:
         headers = {"Sec-WebSocket-Protocol": self.wire.codec.subprotocol}
         if self.wire.compress:
             headers["Sec-WebSocket-Extensions"] = DEFLATE_OFFER
@@ -170,6 +176,7 @@ class LoadConnection:
             read_buffer_init_size=1024,
             websocket_handshake_timeout=OPEN_TIMEOUT_S,
             extra_headers=headers,
+            **local,
         )
         answer = self.transport.response.headers
         agreed = str(answer.get("sec-websocket-extensions", ""))
@@ -223,6 +230,17 @@ class LoadConnection:
         self._waiting.clear()
         if not self.closed.done():
             self.closed.set_result(self.close_code)
+
+    def local_address(self) -> str:
+        """The source address this socket was connected from."""
+        if self.stream is not None and self.stream.transport is not None:
+            transport: Any = self.stream.transport
+        elif self.transport is not None:
+            transport = self.transport.underlying_transport
+        else:
+            return ""
+        sockname = transport.get_extra_info("sockname")
+        return str(sockname[0]) if sockname else ""
 
     def reset_counts(self) -> None:
         """Start counting bytes afresh (at the start of a measured phase)."""

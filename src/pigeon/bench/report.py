@@ -19,38 +19,60 @@ def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _idle_section(idle: list[dict[str, Any]]) -> list[str]:
+    heads = [
+        "connections",
+        "server / load processes",
+        "source addresses",
+        "server RSS before (MiB)",
+        "after (MiB)",
+        "KiB / connection",
+        "client KiB / connection",
+        "connect all (s)",
+        "server CPU idle (% of a core)",
+        "fan-out deliveries",
+        "complete",
+        "deliveries/s",
+        "server CPU µs / delivery",
+    ]
+    lines = ["### Idle connections", "", _row(heads), _row(["---:"] * len(heads))]
+    for r in idle:
+        lines.append(
+            _row(
+                [
+                    r["connections"],
+                    f"{r.get('server_processes', 1)} / {r.get('load_processes', 1)}",
+                    len(r.get("by_source", {})),
+                    _fmt(r["rss_before_kib"] / 1024),
+                    _fmt(r["rss_after_kib"] / 1024),
+                    _fmt(r["kib_per_connection"]),
+                    _fmt(r.get("client_kib_per_connection", float("nan"))),
+                    _fmt(r.get("connect_s", float("nan"))),
+                    _fmt(r.get("idle_cpu_percent", float("nan"))),
+                    r.get("fanout_deliveries", 0),
+                    _fmt(100 * r.get("fanout_completeness", float("nan"))) + " %",
+                    _fmt(r.get("fanout_deliveries_per_s", float("nan"))),
+                    _fmt(r.get("server_cpu_us_per_delivery", float("nan"))),
+                ]
+            )
+        )
+    window = idle[0].get("idle_window_s")
+    if window:
+        lines += [
+            "",
+            f"Server RSS is the supervisor's and every worker's together; idle CPU is "
+            f"measured over {window:g} s once the connects have settled; the fan-out is "
+            "one post to a group every connected user belongs to.",
+        ]
+    return [*lines, ""]
+
+
 def markdown(results: dict[str, Any]) -> str:
     lines = [f"Conditions: {results['conditions']}", ""]
     if wire := results.get("wire"):
         lines += [f"Load clients speak **{wire}** (idle, connect, direct, fanout, cluster).", ""]
     if idle := results.get(Scenario.IDLE):
-        lines += [
-            "### Idle connections",
-            "",
-            _row(
-                [
-                    "connections",
-                    "server RSS before (MiB)",
-                    "after (MiB)",
-                    "KiB / connection",
-                    "client KiB / connection",
-                ]
-            ),
-            _row(["---:"] * 5),
-        ]
-        lines += [
-            _row(
-                [
-                    r["connections"],
-                    _fmt(r["rss_before_kib"] / 1024),
-                    _fmt(r["rss_after_kib"] / 1024),
-                    _fmt(r["kib_per_connection"]),
-                    _fmt(r.get("client_kib_per_connection", float("nan"))),
-                ]
-            )
-            for r in idle
-        ]
-        lines.append("")
+        lines += _idle_section(idle)
     if connect := results.get(Scenario.CONNECT):
         lines += [
             "### Connect storm",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pigeon.bench import scenarios
+from pigeon.bench import layout, scenarios
 from pigeon.bench import search as search_scenario
 from pigeon.bench.backends import BackendCounters
 from pigeon.bench.baseline import against_bare
@@ -28,6 +29,11 @@ class Plan:
     """What to run and how big; ``quick`` shrinks everything to a smoke test."""
 
     idle_connections: tuple[int, ...] = (1000, 10_000, 19_000)
+    idle_window_s: float = 30.0  # how long idle CPU is measured at each step
+    idle_sources: int | None = None  # client source addresses (None: as ports require)
+    # The server's heartbeat_s; the bench's default (600) outlasts every run, since
+    # load clients send no pings. A shorter one shows what the silence sweep costs.
+    heartbeat_s: int | None = None
     connect_connections: int = 5000
     direct_rates: tuple[int, ...] = (1000, 5000, 10_000)
     direct_pairs: int = 500
@@ -51,6 +57,7 @@ class Plan:
     def quick(cls) -> Plan:
         return cls(
             idle_connections=(50,),
+            idle_window_s=2.0,
             connect_connections=50,
             direct_rates=(100,),
             direct_pairs=10,
@@ -63,6 +70,12 @@ class Plan:
             search_messages=20_000,
             workers=2,
         )
+
+
+def idle_layout(plan: Plan, connections: int) -> layout.Layout:
+    """Load processes, server workers and source addresses for ``connections``
+    (raises ``LayoutError`` when this machine's limits cannot take them)."""
+    return layout.plan(connections, plan.workers, plan.server_workers, plan.idle_sources)
 
 
 def _progress(message: str) -> None:
@@ -81,10 +94,13 @@ def _nodes(
     wire: Wire,
     count: int = 1,
     server_workers: int | None = None,
+    heartbeat_s: int | None = None,
 ) -> Iterator[tuple[Node, Node | None]]:
     """One SQLite node (no ``cluster``); with ``server_workers``, one ``pigeon serve
     --workers N`` on the cluster's backends; else ``count`` nodes on them."""
     tcp, env = _server_for(wire)
+    if heartbeat_s is not None:
+        env["PIGEON_HEARTBEAT_S"] = str(heartbeat_s)
     with tempfile.TemporaryDirectory(prefix="pigeon-bench-") as tmp:
         started: list[Node] = []
         try:
@@ -115,12 +131,16 @@ async def _run_single(
     names: list[Scenario], plan: Plan, wire: Wire, cluster: dict[str, str] | None = None
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    with _nodes(cluster, wire, server_workers=plan.server_workers) as (node, _):
+    nodes = _nodes(cluster, wire, server_workers=plan.server_workers, heartbeat_s=plan.heartbeat_s)
+    with nodes as (node, _):
         ctx = scenarios.Context(
             node, None, plan.workers, _progress, [], wire=wire, body_bytes=plan.body_bytes
         )
         if Scenario.IDLE in names:
-            results[Scenario.IDLE] = [await scenarios.idle(ctx, n) for n in plan.idle_connections]
+            results[Scenario.IDLE] = [
+                await scenarios.idle(ctx, n, plan.idle_window_s, idle_layout(plan, n))
+                for n in plan.idle_connections
+            ]
         if Scenario.CONNECT in names:
             results[Scenario.CONNECT] = [
                 await scenarios.connect_storm(ctx, plan.connect_connections)
@@ -169,7 +189,10 @@ def run(
     """Run ``names``; the load clients of idle, connect, direct, fanout and cluster
     speak ``wire`` (default: JSON over the WebSocket, no compression)."""
     wire = wire or Wire()
-    soft, hard = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)
+    # Every socket is a file: the servers started here inherit the raised limit.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     _progress(f"open-file limit {soft}/{hard}; {os.cpu_count()} cores; plan {plan}")
     _progress(f"load clients speak {wire.label}")
     served = (
@@ -177,7 +200,7 @@ def run(
         "(same host), its cores shared with the load processes"
         if plan.server_workers
         else ""
-    )
+    ) + (f"; server heartbeat_s {plan.heartbeat_s}" if plan.heartbeat_s else "")
     results: dict[str, Any] = {
         "conditions": conditions(
             plan.workers,

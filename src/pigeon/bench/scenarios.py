@@ -15,6 +15,7 @@ from typing import Any
 
 from pigeon.bench.backends import BackendCounters, Reading
 from pigeon.bench.catalog import Scenario
+from pigeon.bench.layout import Layout
 from pigeon.bench.loadclient import LoadConnection, Transport, Wire
 from pigeon.bench.stats import per_second, summary_ms
 from pigeon.bench.target import (
@@ -24,7 +25,7 @@ from pigeon.bench.target import (
     open_directs,
     register_users,
 )
-from pigeon.bench.workers import run_workers
+from pigeon.bench.workers import CONNECT_CONCURRENCY, run_workers
 
 Progress = Callable[[str], None]
 BARE_GROUP = "g" + "0" * 26  # names no user: a bare server sends it to every other socket
@@ -105,37 +106,99 @@ def _split(items: list[Any], parts: int) -> list[list[Any]]:
     return [items[i::parts] for i in range(parts)]
 
 
-async def idle(ctx: Context, connections: int) -> dict[str, Any]:
-    """N authenticated idle connections → server RSS per connection."""
+async def idle(
+    ctx: Context, connections: int, window_s: float, layout: Layout | None = None
+) -> dict[str, Any]:
+    """N authenticated idle connections → server RSS per connection, server CPU while
+    they idle, then one post that every one of them receives."""
+    layout = layout or Layout(connections, ctx.workers, None, ())
     users = await ctx.users(min(connections, 5000))
     tokens = [users[i % len(users)].token for i in range(connections)]
+    ctx.progress(f"idle: a group of all {len(users)} users for the closing fan-out")
+    conv = await make_group(ctx.node.base_url, users[0], users)
     await ctx.settle()
     # Measured against the first, connection-free reading: memory freed by a smaller
     # earlier run stays in the process and would otherwise be counted as free.
-    ctx.baseline_rss_kib = ctx.baseline_rss_kib or ctx.node.rss_kib()
+    ctx.baseline_rss_kib = ctx.baseline_rss_kib or ctx.node.family_rss_kib()
     before = ctx.baseline_rss_kib
-    measured: dict[str, int] = {}
+    measured: dict[str, float] = {}
 
     def measure() -> None:
         time.sleep(1.0)  # let allocator and GC settle before reading RSS
-        measured["rss_kib"] = ctx.node.rss_kib()
+        measured["rss_kib"] = ctx.node.family_rss_kib()
+        asyncio.run(ctx.settle())  # presence and joins of the connects are done
+        ctx.progress(f"idle: all connected; server CPU over {window_s:g} s of idling")
+        cpu = ctx.cpu_seconds()
+        time.sleep(window_s)
+        measured["idle_cpu_s"] = ctx.cpu_seconds() - cpu
+        ctx.progress("idle: one post to the group every connection belongs to")
+        measured["cpu_before_post"] = ctx.cpu_seconds()
 
-    ctx.progress(f"idle: opening {connections} connections ({ctx.wire.label})")
+    def after_post() -> None:
+        measured["post_cpu_s"] = ctx.cpu_seconds() - measured["cpu_before_post"]
+
+    ctx.progress(f"idle: opening {layout.describe()} ({ctx.wire.label})")
     shards = [
-        {"url": ctx.url(), "tokens": part, "wire": ctx.wire.params()}
-        for part in _split(tokens, ctx.workers)
+        {
+            "url": ctx.url(),
+            "tokens": part,
+            "wire": ctx.wire.params(),
+            "sources": list(layout.sources),
+            "conv": conv,
+            "progress_every": 5000 if connections >= 20_000 else 0,
+            # Handshakes in flight across all load processes stay as with one: many
+            # more only queue up in the server and time out there.
+            "concurrency": max(20, CONNECT_CONCURRENCY // layout.load_processes),
+        }
+        for part in _split(tokens, layout.load_processes)
     ]
-    outcomes = await asyncio.to_thread(run_workers, Scenario.IDLE, shards, measure)
+    shards[0]["poster_token"] = users[0].token
+    timeout = max(600.0, connections / 50)  # each barrier: a slow connect of them all
+    outcomes = await asyncio.to_thread(
+        run_workers, Scenario.IDLE, shards, measure, timeout, after_post
+    )
+    return _idle_figures(ctx, layout, outcomes, before, measured, window_s)
+
+
+def _idle_figures(
+    ctx: Context,
+    layout: Layout,
+    outcomes: list[dict[str, Any]],
+    before: int,
+    measured: dict[str, float],
+    window_s: float,
+) -> dict[str, Any]:
     connected = sum(o["connected"] for o in outcomes)
+    alive = sum(o["alive"] for o in outcomes)
     client_delta = sum(o["client_rss_after_kib"] - o["client_rss_before_kib"] for o in outcomes)
+    by_source: dict[str, int] = {}
+    for outcome in outcomes:
+        for address, count in outcome["by_source"].items():
+            by_source[address] = by_source.get(address, 0) + count
+    deliveries = sum(o["deliveries"] for o in outcomes)
+    posted = max(o["posted_at_ns"] for o in outcomes)
+    last = max(o["last_arrival_ns"] for o in outcomes)
+    spread_s = (last - posted) / 1e9 if posted and last else float("nan")
     return {
         "wire": ctx.wire.label,
         "client_kib_per_connection": client_delta / max(1, connected),
         "connections": connected,
-        "alive": sum(o["alive"] for o in outcomes),
+        "alive": alive,
+        "load_processes": len(outcomes),
+        "server_processes": layout.server_workers or 1,
+        "by_source": by_source,
+        "connect_s": max(o["connect_elapsed_ns"] for o in outcomes) / 1e9,
+        "connect_ms": summary_ms(d for o in outcomes for d in o["connect_ns"]),
         "rss_before_kib": before,
         "rss_after_kib": measured["rss_kib"],
         "kib_per_connection": (measured["rss_kib"] - before) / max(1, connected),
+        "idle_window_s": window_s,
+        "idle_cpu_percent": 100 * measured["idle_cpu_s"] / window_s,
+        "fanout_deliveries": deliveries,
+        "fanout_completeness": deliveries / max(1, alive),
+        "fanout_s": spread_s,
+        "fanout_deliveries_per_s": deliveries / spread_s if spread_s > 0 else 0.0,
+        "server_cpu_us_per_delivery": measured["post_cpu_s"] * 1e6 / max(1, deliveries),
     }
 
 

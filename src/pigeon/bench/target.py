@@ -29,6 +29,8 @@ BENCH_ENV = {
     # Every benchmark socket comes from this host's one address.
     "PIGEON_MAX_CONNECTIONS_PER_IP": "1000000",
     "PIGEON_MAX_PENDING_PER_IP": "1000000",
+    # A large idle run shares 5,000 users out over up to a few hundred thousand sockets.
+    "PIGEON_MAX_SOCKETS_PER_USER": "1000",
 }
 
 

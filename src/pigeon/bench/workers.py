@@ -109,20 +109,31 @@ async def _wait(barrier: Barrier) -> None:
 
 
 async def _connect_all(
-    url: str, tokens: list[str], on_frame: Any = None, wire: Wire | None = None
+    url: str,
+    tokens: list[str],
+    on_frame: Any = None,
+    wire: Wire | None = None,
+    sources: list[str] | None = None,
+    progress_every: int = 0,
+    concurrency: int = CONNECT_CONCURRENCY,
 ) -> tuple[list[LoadConnection], list[int]]:
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    """Connect and authenticate one socket per token; with ``sources``, the sockets
+    take the source addresses in turn (each address has its own ephemeral ports)."""
+    gate = asyncio.Semaphore(concurrency)
     durations: list[int] = []
 
-    async def one(token: str) -> LoadConnection:
+    async def one(index: int, token: str) -> LoadConnection:
         async with gate:
             conn = LoadConnection(on_frame, wire)
+            source = sources[index % len(sources)] if sources else None
             started = time.perf_counter_ns()
-            await conn.open(url, token)
+            await conn.open(url, token, source)
             durations.append(time.perf_counter_ns() - started)
+            if progress_every and len(durations) % progress_every == 0:
+                print(f"[pid {os.getpid()}] {len(durations)}/{len(tokens)} connected", flush=True)
             return conn
 
-    conns = list(await asyncio.gather(*(one(t) for t in tokens)))
+    conns = list(await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens))))
     return conns, durations
 
 
@@ -163,23 +174,76 @@ def _bytes(conns: list[LoadConnection]) -> dict[str, int]:
 
 
 async def idle_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:
+    """Hold the connections while the coordinator measures; then, with ``conv``, one
+    post there (shard 0 posts) that every connection should receive."""
     wire = Wire.from_params(params.get("wire"))
+    arrivals: list[int] = []
+
+    def on_frame(conn: LoadConnection, frame: Frame, now: int) -> None:
+        if frame.get("t") == "msg" and frame.get("kind") == "custom":
+            arrivals.append(now)
+
+    sources = params.get("sources") or None
     rss_before = rss_kib()
-    conns, durations = await _connect_all(params["url"], params["tokens"], wire=wire)
+    started = time.perf_counter_ns()
+    conns, durations = await _connect_all(
+        params["url"],
+        params["tokens"],
+        on_frame,
+        wire,
+        sources,
+        params.get("progress_every", 0),
+        params.get("concurrency", CONNECT_CONCURRENCY),
+    )
+    connect_elapsed = time.perf_counter_ns() - started
+    poster = None
+    if params.get("poster_token"):
+        poster = (await _connect_all(params["url"], [params["poster_token"]], wire=wire))[0][0]
     await asyncio.sleep(1.0)  # as the server's reading: let the allocator settle
     rss_after = rss_kib()
-    await _wait(barrier)
-    await _wait(barrier)  # the coordinator measured memory in between
-    alive = sum(1 for c in conns if not c.closed.done())
+    by_source: dict[str, int] = {}
     for conn in conns:
+        address = conn.local_address()
+        by_source[address] = by_source.get(address, 0) + 1
+    await _wait(barrier)
+    await _wait(barrier)  # the coordinator measured memory and idle CPU in between
+    alive = sum(1 for c in conns if not c.closed.done())
+    posted_at = 0
+    if params.get("conv"):
+        posted_at = await _post_once(poster, params["conv"]) if poster is not None else 0
+        await _poll(lambda: len(arrivals) >= alive, params.get("drain_s", 60.0))
+        await _wait(barrier)  # everyone done receiving
+        await _wait(barrier)  # the coordinator read the CPU spent
+    for conn in (*conns, *([poster] if poster is not None else [])):
         conn.close()
     return {
         "connected": len(conns),
         "alive": alive,
+        "by_source": by_source,
         "connect_ns": durations,
+        "connect_elapsed_ns": connect_elapsed,
         "client_rss_before_kib": rss_before,
         "client_rss_after_kib": rss_after,
+        "posted_at_ns": posted_at,
+        "deliveries": len(arrivals),
+        "first_arrival_ns": min(arrivals, default=0),
+        "last_arrival_ns": max(arrivals, default=0),
     }
+
+
+async def _post_once(poster: LoadConnection, conv: str) -> int:
+    """One message to ``conv``; when it was sent (wall clock, as arrivals are)."""
+    sent = time.time_ns()
+    await poster.request(
+        {
+            "t": "send",
+            "cid": f"idle-{secrets.token_hex(4)}",
+            "conv": conv,
+            "kind": "custom",
+            "body": {"n": 0, "t": sent},
+        }
+    )
+    return sent
 
 
 async def connect_shard(params: dict[str, Any], barrier: Barrier) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class Connection:
         "machine",
         "max_buffer_bytes",
         "opened_at",
+        "silence_slot",
         "socket",
         "stream",
         "user_id",
@@ -80,6 +81,7 @@ class Connection:
         self.user_id = self.login_id = self.device = ""
         self.max_buffer_bytes = max_buffer_bytes
         self.opened_at = time.monotonic()
+        self.silence_slot = -1  # where the hub's SilenceWheel filed it
         self.closed = False
         self.close_code: int | None = None  # what this server sent, for the log
         self._close_task: asyncio.Task[None] | None = None

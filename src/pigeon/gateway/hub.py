@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Hashable, Iterator
 
 from pigeon.broker.base import Event, Kick, Push
 from pigeon.gateway.connection import Connection
+from pigeon.gateway.silence import SilenceWheel
 from pigeon.metrics import Metrics
 from pigeon.protocol.closecodes import CloseCode
 
@@ -36,6 +37,8 @@ class Hub:
         self._by_user: dict[str, set[Connection]] = {}
         self._by_login: dict[str, set[Connection]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        # Slots as fine as the periodic sweep's period used to be.
+        self._silence = SilenceWheel(max(0.5, heartbeat_s / 4))
 
     # --- registry
 
@@ -50,6 +53,7 @@ class Hub:
             old.close(CloseCode.TOO_MANY_SOCKETS, "too many sockets for this user")
         self._by_user.setdefault(conn.user_id, set()).add(conn)
         self._by_login.setdefault(conn.login_id, set()).add(conn)
+        self._silence.watch(conn)
         self.metrics.connections.inc()
 
     def remove(self, conn: Connection) -> None:
@@ -59,6 +63,7 @@ class Hub:
                 conns.discard(conn)
                 if not conns:
                     del index[key]
+        self._silence.forget(conn)
         self.metrics.connections.dec()
 
     def __len__(self) -> int:
@@ -117,15 +122,15 @@ class Hub:
         self._sweeper = asyncio.create_task(self._sweep(), name="heartbeat-sweeper")
 
     async def _sweep(self) -> None:
-        """Close connections silent for two heartbeats (one task for all of them), and,
-        now and then, those whose login was revoked while no kick reached this node
-        (pub/sub is at most once; an operator may disable a user from the CLI)."""
+        """Close connections silent for two heartbeats, looking only at those whose
+        deadline has come (an idle server's cost does not grow with its connections);
+        and, now and then, those whose login was revoked while no kick reached this
+        node (pub/sub is at most once; an operator may disable a user from the CLI)."""
         next_revocation_check = time.monotonic() + self.revocation_check_s
         while True:
-            await asyncio.sleep(max(0.5, self.heartbeat_s / 4))
+            await asyncio.sleep(self._silence.seconds_to_next(time.monotonic()))
             now = time.monotonic()
-            for conn in list(self.connections()):
-                conn.tick(now)  # its machine closes it after two silent heartbeats
+            self._silence.sweep(now)
             if self._revoked is not None and now >= next_revocation_check:
                 next_revocation_check = now + self.revocation_check_s
                 await self._close_revoked(self._revoked)
