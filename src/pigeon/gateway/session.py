@@ -32,7 +32,15 @@ log = logging.getLogger(__name__)
 
 class Session:
     # One per signed-in connection: slots keep an idle one small.
-    __slots__ = ("connection_id", "messaging", "metrics", "principal", "receipts", "typing")
+    __slots__ = (
+        "_submit_order",
+        "connection_id",
+        "messaging",
+        "metrics",
+        "principal",
+        "receipts",
+        "typing",
+    )
 
     def __init__(
         self,
