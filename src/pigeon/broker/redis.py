@@ -6,7 +6,9 @@ and kept current by route events that the presence scripts publish atomically
 with each change. A ``Push`` is written to this node's own subscribers
 in-process, and to Redis only on the channels of the other nodes holding some
 recipient, each carrying just that node's recipients: O(recipients + nodes)
-per message, never O(all users). ``Kick`` goes to one broadcast channel.
+per message, never O(all users). ``Kick``, ``ConvPush`` and ``Membership`` go to
+one broadcast channel that every node reads: O(nodes) per event, because which
+connections a conversation concerns is known only to the nodes holding them.
 
 Delivery is at most once (Redis pub/sub): an event published while Redis or a
 subscriber is away is dropped, never retried late out of order. ``publish``
@@ -45,7 +47,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from pigeon.backoff import Backoff, ReconnectPolicy
-from pigeon.broker.base import Event, Handler, Kick, Push
+from pigeon.broker.base import ConvPush, Event, Handler, Kick, Membership, Push
 from pigeon.broker.redis_lua import (
     CONNECT,
     DISCONNECT,
@@ -166,6 +168,20 @@ def encode_event(origin: str, event: Event, users: Sequence[str] | None = None) 
         return orjson.dumps(
             {"o": origin, "p": recipients, "f": event.frame, "s": event.skip_connection}
         )
+    if isinstance(event, ConvPush):
+        return orjson.dumps(
+            {
+                "o": origin,
+                "c": event.conv_id,
+                "f": event.frame,
+                "s": event.skip_connection,
+                "su": event.skip_user,
+            }
+        )
+    if isinstance(event, Membership):
+        return orjson.dumps(
+            {"o": origin, "m": event.conv_id, "u": event.user_id, "j": event.joined}
+        )
     return orjson.dumps(
         {"o": origin, "k": event.code, "l": list(event.login_ids), "u": event.user_id}
     )
@@ -175,6 +191,10 @@ def decode_event(data: bytes) -> tuple[str, Event]:
     raw = orjson.loads(data)
     if "p" in raw:
         return raw["o"], Push(tuple(raw["p"]), raw["f"], raw["s"])
+    if "c" in raw:
+        return raw["o"], ConvPush(raw["c"], raw["f"], raw["s"], raw["su"])
+    if "m" in raw:
+        return raw["o"], Membership(raw["u"], raw["m"], bool(raw["j"]))
     return raw["o"], Kick(int(raw["k"]), tuple(raw["l"]), raw["u"])
 
 
