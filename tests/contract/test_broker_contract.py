@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from harness import WAIT_S
-from pigeon.broker.base import ConvPush, Event, Kick, Membership, Push
+from pigeon.broker.base import ConvPush, Event, Kick, Membership, Push, Resubscribed
 
 from .portkit import Cluster, PortNode, route_known, until
 
@@ -194,7 +194,7 @@ async def test_delivery_resumes_after_a_backend_restart_and_nothing_comes_late(
     cluster: Cluster,
 ) -> None:
     """Recovery: after Redis restarts empty, pushes reach the holder's node again by
-    themselves. At most once: what was published while Redis was away never arrives."""
+    themselves, and each node's subscribers are told it subscribed again. At most once: what was published while Redis was away never arrives."""
     redis = cluster.require_backend_process()
     sender = await cluster.node("a", ttl_s=6.0)
     holder = await cluster.node("b", ttl_s=6.0)
@@ -204,6 +204,11 @@ async def test_delivery_resumes_after_a_backend_restart_and_nothing_comes_late(
     for n in range(50):
         await sender.broker.publish(Push((USER,), {"t": "lost", "n": n}))
     redis.start()  # same port, no data: nodes must register and route again
+    for node in (sender, holder):  # told that other nodes' events may have been lost
+        await until(
+            lambda n=node: any(isinstance(e, Resubscribed) for e in n.received),
+            f"Resubscribed at {node.node_id}",
+        )
     await route_known(sender, holder, USER)
     await marker_through(sender, holder, users=(USER,))
     assert not [f for f in holder.frames() if f.get("t") == "lost"]

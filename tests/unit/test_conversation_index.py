@@ -128,3 +128,23 @@ async def test_a_failed_load_raises_and_the_next_connection_reads_again() -> Non
         raise AssertionError("the failed read should have raised")
     await index.track("alice")
     assert index.members("c1") == {"alice"}
+
+
+async def test_a_reload_replaces_the_index_and_keeps_events_of_its_read() -> None:
+    # After lost events (a broker outage): the store says c2 now; while the read is in
+    # flight alice leaves c2 — applied at once and again over the read's result.
+    store = Members({"alice": {"c1"}})
+    index = ConversationIndex(store.conversations_of)
+    await index.track("alice")
+    store.memberships["alice"] = {"c2", "c3"}
+    store.gate.clear()
+    reload = asyncio.create_task(index.reload())
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert index.members("c1") == {"alice"}  # the old entries serve until the read returns
+    index.apply("alice", "c3", joined=False)
+    store.gate.set()
+    await asyncio.wait_for(reload, 30)
+    assert index.conversations("alice") == {"c2"}
+    assert index.members("c1") == set()
+    assert index.members("c3") == set()

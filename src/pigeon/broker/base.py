@@ -29,7 +29,9 @@ what it says of other nodes holds there trivially):
 - **No blocking.** ``publish`` never waits on a subscriber's connections or on the
   backend, and never raises because the backend failed.
 - **Recovery.** When the backend is back after an outage or a restart, delivery to
-  other nodes resumes by itself: the node subscribes again and relearns the routes.
+  other nodes resumes by itself: the node subscribes again and relearns the routes,
+  and hands its own subscribers a ``Resubscribed`` event (other nodes' events of the
+  outage are lost: state kept from them, such as membership, is to be read again).
 - **Close.** After ``close`` returns, the node's subscribers are not called again.
 """
 
@@ -81,7 +83,13 @@ class Membership:
     joined: bool
 
 
-Event = Push | Kick | ConvPush | Membership
+@dataclass(frozen=True, slots=True)
+class Resubscribed:
+    """Given to this node's subscribers only (never published): the node subscribed
+    again after losing the backend, so other nodes' events may have been lost."""
+
+
+Event = Push | Kick | ConvPush | Membership | Resubscribed
 Handler = Callable[[Event], None]
 
 

@@ -47,7 +47,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
 from pigeon.backoff import Backoff, ReconnectPolicy
-from pigeon.broker.base import ConvPush, Event, Handler, Kick, Membership, Push
+from pigeon.broker.base import ConvPush, Event, Handler, Kick, Membership, Push, Resubscribed
 from pigeon.broker.redis_lua import (
     CONNECT,
     DISCONNECT,
@@ -182,6 +182,7 @@ def encode_event(origin: str, event: Event, users: Sequence[str] | None = None) 
         return orjson.dumps(
             {"o": origin, "m": event.conv_id, "u": event.user_id, "j": event.joined}
         )
+    assert isinstance(event, Kick), "a Resubscribed event never leaves its node"
     return orjson.dumps(
         {"o": origin, "k": event.code, "l": list(event.login_ids), "u": event.user_id}
     )
@@ -219,6 +220,7 @@ class RedisBroker:
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(queue_limit)
         self._healthy = False
         self._subscribed = asyncio.Event()
+        self._lost_subscription = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -257,6 +259,8 @@ class RedisBroker:
 
     async def publish(self, event: Event) -> None:
         self._deliver(event)  # this node's own connections need no round trip
+        if isinstance(event, Resubscribed):
+            return  # about this node only
         if isinstance(event, Push):
             for node, users in self.routes.split(event.users, self.node_id).items():
                 self._enqueue(self.keys.inbox(node), encode_event(self.node_id, event, users))
@@ -348,6 +352,9 @@ class RedisBroker:
         early = await self._await_confirmations(pubsub, len(channels))
         await self._load_routes()
         self._subscribed.set()
+        if self._lost_subscription:
+            self._deliver(Resubscribed())
+        self._lost_subscription = True  # from now on, subscribing again means a loss
         backoff.reset()
         log.info("redis broker subscribed", extra={"routes": len(self.routes)})
         for message in early:

@@ -56,9 +56,22 @@ class ConversationIndex:
                 found.add(conv_id)
             else:
                 found.discard(conv_id)
+        for conv_id in self._convs.pop(user_id, set()) - found:  # a reload
+            self._drop_member(conv_id, user_id)
         self._convs[user_id] = found
         for conv_id in found:
             self._members.setdefault(conv_id, set()).add(user_id)
+
+    async def reload(self) -> None:
+        """Read every indexed user's conversations again, one user at a time: after
+        the broker lost events (a backend outage), membership events may be missing.
+        The entries in place keep serving until each user's read returns."""
+        for user_id in list(self._convs):
+            if user_id in self._loads or user_id not in self._holders:
+                continue
+            self._pending[user_id] = []
+            load = self._loads[user_id] = asyncio.ensure_future(self._load(user_id))
+            await asyncio.shield(load)
 
     def untrack(self, user_id: str) -> None:
         """A connection of ``user_id`` left; the last one takes the user's entries along."""
@@ -73,10 +86,9 @@ class ConversationIndex:
     def apply(self, user_id: str, conv_id: str, joined: bool) -> None:
         """A ``Membership`` event; users with no connection here are not indexed."""
         pending = self._pending.get(user_id)
-        if pending is not None:
+        if pending is not None:  # replayed over the read in flight
             pending.append((conv_id, joined))
-            return
-        convs = self._convs.get(user_id)
+        convs = self._convs.get(user_id)  # and, during a reload, applied at once too
         if convs is None:
             return
         if joined:

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator
 
-from pigeon.broker.base import ConvPush, Event, Kick, Membership, Push
+from pigeon.broker.base import ConvPush, Event, Kick, Membership, Push, Resubscribed
 from pigeon.gateway.connection import Connection
 from pigeon.gateway.convindex import ConversationIndex, ConversationsOf
 from pigeon.metrics import Metrics
@@ -47,6 +47,7 @@ class Hub:
         self._by_login: dict[str, set[Connection]] = {}
         self.index = ConversationIndex(conversations_of)
         self._sweeper: asyncio.Task[None] | None = None
+        self._reloading: asyncio.Task[None] | None = None
 
     # --- registry
 
@@ -96,8 +97,22 @@ class Hub:
             self._deliver(event.frame, self._of_conversation(event), event.skip_connection)
         elif isinstance(event, Membership):
             self.index.apply(event.user_id, event.conv_id, event.joined)
+        elif isinstance(event, Resubscribed):
+            self._reload_index()
         else:
             self._kick(event)
+
+    def _reload_index(self) -> None:
+        """Membership events of other nodes may have been lost: read the index again."""
+        if self._reloading is not None and not self._reloading.done():
+            self._reloading.cancel()  # a newer loss: start over
+        self._reloading = asyncio.create_task(self._reload(), name="conversation-index-reload")
+
+    async def _reload(self) -> None:
+        try:
+            await self.index.reload()
+        except Exception:
+            log.exception("conversation index reload failed")
 
     def _of_users(self, users: Iterable[str]) -> Iterator[Connection]:
         for user in users:
@@ -173,10 +188,11 @@ class Hub:
             self._kick(Kick(CloseCode.REVOKED, login_ids=tuple(gone)))
 
     async def close_all(self, code: CloseCode, reason: str = "", *, drain_s: float = 0.0) -> None:
-        if self._sweeper:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._reloading):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         conns = list(self.connections())
         for conn in conns:
             conn.close(code, reason, drain_s=drain_s)
