@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pigeon.app import PigeonApp
-from pigeon.broker.base import Event, Push
+from pigeon.broker.base import ConvPush, Event, Membership, Push
 from pigeon.config import Settings
 from pigeon.protocol.frames import Frame, Send
 from pigeon.services import Services
@@ -42,25 +42,35 @@ class ManualClock:
 
 @dataclass
 class Recorder:
-    """Every event the broker carried, in order."""
+    """Every event the broker carried, in order, and to whom each push went: a
+    conversation push to the conversation's members as membership events had it then."""
 
     events: list[Event] = field(default_factory=list)
+    members: dict[str, set[str]] = field(default_factory=dict)  # conv -> users
+    delivered: list[tuple[Frame, frozenset[str]]] = field(default_factory=list)
 
     def __call__(self, event: Event) -> None:
         self.events.append(event)
+        if isinstance(event, Membership):
+            users = self.members.setdefault(event.conv_id, set())
+            (users.add if event.joined else users.discard)(event.user_id)
+        elif isinstance(event, Push):
+            self.delivered.append((event.frame, frozenset(event.users)))
+        elif isinstance(event, ConvPush):
+            to = self.members.get(event.conv_id, set()) - {event.skip_user}
+            self.delivered.append((event.frame, frozenset(to)))
 
     def frames_to(self, user_id: str, kind: str | None = None) -> list[Frame]:
         """The frames pushed to ``user_id`` (of type ``kind``, if given)."""
         return [
-            e.frame
-            for e in self.events
-            if isinstance(e, Push)
-            and user_id in e.users
-            and (kind is None or e.frame.get("t") == kind)
+            frame
+            for frame, users in self.delivered
+            if user_id in users and (kind is None or frame.get("t") == kind)
         ]
 
     def clear(self) -> None:
         self.events.clear()
+        self.delivered.clear()
 
 
 @dataclass

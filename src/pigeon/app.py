@@ -190,6 +190,7 @@ class PigeonApp:
             self.store.accounts.revoked_among,
             settings.revocation_check_s,
             settings.max_sockets_per_user,
+            self.store.conversations.active_conversation_ids,
         )
         self.listener = Listener(
             ListenerLimits(
@@ -323,7 +324,9 @@ class PigeonApp:
             broker=self.broker,
             metrics=self.metrics,
             accounts=accounts,
-            conversations=ConversationService(self.store, access, social, paging, clock),
+            conversations=ConversationService(
+                self.store, access, social, paging, clock, self.broker
+            ),
             messaging=messaging,
             typing=typing,
             groups=groups,

@@ -1,5 +1,6 @@
 """Cross-node live delivery: every push kind, kicks and presence reach the node
-holding the recipient, whichever node the sender is on."""
+holding the recipient, whichever node the sender is on, and membership changes
+reach the other nodes' conversation indexes."""
 
 from __future__ import annotations
 
@@ -69,6 +70,15 @@ async def test_direct_and_group_chat_across_nodes(
         assert frame["from"] == carol.id
     await ws_c.barrier()
     assert not [f for f in ws_c.backlog if f.get("t") == "msg" and f["seq"] == sent["seq"]]
+
+    # Removed on B: the notice reaches A, and nothing B posts after it does (one node's
+    # events arrive in order; the membership change travels between them).
+    await rest_b.ok("DELETE", f"groups/{group['id']}/members/{alice.id}", token=bob.access)
+    await ws_a.expect("msg", lambda f: f["body"].get("event") == "member_removed", conv=group["id"])
+    after = await ws_b.send_text(group["id"], "alice has gone")
+    await ws_c.expect("msg", conv=group["id"], seq=after["seq"])
+    await ws_a.barrier()
+    assert not [f for f in ws_a.backlog if f.get("t") == "msg" and f["seq"] >= after["seq"]]
     for ws in (ws_a, ws_b, ws_c):
         await ws.close()
 

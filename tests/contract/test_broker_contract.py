@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from harness import WAIT_S
-from pigeon.broker.base import Event, Kick, Push
+from pigeon.broker.base import ConvPush, Event, Kick, Membership, Push, Resubscribed
 
 from .portkit import Cluster, PortNode, route_known, until
 
@@ -62,10 +62,13 @@ async def test_publish_hands_the_event_to_this_nodes_subscribers_before_it_retur
     node.broker.subscribe(lambda event: calls.append(("last", event)))
     push = Push((USER, NOBODY), {"t": "msg", "n": 1}, skip_connection="conn-1")
     kick = Kick(4003, login_ids=("l1", "l2"))
-    for event in (push, kick):
+    joined = Membership(USER, "c_contract", joined=True)
+    conv_push = ConvPush("c_contract", {"t": "msg", "n": 2}, "conn-1", skip_user=OTHER)
+    events: list[Event] = [push, kick, joined, conv_push]
+    for event in events:
         await node.broker.publish(event)
-    assert node.received == [push, kick]  # the first subscriber, the whole event
-    assert calls == [("failing", push), ("last", push), ("failing", kick), ("last", kick)]
+    assert node.received == events  # the first subscriber, the whole event
+    assert calls == [(name, e) for e in events for name in ("failing", "last")]
 
 
 async def test_per_publisher_order_and_nothing_lost_while_the_backend_is_reachable(
@@ -129,6 +132,27 @@ async def test_a_kick_reaches_every_node(cluster: Cluster) -> None:
     assert sender.received == [kick, Kick(4000, user_id="end")]
 
 
+async def test_conversation_events_reach_every_node_whole_and_in_order(
+    cluster: Cluster,
+) -> None:
+    """A ConvPush and a Membership reach the subscribers of every node, holding a
+    connection or not, with every field, in the publisher's order among its kicks."""
+    sender, other = await cluster.nodes(2)
+    await kicks_flow(sender, other)
+    events: list[Event] = [
+        Membership(USER, "c_contract", joined=True),
+        ConvPush("c_contract", {"t": "msg", "n": 1}, "conn-1", skip_user=OTHER),
+        ConvPush("c_contract", {"t": "typing", "on": True}),
+        Membership(USER, "c_contract", joined=False),
+        Kick(4000, user_id="end"),
+    ]
+    for event in events:
+        await sender.broker.publish(event)
+    await until(lambda: any(k.user_id == "end" for k in kicks(other)), "the end kick")
+    assert other.received == events
+    assert sender.received == events
+
+
 async def test_no_subscriber_is_called_after_close(cluster: Cluster) -> None:
     """Close: the node's subscribers are not called again, for its own publishes or
     for other nodes' events."""
@@ -170,7 +194,7 @@ async def test_delivery_resumes_after_a_backend_restart_and_nothing_comes_late(
     cluster: Cluster,
 ) -> None:
     """Recovery: after Redis restarts empty, pushes reach the holder's node again by
-    themselves. At most once: what was published while Redis was away never arrives."""
+    themselves, and each node's subscribers are told it subscribed again. At most once: what was published while Redis was away never arrives."""
     redis = cluster.require_backend_process()
     sender = await cluster.node("a", ttl_s=6.0)
     holder = await cluster.node("b", ttl_s=6.0)
@@ -180,6 +204,11 @@ async def test_delivery_resumes_after_a_backend_restart_and_nothing_comes_late(
     for n in range(50):
         await sender.broker.publish(Push((USER,), {"t": "lost", "n": n}))
     redis.start()  # same port, no data: nodes must register and route again
+    for node in (sender, holder):  # told that other nodes' events may have been lost
+        await until(
+            lambda n=node: any(isinstance(e, Resubscribed) for e in n.received),
+            f"Resubscribed at {node.node_id}",
+        )
     await route_known(sender, holder, USER)
     await marker_through(sender, holder, users=(USER,))
     assert not [f for f in holder.frames() if f.get("t") == "lost"]

@@ -143,6 +143,27 @@ async def test_system_messages_are_pushed_to_online_members(
     assert gone["body"] == {"event": "member_removed", "actor": owner.id, "users": [ann.id]}
 
 
+async def test_live_delivery_follows_membership_at_once(
+    rest: Rest, online: Callable[[Account], Any]
+) -> None:
+    """On one node a membership change holds for live delivery from the moment it is
+    committed: a member added gets the very next post, one removed gets none after."""
+    owner, ann, ben = await _people(rest, "own", "ann", "ben")
+    conv = (await create_group(rest, owner, [ann]))["id"]
+    owner_ws: WsClient = await online(owner)
+    ann_ws: WsClient = await online(ann)
+    ben_ws: WsClient = await online(ben)
+    await rest.ok("POST", f"groups/{conv}/members", token=owner.access, json={"user_ids": [ben.id]})
+    first = await owner_ws.send_text(conv, "to ann and ben")
+    await ben_ws.expect("msg", conv=conv, seq=first["seq"])
+    await ann_ws.expect("msg", conv=conv, seq=first["seq"])
+    await remove(rest, owner, conv, ann)
+    after = await owner_ws.send_text(conv, "ann has gone")
+    await ben_ws.expect("msg", conv=conv, seq=after["seq"])
+    await ann_ws.barrier()
+    assert not [f for f in ann_ws.backlog if f.get("t") == "msg" and f["seq"] >= after["seq"]]
+
+
 async def test_dissolve_ends_the_group_for_everyone(rest: Rest) -> None:
     owner, ann = await _people(rest, "own", "ann")
     conv = (await create_group(rest, owner, [ann]))["id"]

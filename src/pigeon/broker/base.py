@@ -7,8 +7,10 @@ what it says of other nodes holds there trivially):
 - **This node at once.** ``publish`` hands the event to every subscriber of the
   publishing node before it returns, in subscription order, whatever the state of
   the backend. A subscriber that raises does not keep the event from the others.
-- **Other nodes while the backend is reachable.** A ``Kick`` reaches the subscribers
-  of every node. A ``Push`` reaches each other node that holds a live connection of
+- **Other nodes while the backend is reachable.** A ``Kick``, a ``ConvPush`` and a
+  ``Membership`` reach the subscribers of every node (O(nodes) per event: a node
+  knows which of its own connections a conversation concerns, the publisher does
+  not). A ``Push`` reaches each other node that holds a live connection of
   one of its ``users`` (registered with that node's ``Presence``), carrying only the
   users that node holds. Who holds whom travels between nodes like the events do,
   so a push published in the moment after a connection was registered elsewhere may
@@ -18,10 +20,18 @@ what it says of other nodes holds there trivially):
   never delivered late; the store is the truth and clients recover by sync.
 - **Per-publisher order.** Events published by one node reach a subscriber in the
   order they were published.
+- **Membership window.** A node learns who is in a conversation from ``Membership``
+  events. On the node that published a change, a later ``ConvPush`` is always
+  delivered under the new membership. Another node applies the change when the
+  event arrives, so a ``ConvPush`` published by a third node around the same moment
+  may still reach a member who just left (or miss one who just joined) there;
+  history and sync never show it, since the store enforces the membership window.
 - **No blocking.** ``publish`` never waits on a subscriber's connections or on the
   backend, and never raises because the backend failed.
 - **Recovery.** When the backend is back after an outage or a restart, delivery to
-  other nodes resumes by itself: the node subscribes again and relearns the routes.
+  other nodes resumes by itself: the node subscribes again and relearns the routes,
+  and hands its own subscribers a ``Resubscribed`` event (other nodes' events of the
+  outage are lost: state kept from them, such as membership, is to be read again).
 - **Close.** After ``close`` returns, the node's subscribers are not called again.
 """
 
@@ -52,7 +62,34 @@ class Kick:
     user_id: str | None = None
 
 
-Event = Push | Kick
+@dataclass(frozen=True, slots=True)
+class ConvPush:
+    """Write ``frame`` to every connection of the active members of ``conv_id``, except
+    ``skip_connection`` and every connection of ``skip_user``. Each node delivers it
+    to its own connections indexed under the conversation (gateway/hub.py)."""
+
+    conv_id: str
+    frame: Frame
+    skip_connection: str | None = None
+    skip_user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """``user_id`` became (``joined``) or stopped being an active member of ``conv_id``."""
+
+    user_id: str
+    conv_id: str
+    joined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Resubscribed:
+    """Given to this node's subscribers only (never published): the node subscribed
+    again after losing the backend, so other nodes' events may have been lost."""
+
+
+Event = Push | Kick | ConvPush | Membership | Resubscribed
 Handler = Callable[[Event], None]
 
 

@@ -6,7 +6,9 @@ and kept current by route events that the presence scripts publish atomically
 with each change. A ``Push`` is written to this node's own subscribers
 in-process, and to Redis only on the channels of the other nodes holding some
 recipient, each carrying just that node's recipients: O(recipients + nodes)
-per message, never O(all users). ``Kick`` goes to one broadcast channel.
+per message, never O(all users). ``Kick``, ``ConvPush`` and ``Membership`` go to
+one broadcast channel that every node reads: O(nodes) per event, because which
+connections a conversation concerns is known only to the nodes holding them.
 
 Delivery is at most once (Redis pub/sub): an event published while Redis or a
 subscriber is away is dropped, never retried late out of order. ``publish``
@@ -41,7 +43,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from pigeon.backoff import Backoff, ReconnectPolicy
-from pigeon.broker.base import Event, Handler, Kick, Push
+from pigeon.broker.base import ConvPush, Event, Handler, Kick, Membership, Push, Resubscribed
 from pigeon.broker.redis_common import (
     REDIS_ERRORS,
     RETRY,
@@ -73,6 +75,21 @@ def encode_event(origin: str, event: Event, users: Sequence[str] | None = None) 
         return orjson.dumps(
             {"o": origin, "p": recipients, "f": event.frame, "s": event.skip_connection}
         )
+    if isinstance(event, ConvPush):
+        return orjson.dumps(
+            {
+                "o": origin,
+                "c": event.conv_id,
+                "f": event.frame,
+                "s": event.skip_connection,
+                "su": event.skip_user,
+            }
+        )
+    if isinstance(event, Membership):
+        return orjson.dumps(
+            {"o": origin, "m": event.conv_id, "u": event.user_id, "j": event.joined}
+        )
+    assert isinstance(event, Kick), "a Resubscribed event never leaves its node"
     return orjson.dumps(
         {"o": origin, "k": event.code, "l": list(event.login_ids), "u": event.user_id}
     )
@@ -82,6 +99,10 @@ def decode_event(data: bytes) -> tuple[str, Event]:
     raw = orjson.loads(data)
     if "p" in raw:
         return raw["o"], Push(tuple(raw["p"]), raw["f"], raw["s"])
+    if "c" in raw:
+        return raw["o"], ConvPush(raw["c"], raw["f"], raw["s"], raw["su"])
+    if "m" in raw:
+        return raw["o"], Membership(raw["u"], raw["m"], bool(raw["j"]))
     return raw["o"], Kick(int(raw["k"]), tuple(raw["l"]), raw["u"])
 
 
@@ -106,6 +127,7 @@ class RedisBroker:
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(queue_limit)
         self._healthy = False
         self._subscribed = asyncio.Event()
+        self._lost_subscription = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -144,6 +166,8 @@ class RedisBroker:
 
     async def publish(self, event: Event) -> None:
         self._deliver(event)  # this node's own connections need no round trip
+        if isinstance(event, Resubscribed):
+            return  # about this node only
         if isinstance(event, Push):
             for node, users in self.routes.split(event.users, self.node_id).items():
                 self._enqueue(self.keys.inbox(node), encode_event(self.node_id, event, users))
@@ -235,6 +259,9 @@ class RedisBroker:
         early = await self._await_confirmations(pubsub, len(channels))
         await self._load_routes()
         self._subscribed.set()
+        if self._lost_subscription:
+            self._deliver(Resubscribed())
+        self._lost_subscription = True  # from now on, subscribing again means a loss
         backoff.reset()
         log.info("redis broker subscribed", extra={"routes": len(self.routes)})
         for message in early:

@@ -56,7 +56,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MovedError
 
 from pigeon.backoff import Backoff, ReconnectPolicy
-from pigeon.broker.base import Event, Handler, Push
+from pigeon.broker.base import Event, Handler, Push, Resubscribed
 from pigeon.broker.redis import decode_event, encode_event
 from pigeon.broker.redis_cluster_lua import (
     CONNECT,
@@ -129,6 +129,7 @@ class RedisClusterBroker:
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(queue_limit)
         self._healthy = False
         self._subscribed = asyncio.Event()
+        self._lost_subscription = False
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -168,6 +169,8 @@ class RedisClusterBroker:
 
     async def publish(self, event: Event) -> None:
         self._deliver(event)  # this node's own connections need no round trip
+        if isinstance(event, Resubscribed):
+            return  # about this node only
         if isinstance(event, Push):
             for node, users in self.routes.split(event.users, self.node_id).items():
                 self._enqueue(self.keys.inbox(node), encode_event(self.node_id, event, users))
@@ -262,6 +265,9 @@ class RedisClusterBroker:
             early += await self._subscribe_at_owner(channels, opened)
         await self._load_routes()
         self._subscribed.set()
+        if self._lost_subscription:  # membership events may have been lost meanwhile
+            self._deliver(Resubscribed())
+        self._lost_subscription = True  # from now on, subscribing again means a loss
         backoff.reset()
         log.info("redis cluster broker subscribed", extra={"routes": len(self.routes)})
         for message in early:

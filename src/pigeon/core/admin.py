@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pigeon.broker.base import Broker, Presence, Push
+from pigeon.broker.base import Broker, ConvPush, Presence
 from pigeon.core import policy
 from pigeon.core.accounts import AccountService, normalize_username
 from pigeon.core.amend import plan_operator_recall
@@ -188,7 +188,7 @@ class AdminService:
         if not isinstance(outcome, Appended):
             raise CoreError(ErrorCode(outcome.code))
         frame = frames.msg_frame(outcome.message.public())
-        await self.deps.broker.publish(Push(outcome.recipients, frame))
+        await self.deps.broker.publish(ConvPush(conv_id, frame))
         await self.audit.record(
             actor,
             AuditAction.MESSAGE_DELETED,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pigeon.broker.base import Broker, Membership
 from pigeon.core.access import ConversationAccess
 from pigeon.core.clock import Clock
 from pigeon.core.errors import CoreError
@@ -36,8 +37,10 @@ class ConversationService:
         social: SocialService,
         paging: Paging,
         clock: Clock,
+        broker: Broker,
     ) -> None:
         self.clock = clock
+        self.broker = broker
         self.store = store
         self.access = access
         self.social = social
@@ -49,9 +52,13 @@ class ConversationService:
         if peer is None or peer.disabled:
             raise CoreError(ErrorCode.USER_NOT_FOUND)
         await self.social.check_can_open_direct(user_id, peer)
-        return await self.store.conversations.direct(
+        conv, created = await self.store.conversations.open_direct(
             new_id(IdPrefix.CONVERSATION), user_id, peer_id, self.clock.now_ms()
         )
+        if created:  # both are members now: conversation pushes must find them
+            for member in dict.fromkeys((user_id, peer_id)):
+                await self.broker.publish(Membership(member, conv.id, joined=True))
+        return conv
 
     async def page(
         self, user_id: str, cursor: str | None, limit: int | None

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pigeon.broker.base import Broker, Push
+from pigeon.broker.base import Broker, ConvPush, Membership
 from pigeon.core import policy
 from pigeon.core.audit import AuditLog
 from pigeon.core.avatars import claim_avatar
@@ -164,12 +164,18 @@ class GroupService:
         )
 
     async def _announce(self, result: ChangeResult) -> None:
-        if result.system is None:
-            return
-        recipients = tuple(dict.fromkeys([*result.system.recipients, *result.departed]))
-        await self.broker.publish(
-            Push(recipients, frames.msg_frame(result.system.message.public()))
-        )
+        """Publish a committed change: who joined, its notice, who departed, in that
+        order, so the notice reaches newcomers and the departed alike. Nothing here
+        may wait between the commit and these publishes: on this node a message
+        committed after the change is published after them (docs/architecture.md)."""
+        conv_id = result.conversation.id
+        for user_id in result.joined:
+            await self.broker.publish(Membership(user_id, conv_id, joined=True))
+        if result.system is not None:
+            frame = frames.msg_frame(result.system.message.public())
+            await self.broker.publish(ConvPush(conv_id, frame))
+        for user_id in result.departed:
+            await self.broker.publish(Membership(user_id, conv_id, joined=False))
 
     async def _apply(self, change: MembershipChange) -> ConversationRecord:
         result = await self.store.groups.apply(change)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from pigeon.broker.base import Broker, Kick, Push
+from pigeon.broker.base import Broker, ConvPush, Kick
 from pigeon.core.clock import Clock
 from pigeon.core.errors import CoreError
 from pigeon.core.groups import GroupService
@@ -162,7 +162,7 @@ class AccountDeletion:
             for outcome in await self.lifecycle.append_recalls(batch):
                 if isinstance(outcome, Appended) and not outcome.duplicate:
                     frame = frames.msg_frame(outcome.message.public())
-                    await self.broker.publish(Push(outcome.recipients, frame))
+                    await self.broker.publish(ConvPush(conv_id, frame))
 
     async def _depart(self, conv: ConversationRecord, member: MemberRecord) -> None:
         """Leave a group, handing it on first when the user owns it (or ending it)."""

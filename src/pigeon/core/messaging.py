@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pigeon.broker.base import Broker, Push
+from pigeon.broker.base import Broker, ConvPush
 from pigeon.core import policy
 from pigeon.core.access import ConversationAccess
 from pigeon.core.amend import AMENDING_KINDS, plan_amendment
@@ -135,7 +135,7 @@ class MessagingService:
             raise CoreError(ErrorCode(outcome.code))
         if not outcome.duplicate:
             frame = frames.msg_frame(outcome.message.public())
-            await self.broker.publish(Push(outcome.recipients, frame, connection_id))
+            await self.broker.publish(ConvPush(outcome.message.conv_id, frame, connection_id))
             await self.typing.stopped(request.conv, user_id)
             if moderated is not None:  # someone else's message: a moderator's act
                 await self.audit.record(

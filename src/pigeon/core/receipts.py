@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pigeon.broker.base import Broker, Push
+from pigeon.broker.base import Broker, ConvPush, Push
 from pigeon.core.access import ConversationAccess
 from pigeon.core.errors import CoreError
 from pigeon.protocol import frames
@@ -21,6 +21,7 @@ from pigeon.protocol.errors import ErrorCode
 from pigeon.protocol.membership import ConversationKind
 from pigeon.store.conversations import Watermarks
 from pigeon.store.facade import Store
+from pigeon.store.records import ConversationRecord
 
 
 class ReceiptService:
@@ -59,16 +60,22 @@ class ReceiptService:
                 marks.read_seq if marks.read_moved else None,
                 marks.recv_seq if marks.recv_moved else None,
             )
-            audience = await self._audience(conv_id, user_id, marks)
-            await self.broker.publish(Push(audience, frame, connection_id))
+            conversation = await self.store.conversations.conversation(conv_id)
+            if conversation is not None and conversation.kind is ConversationKind.DIRECT:
+                await self.broker.publish(ConvPush(conv_id, frame, connection_id))
+            else:
+                audience = await self._audience(conversation, user_id, marks)
+                await self.broker.publish(Push(audience, frame, connection_id))
         return marks
 
-    async def _audience(self, conv_id: str, user_id: str, marks: Watermarks) -> tuple[str, ...]:
-        conversation = await self.store.conversations.conversation(conv_id)
+    async def _audience(
+        self, conversation: ConversationRecord | None, user_id: str, marks: Watermarks
+    ) -> tuple[str, ...]:
+        """Who of a group learns of a receipt: the reader's devices and the senders
+        of the messages it passes (a direct chat's receipts go to the conversation)."""
         if conversation is None:
             return (user_id,)
-        if conversation.kind is ConversationKind.DIRECT:
-            return tuple(await self.store.conversations.active_member_ids(conv_id))
+        conv_id = conversation.id
         if (
             conversation.kind is ConversationKind.CHANNEL
             or conversation.member_count > self.push_max_members

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from pigeon.broker.base import Broker, Push
+from pigeon.broker.base import Broker, ConvPush
 from pigeon.core.access import ConversationAccess, check_may_post
 from pigeon.protocol import frames
 from pigeon.store.facade import Store
@@ -108,7 +108,5 @@ class TypingService:
         self.tracker.close()
 
     async def _relay(self, conv_id: str, user_id: str, on: bool) -> None:
-        members = await self.store.conversations.active_member_ids(conv_id)
-        others = tuple(m for m in members if m != user_id)
-        if others:
-            await self.broker.publish(Push(others, frames.typing_frame(conv_id, user_id, on)))
+        frame = frames.typing_frame(conv_id, user_id, on)
+        await self.broker.publish(ConvPush(conv_id, frame, skip_user=user_id))

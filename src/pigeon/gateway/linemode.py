@@ -341,7 +341,7 @@ class LineListener:
         self.listener.head_done(guard)  # useful now: neither pending nor evictable
         self.listener.leave_pending(guard)
         self._live[conn] = user.guest
-        self.hub.add(conn)
+        await self.hub.add(conn)
         log.info("line connected", extra={"conn": conn.id, "user": principal.user_id})
         await self.presence.connected(principal.user_id, principal.login_id, conn.id)
         _write(conn, await session.enter())

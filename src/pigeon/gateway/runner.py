@@ -211,9 +211,9 @@ class Gateway:
     ) -> None:
         # The device is the login's name; an auth frame's `device` is ignored (protocol.md).
         conn.identify(principal.user_id, principal.login_id, principal.device)
-        self.hub.add(conn)
-        log.info("connected", extra={"conn": conn.id, "user": principal.user_id})
         try:
+            await self.hub.add(conn)
+            log.info("connected", extra={"conn": conn.id, "user": principal.user_id})
             await self.presence.connected(principal.user_id, principal.login_id, conn.id)
             ready = frames.ready_frame(
                 principal.user_id,

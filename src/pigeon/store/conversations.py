@@ -174,11 +174,18 @@ class ConversationStore:
 
     async def direct(self, conv_id: str, user_a: str, user_b: str, now: int) -> ConversationRecord:
         """The direct conversation of a pair, created with both memberships if new."""
+        return (await self.open_direct(conv_id, user_a, user_b, now))[0]
+
+    async def open_direct(
+        self, conv_id: str, user_a: str, user_b: str, now: int
+    ) -> tuple[ConversationRecord, bool]:
+        """The direct conversation of a pair, and whether this call created it (with
+        both memberships: the caller announces them)."""
         pair_key = ":".join(sorted((user_a, user_b)))
         people = sorted({user_a, user_b})
         found = await self._by_pair(pair_key)
         if found:
-            return found
+            return found, False
         try:
             async with self.db.write() as conn:
                 change_id = await allocate_change_ids(conn)
@@ -212,7 +219,7 @@ class ConversationStore:
             pass  # created concurrently; read the winner below
         found = await self._by_pair(pair_key)
         assert found is not None
-        return found
+        return found, found.id == conv_id
 
     async def _by_pair(self, pair_key: str) -> ConversationRecord | None:
         stmt = select(conversations).where(conversations.c.pair_key == pair_key)
@@ -325,6 +332,14 @@ class ConversationStore:
             members.c.conv_id == conv_id,
             members.c.state == MemberState.ACTIVE,
             members.c.user_id.in_(list(user_ids)),
+        )
+        async with self.db.read() as conn:
+            return set((await conn.execute(stmt)).scalars())
+
+    async def active_conversation_ids(self, user_id: str) -> set[str]:
+        """Every conversation ``user_id`` is an active member of (index ix_members_user)."""
+        stmt = select(members.c.conv_id).where(
+            members.c.user_id == user_id, members.c.state == MemberState.ACTIVE
         )
         async with self.db.read() as conn:
             return set((await conn.execute(stmt)).scalars())

@@ -72,9 +72,12 @@ class MembershipChange:
 
 @dataclass(frozen=True, slots=True)
 class ChangeResult:
+    """``joined`` became active members, ``departed`` stopped being ones."""
+
     conversation: ConversationRecord
     system: Appended | None
     departed: tuple[str, ...]
+    joined: tuple[str, ...] = ()
 
 
 def _changes_more_than_members(change: MembershipChange) -> bool:
@@ -228,7 +231,9 @@ class GroupStore:
             .values(member_count=conversations.c.member_count + delta)
             .returning(*conversations.c)
         )
-        return ChangeResult(conversation_from_row(result.one()), system, tuple(departed))
+        return ChangeResult(
+            conversation_from_row(result.one()), system, tuple(departed), tuple(joined)
+        )
 
     async def _add(
         self,

@@ -256,33 +256,36 @@ async def append_in_transaction(conn: Conn, batch: Sequence[NewMessage]) -> list
     """The group-commit body, usable inside a caller's transaction (see ``MessageStore.append``).
 
     A message marked ``on_behalf`` is stored although its sender is no active member.
+    Only the senders' own memberships are read, never a conversation's member list:
+    a post costs the same in a conversation of two and of a million (delivery is by
+    conversation, gateway/hub.py).
     """
     # Appends on other nodes commit under this lock too: taking it before looking for
     # originals means a concurrent retry of the same (sender, cid) is found, not re-inserted.
     await lock_change_counter(conn)
     originals = await _find_originals(conn, batch)
-    member_sets = await _active_members(conn, {m.conv_id for m in batch})
+    active = await _active_senders(conn, {(m.conv_id, m.sender_id) for m in batch})
     outcomes: list[AppendOutcome | None] = [None] * len(batch)
     fresh: dict[str, list[int]] = defaultdict(list)  # conv -> batch indexes
     first_of_key: dict[tuple[str, str], int] = {}
     for index, item in enumerate(batch):
         key = (item.sender_id, item.cid)
         if key in originals:
-            outcomes[index] = Appended(originals[key], True, ())
+            outcomes[index] = Appended(originals[key], True)
         elif key in first_of_key:
             continue  # a retry inside this batch: answered after the first is stored
-        elif not item.on_behalf and item.sender_id not in member_sets.get(item.conv_id, ()):
+        elif not item.on_behalf and (item.conv_id, item.sender_id) not in active:
             outcomes[index] = Rejected(ErrorCode.CONVERSATION_NOT_FOUND)
         else:
             first_of_key[key] = index
             fresh[item.conv_id].append(index)
     if fresh:
-        await _store_fresh(conn, batch, fresh, member_sets, outcomes)
+        await _store_fresh(conn, batch, fresh, outcomes)
     for index, item in enumerate(batch):
         if outcomes[index] is None:
             first = outcomes[first_of_key[(item.sender_id, item.cid)]]
             assert isinstance(first, Appended)
-            outcomes[index] = Appended(first.message, True, ())
+            outcomes[index] = Appended(first.message, True)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -290,11 +293,10 @@ async def _store_fresh(
     conn: Conn,
     batch: Sequence[NewMessage],
     fresh: dict[str, list[int]],
-    member_sets: dict[str, set[str]],
     outcomes: list[AppendOutcome | None],
 ) -> None:
     last_change = await allocate_change_ids(conn, len(fresh))
-    placed: list[tuple[int, MessageRecord, tuple[str, ...]]] = []  # (batch index, record, to)
+    placed: list[tuple[int, MessageRecord]] = []  # (batch index, record)
     watermarks: dict[tuple[str, str], tuple[int, int]] = {}
     advances = [
         (conv_id, len(indexes), max(batch[i].ts for i in indexes), last_change - offset)
@@ -304,17 +306,16 @@ async def _store_fresh(
     for conv_id, count, _, change_id in advances:
         indexes = fresh[conv_id]
         first_seq = last_seqs[conv_id] - count + 1
-        recipients = tuple(sorted(member_sets[conv_id]))
         for seq, index in enumerate(indexes, start=first_seq):
-            placed.append((index, _record(batch[index], seq), recipients))
+            placed.append((index, _record(batch[index], seq)))
             if batch[index].marks is None:  # reacting to an old message reads nothing newer
                 watermarks[(conv_id, batch[index].sender_id)] = (seq, change_id)
     # Reactions and pins first: a react entry's stored body says what it did.
     records = await settle_marks(
-        conn, [record for _, record, _ in placed], [batch[index].marks for index, _, _ in placed]
+        conn, [record for _, record in placed], [batch[index].marks for index, _ in placed]
     )
-    for (index, _, recipients), record in zip(placed, records, strict=True):
-        outcomes[index] = Appended(record, False, recipients)
+    for (index, _), record in zip(placed, records, strict=True):
+        outcomes[index] = Appended(record, False)
     rows = [_row(record) for record in records]
     await conn.execute(insert(messages), rows)
     await index_appended(conn, records)
@@ -424,18 +425,17 @@ async def _find_originals(
     return {(row.sender_id, row.cid): message_from_row(row) for row in rows}
 
 
-async def _active_members(conn: Conn, conv_ids: set[str]) -> dict[str, set[str]]:
+async def _active_senders(conn: Conn, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which ``(conv, user)`` pairs are active memberships: one primary-key lookup each."""
     rows = (
         await conn.execute(
             select(members.c.conv_id, members.c.user_id).where(
-                members.c.conv_id.in_(conv_ids), members.c.state == MemberState.ACTIVE
+                tuple_(members.c.conv_id, members.c.user_id).in_(list(pairs)),
+                members.c.state == MemberState.ACTIVE,
             )
         )
     ).all()
-    found: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        found[row.conv_id].add(row.user_id)
-    return found
+    return {(row.conv_id, row.user_id) for row in rows}
 
 
 def _record(item: NewMessage, seq: int) -> MessageRecord:

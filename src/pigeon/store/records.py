@@ -232,13 +232,12 @@ class Appended:
     """Outcome of one message in a group commit.
 
     ``duplicate`` is true when ``(sender, cid)`` was already stored: ``message`` is
-    then the original, and nothing was written. ``recipients`` are the conversation's
-    active members at commit time (empty for duplicates: nothing new to deliver).
+    then the original, and nothing was written (nothing new to deliver). Who receives
+    a fresh one live is the conversation's business (``ConvPush``), not the commit's.
     """
 
     message: MessageRecord
     duplicate: bool
-    recipients: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
