@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from contract.portkit import Cluster, PortBackend, route_known, until
+from contract.portkit import Cluster, PortBackend, route_known, subscribed_again, until
 from harness import WAIT_S, ServerProcess
 from integration.live import in_touch
 from integration.wsclient import Rest, connect, direct, eventually, register
@@ -128,6 +128,7 @@ async def test_delivery_and_presence_resume_after_one_primary_restarts(
         return await sender.presence.online_logins(USER) == {"login-1"}
 
     await until(seen_elsewhere, "the connection seen from the other node")
+    await subscribed_again(sender, holder)
     await route_known(sender, holder, USER)
     kick = Kick(4003, user_id=USER)
 

@@ -23,7 +23,7 @@ import pytest
 
 from cluster.services import RedisClusterServers, RedisServer
 from harness import WAIT_S
-from pigeon.broker.base import Broker, Event, Presence, Push
+from pigeon.broker.base import Broker, Event, Kick, Presence, Push
 from pigeon.broker.memory import MemoryBroker, MemoryPresence
 from pigeon.broker.redis import RedisBroker, RedisPresence
 from pigeon.broker.redis_cluster import RedisClusterBroker, RedisClusterPresence
@@ -143,3 +143,34 @@ async def route_known(sender: PortNode, holder: PortNode, user: str) -> None:
     await until(lambda: {"t": "settled"} in holder.frames(), "the last probe")
     sender.received.clear()
     holder.received.clear()
+
+
+def kicks(node: PortNode) -> list[Kick]:
+    return [e for e in node.received if isinstance(e, Kick)]
+
+
+async def kicks_flow(sender: PortNode, *holders: PortNode) -> None:
+    """Kick probes until one reaches every holder (their subscriptions are confirmed),
+    then a last one, so that no probe is still on its way; records cleared."""
+
+    async def arrived() -> bool:
+        await sender.broker.publish(Kick(4000, user_id="probe"))
+        return all(any(k.user_id == "probe" for k in kicks(h)) for h in holders)
+
+    await until(arrived, "a kick reaching every node")
+    await sender.broker.publish(Kick(4000, user_id="settled"))
+    for holder in holders:
+        await until(
+            lambda h=holder: any(k.user_id == "settled" for k in kicks(h)), "the last probe"
+        )
+    for node in (sender, *holders):
+        node.received.clear()
+
+
+async def subscribed_again(*nodes: PortNode) -> None:
+    """After the backend restarted: kicks flow from every node to every other, so each
+    has subscribed again and reloaded its route table since. Before that, a probe may
+    still reach a node through a subscription or a route table from before the restart
+    which the node's recovery then replaces: a route seen once would not be one kept."""
+    for node in nodes:
+        await kicks_flow(node, *(other for other in nodes if other is not node))

@@ -12,13 +12,9 @@ import asyncio
 from harness import WAIT_S
 from pigeon.broker.base import ConvPush, Event, Kick, Membership, Push, Resubscribed
 
-from .portkit import Cluster, PortNode, route_known, until
+from .portkit import Cluster, PortNode, kicks, kicks_flow, route_known, subscribed_again, until
 
 USER, OTHER, NOBODY = "u_contract_1", "u_contract_2", "u_contract_3"
-
-
-def kicks(node: PortNode) -> list[Kick]:
-    return [e for e in node.received if isinstance(e, Kick)]
 
 
 async def marker_through(sender: PortNode, *holders: PortNode, users: tuple[str, ...]) -> None:
@@ -26,24 +22,6 @@ async def marker_through(sender: PortNode, *holders: PortNode, users: tuple[str,
     await sender.broker.publish(Push(users, {"t": "end"}))
     for holder in holders:
         await until(lambda h=holder: {"t": "end"} in h.frames(), f"the marker at {holder.node_id}")
-
-
-async def kicks_flow(sender: PortNode, *holders: PortNode) -> None:
-    """Kick probes until one reaches every holder (their subscriptions are confirmed),
-    then a last one, so that no probe is still on its way; records cleared."""
-
-    async def arrived() -> bool:
-        await sender.broker.publish(Kick(4000, user_id="probe"))
-        return all(any(k.user_id == "probe" for k in kicks(h)) for h in holders)
-
-    await until(arrived, "a kick reaching every node")
-    await sender.broker.publish(Kick(4000, user_id="settled"))
-    for holder in holders:
-        await until(
-            lambda h=holder: any(k.user_id == "settled" for k in kicks(h)), "the last probe"
-        )
-    for node in (sender, *holders):
-        node.received.clear()
 
 
 async def test_publish_hands_the_event_to_this_nodes_subscribers_before_it_returns(
@@ -209,6 +187,7 @@ async def test_delivery_resumes_after_a_backend_restart_and_nothing_comes_late(
             lambda n=node: any(isinstance(e, Resubscribed) for e in n.received),
             f"Resubscribed at {node.node_id}",
         )
+    await subscribed_again(sender, holder)
     await route_known(sender, holder, USER)
     await marker_through(sender, holder, users=(USER,))
     assert not [f for f in holder.frames() if f.get("t") == "lost"]

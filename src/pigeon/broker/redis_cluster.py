@@ -28,7 +28,10 @@ Restarts. A primary that restarts empty loses the users' hashes it held while
 the node set, on another shard, still lists them; so each heartbeat also reads
 the primaries' run ids, and a change makes the node register all its
 connections again and announce every route (route snapshots taken while it was
-missing from the node set left it out).
+missing from the node set left it out). The ids are read at start and first in
+each beat, before any write: a restart after a registration then always shows as
+a change (a command that failed on the dead connection is retried by the client
+on a fresh one, so the restart need not surface as an error).
 
 Route events. A script cannot publish to another slot's channel, so the node
 publishes each route event after its script has run (and after updating its node
@@ -414,8 +417,11 @@ class RedisClusterPresence:
             ("forget", FORGET),
         ):
             self._scripts[name] = self.cluster.register_script(source)
-        # A previous run under the same node id may have left connections behind.
         with contextlib.suppress(*REDIS_ERRORS):
+            # The primaries' run ids first: a restart after this moment (and so after
+            # any connection registered from now on) shows as a change at a later beat.
+            await self._shards_restarted()
+            # A previous run under the same node id may have left connections behind.
             await self._sync_node()
         self._heartbeat = asyncio.create_task(self._beat(), name="presence-heartbeat")
 
@@ -559,16 +565,20 @@ class RedisClusterPresence:
         self._wake.set()
 
     async def _beat_once(self) -> None:
-        if self._needs_sync:
+        # The run ids before anything is written: a primary restarting after this read
+        # is seen at the next beat, so no registration made meanwhile goes unrepaired.
+        if await self._shards_restarted() or self._needs_sync:
             await self._sync_node()
-        if await self._read_nodes(beat=True) or await self._shards_restarted():
+        if await self._read_nodes(beat=True):
             await self._sync_node()
         for node in self._view.dead():
             await self._reap(node)
 
     async def _shards_restarted(self) -> bool:
-        """Whether a primary restarted (or another took over) since the last beat: the
-        users' hashes it held may be gone while the node set, elsewhere, says nothing."""
+        """Whether a primary restarted (or another took over) since the last read: the
+        users' hashes it held may be gone while the node set, elsewhere, says nothing.
+        A failed command to a restarted primary is retried by the client on a fresh
+        connection, so the restart may surface only here, never as an error."""
         found = await self.cluster.execute_command(
             "INFO", "server", target_nodes=RedisCluster.PRIMARIES
         )
