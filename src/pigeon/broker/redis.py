@@ -14,7 +14,9 @@ Delivery is at most once (Redis pub/sub): an event published while Redis or a
 subscriber is away is dropped, never retried late out of order. ``publish``
 never blocks or raises: events wait in a bounded queue drained by one writer
 task (which also keeps per-publisher order), and are dropped while Redis is
-unreachable. The store stays the truth; clients converge by sync.
+unreachable. The store stays the truth; clients converge by sync. That queue,
+its writer and the events' wire form are the Redis Cluster backend's too
+(``pigeon.broker.redis_relay``).
 
 Presence. A connection is a field of the user's hash naming its node; a node is
 alive while its entry in the node set has not expired (refreshed every third of
@@ -38,17 +40,14 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from pigeon.backoff import Backoff, ReconnectPolicy
-from pigeon.broker.base import ConvPush, Event, Handler, Kick, Membership, Push, Resubscribed
 from pigeon.broker.redis_common import (
     REDIS_ERRORS,
     RETRY,
     ErrorObserver,
-    RouteTable,
     cancel_and_wait,
     classify_redis_error,
     connect_redis,
@@ -64,49 +63,18 @@ from pigeon.broker.redis_lua import (
     SYNC_NODE,
     Keys,
 )
+from pigeon.broker.redis_relay import RedisRelay
 from pigeon.core.ids import now_ms
 
 log = logging.getLogger(__name__)
 
 
-def encode_event(origin: str, event: Event, users: Sequence[str] | None = None) -> bytes:
-    if isinstance(event, Push):
-        recipients = list(event.users if users is None else users)
-        return orjson.dumps(
-            {"o": origin, "p": recipients, "f": event.frame, "s": event.skip_connection}
-        )
-    if isinstance(event, ConvPush):
-        return orjson.dumps(
-            {
-                "o": origin,
-                "c": event.conv_id,
-                "f": event.frame,
-                "s": event.skip_connection,
-                "su": event.skip_user,
-            }
-        )
-    if isinstance(event, Membership):
-        return orjson.dumps(
-            {"o": origin, "m": event.conv_id, "u": event.user_id, "j": event.joined}
-        )
-    assert isinstance(event, Kick), "a Resubscribed event never leaves its node"
-    return orjson.dumps(
-        {"o": origin, "k": event.code, "l": list(event.login_ids), "u": event.user_id}
-    )
+class RedisBroker(RedisRelay[Keys]):
+    """The broker on one Redis: per-node inbox channels, a broadcast channel, and the
+    route events of the presence scripts (see the module docstring)."""
 
+    label = "redis"
 
-def decode_event(data: bytes) -> tuple[str, Event]:
-    raw = orjson.loads(data)
-    if "p" in raw:
-        return raw["o"], Push(tuple(raw["p"]), raw["f"], raw["s"])
-    if "c" in raw:
-        return raw["o"], ConvPush(raw["c"], raw["f"], raw["s"], raw["su"])
-    if "m" in raw:
-        return raw["o"], Membership(raw["u"], raw["m"], bool(raw["j"]))
-    return raw["o"], Kick(int(raw["k"]), tuple(raw["l"]), raw["u"])
-
-
-class RedisBroker:
     def __init__(
         self,
         url: str,
@@ -116,125 +84,30 @@ class RedisBroker:
         queue_limit: int = 10_000,
         on_error: ErrorObserver | None = None,
     ) -> None:
-        self.node_id = node_id
-        self._on_error = on_error or ignore_error
-        self.keys = Keys(prefix)
-        self.routes = RouteTable()
-        self.dropped = 0  # events not handed to Redis (queue full or Redis away)
+        super().__init__(node_id, Keys(prefix), queue_limit=queue_limit, on_error=on_error)
         self._url = url
         self._redis: Redis | None = None
-        self._handlers: list[Handler] = []
-        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(queue_limit)
-        self._healthy = False
-        self._subscribed = asyncio.Event()
-        self._lost_subscription = False
-        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def redis(self) -> Redis:
         assert self._redis is not None, "broker not started"
         return self._redis
 
-    async def start(self, ready_timeout: float = 10.0) -> None:
-        """Connect and subscribe; waits (bounded) for the first route snapshot."""
+    def _connect(self) -> None:
         self._redis = connect_redis(self._url)
-        self._healthy = True
-        self._tasks = [
-            asyncio.create_task(self._subscriber(), name="redis-subscriber"),
-            asyncio.create_task(self._writer(), name="redis-writer"),
-        ]
-        try:
-            await asyncio.wait_for(self._subscribed.wait(), ready_timeout)
-        except TimeoutError:
-            log.warning("redis broker not subscribed yet; continuing and retrying")
 
-    async def close(self) -> None:
-        with contextlib.suppress(TimeoutError):  # let queued events out, briefly
-            await asyncio.wait_for(self._outbox.join(), 1.0)
-        for task in self._tasks:
-            await cancel_and_wait(task)
-        self._handlers.clear()
+    async def _disconnect(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
 
-    def subscribe(self, handler: Handler) -> None:
-        self._handlers.append(handler)
+    async def _publish_batch(self, batch: Sequence[tuple[str, bytes]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for channel, data in batch:
+            pipe.publish(channel, data)
+        await pipe.execute()
 
-    @property
-    def connected(self) -> bool:
-        return self._healthy and self._subscribed.is_set()
-
-    async def publish(self, event: Event) -> None:
-        self._deliver(event)  # this node's own connections need no round trip
-        if isinstance(event, Resubscribed):
-            return  # about this node only
-        if isinstance(event, Push):
-            for node, users in self.routes.split(event.users, self.node_id).items():
-                self._enqueue(self.keys.inbox(node), encode_event(self.node_id, event, users))
-        else:
-            self._enqueue(self.keys.broadcast, encode_event(self.node_id, event))
-
-    def _enqueue(self, channel: str, data: bytes) -> None:
-        if not self._healthy:
-            self._drop(1)
-            return
-        try:
-            self._outbox.put_nowait((channel, data))
-        except asyncio.QueueFull:
-            self._drop(1)
-
-    def _drop(self, count: int) -> None:
-        self.dropped += count
-        if self.dropped % 1000 < count:  # roughly once per thousand drops
-            log.warning("redis broker dropping events", extra={"dropped": self.dropped})
-
-    def _deliver(self, event: Event) -> None:
-        for handler in self._handlers:
-            try:
-                handler(event)
-            except Exception:  # one bad subscriber must not starve the others
-                log.exception("broker subscriber failed")
-
-    # --- the writer: one task, one pipeline per batch, order kept
-
-    async def _writer(self) -> None:
-        backoff = Backoff(RETRY)
-        while True:
-            batch = [await self._outbox.get()]
-            while len(batch) < 256 and not self._outbox.empty():
-                batch.append(self._outbox.get_nowait())
-            try:
-                pipe = self.redis.pipeline(transaction=False)
-                for channel, data in batch:
-                    pipe.publish(channel, data)
-                await pipe.execute()
-                backoff.reset()
-            except REDIS_ERRORS as exc:
-                self._on_error(classify_redis_error(exc))
-                self._drop(len(batch))
-                await self._recover(backoff, exc)
-            finally:
-                for _ in batch:
-                    self._outbox.task_done()
-
-    async def _recover(self, backoff: Backoff, exc: BaseException) -> None:
-        """Drop what waits, then probe until Redis answers; publish drops meanwhile."""
-        self._healthy = False
-        log.warning("redis unreachable for publishing", extra={"error": repr(exc)})
-        while not self._outbox.empty():
-            self._outbox.get_nowait()
-            self._outbox.task_done()
-            self._drop(1)
-        for _ in range(1_000_000):
-            await asyncio.sleep(backoff.next_delay())
-            try:
-                await self.redis.ping()
-                break
-            except REDIS_ERRORS as exc:
-                self._on_error(classify_redis_error(exc))
-                continue
-        self._healthy = True
-        log.info("redis reachable again for publishing")
+    async def _probe(self) -> None:
+        await self.redis.ping()
 
     # --- the subscriber: resubscribe and rebuild the route table after any loss
 
@@ -254,16 +127,12 @@ class RedisBroker:
             await asyncio.sleep(backoff.next_delay())
 
     async def _listen(self, pubsub: PubSub, backoff: Backoff) -> None:
-        channels = (self.keys.inbox(self.node_id), self.keys.broadcast, self.keys.routes)
+        keys = self.keys
+        channels = (keys.inbox(self.node_id), keys.broadcast, keys.routes)
         await pubsub.subscribe(*channels)
         early = await self._await_confirmations(pubsub, len(channels))
         await self._load_routes()
-        self._subscribed.set()
-        if self._lost_subscription:
-            self._deliver(Resubscribed())
-        self._lost_subscription = True  # from now on, subscribing again means a loss
-        backoff.reset()
-        log.info("redis broker subscribed", extra={"routes": len(self.routes)})
+        self._subscribed_now(backoff)
         for message in early:
             self._on_message(message)
         while True:
@@ -291,10 +160,11 @@ class RedisBroker:
         """Snapshot every live node's connections. Events that arrive meanwhile wait
         in the subscription and are applied after, so none is lost or reordered."""
         now_ms = await self._redis_now_ms()
-        nodes = [text(n) for n in await self.redis.zrangebyscore(self.keys.nodes, now_ms, "+inf")]
+        keys = self.keys
+        nodes = [text(n) for n in await self.redis.zrangebyscore(keys.nodes, now_ms, "+inf")]
         pipe = self.redis.pipeline(transaction=False)
         for node in nodes:
-            pipe.smembers(self.keys.node(node))
+            pipe.smembers(keys.node(node))
         members = await pipe.execute()
         self.routes.clear()
         for node, entries in zip(nodes, members, strict=True):
@@ -307,19 +177,8 @@ class RedisBroker:
         return int(seconds) * 1000 + int(micros) // 1000
 
     def _on_message(self, message: dict[str, Any]) -> None:
-        if message.get("type") != "message":
-            return
-        channel = text(message["channel"])
-        if channel == self.keys.routes:
-            self.routes.apply(text(message["data"]))
-            return
-        try:
-            origin, event = decode_event(message["data"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.warning("undecodable broker event", extra={"channel": channel})
-            return
-        if origin != self.node_id:  # our own were delivered in-process
-            self._deliver(event)
+        if message.get("type") == "message":
+            self._on_channel_data(text(message["channel"]), message["data"])
 
 
 class RedisPresence:

@@ -50,7 +50,6 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
 from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
@@ -59,8 +58,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MovedError
 
 from pigeon.backoff import Backoff, ReconnectPolicy
-from pigeon.broker.base import Event, Handler, Push, Resubscribed
-from pigeon.broker.redis import decode_event, encode_event
 from pigeon.broker.redis_cluster_lua import (
     CONNECT,
     DISCONNECT,
@@ -74,12 +71,12 @@ from pigeon.broker.redis_common import (
     REDIS_ERRORS,
     RETRY,
     ErrorObserver,
-    RouteTable,
     cancel_and_wait,
     classify_redis_error,
     ignore_error,
     text,
 )
+from pigeon.broker.redis_relay import RedisRelay
 from pigeon.core.ids import now_ms
 
 log = logging.getLogger(__name__)
@@ -111,7 +108,12 @@ def _node_client(url: str, host: str, port: int) -> Redis:
     return Redis(connection_pool=pool)
 
 
-class RedisClusterBroker:
+class RedisClusterBroker(RedisRelay[ClusterKeys]):
+    """The broker on a Redis Cluster: sharded channels, each read at the primary
+    owning its slot (see the module docstring)."""
+
+    label = "redis-cluster"
+
     def __init__(
         self,
         url: str,
@@ -121,125 +123,31 @@ class RedisClusterBroker:
         queue_limit: int = 10_000,
         on_error: ErrorObserver | None = None,
     ) -> None:
-        self.node_id = node_id
-        self._on_error = on_error or ignore_error
-        self.keys = ClusterKeys(prefix)
-        self.routes = RouteTable()
-        self.dropped = 0  # events not handed to Redis (queue full or Redis away)
+        super().__init__(node_id, ClusterKeys(prefix), queue_limit=queue_limit, on_error=on_error)
         self._url = url
         self._cluster: RedisCluster | None = None
-        self._handlers: list[Handler] = []
-        self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(queue_limit)
-        self._healthy = False
-        self._subscribed = asyncio.Event()
-        self._lost_subscription = False
-        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def cluster(self) -> RedisCluster:
         assert self._cluster is not None, "broker not started"
         return self._cluster
 
-    async def start(self, ready_timeout: float = 10.0) -> None:
-        """Connect and subscribe; waits (bounded) for the first route snapshot."""
+    def _connect(self) -> None:
         self._cluster = connect_cluster(self._url)
-        self._healthy = True
-        self._tasks = [
-            asyncio.create_task(self._subscriber(), name="redis-cluster-subscriber"),
-            asyncio.create_task(self._writer(), name="redis-cluster-writer"),
-        ]
-        try:
-            await asyncio.wait_for(self._subscribed.wait(), ready_timeout)
-        except TimeoutError:
-            log.warning("redis cluster broker not subscribed yet; continuing and retrying")
 
-    async def close(self) -> None:
-        with contextlib.suppress(TimeoutError):  # let queued events out, briefly
-            await asyncio.wait_for(self._outbox.join(), 1.0)
-        for task in self._tasks:
-            await cancel_and_wait(task)
-        self._handlers.clear()
+    async def _disconnect(self) -> None:
         if self._cluster is not None:
             with contextlib.suppress(*REDIS_ERRORS):
                 await self._cluster.aclose()
 
-    def subscribe(self, handler: Handler) -> None:
-        self._handlers.append(handler)
+    async def _publish_batch(self, batch: Sequence[tuple[str, bytes]]) -> None:
+        pipe = self.cluster.pipeline(transaction=False)  # split by shard, order kept
+        for channel, data in batch:
+            pipe.spublish(channel, data)
+        await pipe.execute()
 
-    @property
-    def connected(self) -> bool:
-        return self._healthy and self._subscribed.is_set()
-
-    async def publish(self, event: Event) -> None:
-        self._deliver(event)  # this node's own connections need no round trip
-        if isinstance(event, Resubscribed):
-            return  # about this node only
-        if isinstance(event, Push):
-            for node, users in self.routes.split(event.users, self.node_id).items():
-                self._enqueue(self.keys.inbox(node), encode_event(self.node_id, event, users))
-        else:  # every other event is for every node
-            self._enqueue(self.keys.broadcast, encode_event(self.node_id, event))
-
-    def _enqueue(self, channel: str, data: bytes) -> None:
-        if not self._healthy:
-            self._drop(1)
-            return
-        try:
-            self._outbox.put_nowait((channel, data))
-        except asyncio.QueueFull:
-            self._drop(1)
-
-    def _drop(self, count: int) -> None:
-        self.dropped += count
-        if self.dropped % 1000 < count:  # roughly once per thousand drops
-            log.warning("redis cluster broker dropping events", extra={"dropped": self.dropped})
-
-    def _deliver(self, event: Event) -> None:
-        for handler in self._handlers:
-            try:
-                handler(event)
-            except Exception:  # one bad subscriber must not starve the others
-                log.exception("broker subscriber failed")
-
-    # --- the writer: one task, one pipeline per batch (split by shard), order kept
-
-    async def _writer(self) -> None:
-        backoff = Backoff(RETRY)
-        while True:
-            batch = [await self._outbox.get()]
-            while len(batch) < 256 and not self._outbox.empty():
-                batch.append(self._outbox.get_nowait())
-            try:
-                pipe = self.cluster.pipeline(transaction=False)
-                for channel, data in batch:
-                    pipe.spublish(channel, data)
-                await pipe.execute()
-                backoff.reset()
-            except REDIS_ERRORS as exc:
-                self._on_error(classify_redis_error(exc))
-                self._drop(len(batch))
-                await self._recover(backoff, exc)
-            finally:
-                for _ in batch:
-                    self._outbox.task_done()
-
-    async def _recover(self, backoff: Backoff, exc: BaseException) -> None:
-        """Drop what waits, then probe until the cluster answers; publish drops meanwhile."""
-        self._healthy = False
-        log.warning("redis cluster unreachable for publishing", extra={"error": repr(exc)})
-        while not self._outbox.empty():
-            self._outbox.get_nowait()
-            self._outbox.task_done()
-            self._drop(1)
-        for _ in range(1_000_000):
-            await asyncio.sleep(backoff.next_delay())
-            try:
-                await self.cluster.spublish(self.keys.broadcast, b"")  # the slot's owner
-                break
-            except REDIS_ERRORS as exc:
-                self._on_error(classify_redis_error(exc))
-        self._healthy = True
-        log.info("redis cluster reachable again for publishing")
+    async def _probe(self) -> None:
+        await self.cluster.spublish(self.keys.broadcast, b"")  # the slot's owner answers
 
     # --- the subscriber: one connection per slot read, all renewed after any loss
 
@@ -267,12 +175,7 @@ class RedisClusterBroker:
         for channels in groups:
             early += await self._subscribe_at_owner(channels, opened)
         await self._load_routes()
-        self._subscribed.set()
-        if self._lost_subscription:  # membership events may have been lost meanwhile
-            self._deliver(Resubscribed())
-        self._lost_subscription = True  # from now on, subscribing again means a loss
-        backoff.reset()
-        log.info("redis cluster broker subscribed", extra={"routes": len(self.routes)})
+        self._subscribed_now(backoff)
         for message in early:
             self._on_message(message)
         readers = [asyncio.create_task(self._read(pubsub)) for _, pubsub in opened]
@@ -338,21 +241,8 @@ class RedisClusterBroker:
                 self.routes.add(user, node, conn)
 
     def _on_message(self, message: dict[str, Any]) -> None:
-        if message.get("type") != "smessage":
-            return
-        channel = text(message["channel"])
-        if channel == self.keys.routes:
-            self.routes.apply(text(message["data"]))
-            return
-        if not message["data"]:
-            return  # the writer's reachability probe
-        try:
-            origin, event = decode_event(message["data"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            log.warning("undecodable broker event", extra={"channel": channel})
-            return
-        if origin != self.node_id:  # our own were delivered in-process
-            self._deliver(event)
+        if message.get("type") == "smessage":
+            self._on_channel_data(text(message["channel"]), message["data"])
 
 
 async def _confirmations(pubsub: PubSub, count: int) -> list[dict[str, Any]]:
