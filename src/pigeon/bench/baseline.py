@@ -49,6 +49,27 @@ MEASURES = (
 )
 
 
+async def load_scenarios(
+    ctx: scenarios.Context, names: list[Scenario], plan: Plan
+) -> dict[str, list[dict[str, Any]]]:
+    """``connect``, ``direct`` and ``fanout`` of ``names`` at the plan's sizes, on
+    whatever server ``ctx`` drives: Pigeon or a bare stack alike."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    if Scenario.CONNECT in names:
+        results[Scenario.CONNECT] = [await scenarios.connect_storm(ctx, plan.connect_connections)]
+    if Scenario.DIRECT in names:
+        results[Scenario.DIRECT] = [
+            await scenarios.direct(ctx, rate, plan.direct_seconds, plan.direct_pairs)
+            for rate in plan.direct_rates
+        ]
+    if Scenario.FANOUT in names:
+        results[Scenario.FANOUT] = [
+            await scenarios.fanout(ctx, members, plan.fanout_messages, 0.2)
+            for members in plan.fanout_members
+        ]
+    return results
+
+
 class ReferenceServer(ServeProcess):
     """A bare stack as a child process, pinned to the server core like ``pigeon serve``."""
 
@@ -81,20 +102,7 @@ async def _measure_stack(
                 body_bytes=plan.body_bytes,
                 bare=True,
             )
-            if Scenario.CONNECT in names:
-                results[Scenario.CONNECT] = [
-                    await scenarios.connect_storm(ctx, plan.connect_connections)
-                ]
-            if Scenario.DIRECT in names:
-                results[Scenario.DIRECT] = [
-                    await scenarios.direct(ctx, rate, plan.direct_seconds, plan.direct_pairs)
-                    for rate in plan.direct_rates
-                ]
-            if Scenario.FANOUT in names:
-                results[Scenario.FANOUT] = [
-                    await scenarios.fanout(ctx, members, plan.fanout_messages, 0.2)
-                    for members in plan.fanout_members
-                ]
+            results.update(await load_scenarios(ctx, names, plan))
         finally:
             server.stop()
     return results

@@ -16,7 +16,7 @@ from typing import Any
 from pigeon.bench import layout, scenarios
 from pigeon.bench import search as search_scenario
 from pigeon.bench.backends import BackendCounters
-from pigeon.bench.baseline import against_bare
+from pigeon.bench.baseline import against_bare, load_scenarios
 from pigeon.bench.catalog import Scenario
 from pigeon.bench.loadclient import Transport, Wire
 from pigeon.bench.push import offline_push
@@ -141,20 +141,7 @@ async def _run_single(
                 await scenarios.idle(ctx, n, plan.idle_window_s, idle_layout(plan, n))
                 for n in plan.idle_connections
             ]
-        if Scenario.CONNECT in names:
-            results[Scenario.CONNECT] = [
-                await scenarios.connect_storm(ctx, plan.connect_connections)
-            ]
-        if Scenario.DIRECT in names:
-            results[Scenario.DIRECT] = [
-                await scenarios.direct(ctx, rate, plan.direct_seconds, plan.direct_pairs)
-                for rate in plan.direct_rates
-            ]
-        if Scenario.FANOUT in names:
-            results[Scenario.FANOUT] = [
-                await scenarios.fanout(ctx, members, plan.fanout_messages, 0.2)
-                for members in plan.fanout_members
-            ]
+        results.update(await load_scenarios(ctx, names, plan))
         if Scenario.CATCHUP in names:
             results[Scenario.CATCHUP] = [await scenarios.catch_up(ctx, *plan.catchup)]
     return results
