@@ -142,3 +142,23 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
         timeout=WAIT_S,
     )
     return cert, key
+
+
+BENCH_TIMEOUT_S = 600  # a --quick bench on a loaded machine; bounded all the same
+
+
+def run_bench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """``pigeon bench --quick ARGS`` as a child process; its output is captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "pigeon", "bench", "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=BENCH_TIMEOUT_S,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def bench_output(run: subprocess.CompletedProcess[str]) -> str:
+    """The end of what a bench run printed: what a failed assertion shows."""
+    return run.stdout[-3000:] + run.stderr[-3000:]

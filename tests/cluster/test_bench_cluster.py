@@ -9,15 +9,13 @@ counted, never about how fast anything went.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .services import RedisServer
+from harness import bench_output, run_bench
 
-BENCH_TIMEOUT_S = 600
+from .services import RedisServer
 
 
 @pytest.mark.parametrize("nodes", [1, 2])
@@ -25,18 +23,11 @@ def test_cluster_bench_counts_backend_work(
     tmp_path: Path, database_url: str, redis_server: RedisServer, nodes: int
 ) -> None:
     out = tmp_path / "out"
-    run = subprocess.run(
-        [
-            sys.executable, "-m", "pigeon", "bench", "cluster", "--quick", "--out", str(out),
-            "--database-url", database_url, "--redis-url", redis_server.url,
-            "--cluster-nodes", str(nodes),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-        check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    run = run_bench(
+        *("cluster", "--out", str(out), "--cluster-nodes", str(nodes)),
+        *("--database-url", database_url, "--redis-url", redis_server.url),
+    )
+    assert run.returncode == 0, bench_output(run)
     [row] = json.loads((out / "results.json").read_text())["cluster"]
     assert row["nodes"] == nodes
     assert row["completeness"] == 1.0

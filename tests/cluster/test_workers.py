@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harness import START_TIMEOUT_S, TEST_ENV, WAIT_S, ServerProcess
+from harness import START_TIMEOUT_S, TEST_ENV, WAIT_S, ServerProcess, bench_output, run_bench
 from integration.wsclient import (
     Account,
     Rest,
@@ -39,7 +39,6 @@ from .services import RedisServer
 from .traffic import wait_until
 
 WORKERS = ["w-w0", "w-w1"]  # node ids of the workers of node "w"
-BENCH_TIMEOUT_S = 600
 MAX_TRIES = 200  # connections opened to find one on the other worker (each is 1 in 2)
 
 
@@ -247,18 +246,11 @@ def test_bench_targets_a_server_with_workers(
     """`pigeon bench --server-workers 2` measures a `--workers 2` server: every post
     reaches every member, and the report says what was measured."""
     out = tmp_path / "bench"
-    run = subprocess.run(
-        [
-            *(sys.executable, "-m", "pigeon", "bench", "fanout", "--quick"),
-            *("--out", str(out), "--server-workers", "2"),
-            *("--database-url", database_url, "--redis-url", redis_server.url),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-        check=False,
+    run = run_bench(
+        *("fanout", "--out", str(out), "--server-workers", "2"),
+        *("--database-url", database_url, "--redis-url", redis_server.url),
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, bench_output(run)
     data = json.loads((out / "results.json").read_text())
     [fan] = data["fanout"]
     assert fan["completeness"] == 1.0

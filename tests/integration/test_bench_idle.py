@@ -11,23 +11,15 @@ import json
 import math
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH_TIMEOUT_S = 600
+from harness import bench_output, run_bench
 
 
 def bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pigeon", "bench", "idle", "--quick", *args],
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-        check=False,
-        cwd=tmp_path,
-    )
+    return run_bench("idle", *args, cwd=tmp_path)
 
 
 def test_idle_across_load_processes_and_source_addresses(tmp_path: Path) -> None:
@@ -37,7 +29,7 @@ def test_idle_across_load_processes_and_source_addresses(tmp_path: Path) -> None
         *("--out", str(out), "--connections", "300"),
         *("--source-addresses", "3", "--workers", "2"),
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, bench_output(run)
     [row] = json.loads((out / "results.json").read_text())["idle"]
     assert row["connections"] == 300
     assert row["alive"] == 300

@@ -9,34 +9,27 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness import bench_output, run_bench
 from pigeon.bench.baseline import ReferenceServer
 from pigeon.bench.loadclient import LoadConnection
 from pigeon.bench.reference import Stack
 from pigeon.protocol.frames import Frame
 
-BENCH_TIMEOUT_S = 600
 COMPARED = {"connect", "direct", "fanout"}
 
 
 def bench(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pigeon", "bench", "--quick", "--out", str(out), *args],
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-        check=False,
-    )
+    return run_bench("--out", str(out), *args)
 
 
 def test_reference_run_reports_multiples_of_complete_bare_runs(tmp_path: Path) -> None:
     run = bench(tmp_path, "connect", "direct", "fanout", "--reference")
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, bench_output(run)
     data: dict[str, Any] = json.loads((tmp_path / "results.json").read_text())
     against = data["against_bare"]
     assert set(against["stacks"]) == {s.value for s in Stack}

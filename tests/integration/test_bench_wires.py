@@ -8,28 +8,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-BENCH_TIMEOUT_S = 600
+from harness import bench_output, run_bench
 
 
 def bench(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pigeon", "bench", "--quick", "--out", str(out), *args],
-        capture_output=True,
-        text=True,
-        timeout=BENCH_TIMEOUT_S,
-        check=False,
-    )
+    return run_bench("--out", str(out), *args)
 
 
 def results(out: Path, *args: str) -> dict[str, Any]:
     run = bench(out, *args)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert run.returncode == 0, bench_output(run)
     data = json.loads((out / "results.json").read_text())
     assert isinstance(data, dict)
     return data
