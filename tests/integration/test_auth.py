@@ -360,19 +360,26 @@ async def test_bad_tokens_close_the_websocket(
             await client.close()
 
 
-async def test_a_revoked_token_closes_the_websocket_with_4003(
-    rest: Rest, http: aiohttp.ClientSession, shared_server: ServerProcess
+async def _auth_is_refused_as_revoked(
+    http: aiohttp.ClientSession, server: ServerProcess, token: str
 ) -> None:
-    account = await register(rest)
-    await rest.ok("POST", "auth/logout", token=account.access)
-    client = await WsClient.open(http, shared_server)
+    """A socket authenticating with ``token`` gets 40104 and the close 4003."""
+    client = await WsClient.open(http, server)
     try:
-        answer = await client.request({"t": "auth", "token": account.access})
+        answer = await client.request({"t": "auth", "token": token})
         assert answer["t"] == "error", answer
         assert answer["code"] == TOKEN_REVOKED, answer
         assert await client.closed() == CLOSE_REVOKED
     finally:
         await client.close()
+
+
+async def test_a_revoked_token_closes_the_websocket_with_4003(
+    rest: Rest, http: aiohttp.ClientSession, shared_server: ServerProcess
+) -> None:
+    account = await register(rest)
+    await rest.ok("POST", "auth/logout", token=account.access)
+    await _auth_is_refused_as_revoked(http, shared_server, account.access)
 
 
 async def test_a_login_that_just_connected_is_refused_right_after_its_logout(
@@ -387,14 +394,7 @@ async def test_a_login_that_just_connected_is_refused_right_after_its_logout(
     await rest.ok("POST", "auth/logout", token=account.access)
     assert await again.closed() == CLOSE_REVOKED
     await again.close()
-    client = await WsClient.open(http, shared_server)
-    try:
-        answer = await client.request({"t": "auth", "token": account.access})
-        assert answer["t"] == "error", answer
-        assert answer["code"] == TOKEN_REVOKED, answer
-        assert await client.closed() == CLOSE_REVOKED
-    finally:
-        await client.close()
+    await _auth_is_refused_as_revoked(http, shared_server, account.access)
 
 
 async def test_a_token_for_a_session_that_never_existed_is_invalid(rest: Rest) -> None:
