@@ -47,7 +47,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis, RedisCluster
@@ -57,7 +57,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MovedError
 
-from pigeon.backoff import Backoff, ReconnectPolicy
+from pigeon.backoff import Backoff
 from pigeon.broker.redis_cluster_lua import (
     CONNECT,
     DISCONNECT,
@@ -71,13 +71,13 @@ from pigeon.broker.redis_common import (
     REDIS_ERRORS,
     RETRY,
     ErrorObserver,
+    Lookup,
+    PresenceCore,
     cancel_and_wait,
     classify_redis_error,
-    ignore_error,
     text,
 )
 from pigeon.broker.redis_relay import RedisRelay
-from pigeon.core.ids import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ async def _confirmations(pubsub: PubSub, count: int) -> list[dict[str, Any]]:
     return early
 
 
-class RedisClusterPresence:
+class RedisClusterPresence(PresenceCore):
     """Cluster-wide presence on a Redis Cluster; see the module docstring.
 
     While Redis is unreachable, answers come from this node's own connections and
@@ -278,19 +278,12 @@ class RedisClusterPresence:
         prefix: str = "pigeon",
         on_error: ErrorObserver | None = None,
     ) -> None:
-        self.node_id = node_id
-        self._on_error = on_error or ignore_error
-        self.ttl_ms = max(1000, int(ttl_s * 1000))
+        super().__init__(node_id, ttl_s, on_error)
         self.keys = ClusterKeys(prefix)
         self._url = url
         self._cluster: RedisCluster | None = None
-        self._local: dict[str, tuple[str, str]] = {}  # conn -> (user, login)
         self._view = NodeView(node_id)
         self._shards: frozenset[str] = frozenset()  # run ids of the primaries
-        self._needs_sync = True
-        self._wake = asyncio.Event()
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._scripts: dict[str, Any] = {}
 
     @property
     def cluster(self) -> RedisCluster:
@@ -383,7 +376,7 @@ class RedisClusterPresence:
 
     # --- reads: no script, a pipeline of the users' hashes judged with the view
 
-    async def _lookup(self, user_ids: Sequence[str]) -> dict[str, tuple[list[str], int | None]]:
+    async def _lookup(self, user_ids: Sequence[str]) -> Lookup:
         """user -> (live logins, stored last_seen); this node's view if Redis is away."""
         if not user_ids:
             return {}
@@ -416,43 +409,7 @@ class RedisClusterPresence:
             out[user] = (live, seen or None)
         return out
 
-    async def online_users(self, user_ids: Iterable[str]) -> set[str]:
-        found = await self._lookup(list(dict.fromkeys(user_ids)))
-        return {user for user, (logins, _) in found.items() if logins}
-
-    async def online_logins(self, user_id: str) -> set[str]:
-        found = await self._lookup([user_id])
-        return set(found[user_id][0])
-
-    async def last_seen(self, user_ids: Iterable[str]) -> dict[str, int | None]:
-        found = await self._lookup(list(dict.fromkeys(user_ids)))
-        now = now_ms()
-        return {user: now if logins else seen for user, (logins, seen) in found.items()}
-
     # --- heartbeat: refresh this node, re-register after loss, reap dead nodes
-
-    async def _beat(self) -> None:
-        interval = self.ttl_ms / 3000
-        backoff = Backoff(
-            ReconnectPolicy(initial_delay=min(0.1, interval), max_delay=min(3.0, interval))
-        )
-        while True:
-            try:
-                await self._beat_once()
-                backoff.reset()
-                delay = interval
-            except REDIS_ERRORS as exc:
-                self._on_error(classify_redis_error(exc))
-                self._needs_sync = True
-                log.warning("presence heartbeat failed", extra={"error": repr(exc)})
-                delay = backoff.next_delay()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
-
-    def _resync_soon(self) -> None:
-        self._needs_sync = True
-        self._wake.set()
 
     async def _beat_once(self) -> None:
         # The run ids before anything is written: a primary restarting after this read

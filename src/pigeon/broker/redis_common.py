@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -17,7 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisClusterUnreachableError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from pigeon.backoff import ReconnectPolicy
+from pigeon.backoff import Backoff, ReconnectPolicy
+from pigeon.core.ids import now_ms
 from pigeon.metrics import BackendErrorKind
 
 log = logging.getLogger(__name__)
@@ -152,3 +154,66 @@ class RouteTable:
 
     def __len__(self) -> int:
         return len(self._users)
+
+
+Lookup = dict[str, tuple[list[str], int | None]]  # user -> (live logins, last seen ms)
+
+
+class PresenceCore(ABC):
+    """What both Redis presences do whatever their key layout: the answers built on
+    one lookup of users, and the heartbeat loop around a backend's ``_beat_once``
+    (a failed beat marks the node for re-registration and retries with backoff)."""
+
+    def __init__(self, node_id: str, ttl_s: float, on_error: ErrorObserver | None) -> None:
+        self.node_id = node_id
+        self._on_error = on_error or ignore_error
+        self.ttl_ms = max(1000, int(ttl_s * 1000))
+        self._local: dict[str, tuple[str, str]] = {}  # conn -> (user, login)
+        self._needs_sync = True
+        self._wake = asyncio.Event()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._scripts: dict[str, Any] = {}
+
+    @abstractmethod
+    async def _lookup(self, user_ids: Sequence[str]) -> Lookup:
+        """Each user's live logins and when they were last seen."""
+
+    @abstractmethod
+    async def _beat_once(self) -> None:
+        """Refresh this node; re-register its connections and reap dead nodes as needed."""
+
+    async def online_users(self, user_ids: Iterable[str]) -> set[str]:
+        found = await self._lookup(list(dict.fromkeys(user_ids)))
+        return {user for user, (logins, _) in found.items() if logins}
+
+    async def online_logins(self, user_id: str) -> set[str]:
+        found = await self._lookup([user_id])
+        return set(found[user_id][0])
+
+    async def last_seen(self, user_ids: Iterable[str]) -> dict[str, int | None]:
+        found = await self._lookup(list(dict.fromkeys(user_ids)))
+        now = now_ms()
+        return {user: now if logins else seen for user, (logins, seen) in found.items()}
+
+    async def _beat(self) -> None:
+        interval = self.ttl_ms / 3000
+        backoff = Backoff(
+            ReconnectPolicy(initial_delay=min(0.1, interval), max_delay=min(3.0, interval))
+        )
+        while True:
+            try:
+                await self._beat_once()
+                backoff.reset()
+                delay = interval
+            except REDIS_ERRORS as exc:
+                self._on_error(classify_redis_error(exc))
+                self._needs_sync = True
+                log.warning("presence heartbeat failed", extra={"error": repr(exc)})
+                delay = backoff.next_delay()
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _resync_soon(self) -> None:
+        self._needs_sync = True
+        self._wake.set()
